@@ -1,0 +1,48 @@
+# deps.sh - install the Debian 12 packages mdeploy needs to build and test.
+# Sourced by build-aux/mdeploy-demo, build-aux/mdeploy-test and .ci/run.
+# Idempotent: installs only what is missing, runs apt-get update only then.
+
+MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
+ libgit2-dev libarchive-dev libcurl4-openssl-dev libssl-dev libcyaml-dev
+ libsqlite3-dev libjansson-dev libzstd-dev
+ haproxy php-cli php-curl git jq groff-base valgrind zstd curl ca-certificates
+ shellcheck wrk sqlite3 openssl procps iproute2"
+
+mdeploy_install_deps() {
+	missing=
+	for p in $MDEPLOY_DEPS; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing="$missing $p"
+		fi
+	done
+	[ -z "$missing" ] && return 0
+	echo "mdeploy: installing Debian packages:$missing" >&2
+	sudo=
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+			echo "mdeploy: error: missing packages:$missing; run as root or install them" >&2
+			return 1
+		fi
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086
+	if ! $sudo apt-get install -y -q --no-install-recommends $missing; then
+		$sudo apt-get update -q && $sudo apt-get install -y -q --no-install-recommends $missing
+	fi
+}
+
+# Configure (once) and build in a separate build directory.
+# $1: build dir, rest: configure flags.
+mdeploy_build() {
+	bdir=$1; shift
+	top=$(pwd)
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ] ||
+	   [ -n "$(find . -name Makefile.inc -newer Makefile.in 2>/dev/null | head -n1)" ]; then
+		autoreconf -fi || return 1
+	fi
+	mkdir -p "$bdir" || return 1
+	if [ ! -f "$bdir/Makefile" ] || [ configure -nt "$bdir/config.status" ]; then
+		(cd "$bdir" && "$top/configure" "$@") || return 1
+	fi
+	make -C "$bdir" -j"$(nproc)" || return 1
+}

@@ -1,0 +1,127 @@
+/* cmd_doctor.c - mdeploy doctor: is this host ready for mdeploy? */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct check {
+	const char *name;
+	const char *const *argv;
+	int required;
+	const char *package;
+};
+
+/* First line of the program's output, which for all of these is its version. */
+static int probe(const struct check *c, char *detail, size_t n)
+{
+	mdeploy_exec_options o = MDEPLOY_EXEC_OPTIONS_INIT;
+	mdeploy_exec_result *r = NULL;
+	const char *s;
+	size_t len;
+	int ok;
+
+	o.search_path = 1;
+	o.timeout_ms = 10000;
+	o.merge_stderr = 1;
+	if (mdeploy_exec_run(&r, c->argv, &o) != 0) {
+		snprintf(detail, n, "%s", mdeploy_error_last()->message);
+		return 0;
+	}
+	ok = mdeploy_exec_result_success(r);
+	s = mdeploy_exec_result_stdout(r, NULL);
+	len = strcspn(s, "\n");
+	if (ok)
+		snprintf(detail, n, "%.*s", (int)len, s);
+	else
+		snprintf(detail, n, "'%s' %s", c->argv[0], mdeploy_exec_result_describe(r));
+	mdeploy_exec_result_free(r);
+	return ok;
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+	static const char *const haproxy_v[] = { "haproxy", "-v", NULL };
+	static const char *const php_v[] = { "php", "-v", NULL };
+	static const char *const git_v[] = { "git", "--version", NULL };
+	static const struct check checks[] = {
+		{ "haproxy", haproxy_v, 1, "haproxy" },
+		{ "php", php_v, 1, "php-cli" },
+		{ "git", git_v, 0, "git" },
+	};
+	mdeploy_ctx *ctx = NULL;
+	json_t *doc = json_object(), *arr = json_array();
+	char detail[512];
+	int rc, failed = 0;
+	size_t i;
+	const char *path = getenv("PATH");
+
+	if ((rc = cli_parse(argc, argv, "doctor", "", NULL, NULL, NULL)) >= 0)
+		goto out;
+	if (optind < argc) {
+		rc = cli_usage_error("doctor", "too many arguments");
+		goto out;
+	}
+	/* haproxy lives in /usr/sbin, which a non-root PATH often lacks. */
+	if (path && !strstr(path, "/usr/sbin")) {
+		char *np = malloc(strlen(path) + 32);
+		if (np) {
+			sprintf(np, "%s:/usr/sbin:/sbin", path);
+			setenv("PATH", np, 1);
+			free(np);
+		}
+	}
+	if ((rc = cli_ctx_open(&ctx)) != 0)
+		goto out;
+
+	{
+		int ok = mdeploy_ctx_ensure_state_dir(ctx) == 0 && access(mdeploy_ctx_state_dir(ctx), W_OK) == 0;
+		snprintf(detail, sizeof(detail), "%s%s", mdeploy_ctx_state_dir(ctx),
+		         ok ? "" : " (cannot create or write)");
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "state-dir",
+		                                     "ok", ok, "required", 1, "detail", detail));
+		if (!cli.json)
+			printf("%-10s %-8s %s\n", "state-dir", ok ? "ok" : "FAILED", detail);
+		failed += !ok;
+	}
+	{
+		size_t n;
+		const mdeploy_dependency *d = mdeploy_dependencies(&n);
+		for (i = 0; i < n; i++) {
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", d[i].name,
+			                                     "ok", 1, "required", 1, "detail", d[i].version));
+			if (!cli.json)
+				printf("%-10s %-8s %s\n", d[i].name, "ok", d[i].version);
+		}
+	}
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		int ok = probe(&checks[i], detail, sizeof(detail));
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", checks[i].name,
+		                                     "ok", ok, "required", checks[i].required, "detail", detail));
+		if (!cli.json)
+			printf("%-10s %-8s %s\n", checks[i].name,
+			       ok ? "ok" : checks[i].required ? "MISSING" : "missing", detail);
+		if (!ok && checks[i].required) {
+			failed++;
+			if (!cli.json)
+				cli_hint("install it with: apt-get install -y %s", checks[i].package);
+		}
+	}
+	json_object_set_new(doc, "checks", arr);
+	arr = NULL;
+	json_object_set_new(doc, "ok", json_boolean(!failed));
+	if (cli.json) {
+		rc = cli_json_print(doc);
+		doc = NULL;
+		if (rc)
+			goto out;
+	}
+	rc = failed ? cli_error("%d required check%s failed", failed, failed == 1 ? "" : "s") : CLI_EXIT_OK;
+out:
+	json_decref(arr);
+	json_decref(doc);
+	mdeploy_ctx_free(ctx);
+	return rc;
+}

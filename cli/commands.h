@@ -1,0 +1,9 @@
+/* commands.h - one entry per subcommand, cli/cmd_<name>.c. */
+#ifndef MDEPLOY_CLI_COMMANDS_H
+#define MDEPLOY_CLI_COMMANDS_H
+
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * main.c - global options and the command table of the mdeploy program.
+ *
+ * Each subcommand lives in cli/cmd_<name>.c as int cmd_<name>(argc, argv),
+ * where argv[0] is the command name.
+ */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+
+const struct cli_command cli_commands[] = {
+	{ "help", cmd_help, "Show help for mdeploy or one of its commands",
+	  "mdeploy help [COMMAND]", "" },
+	{ "version", cmd_version, "Show the versions of mdeploy and its libraries",
+	  "mdeploy version [--json]", "" },
+	{ "doctor", cmd_doctor, "Check that this host has what mdeploy needs",
+	  "mdeploy doctor [--json]",
+	  "Checks the state directory, the libraries mdeploy was built with, and the\n"
+	  "programs the local provider and the default Moodle hooks use (haproxy,\n"
+	  "php, git). Exits 1 when something required is missing.\n" },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	const struct cli_command *c;
+	for (c = cli_commands; name && c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	const struct cli_command *c;
+	fprintf(f,
+	        "usage: mdeploy [--version] [--help] [--json] [-q | -v] [--state-dir DIR]\n"
+	        "               [-C DIR] [--config FILE] COMMAND [ARGS]\n"
+	        "\n"
+	        "Take Moodle from git to a fleet of app servers behind a load balancer.\n"
+	        "\n"
+	        "Commands:\n");
+	for (c = cli_commands; c->name; c++)
+		fprintf(f, "   %-10s %s\n", c->name, c->summary);
+	fprintf(f,
+	        "\n"
+	        "Global options:\n"
+	        "   --json             print one JSON document on stdout\n"
+	        "   -q, --quiet        only errors and warnings on stderr, no progress\n"
+	        "   -v, --verbose      more detail (twice for trace)\n"
+	        "   --state-dir DIR    state, caches and stores (default $MDEPLOY_STATE_DIR,\n"
+	        "                      else ~/.local/state/mdeploy)\n"
+	        "   -C DIR             run as if started in DIR\n"
+	        "   --config FILE      application configuration (default ./mdeploy.yml)\n"
+	        "\n"
+	        "Exit status: 0 success, 1 failure, 2 usage error.\n"
+	        "'mdeploy help COMMAND' or 'mdeploy COMMAND --help' shows a command's help.\n");
+}
+
+int cmd_help(int argc, char **argv)
+{
+	const struct cli_command *c;
+	int rc = cli_parse(argc, argv, "help", "", NULL, NULL, NULL);
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (optind + 1 < argc)
+		return cli_usage_error("help", "too many arguments");
+	if (!(c = cli_find_command(argv[optind])))
+		return cli_usage_error(NULL, "'%s' is not an mdeploy command", argv[optind]);
+	cli_print_help(c, stdout);
+	return CLI_EXIT_OK;
+}
+
+enum { G_JSON = 0x1000, G_STATE_DIR, G_CONFIG, G_VERSION };
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, G_VERSION },
+		{ "json", no_argument, NULL, G_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "state-dir", required_argument, NULL, G_STATE_DIR },
+		{ "config", required_argument, NULL, G_CONFIG },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct cli_command *cmd;
+	int c, show_version = 0;
+	const char *env;
+
+	env = getenv("MDEPLOY_PROGRESS");
+	cli.progress = env ? strcmp(env, "0") != 0 : isatty(2);
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hqvC:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		case G_VERSION: show_version = 1; break;
+		case G_JSON: cli.json = 1; break;
+		case 'q': cli.quiet = 1; break;
+		case 'v': cli.verbose++; break;
+		case G_STATE_DIR: cli.state_dir = optarg; break;
+		case G_CONFIG: cli.config = optarg; break;
+		case 'C':
+			if (chdir(optarg) < 0)
+				return cli_error("cannot change to directory '%s': %s", optarg, strerror(errno));
+			break;
+		case ':':
+			cli_error("option '%s' needs a value", argv[optind - 1]);
+			usage(stderr);
+			return CLI_EXIT_USAGE;
+		default:
+			if (optopt && optopt < 0x1000)
+				cli_error("unknown option '-%c'", optopt);
+			else
+				cli_error("unknown option '%s'", argv[optind - 1]);
+			usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (cli.quiet)
+		cli.progress = 0;
+	if (show_version) {
+		char *vargv[] = { (char *)"version", NULL };
+		return cmd_version(1, vargv);
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!(cmd = cli_find_command(argv[optind]))) {
+		cli_error("'%s' is not an mdeploy command", argv[optind]);
+		cli_hint("run 'mdeploy help' for the list of commands");
+		return CLI_EXIT_USAGE;
+	}
+	argv += optind;
+	argc -= optind;
+	c = cmd->fn(argc, argv);
+	cli_progress_end();
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cli_error("cannot write to standard output");
+	return c;
+}

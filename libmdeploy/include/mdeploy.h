@@ -1,0 +1,17 @@
+/*
+ * mdeploy.h - everything a program linking libmdeploy needs.
+ *
+ * See libmdeploy(3) for the conventions: return codes, error detail,
+ * ownership, options structs and threads.
+ */
+#ifndef MDEPLOY_H
+#define MDEPLOY_H
+
+#include "mdeploy/common.h"
+#include "mdeploy/errors.h"
+#include "mdeploy/version.h"
+#include "mdeploy/log.h"
+#include "mdeploy/context.h"
+#include "mdeploy/exec.h"
+
+#endif
