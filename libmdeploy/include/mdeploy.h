@@ -13,5 +13,6 @@
 #include "mdeploy/log.h"
 #include "mdeploy/context.h"
 #include "mdeploy/exec.h"
+#include "mdeploy/store.h"
 
 #endif

@@ -1,0 +1,40 @@
+/* store_private.h - internals of the state store shared with other modules. */
+#ifndef MDEPLOY_STORE_PRIVATE_H
+#define MDEPLOY_STORE_PRIVATE_H
+
+#include "mdeploy_private.h"
+#include "mdeploy/store.h"
+
+#include <sqlite3.h>
+
+struct mdeploy_store {
+	mdeploy_ctx *ctx;
+	sqlite3 *db;
+	char *path;
+	int schema_version;
+};
+
+/* The connection, for modules that keep their own tables in the store
+ * (the local provider's inventory). */
+sqlite3 *mdeploy_store__db(mdeploy_store *store);
+mdeploy_ctx *mdeploy_store__ctx(mdeploy_store *store);
+
+/* Report the connection's last error as MDEPLOY_ERROR_CLASS_STORE; returns the code. */
+int mdeploy_store__error(mdeploy_store *store, const char *what);
+/* Run SQL without results. */
+int mdeploy_store__exec(mdeploy_store *store, const char *sql);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int mdeploy_store__begin(mdeploy_store *store);
+int mdeploy_store__commit(mdeploy_store *store);
+void mdeploy_store__rollback(mdeploy_store *store);
+/* Prepare; on failure the error is set and NULL returned. */
+sqlite3_stmt *mdeploy_store__prepare(mdeploy_store *store, const char *sql);
+
+/* Wall clock. */
+int64_t mdeploy_store__unix_ms(void);
+/* The start time of a process (clock ticks since boot, from /proc), or 0 when gone. */
+unsigned long long mdeploy_store__pid_start(long pid);
+/* Non-zero when `pid` runs and started at `start` (0: don't compare). */
+int mdeploy_store__pid_alive(long pid, unsigned long long start);
+
+#endif
