@@ -14,5 +14,6 @@
 #include "mdeploy/context.h"
 #include "mdeploy/exec.h"
 #include "mdeploy/store.h"
+#include "mdeploy/config.h"
 
 #endif

@@ -1,0 +1,88 @@
+/*
+ * mdeploy/config.h - the application's configuration, mdeploy.yml.
+ *
+ * mdeploy.yml is a YAML mapping with one key per section: `application`
+ * and `source` are described here; other sections (groups, provider,
+ * stores) have their own headers. See mdeploy.yml(5).
+ *
+ * Errors name the place: "mdeploy.yml:7:14: source.plugins[1].component:
+ * 'customcert' is not a frankenstyle component name". When a document has
+ * several problems, the message lists them all, one per line.
+ *
+ * A loaded configuration is immutable; its accessors may be called from
+ * several threads at once. Strings are borrowed and live as long as it.
+ */
+#ifndef MDEPLOY_CONFIG_H
+#define MDEPLOY_CONFIG_H
+
+#include "common.h"
+
+MDEPLOY_BEGIN_DECL
+
+typedef struct mdeploy_config mdeploy_config;
+
+typedef struct mdeploy_config_options {
+	unsigned int version;
+	/* Name used in messages instead of the path (e.g. "mdeploy.yml"); NULL: the path. */
+	const char *display_name;
+} mdeploy_config_options;
+
+#define MDEPLOY_CONFIG_OPTIONS_VERSION 1
+#define MDEPLOY_CONFIG_OPTIONS_INIT { MDEPLOY_CONFIG_OPTIONS_VERSION, NULL }
+
+MDEPLOY_EXTERN(int) mdeploy_config_options_init(mdeploy_config_options *opts, unsigned int version);
+
+/*
+ * Load and validate mdeploy.yml at `path`. `opts` may be NULL. Returns
+ * MDEPLOY_ENOTFOUND when the file does not exist, MDEPLOY_EINVALID (class
+ * CONFIG) when it is malformed, with every problem in the message. Free
+ * with mdeploy_config_free().
+ */
+MDEPLOY_EXTERN(int) mdeploy_config_load(mdeploy_config **out, const char *path,
+                                        const mdeploy_config_options *opts);
+
+/* Accepts NULL. */
+MDEPLOY_EXTERN(void) mdeploy_config_free(mdeploy_config *cfg);
+
+/* The path it was loaded from, and the directory relative paths in it are resolved against. */
+MDEPLOY_EXTERN(const char *) mdeploy_config_path(const mdeploy_config *cfg);
+MDEPLOY_EXTERN(const char *) mdeploy_config_dir(const mdeploy_config *cfg);
+
+/*
+ * Where a field is in the file, as "file:line:col", for messages about
+ * values found wrong later (e.g. a ref missing upstream). `field` is a
+ * dotted path like "source.plugins[2].ref"; when it is absent, the nearest
+ * enclosing field is used. Returns a borrowed, per-thread string valid
+ * until the next call.
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_config_where(const mdeploy_config *cfg, const char *field);
+
+/* application: */
+MDEPLOY_EXTERN(const char *) mdeploy_config_application_name(const mdeploy_config *cfg);
+/* application.description, or NULL. */
+MDEPLOY_EXTERN(const char *) mdeploy_config_application_description(const mdeploy_config *cfg);
+
+/* source: one repository, Moodle core or a plugin. */
+typedef struct mdeploy_config_repo {
+	/* "core" for Moodle core, else the plugin's frankenstyle name ("mod_customcert"). */
+	const char *component;
+	/* As written in mdeploy.yml. */
+	const char *url;
+	/* Tag, branch or commit id. */
+	const char *ref;
+	/* Install path relative to the Moodle root (plugins); NULL when not
+	 * given, and then derived from the component's plugin type. */
+	const char *path;
+	/* Field path in the file, e.g. "source.plugins[0]", for mdeploy_config_where(). */
+	const char *field;
+} mdeploy_config_repo;
+
+/* source.core. Never NULL on a loaded configuration. */
+MDEPLOY_EXTERN(const mdeploy_config_repo *) mdeploy_config_source_core(const mdeploy_config *cfg);
+MDEPLOY_EXTERN(size_t) mdeploy_config_source_plugin_count(const mdeploy_config *cfg);
+/* source.plugins[i], in file order; NULL when out of range. */
+MDEPLOY_EXTERN(const mdeploy_config_repo *) mdeploy_config_source_plugin(const mdeploy_config *cfg, size_t i);
+
+MDEPLOY_END_DECL
+
+#endif
