@@ -23,6 +23,11 @@ const struct cli_command cli_commands[] = {
 	  "Checks the state directory, the libraries mdeploy was built with, and the\n"
 	  "programs the local provider and the default Moodle hooks use (haproxy,\n"
 	  "php, git). Exits 1 when something required is missing.\n" },
+	{ "appspec", cmd_appspec, "Validate an appspec.yml as AWS CodeDeploy reads it",
+	  "mdeploy appspec validate [--json] FILE|DIR|BUNDLE",
+	  "FILE is an appspec.yml, DIR a directory holding one, BUNDLE an archive\n"
+	  "with one at its root (read, not extracted). Prints the first problem with\n"
+	  "file:line:col and field, and exits 1. See mdeploy-appspec(5).\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

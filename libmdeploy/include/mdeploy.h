@@ -15,5 +15,6 @@
 #include "mdeploy/exec.h"
 #include "mdeploy/store.h"
 #include "mdeploy/config.h"
+#include "mdeploy/appspec.h"
 
 #endif
