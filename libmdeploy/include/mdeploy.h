@@ -16,5 +16,7 @@
 #include "mdeploy/store.h"
 #include "mdeploy/config.h"
 #include "mdeploy/appspec.h"
+#include "mdeploy/bundle.h"
+#include "mdeploy/key.h"
 
 #endif

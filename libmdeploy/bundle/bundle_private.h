@@ -1,0 +1,107 @@
+/*
+ * bundle_private.h - internals shared by the bundle module's files.
+ */
+#ifndef MDEPLOY_BUNDLE_PRIVATE_H
+#define MDEPLOY_BUNDLE_PRIVATE_H
+
+#include "mdeploy_private.h"
+#include "mdeploy/bundle.h"
+
+struct archive;
+struct archive_entry;
+
+#define MDEPLOY_BUNDLE__MANIFEST  ".mdeploy/manifest.json"
+#define MDEPLOY_BUNDLE__SIGNATURE ".mdeploy/signature.json"
+#define MDEPLOY_BUNDLE__META_DIR  ".mdeploy"
+/* 1980-01-01T00:00:00Z: the earliest time zip can store. */
+#define MDEPLOY_BUNDLE__DEFAULT_MTIME 315532800
+#define MDEPLOY_BUNDLE__MAX_META (256u * 1024 * 1024)
+
+/* An entry as written, as listed by a manifest, or as found in an archive. */
+typedef struct mdeploy_bundle__item {
+	char *path;
+	int type;               /* mdeploy_bundle_entry_type */
+	uint64_t size;
+	unsigned int mode;
+	int has_sha;
+	char sha256[65];
+	char *target;           /* symlink target */
+} mdeploy_bundle__item;
+
+typedef struct mdeploy_bundle__list {
+	mdeploy_bundle__item *v;
+	size_t n, alloc;
+} mdeploy_bundle__list;
+
+mdeploy_bundle__item *mdeploy_bundle__list_push(mdeploy_bundle__list *l);
+void mdeploy_bundle__list_sort(mdeploy_bundle__list *l);
+void mdeploy_bundle__list_dispose(mdeploy_bundle__list *l);
+const mdeploy_bundle__item *mdeploy_bundle__list_find(const mdeploy_bundle__list *l, const char *path);
+
+/* path.c */
+/* Normalise an archive entry name ("./a//b/" -> "a/b"); refuses absolute
+ * paths, ".." components and empty names (MDEPLOY_EINVALID). */
+int mdeploy_bundle__path_normalize(char **out, const char *raw);
+/* 0 when a symlink at `path` with `target` stays inside the tree. */
+int mdeploy_bundle__symlink_check(const char *path, const char *target);
+const char *mdeploy_bundle__type_name(int type);
+void mdeploy_bundle__hex(char *out, const unsigned char *in, size_t n);
+
+/* manifest.c */
+typedef struct mdeploy_bundle__manifest {
+	mdeploy_bundle__list entries;   /* sorted by path */
+	char *build_id;
+	char *builder;
+	int64_t build_time;
+	char *source_json;              /* compact */
+} mdeploy_bundle__manifest;
+
+int mdeploy_bundle__manifest_build(char **out, size_t *len, mdeploy_bundle__list *entries,
+                                   const mdeploy_bundle_create_options *opts);
+int mdeploy_bundle__manifest_parse(mdeploy_bundle__manifest *m, const char *data, size_t len);
+void mdeploy_bundle__manifest_dispose(mdeploy_bundle__manifest *m);
+
+/* sign.c */
+int mdeploy_bundle__sign(char **out, size_t *out_len, const char *key_path,
+                         const void *data, size_t len);
+/* Checks signature.json against `data`. `trusted_keys` NULL: only checks
+ * it is well formed. Sets *key_id (caller frees) when non-NULL. */
+int mdeploy_bundle__signature_check(const char *sig, size_t sig_len, const void *data, size_t len,
+                                    const char *const *trusted_keys, char **key_id);
+
+/* appspec_check.c */
+int mdeploy_bundle__appspec_check(const char *data, size_t len);
+
+/* scan.c: one streaming pass over an archive. */
+typedef struct mdeploy_bundle__scan_hooks {
+	/* A file, dir, symlink or hard link (item->type FILE with `link`
+	 * set) begins. Files then get data chunks and an end call. */
+	int (*begin)(const mdeploy_bundle__item *item, const char *link, void *payload);
+	int (*data)(const void *buf, size_t len, void *payload);
+	int (*end)(const mdeploy_bundle__item *item, int64_t mtime, void *payload);
+	void *payload;
+} mdeploy_bundle__scan_hooks;
+
+typedef struct mdeploy_bundle__scan {
+	/* in */
+	int hash;                       /* compute SHA-256 of files */
+	uint64_t max_entries, max_total_size;
+	const mdeploy_bundle__scan_hooks *hooks;  /* may be NULL */
+	mdeploy_progress_cb progress_cb;
+	void *payload;
+	const char *operation;
+	/* out */
+	mdeploy_bundle_format format;
+	mdeploy_bundle__list items;     /* sorted; without .mdeploy/ */
+	char *manifest, *signature;
+	size_t manifest_len, signature_len;
+} mdeploy_bundle__scan;
+
+int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path);
+void mdeploy_bundle__scan_dispose(mdeploy_bundle__scan *s);
+/* Compare a finished scan with its manifest and signature. */
+int mdeploy_bundle__scan_check(mdeploy_bundle__scan *s, const char *bundle_path,
+                               const char *const *trusted_keys, int require_signature,
+                               int require_manifest);
+
+#endif

@@ -1,0 +1,200 @@
+/* create.c - bundle a directory tree. */
+#include "bundle_private.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct walk_entry {
+	char *rel;
+	mode_t mode;
+	uint64_t size;
+};
+
+struct walk {
+	struct walk_entry *v;
+	size_t n, alloc;
+};
+
+static int walk_push(struct walk *w, char *rel, const struct stat *st)
+{
+	if (w->n == w->alloc) {
+		size_t na = w->alloc ? w->alloc * 2 : 1024;
+		struct walk_entry *nv = realloc(w->v, na * sizeof(*nv));
+		if (!nv) {
+			free(rel);
+			return mdeploy__error_oom();
+		}
+		w->v = nv;
+		w->alloc = na;
+	}
+	w->v[w->n].rel = rel;
+	w->v[w->n].mode = st->st_mode;
+	w->v[w->n].size = (uint64_t)st->st_size;
+	w->n++;
+	return 0;
+}
+
+static int walk_dir(struct walk *w, const char *root, const char *rel)
+{
+	char *abs = rel ? mdeploy__path_join(root, rel) : mdeploy__strdup(root);
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!abs)
+		return MDEPLOY_ENOMEM;
+	if (!(d = opendir(abs))) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open directory '%s'", abs);
+		free(abs);
+		return rc;
+	}
+	while (!rc && (errno = 0, de = readdir(d)) != NULL) {
+		struct stat st;
+		char *child, *childabs;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git"))
+			continue;
+		if (!rel && !strcmp(de->d_name, MDEPLOY_BUNDLE__META_DIR))
+			continue;
+		child = rel ? mdeploy__sprintf("%s/%s", rel, de->d_name) : mdeploy__strdup(de->d_name);
+		if (!child || !(childabs = mdeploy__path_join(root, child))) {
+			free(child);
+			rc = MDEPLOY_ENOMEM;
+			break;
+		}
+		if (lstat(childabs, &st) < 0) {
+			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot stat '%s'", childabs);
+			free(childabs);
+			free(child);
+			break;
+		}
+		free(childabs);
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+			                        "'%s': only files, directories and symlinks can be bundled", child);
+			free(child);
+			break;
+		}
+		if ((rc = walk_push(w, child, &st)) != 0)
+			break;
+		if (S_ISDIR(st.st_mode))
+			rc = walk_dir(w, root, w->v[w->n - 1].rel);
+	}
+	if (!rc && errno && !de)
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot read directory '%s'", abs);
+	closedir(d);
+	free(abs);
+	return rc;
+}
+
+static int walk_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct walk_entry *)a)->rel, ((const struct walk_entry *)b)->rel);
+}
+
+static long long fd_read(void *buf, size_t len, void *payload)
+{
+	int fd = *(int *)payload;
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR) {
+			mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "read failed");
+			return -1;
+		}
+	}
+}
+
+int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
+                          const mdeploy_bundle_create_options *opts)
+{
+	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
+	mdeploy_bundle_writer *w = NULL;
+	struct walk wk = { NULL, 0, 0 };
+	size_t i;
+	int rc;
+
+	if (opts) {
+		if ((rc = mdeploy__options_check(opts->version, MDEPLOY_BUNDLE_CREATE_OPTIONS_VERSION,
+		                                 "mdeploy_bundle_create_options")) != 0)
+			return rc;
+		o = *opts;
+	}
+	if (!src_dir || !mdeploy__is_dir(src_dir))
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_BUNDLE,
+		                          "'%s' is not a directory", src_dir ? src_dir : "");
+	/* Check appspec.yml before reading the whole tree. */
+	if (!o.skip_appspec_check) {
+		char *p = mdeploy__path_join(src_dir, "appspec.yml"), *data = NULL;
+		size_t len;
+		struct stat st;
+		if (!p)
+			return MDEPLOY_ENOMEM;
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(p);
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+			                          "no appspec.yml at the root of '%s'", src_dir);
+		}
+		rc = mdeploy__file_read(&data, &len, p);
+		free(p);
+		if (!rc)
+			rc = mdeploy_bundle__appspec_check(data, len);
+		free(data);
+		if (rc)
+			return rc;
+	}
+	if ((rc = walk_dir(&wk, src_dir, NULL)) != 0)
+		goto out;
+	if (wk.n > 1)
+		qsort(wk.v, wk.n, sizeof(*wk.v), walk_cmp);
+	if ((rc = mdeploy_bundle_writer_new(&w, bundle_path, &o)) != 0)
+		goto out;
+	for (i = 0; !rc && i < wk.n; i++) {
+		struct walk_entry *e = &wk.v[i];
+		char *abs = mdeploy__path_join(src_dir, e->rel);
+		if (!abs) {
+			rc = MDEPLOY_ENOMEM;
+			break;
+		}
+		if (S_ISDIR(e->mode)) {
+			rc = mdeploy_bundle_writer_add_dir(w, e->rel);
+		} else if (S_ISLNK(e->mode)) {
+			char target[4096];
+			ssize_t n = readlink(abs, target, sizeof(target) - 1);
+			if (n < 0)
+				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot read link '%s'", abs);
+			else {
+				target[n] = '\0';
+				rc = mdeploy_bundle_writer_add_symlink(w, e->rel, target);
+			}
+		} else {
+			int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			struct stat st;
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", abs);
+			} else {
+				posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+				rc = mdeploy_bundle_writer_add_stream(w, e->rel, (st.st_mode & S_IXUSR) != 0,
+				                                      (uint64_t)st.st_size, fd_read, &fd);
+				if (rc)
+					mdeploy__error_prefix("'%s'", abs);
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		free(abs);
+	}
+	if (!rc)
+		rc = mdeploy_bundle_writer_finish(w);
+out:
+	mdeploy_bundle_writer_free(w);
+	for (i = 0; i < wk.n; i++)
+		free(wk.v[i].rel);
+	free(wk.v);
+	return rc;
+}

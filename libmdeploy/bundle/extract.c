@@ -1,0 +1,399 @@
+/*
+ * extract.c - safe extraction into a temporary directory renamed into place.
+ *
+ * Every path is opened component by component from the root with
+ * O_NOFOLLOW, so no entry can be written through a symlink, whatever the
+ * archive did before; files are created with O_EXCL, so nothing is
+ * replaced. The scan refuses unsafe names, link targets and types.
+ */
+#include "bundle_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fixup {
+	char *path;
+	unsigned int mode;
+	int64_t mtime;
+};
+
+struct extract {
+	const char *bundle_path;
+	int rootfd;
+	char *cache_dir;   /* relative path of cache_fd, "" for the root */
+	int cache_fd;
+	int fd;            /* file being written */
+	const char *cur;   /* its path */
+	struct fixup *fix;
+	size_t nfix, afix;
+};
+
+int mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_options *opts, unsigned int version)
+{
+	mdeploy_bundle_extract_options d = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
+	int rc = mdeploy__options_check(version, MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION,
+	                                "mdeploy_bundle_extract_options");
+	if (rc)
+		return rc;
+	*opts = d;
+	opts->version = version;
+	return 0;
+}
+
+static int add_fixup(struct extract *x, const char *path, unsigned int mode, int64_t mtime)
+{
+	if (x->nfix == x->afix) {
+		size_t na = x->afix ? x->afix * 2 : 256;
+		struct fixup *nf = realloc(x->fix, na * sizeof(*nf));
+		if (!nf)
+			return mdeploy__error_oom();
+		x->fix = nf;
+		x->afix = na;
+	}
+	if (!(x->fix[x->nfix].path = mdeploy__strdup(path)))
+		return MDEPLOY_ENOMEM;
+	x->fix[x->nfix].mode = mode;
+	x->fix[x->nfix].mtime = mtime;
+	x->nfix++;
+	return 0;
+}
+
+static int entry_error(struct extract *x, const char *path, const char *what)
+{
+	return mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "%s: '%s': %s", x->bundle_path, path, what);
+}
+
+/* A descriptor of the directory `dir` (relative, "" for the root), created
+ * as needed; never follows a symlink. The result is cached: don't close. */
+static int open_dir(struct extract *x, const char *dir, const char *entry, int *out)
+{
+	char *copy, *comp, *save = NULL;
+	int cur, rc = 0;
+
+	if (x->cache_dir && !strcmp(x->cache_dir, dir)) {
+		*out = x->cache_fd;
+		return 0;
+	}
+	if (x->cache_fd >= 0 && x->cache_fd != x->rootfd)
+		close(x->cache_fd);
+	free(x->cache_dir);
+	x->cache_dir = NULL;
+	x->cache_fd = -1;
+	if (!(copy = mdeploy__strdup(dir)))
+		return MDEPLOY_ENOMEM;
+	cur = x->rootfd;
+	for (comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT) {
+			if (mkdirat(cur, comp, 0700) < 0) {
+				rc = entry_error(x, entry, "cannot create its directory");
+				break;
+			}
+			/* A directory the archive implies but does not list. */
+			{
+				size_t n = (size_t)(comp - copy) + strlen(comp);
+				char *rel = mdeploy__sprintf("%.*s", (int)n, dir);
+				if (!rel || add_fixup(x, rel, 0755, -1)) {
+					free(rel);
+					rc = MDEPLOY_ENOMEM;
+					break;
+				}
+				free(rel);
+			}
+			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			if (errno == ELOOP || errno == ENOTDIR)
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+				                        "%s: '%s': its path passes through a symlink or a non-directory",
+				                        x->bundle_path, entry);
+			else
+				rc = entry_error(x, entry, "cannot open its directory");
+			break;
+		}
+		if (cur != x->rootfd)
+			close(cur);
+		cur = next;
+	}
+	free(copy);
+	if (rc) {
+		if (cur != x->rootfd)
+			close(cur);
+		return rc;
+	}
+	if (!(x->cache_dir = mdeploy__strdup(dir))) {
+		if (cur != x->rootfd)
+			close(cur);
+		return MDEPLOY_ENOMEM;
+	}
+	x->cache_fd = cur;
+	*out = cur;
+	return 0;
+}
+
+/* Splits `path` into its directory's descriptor and its last component. */
+static int open_parent(struct extract *x, const char *path, int *dirfd, const char **leaf)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int rc;
+	if (!slash) {
+		*leaf = path;
+		return open_dir(x, "", path, dirfd);
+	}
+	*leaf = slash + 1;
+	if (!(dir = mdeploy__sprintf("%.*s", (int)(slash - path), path)))
+		return MDEPLOY_ENOMEM;
+	rc = open_dir(x, dir, path, dirfd);
+	free(dir);
+	return rc;
+}
+
+static int exists_error(struct extract *x, const char *path)
+{
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+	                          "%s: '%s' appears twice or collides with another entry", x->bundle_path, path);
+}
+
+static int x_begin(const mdeploy_bundle__item *it, const char *link, void *payload)
+{
+	struct extract *x = payload;
+	const char *leaf, *tleaf;
+	int dfd, tfd, rc;
+
+	if (link) {
+		char *lcopy = mdeploy__strdup(link);
+		if (!lcopy)
+			return MDEPLOY_ENOMEM;
+		rc = open_parent(x, lcopy, &tfd, &tleaf);
+		/* The cache holds one directory: dup the target's before moving. */
+		if (!rc && (tfd = fcntl(tfd, F_DUPFD_CLOEXEC, 0)) < 0)
+			rc = entry_error(x, it->path, "cannot open the link target's directory");
+		if (!rc) {
+			rc = open_parent(x, it->path, &dfd, &leaf);
+			if (!rc && linkat(tfd, tleaf, dfd, leaf, 0) < 0)
+				rc = errno == EEXIST ? exists_error(x, it->path) : entry_error(x, it->path, "cannot create hard link");
+			close(tfd);
+		}
+		free(lcopy);
+		return rc;
+	}
+	if ((rc = open_parent(x, it->path, &dfd, &leaf)) != 0)
+		return rc;
+	switch (it->type) {
+	case MDEPLOY_BUNDLE_ENTRY_DIR:
+		if (mkdirat(dfd, leaf, 0700) < 0) {
+			struct stat st;
+			if (errno != EEXIST)
+				return entry_error(x, it->path, "cannot create directory");
+			if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+				return exists_error(x, it->path);
+		}
+		return 0;
+	case MDEPLOY_BUNDLE_ENTRY_SYMLINK:
+		if (symlinkat(it->target, dfd, leaf) < 0)
+			return errno == EEXIST ? exists_error(x, it->path) : entry_error(x, it->path, "cannot create symlink");
+		return 0;
+	default:
+		x->fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (x->fd < 0)
+			return errno == EEXIST ? exists_error(x, it->path) : entry_error(x, it->path, "cannot create file");
+		x->cur = it->path;
+		return 0;
+	}
+}
+
+static int x_data(const void *buf, size_t len, void *payload)
+{
+	struct extract *x = payload;
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(x->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return entry_error(x, x->cur, "cannot write");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int x_end(const mdeploy_bundle__item *it, int64_t mtime, void *payload)
+{
+	struct extract *x = payload;
+	if (it->type == MDEPLOY_BUNDLE_ENTRY_DIR)
+		return add_fixup(x, it->path, it->mode & 0777, mtime);
+	if (it->type == MDEPLOY_BUNDLE_ENTRY_FILE && x->fd >= 0) {
+		struct timespec ts[2];
+		int fd = x->fd;
+		ts[0].tv_sec = ts[1].tv_sec = (time_t)mtime;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		x->fd = -1;
+		if (fchmod(fd, it->mode & 0777) < 0 || futimens(fd, ts) < 0) {
+			close(fd);
+			return entry_error(x, it->path, "cannot set mode and time");
+		}
+		if (close(fd) < 0)
+			return entry_error(x, it->path, "cannot write");
+	}
+	return 0;
+}
+
+static int write_meta(struct extract *x, const char *name, const char *data, size_t len)
+{
+	const char *leaf;
+	int dfd, fd, rc;
+	if ((rc = open_parent(x, name, &dfd, &leaf)) != 0)
+		return rc;
+	fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return entry_error(x, name, "cannot create");
+	x->fd = fd;
+	x->cur = name;
+	rc = x_data(data, len, x);
+	x->fd = -1;
+	if (fchmod(fd, 0644) < 0 && !rc)
+		rc = entry_error(x, name, "cannot chmod");
+	if (close(fd) < 0 && !rc)
+		rc = entry_error(x, name, "cannot write");
+	return rc;
+}
+
+static int apply_fixups(struct extract *x)
+{
+	size_t i;
+	/* Last entry for a path wins; apply deepest first so that a read-only
+	 * directory does not stop its children's times being set. */
+	for (i = x->nfix; i-- > 0;) {
+		struct fixup *f = &x->fix[i];
+		if (f->mtime >= 0) {
+			struct timespec ts[2];
+			ts[0].tv_sec = ts[1].tv_sec = (time_t)f->mtime;
+			ts[0].tv_nsec = ts[1].tv_nsec = 0;
+			if (utimensat(x->rootfd, f->path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+				return entry_error(x, f->path, "cannot set time");
+		}
+	}
+	for (i = 0; i < x->nfix; i++)
+		if (fchmodat(x->rootfd, x->fix[i].path, x->fix[i].mode, 0) < 0)
+			return entry_error(x, x->fix[i].path, "cannot set mode");
+	return 0;
+}
+
+int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
+                           const mdeploy_bundle_extract_options *opts)
+{
+	mdeploy_bundle_extract_options d = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
+	mdeploy_bundle__scan_hooks hooks = { x_begin, x_data, x_end, NULL };
+	mdeploy_bundle__scan s;
+	struct extract x;
+	char *tmp = NULL, *parent = NULL, *slash;
+	const char *base;
+	size_t i;
+	int rc, fixed = 0;
+
+	if (!opts)
+		opts = &d;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION,
+	                                 "mdeploy_bundle_extract_options")) != 0)
+		return rc;
+	if (!bundle_path || !dest_dir || !*dest_dir)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "a bundle and a destination are required");
+	if (mdeploy__path_exists(dest_dir))
+		return mdeploy__error_set(MDEPLOY_EEXISTS, MDEPLOY_ERROR_CLASS_BUNDLE, "'%s' already exists", dest_dir);
+	memset(&x, 0, sizeof(x));
+	x.bundle_path = bundle_path;
+	x.rootfd = x.cache_fd = x.fd = -1;
+	memset(&s, 0, sizeof(s));
+
+	if (!(parent = mdeploy__strdup(dest_dir)))
+		return MDEPLOY_ENOMEM;
+	while (strlen(parent) > 1 && parent[strlen(parent) - 1] == '/')
+		parent[strlen(parent) - 1] = '\0';
+	if ((slash = strrchr(parent, '/')) != NULL) {
+		base = slash + 1;
+		*slash = '\0';
+		tmp = mdeploy__sprintf("%s/.%s.tmp-XXXXXX", slash == parent ? "" : parent, base);
+	} else {
+		tmp = mdeploy__sprintf(".%s.tmp-XXXXXX", parent);
+	}
+	if (!tmp) {
+		free(parent);
+		return MDEPLOY_ENOMEM;
+	}
+	if (!mkdtemp(tmp)) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot create a directory beside '%s'", dest_dir);
+		free(tmp);
+		free(parent);
+		return rc;
+	}
+	if ((x.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", tmp);
+		goto out;
+	}
+	hooks.payload = &x;
+	s.hash = 1;
+	s.hooks = &hooks;
+	s.operation = "extract";
+	s.max_entries = opts->max_entries;
+	s.max_total_size = opts->max_total_size;
+	s.progress_cb = opts->progress_cb;
+	s.payload = opts->payload;
+	if ((rc = mdeploy_bundle__scan_run(&s, bundle_path)) != 0)
+		goto out;
+	if ((rc = mdeploy_bundle__scan_check(&s, bundle_path, opts->trusted_keys, 0, opts->require_manifest)) != 0)
+		goto out;
+	if (s.manifest) {
+		if (mkdirat(x.rootfd, MDEPLOY_BUNDLE__META_DIR, 0755) < 0 && errno != EEXIST) {
+			rc = entry_error(&x, MDEPLOY_BUNDLE__META_DIR, "cannot create");
+			goto out;
+		}
+		if ((rc = add_fixup(&x, MDEPLOY_BUNDLE__META_DIR, 0755, -1)) != 0 ||
+		    (rc = write_meta(&x, MDEPLOY_BUNDLE__MANIFEST, s.manifest, s.manifest_len)) != 0 ||
+		    (s.signature && (rc = write_meta(&x, MDEPLOY_BUNDLE__SIGNATURE, s.signature, s.signature_len)) != 0))
+			goto out;
+	}
+	fixed = 1;
+	if ((rc = apply_fixups(&x)) != 0)
+		goto out;
+	if (fchmod(x.rootfd, 0755) < 0 || syncfs(x.rootfd) < 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot finish '%s'", tmp);
+		goto out;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest_dir, RENAME_NOREPLACE) < 0) {
+		if ((errno == EINVAL || errno == ENOSYS) && !mdeploy__path_exists(dest_dir) && rename(tmp, dest_dir) == 0)
+			goto out;
+		rc = errno == EEXIST ? mdeploy__error_set(MDEPLOY_EEXISTS, MDEPLOY_ERROR_CLASS_BUNDLE,
+		                                          "'%s' already exists", dest_dir)
+		                     : mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot rename '%s' to '%s'", tmp, dest_dir);
+	}
+out:
+	if (x.fd >= 0)
+		close(x.fd);
+	if (x.cache_fd >= 0 && x.cache_fd != x.rootfd)
+		close(x.cache_fd);
+	if (rc) {
+		/* Directories may have lost their write bit: give it back to remove them. */
+		if (fixed && x.rootfd >= 0)
+			for (i = 0; i < x.nfix; i++)
+				(void)fchmodat(x.rootfd, x.fix[i].path, 0700, 0);
+		mdeploy__rm_rf(tmp);
+	}
+	if (x.rootfd >= 0)
+		close(x.rootfd);
+	for (i = 0; i < x.nfix; i++)
+		free(x.fix[i].path);
+	free(x.fix);
+	free(x.cache_dir);
+	mdeploy_bundle__scan_dispose(&s);
+	free(tmp);
+	free(parent);
+	return rc;
+}

@@ -1,0 +1,239 @@
+/* manifest.c - .mdeploy/manifest.json: what a bundle holds and where it came from. */
+#include "bundle_private.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MANIFEST_FORMAT 1
+
+static int oom_json(json_t *j)
+{
+	json_decref(j);
+	return mdeploy__error_oom();
+}
+
+int mdeploy_bundle__manifest_build(char **out, size_t *len, mdeploy_bundle__list *entries,
+                                   const mdeploy_bundle_create_options *opts)
+{
+	json_t *doc, *build, *files;
+	size_t i;
+	char *s;
+
+	*out = NULL;
+	mdeploy_bundle__list_sort(entries);
+	if (!(doc = json_object()))
+		return mdeploy__error_oom();
+	json_object_set_new(doc, "mdeploy_manifest", json_integer(MANIFEST_FORMAT));
+	build = json_object();
+	if (!build)
+		return oom_json(doc);
+	if (opts->build_id)
+		json_object_set_new(build, "id", json_string(opts->build_id));
+	if (opts->build_time) {
+		char ts[32];
+		time_t t = (time_t)opts->build_time;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(build, "time", json_string(ts));
+	}
+	if (opts->builder)
+		json_object_set_new(build, "builder", json_string(opts->builder));
+	json_object_set_new(doc, "build", build);
+	if (opts->source_json) {
+		json_error_t jerr;
+		json_t *src = json_loads(opts->source_json, JSON_REJECT_DUPLICATES, &jerr);
+		if (!src || !json_is_object(src)) {
+			json_decref(src);
+			json_decref(doc);
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+			                          "source information is not a JSON object: %s",
+			                          src ? "wrong type" : jerr.text);
+		}
+		json_object_set_new(doc, "source", src);
+	}
+	if (!(files = json_array()))
+		return oom_json(doc);
+	json_object_set_new(doc, "files", files);
+	for (i = 0; i < entries->n; i++) {
+		const mdeploy_bundle__item *it = &entries->v[i];
+		json_t *f = json_object();
+		char mode[8];
+		if (!f)
+			return oom_json(doc);
+		snprintf(mode, sizeof(mode), "%04o", it->mode & 07777);
+		json_object_set_new(f, "path", json_string(it->path));
+		json_object_set_new(f, "type", json_string(mdeploy_bundle__type_name(it->type)));
+		json_object_set_new(f, "mode", json_string(mode));
+		if (it->type == MDEPLOY_BUNDLE_ENTRY_FILE) {
+			json_object_set_new(f, "size", json_integer((json_int_t)it->size));
+			json_object_set_new(f, "sha256", json_string(it->sha256));
+		} else if (it->type == MDEPLOY_BUNDLE_ENTRY_SYMLINK) {
+			json_object_set_new(f, "target", json_string(it->target));
+		}
+		if (json_array_append_new(files, f))
+			return oom_json(doc);
+	}
+	s = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (!s)
+		return mdeploy__error_oom();
+	*len = strlen(s);
+	/* json_dumps() memory is malloc()ed; hand it over with a final newline. */
+	{
+		char *t = realloc(s, *len + 2);
+		if (!t) {
+			free(s);
+			return mdeploy__error_oom();
+		}
+		t[(*len)++] = '\n';
+		t[*len] = '\0';
+		*out = t;
+	}
+	return 0;
+}
+
+static int bad(const char *what, size_t idx)
+{
+	if (idx == (size_t)-1)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+		                          "%s: %s", MDEPLOY_BUNDLE__MANIFEST, what);
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+	                          "%s: files[%zu]: %s", MDEPLOY_BUNDLE__MANIFEST, idx, what);
+}
+
+static int parse_time(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *end;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end || *end)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+int mdeploy_bundle__manifest_parse(mdeploy_bundle__manifest *m, const char *data, size_t len)
+{
+	json_error_t jerr;
+	json_t *doc, *build, *files, *v;
+	size_t i;
+	int rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "%s:%d:%d: %s",
+		                          MDEPLOY_BUNDLE__MANIFEST, jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(doc) || json_integer_value(json_object_get(doc, "mdeploy_manifest")) != MANIFEST_FORMAT) {
+		rc = bad("not an mdeploy manifest of format 1", (size_t)-1);
+		goto out;
+	}
+	build = json_object_get(doc, "build");
+	if (json_is_object(build)) {
+		if ((v = json_object_get(build, "id")) && json_is_string(v))
+			m->build_id = mdeploy__strdup(json_string_value(v));
+		if ((v = json_object_get(build, "builder")) && json_is_string(v))
+			m->builder = mdeploy__strdup(json_string_value(v));
+		if ((v = json_object_get(build, "time")) && json_is_string(v) &&
+		    parse_time(json_string_value(v), &m->build_time) < 0) {
+			rc = bad("build.time is not an ISO 8601 UTC time", (size_t)-1);
+			goto out;
+		}
+	}
+	if ((v = json_object_get(doc, "source")) != NULL &&
+	    !(m->source_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	files = json_object_get(doc, "files");
+	if (!json_is_array(files)) {
+		rc = bad("'files' is not an array", (size_t)-1);
+		goto out;
+	}
+	for (i = 0; i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		const char *path, *type, *mode, *sha;
+		mdeploy_bundle__item *it;
+		char *norm, *end;
+		unsigned long md;
+
+		path = json_string_value(json_object_get(f, "path"));
+		type = json_string_value(json_object_get(f, "type"));
+		mode = json_string_value(json_object_get(f, "mode"));
+		if (!path || !type || !mode) {
+			rc = bad("needs path, type and mode", i);
+			goto out;
+		}
+		if ((rc = mdeploy_bundle__path_normalize(&norm, path)) != 0) {
+			mdeploy__error_prefix("%s: files[%zu]", MDEPLOY_BUNDLE__MANIFEST, i);
+			goto out;
+		}
+		if (!(it = mdeploy_bundle__list_push(&m->entries))) {
+			free(norm);
+			rc = MDEPLOY_ENOMEM;
+			goto out;
+		}
+		it->path = norm;
+		md = strtoul(mode, &end, 8);
+		if (*end || md > 07777) {
+			rc = bad("mode is not an octal permission", i);
+			goto out;
+		}
+		it->mode = (unsigned int)md;
+		if (!strcmp(type, "file")) {
+			json_t *size = json_object_get(f, "size");
+			it->type = MDEPLOY_BUNDLE_ENTRY_FILE;
+			sha = json_string_value(json_object_get(f, "sha256"));
+			if (!json_is_integer(size) || json_integer_value(size) < 0 || !sha || strlen(sha) != 64 ||
+			    strspn(sha, "0123456789abcdef") != 64) {
+				rc = bad("a file needs size and a SHA-256 of 64 hex digits", i);
+				goto out;
+			}
+			it->size = (uint64_t)json_integer_value(size);
+			memcpy(it->sha256, sha, 65);
+			it->has_sha = 1;
+		} else if (!strcmp(type, "dir")) {
+			it->type = MDEPLOY_BUNDLE_ENTRY_DIR;
+		} else if (!strcmp(type, "symlink")) {
+			const char *target = json_string_value(json_object_get(f, "target"));
+			it->type = MDEPLOY_BUNDLE_ENTRY_SYMLINK;
+			if (!target) {
+				rc = bad("a symlink needs a target", i);
+				goto out;
+			}
+			if (!(it->target = mdeploy__strdup(target))) {
+				rc = MDEPLOY_ENOMEM;
+				goto out;
+			}
+		} else {
+			rc = bad("type must be file, dir or symlink", i);
+			goto out;
+		}
+	}
+	mdeploy_bundle__list_sort(&m->entries);
+	for (i = 1; i < m->entries.n; i++)
+		if (!strcmp(m->entries.v[i - 1].path, m->entries.v[i].path)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+			                        "%s: '%s' is listed twice", MDEPLOY_BUNDLE__MANIFEST,
+			                        m->entries.v[i].path);
+			goto out;
+		}
+out:
+	json_decref(doc);
+	if (rc)
+		mdeploy_bundle__manifest_dispose(m);
+	return rc;
+}
+
+void mdeploy_bundle__manifest_dispose(mdeploy_bundle__manifest *m)
+{
+	mdeploy_bundle__list_dispose(&m->entries);
+	free(m->build_id);
+	free(m->builder);
+	free(m->source_json);
+	memset(m, 0, sizeof(*m));
+}
