@@ -18,5 +18,6 @@
 #include "mdeploy/appspec.h"
 #include "mdeploy/bundle.h"
 #include "mdeploy/key.h"
+#include "mdeploy/provider.h"
 
 #endif

@@ -144,7 +144,7 @@ unsigned long long mdeploy_store__pid_start(long pid)
 		return 0;
 	p++;
 	/* Field 3 (state) follows; starttime is field 22. */
-	for (field = 2; field < 22 && p; field++)
+	for (field = 3; field < 22 && p; field++)
 		p = strchr(p + 1, ' ');
 	if (p)
 		start = strtoull(p + 1, NULL, 10);

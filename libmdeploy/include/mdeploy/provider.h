@@ -1,0 +1,235 @@
+/*
+ * mdeploy/provider.h - the infrastructure under a deployment: fleets
+ * (Auto Scaling groups), their instances, and the load balancer in front.
+ *
+ * One interface, several implementations. "local" runs everything on this
+ * machine: an instance is a process tree (PHP's built-in server) on its own
+ * loopback address (127.x.y.z; Linux routes all of 127/8 to lo, so every
+ * instance can use the same port as real hosts would) with its own root
+ * directory; the load balancer is an HAProxy that mdeploy starts and owns and
+ * changes only through its Runtime API. The deployment code uses only these
+ * calls, so it does not know whether it talks to HAProxy or an ALB.
+ *
+ * Thread-safety: one thread per provider handle.
+ */
+#ifndef MDEPLOY_PROVIDER_H
+#define MDEPLOY_PROVIDER_H
+
+#include "common.h"
+#include "context.h"
+#include "store.h"
+
+MDEPLOY_BEGIN_DECL
+
+typedef struct mdeploy_provider mdeploy_provider;
+
+typedef struct mdeploy_instance_info mdeploy_instance_info;
+
+/*
+ * Called for each instance a fleet operation creates, after its root exists
+ * and before it serves: the place to install the group's live revision, as
+ * EC2 user data would. Non-zero fails the operation (MDEPLOY_EUSER) and the
+ * instance is terminated.
+ */
+typedef int (*mdeploy_instance_boot_cb)(mdeploy_provider *p, const mdeploy_instance_info *inst,
+                                        void *payload);
+
+typedef struct mdeploy_provider_options {
+	unsigned int version;
+	const char *name;            /* "local" (the default) */
+	/* local: the first two octets of instance addresses, "127.77" gives
+	 * 127.77.0.2, 127.77.0.3 ... NULL: $MDEPLOY_LOCAL_ADDRESS_BASE, else "127.77". */
+	const char *address_base;
+	/* local: PHP_CLI_SERVER_WORKERS of each instance; default 4. */
+	unsigned int php_workers;
+	/* local: how long an instance may take to accept connections; default 10000 ms. */
+	unsigned int start_timeout_ms;
+	mdeploy_instance_boot_cb boot_cb;
+	void *payload;
+} mdeploy_provider_options;
+
+#define MDEPLOY_PROVIDER_OPTIONS_VERSION 1
+#define MDEPLOY_PROVIDER_OPTIONS_INIT { MDEPLOY_PROVIDER_OPTIONS_VERSION, NULL, NULL, 4, 10000, NULL, NULL }
+
+MDEPLOY_EXTERN(int) mdeploy_provider_options_init(mdeploy_provider_options *opts, unsigned int version);
+
+/*
+ * Open a provider. `ctx` and `store` are borrowed and must outlive it (the
+ * local provider keeps its inventory in the state store). MDEPLOY_ENOTFOUND
+ * for an unknown provider name.
+ */
+MDEPLOY_EXTERN(int) mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx,
+                                          mdeploy_store *store,
+                                          const mdeploy_provider_options *opts);
+MDEPLOY_EXTERN(void) mdeploy_provider_free(mdeploy_provider *p);
+MDEPLOY_EXTERN(const char *) mdeploy_provider_name(const mdeploy_provider *p);
+
+/* ---- fleets (Auto Scaling groups) ---- */
+
+typedef struct mdeploy_fleet_info {
+	const char *name;         /* app-group-vNNN */
+	unsigned int desired, min, max;
+	unsigned int port;        /* every instance serves on this port */
+	const char *tags;         /* JSON object of string tags */
+	int64_t created_at;       /* unix seconds */
+	unsigned int running;     /* instances serving now */
+} mdeploy_fleet_info;
+
+typedef struct mdeploy_fleet_options {
+	unsigned int version;
+	unsigned int desired, min, max;
+	unsigned int port;        /* default 8080 */
+	const char *tags;         /* JSON object; NULL: {} */
+	int start;                /* non-zero: start each instance's server after boot */
+} mdeploy_fleet_options;
+
+#define MDEPLOY_FLEET_OPTIONS_VERSION 1
+#define MDEPLOY_FLEET_OPTIONS_INIT { MDEPLOY_FLEET_OPTIONS_VERSION, 1, 1, 1, 8080, NULL, 1 }
+
+MDEPLOY_EXTERN(int) mdeploy_fleet_options_init(mdeploy_fleet_options *opts, unsigned int version);
+
+/*
+ * Create a fleet of `desired` instances (min <= desired <= max, else
+ * MDEPLOY_EINVALID). MDEPLOY_EEXISTS when the name is taken. On failure
+ * nothing is left behind.
+ */
+MDEPLOY_EXTERN(int) mdeploy_fleet_create(mdeploy_provider *p, const char *name,
+                                         const mdeploy_fleet_options *opts);
+/*
+ * Set the desired size (and min/max when non-zero): new instances boot
+ * (boot_cb) and start; surplus ones, newest first, are stopped and removed.
+ * The caller deregisters surplus instances from load balancers first.
+ */
+MDEPLOY_EXTERN(int) mdeploy_fleet_scale(mdeploy_provider *p, const char *name, unsigned int desired,
+                                        unsigned int min, unsigned int max);
+/* Stop and remove every instance, then the fleet. MDEPLOY_ENOTFOUND when unknown. */
+MDEPLOY_EXTERN(int) mdeploy_fleet_terminate(mdeploy_provider *p, const char *name);
+/* Replace the fleet's tags (JSON object). */
+MDEPLOY_EXTERN(int) mdeploy_fleet_set_tags(mdeploy_provider *p, const char *name, const char *tags);
+
+typedef int (*mdeploy_fleet_cb)(const mdeploy_fleet_info *fleet, void *payload);
+/* Fleets by name; `prefix` (may be NULL) filters. Non-zero from cb stops with MDEPLOY_EUSER. */
+MDEPLOY_EXTERN(int) mdeploy_fleet_foreach(mdeploy_provider *p, const char *prefix,
+                                          mdeploy_fleet_cb cb, void *payload);
+/* One fleet; `cb` called once. MDEPLOY_ENOTFOUND when unknown. */
+MDEPLOY_EXTERN(int) mdeploy_fleet_get(mdeploy_provider *p, const char *name,
+                                      mdeploy_fleet_cb cb, void *payload);
+
+/* ---- instances ---- */
+
+struct mdeploy_instance_info {
+	const char *id;           /* i-xxxxxxxxxxxx */
+	const char *fleet;
+	const char *address;      /* 127.77.0.2 */
+	unsigned int port;
+	const char *root;         /* local: the instance's root directory */
+	const char *state;        /* "pending" (no server), "running", "stopped" (server died) */
+	long pid;                 /* local: the server's process group leader, 0 when none */
+	int64_t created_at;
+};
+
+typedef int (*mdeploy_instance_cb)(const mdeploy_instance_info *inst, void *payload);
+/* Instances of a fleet (all when NULL), oldest first. The state is checked live. */
+MDEPLOY_EXTERN(int) mdeploy_instance_foreach(mdeploy_provider *p, const char *fleet,
+                                             mdeploy_instance_cb cb, void *payload);
+MDEPLOY_EXTERN(int) mdeploy_instance_get(mdeploy_provider *p, const char *id,
+                                         mdeploy_instance_cb cb, void *payload);
+/* Start the instance's server (no-op when running) and wait until it accepts connections. */
+MDEPLOY_EXTERN(int) mdeploy_instance_start(mdeploy_provider *p, const char *id);
+/* Stop the server: TERM to its process group, KILL after a grace period. */
+MDEPLOY_EXTERN(int) mdeploy_instance_stop(mdeploy_provider *p, const char *id);
+/* Stop and start: picks up a switched release. */
+MDEPLOY_EXTERN(int) mdeploy_instance_restart(mdeploy_provider *p, const char *id);
+/* Stop the server and remove the instance and its root. Fleet desired size shrinks by one. */
+MDEPLOY_EXTERN(int) mdeploy_instance_terminate(mdeploy_provider *p, const char *id);
+
+/* ---- load balancer ---- */
+
+typedef struct mdeploy_lb_options {
+	unsigned int version;
+	const char *bind;          /* "127.0.0.1:8000" */
+	unsigned int slots;        /* targets addable without reload; default 64 */
+	const char *health_path;   /* default "/" */
+	unsigned int health_status;/* expected HTTP status; default 200 */
+	unsigned int health_interval_ms; /* default 1000 */
+	unsigned int healthy_threshold;  /* default 2 */
+	unsigned int unhealthy_threshold;/* default 2 */
+	unsigned int health_timeout_ms;  /* default 2000 */
+	const char *tls_cert;      /* PEM with certificate and key; NULL: plain HTTP */
+} mdeploy_lb_options;
+
+#define MDEPLOY_LB_OPTIONS_VERSION 1
+#define MDEPLOY_LB_OPTIONS_INIT { MDEPLOY_LB_OPTIONS_VERSION, "127.0.0.1:8000", 64, "/", 200, 1000, 2, 2, 2000, NULL }
+
+MDEPLOY_EXTERN(int) mdeploy_lb_options_init(mdeploy_lb_options *opts, unsigned int version);
+
+/*
+ * Make sure the load balancer `name` runs. The first call writes its
+ * configuration; later calls start it from that same configuration (with
+ * its saved target state) when it is not running and otherwise do nothing.
+ * It is never reloaded.
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_ensure(mdeploy_provider *p, const char *name,
+                                      const mdeploy_lb_options *opts);
+/* Save the target state and stop it. */
+MDEPLOY_EXTERN(int) mdeploy_lb_stop(mdeploy_provider *p, const char *name);
+/* Non-zero when the load balancer runs. */
+MDEPLOY_EXTERN(int) mdeploy_lb_running(mdeploy_provider *p, const char *name);
+
+typedef enum {
+	MDEPLOY_TARGET_READY = 0,  /* takes traffic by weight */
+	MDEPLOY_TARGET_DRAIN = 1,  /* finishes what it has, takes nothing new */
+	MDEPLOY_TARGET_MAINT = 2   /* takes nothing */
+} mdeploy_target_state;
+
+/*
+ * Attach an instance to a free slot with `weight` (0-256) and `state`.
+ * Registering a registered instance just updates weight and state.
+ * MDEPLOY_ECONFLICT when no slot is free.
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instance,
+                                        unsigned int weight, mdeploy_target_state state);
+/* Free the instance's slot (maintenance first). MDEPLOY_ENOTFOUND when not registered. */
+MDEPLOY_EXTERN(int) mdeploy_lb_deregister(mdeploy_provider *p, const char *lb, const char *instance);
+
+typedef struct mdeploy_lb_change {
+	const char *instance;
+	int weight;                /* -1: unchanged */
+	int state;                 /* an mdeploy_target_state, -1: unchanged */
+} mdeploy_lb_change;
+
+/*
+ * Apply several weight/state changes in one round trip to the load
+ * balancer, so that a traffic switch lands at once. Registered instances
+ * only (MDEPLOY_ENOTFOUND otherwise, before anything changes).
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_apply(mdeploy_provider *p, const char *lb,
+                                     const mdeploy_lb_change *changes, size_t n);
+
+typedef struct mdeploy_target_status {
+	const char *slot;          /* the load balancer's name for it */
+	const char *instance;      /* registered instance id */
+	const char *address;
+	unsigned int port;
+	unsigned int weight;
+	const char *state;         /* "ready", "drain", "maint" */
+	const char *health;        /* "UP", "DOWN", "MAINT", "NOLB", ... as the LB reports */
+	uint64_t sessions;         /* current */
+	uint64_t sessions_total;
+	uint64_t responses_5xx;
+	uint64_t responses_total;
+	uint64_t check_failures;
+} mdeploy_target_status;
+
+typedef int (*mdeploy_target_cb)(const mdeploy_target_status *t, void *payload);
+/* Registered targets as the load balancer reports them now. */
+MDEPLOY_EXTERN(int) mdeploy_lb_targets(mdeploy_provider *p, const char *lb,
+                                       mdeploy_target_cb cb, void *payload);
+
+/* Copy the address the load balancer listens on ("127.0.0.1:8000") into `out`.
+ * MDEPLOY_ENOTFOUND when it was never set up. */
+MDEPLOY_EXTERN(int) mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);
+
+MDEPLOY_END_DECL
+
+#endif

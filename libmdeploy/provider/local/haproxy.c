@@ -1,0 +1,670 @@
+/*
+ * haproxy.c - the local load balancer: an HAProxy that mdeploy configures
+ * once, starts and owns, and afterwards changes only through its Runtime
+ * API on a 0600 unix socket. It is never reloaded.
+ *
+ * The backend has a fixed number of pre-allocated slots (server-template,
+ * all in maintenance at start); registering an instance points a free slot
+ * at its address with `set server ... addr ... port ...`. A free slot has
+ * port 1. After every change the server state is saved (`show servers
+ * state` into the server-state-file), so a restarted HAProxy comes back with
+ * the same addresses, weights and states. The slots name a DNS name
+ * ("localhost") with `init-addr last,...` so that HAProxy takes the address
+ * from the state file, not from the configuration.
+ */
+#include "local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BACKEND "app"
+#define FREE_PORT 1
+
+typedef struct {
+	char dir[1024];
+	char sock[1100];
+	char cfg[1100];
+	char state[1100];
+	char pidfile[1100];
+	char bindfile[1100];
+} lb_paths;
+
+static int paths(mdeploy_provider *p, const char *name, lb_paths *lp)
+{
+	char sub[160];
+	char *dir;
+	snprintf(sub, sizeof(sub), "lb/%s", name);
+	if (!(dir = mdeploy_local__path(p, sub)))
+		return MDEPLOY_ENOMEM;
+	snprintf(lp->dir, sizeof(lp->dir), "%s", dir);
+	free(dir);
+	snprintf(lp->sock, sizeof(lp->sock), "%s/admin.sock", lp->dir);
+	snprintf(lp->cfg, sizeof(lp->cfg), "%s/haproxy.cfg", lp->dir);
+	snprintf(lp->state, sizeof(lp->state), "%s/server-state", lp->dir);
+	snprintf(lp->pidfile, sizeof(lp->pidfile), "%s/haproxy.pid", lp->dir);
+	snprintf(lp->bindfile, sizeof(lp->bindfile), "%s/bind", lp->dir);
+	if (strlen(lp->sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"%s: path too long for a unix socket; use a shorter state directory", lp->sock);
+	return 0;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* One Runtime API exchange: send `cmd` (commands separated by ';'), read the reply to EOF. */
+static int cli_send(const lb_paths *lp, const char *cmd, char **reply)
+{
+	struct sockaddr_un sa;
+	struct timeval tv = { 10, 0 };
+	mdeploy__buf out = MDEPLOY__BUF_INIT;
+	size_t len = strlen(cmd), off = 0;
+	char buf[16384];
+	ssize_t n;
+	int fd, rc = 0;
+
+	if (reply)
+		*reply = NULL;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "socket");
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, lp->sock, strnlen(lp->sock, sizeof(sa.sun_path) - 1));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "%s: cannot reach the load balancer", lp->sock);
+		if (rc == MDEPLOY_ENOTFOUND || errno == ECONNREFUSED)
+			rc = mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+				"load balancer is not running (%s does not answer)", lp->sock);
+		close(fd);
+		return rc;
+	}
+	while (off < len) {
+		n = send(fd, cmd + off, len - off, MSG_NOSIGNAL);
+		if (n < 0) {
+			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "%s: send", lp->sock);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "%s: send", lp->sock);
+		goto out;
+	}
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		if ((rc = mdeploy__buf_put(&out, buf, (size_t)n)))
+			goto out;
+	if (n < 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "%s: no reply", lp->sock);
+		goto out;
+	}
+	if (reply) {
+		*reply = mdeploy__buf_detach(&out);
+		if (!*reply)
+			rc = mdeploy__error_oom();
+	}
+out:
+	mdeploy__buf_dispose(&out);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Run change commands; HAProxy answers each with nothing or a line. A
+ * reply other than the address notices means a command was refused.
+ */
+static int cli_change(const lb_paths *lp, const char *cmd)
+{
+	char *reply = NULL, *line, *save = NULL;
+	int rc;
+
+	if ((rc = cli_send(lp, cmd, &reply)))
+		return rc;
+	for (line = strtok_r(reply, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line || strstr(line, "changed from") || strstr(line, "no need to change"))
+			continue;
+		rc = mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"load balancer refused '%s': %s", cmd, line);
+		break;
+	}
+	free(reply);
+	return rc;
+}
+
+static int save_state(const lb_paths *lp)
+{
+	char *reply = NULL;
+	int rc;
+	if ((rc = cli_send(lp, "show servers state", &reply)))
+		return rc;
+	if (strncmp(reply, "1\n", 2) != 0)
+		rc = mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"unexpected reply to 'show servers state': %.80s", reply);
+	else
+		rc = mdeploy__file_write_atomic(lp->state, reply, strlen(reply), 0600);
+	free(reply);
+	return rc;
+}
+
+static long read_pid(const lb_paths *lp)
+{
+	char *data = NULL;
+	size_t len;
+	long pid = 0;
+	if (mdeploy__file_read(&data, &len, lp->pidfile) == 0)
+		pid = strtol(data, NULL, 10);
+	free(data);
+	return pid;
+}
+
+static int is_haproxy(long pid)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+	if (pid <= 0 || !mdeploy_store__pid_alive(pid, 0))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "haproxy", 7);
+}
+
+int mdeploy_local__lb_running(mdeploy_provider *p, const char *name)
+{
+	lb_paths lp;
+	char *reply = NULL;
+	int up;
+	if (paths(p, name, &lp) || !is_haproxy(read_pid(&lp)))
+		return 0;
+	up = cli_send(&lp, "show info", &reply) == 0;
+	free(reply);
+	return up;
+}
+
+static int write_config(const lb_paths *lp, const mdeploy_lb_options *o)
+{
+	mdeploy__buf b = MDEPLOY__BUF_INIT;
+	unsigned int slots = o->slots ? o->slots : 64;
+	int rc;
+
+	if (strchr(o->bind, ' ') || strchr(o->bind, '\n') || !strchr(o->bind, ':'))
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "load balancer bind '%s' must be ADDRESS:PORT", o->bind);
+	if (o->health_path[0] != '/' || strpbrk(o->health_path, " \t\r\n"))
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "health check path '%s' must start with '/' and hold no spaces", o->health_path);
+	mdeploy__buf_printf(&b,
+		"# Written once by mdeploy. Changed only through the Runtime API on\n"
+		"# %s; the server state lives in %s.\n"
+		"global\n"
+		"\tstats socket %s mode 600 level admin\n"
+		"\tstats timeout 10s\n"
+		"\tserver-state-file %s\n"
+		"\tpidfile %s\n"
+		"\tmaxconn 4096\n"
+		"\n"
+		"defaults\n"
+		"\tmode http\n"
+		"\tload-server-state-from-file global\n"
+		"\toption redispatch\n"
+		"\tretries 3\n"
+		"\tretry-on conn-failure empty-response\n"
+		"\ttimeout connect 2s\n"
+		"\ttimeout client 60s\n"
+		"\ttimeout server 60s\n"
+		"\ttimeout http-request 10s\n"
+		"\ttimeout check %ums\n"
+		"\n"
+		"frontend fe\n"
+		"\tbind %s%s%s\n"
+		"\tdefault_backend " BACKEND "\n"
+		"\n"
+		"backend " BACKEND "\n"
+		"\tbalance roundrobin\n"
+		"\toption httpchk GET %s\n"
+		"\thttp-check expect status %u\n"
+		"\tdefault-server init-addr last,127.0.0.1 check inter %ums rise %u fall %u\n"
+		"\tserver-template s 1-%u localhost:%d disabled\n",
+		lp->sock, lp->state, lp->sock, lp->state, lp->pidfile,
+		o->health_timeout_ms ? o->health_timeout_ms : 2000,
+		o->bind, o->tls_cert ? " ssl crt " : "", o->tls_cert ? o->tls_cert : "",
+		o->health_path, o->health_status ? o->health_status : 200,
+		o->health_interval_ms ? o->health_interval_ms : 1000,
+		o->healthy_threshold ? o->healthy_threshold : 2,
+		o->unhealthy_threshold ? o->unhealthy_threshold : 2,
+		slots, FREE_PORT);
+	if (!b.ptr)
+		return mdeploy__error_oom();
+	rc = mdeploy__file_write_atomic(lp->cfg, b.ptr, b.size, 0600);
+	mdeploy__buf_dispose(&b);
+	if (!rc)
+		rc = mdeploy__file_write_atomic(lp->bindfile, o->bind, strlen(o->bind), 0600);
+	return rc;
+}
+
+static int start_haproxy(mdeploy_provider *p, const lb_paths *lp)
+{
+	const char *prog = access("/usr/sbin/haproxy", X_OK) == 0 ? "/usr/sbin/haproxy" : "haproxy";
+	const char *argv[] = { prog, "-D", "-f", lp->cfg, NULL };
+	mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
+	mdeploy_exec_result *r = NULL;
+	uint64_t t0;
+	int rc;
+
+	eo.search_path = 1;
+	eo.merge_stderr = 1;
+	eo.timeout_ms = 20000;
+	eo.cwd = lp->dir;
+	unlink(lp->sock);
+	if ((rc = mdeploy_exec_run(&r, argv, &eo))) {
+		mdeploy__error_prefix("cannot start haproxy");
+		return rc;
+	}
+	if (!mdeploy_exec_result_success(r)) {
+		const char *outp = mdeploy_exec_result_stdout(r, NULL);
+		const char *alert = strstr(outp, "[ALERT]");
+		rc = mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_PROVIDER, "haproxy %s: %.600s",
+		                        mdeploy_exec_result_describe(r), alert ? alert : outp);
+		mdeploy_exec_result_free(r);
+		return rc;
+	}
+	mdeploy_exec_result_free(r);
+	t0 = mdeploy__now_ms();
+	for (;;) {
+		char *reply = NULL;
+		if (cli_send(lp, "show info", &reply) == 0) {
+			free(reply);
+			break;
+		}
+		if (mdeploy__now_ms() - t0 > 5000)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "haproxy started but %s does not answer", lp->sock);
+		sleep_ms(10);
+	}
+	mdeploy__log(p->ctx, MDEPLOY_LOG_INFO, "provider", "load balancer started (pid %ld, %s)",
+	             read_pid(lp), lp->cfg);
+	return 0;
+}
+
+int mdeploy_local__lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *o)
+{
+	lb_paths lp;
+	int rc;
+
+	if ((rc = paths(p, name, &lp)))
+		return rc;
+	if ((rc = mdeploy__mkdir_p(lp.dir, 0700)))
+		return rc;
+	if (!mdeploy__path_exists(lp.cfg) && (rc = write_config(&lp, o)))
+		return rc;
+	if (mdeploy_local__lb_running(p, name))
+		return 0;
+	if (is_haproxy(read_pid(&lp)))
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"load balancer '%s' runs (pid %ld) but its socket %s does not answer", name,
+			read_pid(&lp), lp.sock);
+	if ((rc = start_haproxy(p, &lp)))
+		return rc;
+	return mdeploy__path_exists(lp.state) ? 0 : save_state(&lp);
+}
+
+int mdeploy_local__lb_stop(mdeploy_provider *p, const char *name)
+{
+	lb_paths lp;
+	long pid;
+	uint64_t t0;
+	int rc;
+
+	if ((rc = paths(p, name, &lp)))
+		return rc;
+	pid = read_pid(&lp);
+	if (!is_haproxy(pid))
+		return 0;
+	if (mdeploy_local__lb_running(p, name))
+		save_state(&lp);
+	kill((pid_t)pid, SIGTERM);
+	t0 = mdeploy__now_ms();
+	while (is_haproxy(pid) && mdeploy__now_ms() - t0 < 5000)
+		sleep_ms(10);
+	if (is_haproxy(pid))
+		kill((pid_t)pid, SIGKILL);
+	unlink(lp.sock);
+	return 0;
+}
+
+int mdeploy_local__lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n)
+{
+	lb_paths lp;
+	char *data = NULL;
+	size_t len;
+	int rc;
+	if ((rc = paths(p, lb, &lp)))
+		return rc;
+	if ((rc = mdeploy__file_read(&data, &len, lp.bindfile))) {
+		if (rc == MDEPLOY_ENOTFOUND)
+			mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_PROVIDER, "load balancer '%s' not found", lb);
+		return rc;
+	}
+	snprintf(out, n, "%s", data);
+	free(data);
+	return 0;
+}
+
+/* ---- slots ---- */
+
+typedef struct {
+	char name[32];
+	char address[64];
+	unsigned int port;
+	unsigned int admin;
+	unsigned int weight;
+	char instance[32];  /* "" when no known instance sits there */
+} slot;
+
+typedef struct {
+	slot *v;
+	size_t n;
+} slot_list;
+
+static int instance_addr_cb(const mdeploy_instance_info *inst, void *payload)
+{
+	slot_list *sl = payload;
+	size_t i;
+	for (i = 0; i < sl->n; i++)
+		if (sl->v[i].port == inst->port && !strcmp(sl->v[i].address, inst->address))
+			snprintf(sl->v[i].instance, sizeof(sl->v[i].instance), "%s", inst->id);
+	return 0;
+}
+
+static int field_index(char **hdr, int nh, const char *name)
+{
+	int i;
+	for (i = 0; i < nh; i++)
+		if (!strcmp(hdr[i], name))
+			return i;
+	return -1;
+}
+
+/* Split `line` on `sep` in place; returns the count (at most max). */
+static int split(char *line, char sep, char **fields, int max)
+{
+	int n = 0;
+	char *s = line;
+	while (n < max) {
+		char *e = strchr(s, sep);
+		fields[n++] = s;
+		if (!e)
+			break;
+		*e = '\0';
+		s = e + 1;
+	}
+	return n;
+}
+
+static int load_slots(mdeploy_provider *p, const lb_paths *lp, slot_list *sl)
+{
+	char *reply = NULL, *line, *save = NULL, *hdr[64], *f[64];
+	int nh = 0, rc, i_name, i_addr, i_port, i_admin, i_w;
+
+	sl->v = NULL;
+	sl->n = 0;
+	if ((rc = cli_send(lp, "show servers state " BACKEND, &reply)))
+		return rc;
+	for (line = strtok_r(reply, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		int nf;
+		if (!strncmp(line, "# ", 2)) {
+			nh = split(line + 2, ' ', hdr, 64);
+			continue;
+		}
+		if (!nh || !*line)
+			continue;
+		nf = split(line, ' ', f, 64);
+		i_name = field_index(hdr, nh, "srv_name");
+		i_addr = field_index(hdr, nh, "srv_addr");
+		i_port = field_index(hdr, nh, "srv_port");
+		i_admin = field_index(hdr, nh, "srv_admin_state");
+		i_w = field_index(hdr, nh, "srv_uweight");
+		if (i_name < 0 || i_addr < 0 || i_port < 0 || i_admin < 0 || i_w < 0 ||
+		    i_name >= nf || i_addr >= nf || i_port >= nf || i_admin >= nf || i_w >= nf) {
+			rc = mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                        "unexpected 'show servers state' format");
+			break;
+		}
+		{
+			slot *nv = realloc(sl->v, (sl->n + 1) * sizeof(*nv)), *s;
+			if (!nv) {
+				rc = mdeploy__error_oom();
+				break;
+			}
+			sl->v = nv;
+			s = &sl->v[sl->n++];
+			memset(s, 0, sizeof(*s));
+			snprintf(s->name, sizeof(s->name), "%s", f[i_name]);
+			snprintf(s->address, sizeof(s->address), "%s", f[i_addr]);
+			s->port = (unsigned int)strtoul(f[i_port], NULL, 10);
+			s->admin = (unsigned int)strtoul(f[i_admin], NULL, 10);
+			s->weight = (unsigned int)strtoul(f[i_w], NULL, 10);
+		}
+	}
+	free(reply);
+	if (!rc && sl->n == 0)
+		rc = mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                        "load balancer has no backend '" BACKEND "'");
+	if (!rc)
+		rc = mdeploy_local__instance_foreach(p, NULL, NULL, instance_addr_cb, sl);
+	if (rc) {
+		free(sl->v);
+		sl->v = NULL;
+		sl->n = 0;
+	}
+	return rc;
+}
+
+/* HAProxy's SRV_ADMF_* bits: forced/inherited/resolution/hostname maintenance, forced/inherited drain. */
+#define ADMIN_MAINT 0x63u
+#define ADMIN_DRAIN 0x18u
+
+static const char *admin_state_name(unsigned int admin)
+{
+	if (admin & ADMIN_MAINT)
+		return "maint";
+	if (admin & ADMIN_DRAIN)
+		return "drain";
+	return "ready";
+}
+
+static const char *state_word(int state)
+{
+	return state == MDEPLOY_TARGET_DRAIN ? "drain" : state == MDEPLOY_TARGET_MAINT ? "maint" : "ready";
+}
+
+static slot *slot_of(slot_list *sl, const char *instance)
+{
+	size_t i;
+	for (i = 0; i < sl->n; i++)
+		if (!strcmp(sl->v[i].instance, instance))
+			return &sl->v[i];
+	return NULL;
+}
+
+int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *instance,
+                               unsigned int weight, mdeploy_target_state state)
+{
+	lb_paths lp;
+	slot_list sl;
+	slot *s;
+	local_instance li;
+	char cmd[512];
+	size_t i;
+	int rc;
+
+	if ((rc = paths(p, lb, &lp)) || (rc = mdeploy_local__instance_load(p, instance, &li)))
+		return rc;
+	if ((rc = load_slots(p, &lp, &sl)))
+		return rc;
+	if ((s = slot_of(&sl, instance))) {
+		snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s %u; set server " BACKEND "/%s state %s",
+		         s->name, weight, s->name, state_word(state));
+	} else {
+		for (i = 0, s = NULL; i < sl.n && !s; i++)
+			if (sl.v[i].port == FREE_PORT && (sl.v[i].admin & ADMIN_MAINT))
+				s = &sl.v[i];
+		if (!s) {
+			free(sl.v);
+			return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_PROVIDER,
+				"load balancer '%s' has no free slot for '%s' (all %zu in use)", lb, instance, sl.n);
+		}
+		/* Address first, while the slot is still in maintenance. */
+		snprintf(cmd, sizeof(cmd),
+		         "set server " BACKEND "/%s addr %s port %u; set weight " BACKEND "/%s %u;"
+		         " set server " BACKEND "/%s state %s",
+		         s->name, li.address, li.port, s->name, weight, s->name, state_word(state));
+	}
+	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd);
+	rc = cli_change(&lp, cmd);
+	free(sl.v);
+	if (!rc)
+		rc = save_state(&lp);
+	return rc;
+}
+
+int mdeploy_local__lb_deregister(mdeploy_provider *p, const char *lb, const char *instance)
+{
+	lb_paths lp;
+	slot_list sl;
+	slot *s;
+	char cmd[512];
+	int rc;
+
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	if (!(s = slot_of(&sl, instance))) {
+		free(sl.v);
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "instance '%s' is not registered with '%s'", instance, lb);
+	}
+	snprintf(cmd, sizeof(cmd),
+	         "set server " BACKEND "/%s state maint; set server " BACKEND "/%s addr 127.0.0.1 port %d",
+	         s->name, s->name, FREE_PORT);
+	free(sl.v);
+	if ((rc = cli_change(&lp, cmd)))
+		return rc;
+	return save_state(&lp);
+}
+
+int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n)
+{
+	lb_paths lp;
+	slot_list sl;
+	mdeploy__buf cmd = MDEPLOY__BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	/* Resolve everything before sending anything. */
+	for (i = 0; i < n; i++) {
+		slot *s = slot_of(&sl, c[i].instance);
+		if (!s) {
+			rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                        "instance '%s' is not registered with '%s'", c[i].instance, lb);
+			goto out;
+		}
+		if (c[i].weight >= 0)
+			mdeploy__buf_printf(&cmd, "%sset weight " BACKEND "/%s %d", cmd.size ? "; " : "",
+			                    s->name, c[i].weight);
+		if (c[i].state >= 0)
+			mdeploy__buf_printf(&cmd, "%sset server " BACKEND "/%s state %s", cmd.size ? "; " : "",
+			                    s->name, state_word(c[i].state));
+	}
+	if (!cmd.size)
+		goto out;
+	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd.ptr);
+	if (!(rc = cli_change(&lp, cmd.ptr)))
+		rc = save_state(&lp);
+out:
+	mdeploy__buf_dispose(&cmd);
+	free(sl.v);
+	return rc;
+}
+
+static uint64_t num_field(char **hdr, int nh, char **f, int nf, const char *name)
+{
+	int k = field_index(hdr, nh, name);
+	return k >= 0 && k < nf ? strtoull(f[k], NULL, 10) : 0;
+}
+
+int mdeploy_local__lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload)
+{
+	lb_paths lp;
+	slot_list sl;
+	char *reply = NULL, *line, *save = NULL, *hdr[128], *f[128];
+	int nh = 0, rc;
+	size_t i;
+
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	if ((rc = cli_send(&lp, "show stat", &reply))) {
+		free(sl.v);
+		return rc;
+	}
+	for (line = strtok_r(reply, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		mdeploy_target_status t;
+		slot *s = NULL;
+		int nf, k;
+		if (!strncmp(line, "# ", 2)) {
+			nh = split(line + 2, ',', hdr, 128);
+			continue;
+		}
+		if (!nh)
+			continue;
+		nf = split(line, ',', f, 128);
+		if ((k = field_index(hdr, nh, "pxname")) < 0 || k >= nf || strcmp(f[k], BACKEND))
+			continue;
+		k = field_index(hdr, nh, "svname");
+		for (i = 0; k >= 0 && k < nf && i < sl.n; i++)
+			if (!strcmp(sl.v[i].name, f[k]))
+				s = &sl.v[i];
+		if (!s || !s->instance[0])
+			continue;
+		memset(&t, 0, sizeof(t));
+		t.slot = s->name;
+		t.instance = s->instance;
+		t.address = s->address;
+		t.port = s->port;
+		t.weight = s->weight;
+		t.state = admin_state_name(s->admin);
+#define NUM(name) num_field(hdr, nh, f, nf, name)
+		k = field_index(hdr, nh, "status");
+		t.health = k >= 0 && k < nf ? f[k] : "";
+		t.sessions = NUM("scur");
+		t.sessions_total = NUM("stot");
+		t.responses_5xx = NUM("hrsp_5xx");
+		t.responses_total = NUM("hrsp_1xx") + NUM("hrsp_2xx") + NUM("hrsp_3xx") + NUM("hrsp_4xx") +
+		                    NUM("hrsp_5xx") + NUM("hrsp_other");
+		t.check_failures = NUM("chkfail");
+#undef NUM
+		if (cb(&t, payload))
+			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aborted by callback");
+	}
+	free(reply);
+	free(sl.v);
+	return rc;
+}

@@ -1,0 +1,268 @@
+/* provider.c - open a provider and dispatch the public calls to it. */
+#include "provider.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const mdeploy_provider_ops *const providers[] = {
+	&mdeploy_provider__local_ops,
+};
+
+int mdeploy_provider__check_name(const char *what, const char *name)
+{
+	size_t n;
+	if (!name || !*name)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "%s name is empty", what);
+	n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+	if (name[n] || n > 100 || name[0] == '.' || name[0] == '-')
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"%s name '%s' is invalid: use 1 to 100 letters, digits, '.', '_' and '-'", what, name);
+	return 0;
+}
+
+int mdeploy_provider_options_init(mdeploy_provider_options *opts, unsigned int version)
+{
+	mdeploy_provider_options def = MDEPLOY_PROVIDER_OPTIONS_INIT;
+	int rc;
+	if ((rc = mdeploy__options_check(version, MDEPLOY_PROVIDER_OPTIONS_VERSION, "mdeploy_provider_options")))
+		return rc;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_fleet_options_init(mdeploy_fleet_options *opts, unsigned int version)
+{
+	mdeploy_fleet_options def = MDEPLOY_FLEET_OPTIONS_INIT;
+	int rc;
+	if ((rc = mdeploy__options_check(version, MDEPLOY_FLEET_OPTIONS_VERSION, "mdeploy_fleet_options")))
+		return rc;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_lb_options_init(mdeploy_lb_options *opts, unsigned int version)
+{
+	mdeploy_lb_options def = MDEPLOY_LB_OPTIONS_INIT;
+	int rc;
+	if ((rc = mdeploy__options_check(version, MDEPLOY_LB_OPTIONS_VERSION, "mdeploy_lb_options")))
+		return rc;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_store *store,
+                          const mdeploy_provider_options *opts)
+{
+	mdeploy_provider_options def = MDEPLOY_PROVIDER_OPTIONS_INIT;
+	const mdeploy_provider_ops *ops = NULL;
+	mdeploy_provider *p;
+	const char *name;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &def;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_PROVIDER_OPTIONS_VERSION, "mdeploy_provider_options")))
+		return rc;
+	name = opts->name ? opts->name : "local";
+	for (i = 0; i < MDEPLOY__ARRAY_SIZE(providers); i++)
+		if (!strcmp(providers[i]->name, name))
+			ops = providers[i];
+	if (!ops)
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "unknown provider '%s' (this build has: local)", name);
+	if (!store)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "provider '%s' needs a state store", name);
+	if (!(p = calloc(1, sizeof(*p))))
+		return mdeploy__error_oom();
+	p->ops = ops;
+	p->ctx = ctx;
+	p->store = store;
+	p->opts = *opts;
+	if ((rc = ops->init(p))) {
+		mdeploy_provider_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void mdeploy_provider_free(mdeploy_provider *p)
+{
+	if (!p)
+		return;
+	if (p->ops && p->ops->free)
+		p->ops->free(p);
+	free(p->address_base);
+	free(p);
+}
+
+const char *mdeploy_provider_name(const mdeploy_provider *p)
+{
+	return p->ops->name;
+}
+
+#define CHECK(what, name) do { int r_ = mdeploy_provider__check_name(what, name); if (r_) return r_; } while (0)
+
+int mdeploy_fleet_create(mdeploy_provider *p, const char *name, const mdeploy_fleet_options *opts)
+{
+	mdeploy_fleet_options def = MDEPLOY_FLEET_OPTIONS_INIT;
+	int rc;
+	CHECK("fleet", name);
+	if (!opts)
+		opts = &def;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_FLEET_OPTIONS_VERSION, "mdeploy_fleet_options")))
+		return rc;
+	if (opts->min > opts->desired || opts->desired > opts->max)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"fleet '%s': need min <= desired <= max (got %u, %u, %u)", name, opts->min,
+			opts->desired, opts->max);
+	if (opts->port == 0 || opts->port > 65535)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"fleet '%s': port %u is out of range", name, opts->port);
+	return p->ops->fleet_create(p, name, opts);
+}
+
+int mdeploy_fleet_scale(mdeploy_provider *p, const char *name, unsigned int desired,
+                        unsigned int min, unsigned int max)
+{
+	CHECK("fleet", name);
+	return p->ops->fleet_scale(p, name, desired, min, max);
+}
+
+int mdeploy_fleet_terminate(mdeploy_provider *p, const char *name)
+{
+	CHECK("fleet", name);
+	return p->ops->fleet_terminate(p, name);
+}
+
+int mdeploy_fleet_set_tags(mdeploy_provider *p, const char *name, const char *tags)
+{
+	CHECK("fleet", name);
+	return p->ops->fleet_set_tags(p, name, tags ? tags : "{}");
+}
+
+int mdeploy_fleet_foreach(mdeploy_provider *p, const char *prefix, mdeploy_fleet_cb cb, void *payload)
+{
+	return p->ops->fleet_foreach(p, prefix, NULL, cb, payload);
+}
+
+int mdeploy_fleet_get(mdeploy_provider *p, const char *name, mdeploy_fleet_cb cb, void *payload)
+{
+	CHECK("fleet", name);
+	return p->ops->fleet_foreach(p, NULL, name, cb, payload);
+}
+
+int mdeploy_instance_foreach(mdeploy_provider *p, const char *fleet, mdeploy_instance_cb cb, void *payload)
+{
+	return p->ops->instance_foreach(p, fleet, NULL, cb, payload);
+}
+
+int mdeploy_instance_get(mdeploy_provider *p, const char *id, mdeploy_instance_cb cb, void *payload)
+{
+	CHECK("instance", id);
+	return p->ops->instance_foreach(p, NULL, id, cb, payload);
+}
+
+int mdeploy_instance_start(mdeploy_provider *p, const char *id)
+{
+	CHECK("instance", id);
+	return p->ops->instance_start(p, id);
+}
+
+int mdeploy_instance_stop(mdeploy_provider *p, const char *id)
+{
+	CHECK("instance", id);
+	return p->ops->instance_stop(p, id);
+}
+
+int mdeploy_instance_restart(mdeploy_provider *p, const char *id)
+{
+	int rc;
+	CHECK("instance", id);
+	if ((rc = p->ops->instance_stop(p, id)))
+		return rc;
+	return p->ops->instance_start(p, id);
+}
+
+int mdeploy_instance_terminate(mdeploy_provider *p, const char *id)
+{
+	CHECK("instance", id);
+	return p->ops->instance_terminate(p, id);
+}
+
+int mdeploy_lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *opts)
+{
+	mdeploy_lb_options def = MDEPLOY_LB_OPTIONS_INIT;
+	int rc;
+	CHECK("load balancer", name);
+	if (!opts)
+		opts = &def;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_LB_OPTIONS_VERSION, "mdeploy_lb_options")))
+		return rc;
+	return p->ops->lb_ensure(p, name, opts);
+}
+
+int mdeploy_lb_stop(mdeploy_provider *p, const char *name)
+{
+	CHECK("load balancer", name);
+	return p->ops->lb_stop(p, name);
+}
+
+int mdeploy_lb_running(mdeploy_provider *p, const char *name)
+{
+	if (mdeploy_provider__check_name("load balancer", name))
+		return 0;
+	return p->ops->lb_running(p, name);
+}
+
+int mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instance,
+                        unsigned int weight, mdeploy_target_state state)
+{
+	CHECK("load balancer", lb);
+	CHECK("instance", instance);
+	if (weight > 256)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "weight %u is out of range 0-256", weight);
+	return p->ops->lb_register(p, lb, instance, weight, state);
+}
+
+int mdeploy_lb_deregister(mdeploy_provider *p, const char *lb, const char *instance)
+{
+	CHECK("load balancer", lb);
+	CHECK("instance", instance);
+	return p->ops->lb_deregister(p, lb, instance);
+}
+
+int mdeploy_lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *changes, size_t n)
+{
+	size_t i;
+	CHECK("load balancer", lb);
+	for (i = 0; i < n; i++) {
+		CHECK("instance", changes[i].instance);
+		if (changes[i].weight > 256 || changes[i].weight < -1 || changes[i].state < -1 ||
+		    changes[i].state > MDEPLOY_TARGET_MAINT)
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "change %zu for '%s' is out of range", i, changes[i].instance);
+	}
+	if (n == 0)
+		return 0;
+	return p->ops->lb_apply(p, lb, changes, n);
+}
+
+int mdeploy_lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload)
+{
+	CHECK("load balancer", lb);
+	return p->ops->lb_targets(p, lb, cb, payload);
+}
+
+int mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n)
+{
+	CHECK("load balancer", lb);
+	return p->ops->lb_bind(p, lb, out, n);
+}

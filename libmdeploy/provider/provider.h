@@ -1,0 +1,57 @@
+/*
+ * provider.h - the provider interface inside libmdeploy: a table of
+ * operations each implementation (provider/local/, later provider/aws/)
+ * fills. The public calls in mdeploy/provider.h check arguments and dispatch
+ * through it; implementations never see NULL handles or bad names.
+ */
+#ifndef MDEPLOY_PROVIDER_PRIVATE_H
+#define MDEPLOY_PROVIDER_PRIVATE_H
+
+#include "mdeploy_private.h"
+#include "mdeploy/provider.h"
+
+typedef struct mdeploy_provider_ops {
+	const char *name;
+	int (*init)(mdeploy_provider *p);
+	void (*free)(mdeploy_provider *p);
+
+	int (*fleet_create)(mdeploy_provider *p, const char *name, const mdeploy_fleet_options *o);
+	int (*fleet_scale)(mdeploy_provider *p, const char *name, unsigned int desired,
+	                   unsigned int min, unsigned int max);
+	int (*fleet_terminate)(mdeploy_provider *p, const char *name);
+	int (*fleet_set_tags)(mdeploy_provider *p, const char *name, const char *tags);
+	int (*fleet_foreach)(mdeploy_provider *p, const char *prefix, const char *exact,
+	                     mdeploy_fleet_cb cb, void *payload);
+
+	int (*instance_foreach)(mdeploy_provider *p, const char *fleet, const char *id,
+	                        mdeploy_instance_cb cb, void *payload);
+	int (*instance_start)(mdeploy_provider *p, const char *id);
+	int (*instance_stop)(mdeploy_provider *p, const char *id);
+	int (*instance_terminate)(mdeploy_provider *p, const char *id);
+
+	int (*lb_ensure)(mdeploy_provider *p, const char *name, const mdeploy_lb_options *o);
+	int (*lb_stop)(mdeploy_provider *p, const char *name);
+	int (*lb_running)(mdeploy_provider *p, const char *name);
+	int (*lb_register)(mdeploy_provider *p, const char *lb, const char *instance,
+	                   unsigned int weight, mdeploy_target_state state);
+	int (*lb_deregister)(mdeploy_provider *p, const char *lb, const char *instance);
+	int (*lb_apply)(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
+	int (*lb_targets)(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload);
+	int (*lb_bind)(mdeploy_provider *p, const char *lb, char *out, size_t n);
+} mdeploy_provider_ops;
+
+struct mdeploy_provider {
+	const mdeploy_provider_ops *ops;
+	mdeploy_ctx *ctx;
+	mdeploy_store *store;
+	mdeploy_provider_options opts;
+	char *address_base;
+	void *impl;
+};
+
+extern const mdeploy_provider_ops mdeploy_provider__local_ops;
+
+/* A name usable for fleets, load balancers and file names: [A-Za-z0-9._-], 1-100 chars. */
+int mdeploy_provider__check_name(const char *what, const char *name);
+
+#endif
