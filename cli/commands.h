@@ -6,5 +6,7 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_appspec(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
+int cmd_lb(int argc, char **argv);
 
 #endif

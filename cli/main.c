@@ -28,6 +28,19 @@ const struct cli_command cli_commands[] = {
 	  "FILE is an appspec.yml, DIR a directory holding one, BUNDLE an archive\n"
 	  "with one at its root (read, not extracted). Prints the first problem with\n"
 	  "file:line:col and field, and exits 1. See mdeploy-appspec(5).\n" },
+	{ "fleet", cmd_fleet, "List, show and scale fleets (Auto Scaling groups)",
+	  "mdeploy fleet list [--json] [PREFIX]\n"
+	  "mdeploy fleet show [--json] FLEET\n"
+	  "mdeploy fleet scale [--json] [--min N] [--max N] FLEET DESIRED",
+	  "list shows every fleet with its desired, minimum and maximum size and how\n"
+	  "many instances run; show adds each instance (id, address, state, root).\n"
+	  "scale sets the desired size (and --min/--max): new instances boot with the\n"
+	  "release their fleet serves, surplus ones (newest first) are terminated.\n" },
+	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
+	  "mdeploy lb show [--json] NAME",
+	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"
+	  "them now: instance, address, weight, state (ready, drain, maint), health,\n"
+	  "current sessions, responses and 5xx responses per instance.\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

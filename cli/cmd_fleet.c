@@ -1,0 +1,169 @@
+/* cmd_fleet.c - mdeploy fleet list|show|scale: fleets (Auto Scaling groups) and their instances. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct env {
+	mdeploy_ctx *ctx;
+	mdeploy_store *store;
+	mdeploy_provider *p;
+};
+
+static int env_open(struct env *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (cli_ctx_open(&e->ctx))
+		return CLI_EXIT_FAILURE;
+	if (mdeploy_store_open(&e->store, e->ctx, NULL))
+		return cli_lib_error("cannot open the state store");
+	if (mdeploy_provider_open(&e->p, e->ctx, e->store, NULL))
+		return cli_lib_error("cannot open the provider");
+	return 0;
+}
+
+static void env_close(struct env *e)
+{
+	mdeploy_provider_free(e->p);
+	mdeploy_store_free(e->store);
+	mdeploy_ctx_free(e->ctx);
+}
+
+static json_t *fleet_json(const mdeploy_fleet_info *f)
+{
+	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "name", f->name, "desired", (int)f->desired,
+	                      "min", (int)f->min, "max", (int)f->max, "port", (int)f->port,
+	                      "running", (int)f->running, "created_at", (json_int_t)f->created_at);
+	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
+	json_object_set_new(o, "tags", tags ? tags : json_object());
+	return o;
+}
+
+static int list_cb(const mdeploy_fleet_info *f, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, fleet_json(f));
+	else
+		printf("%-32s %7u %4u %4u %8u\n", f->name, f->desired, f->min, f->max, f->running);
+	return 0;
+}
+
+static int inst_cb(const mdeploy_instance_info *i, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:s, s:I, s:s, s:I}", "id", i->id,
+		                                     "address", i->address, "port", (int)i->port, "state", i->state,
+		                                     "pid", (json_int_t)i->pid, "root", i->root,
+		                                     "created_at", (json_int_t)i->created_at));
+	else
+		printf("  %-16s %15s:%-5u %-8s %s\n", i->id, i->address, i->port, i->state, i->root);
+	return 0;
+}
+
+static int show_cb(const mdeploy_fleet_info *f, void *payload)
+{
+	json_t **doc = payload;
+	if (cli.json) {
+		*doc = fleet_json(f);
+	} else {
+		printf("fleet %s: desired %u (min %u, max %u), %u running, port %u\n", f->name, f->desired,
+		       f->min, f->max, f->running, f->port);
+		if (f->tags && strcmp(f->tags, "{}"))
+			printf("tags: %s\n", f->tags);
+	}
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+	if (!s || !*s || *s == '-')
+		return -1;
+	v = strtoul(s, &end, 10);
+	if (*end || v > 100000)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+struct scale_opts { unsigned int min, max; };
+
+static int scale_opt(int c, const char *arg, void *data)
+{
+	struct scale_opts *o = data;
+	if (parse_uint(arg, c == CLI_OPT_CMD ? &o->min : &o->max))
+		return cli_usage_error("fleet", "'%s' is not a number", arg);
+	return 0;
+}
+
+int cmd_fleet(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "min", required_argument, NULL, CLI_OPT_CMD },
+		{ "max", required_argument, NULL, CLI_OPT_CMD + 1 },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct scale_opts so = { 0, 0 };
+	struct env e;
+	const char *sub;
+	int rc = cli_parse(argc, argv, "fleet", "", longopts, scale_opt, &so);
+
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc)
+		return cli_usage_error("fleet", "missing subcommand");
+	sub = argv[optind++];
+	if (!strcmp(sub, "list")) {
+		if (optind + 1 < argc)
+			return cli_usage_error("fleet", "too many arguments");
+		if ((rc = env_open(&e)) == 0) {
+			json_t *arr = cli.json ? json_array() : NULL;
+			if (!cli.json)
+				printf("%-32s %7s %4s %4s %8s\n", "FLEET", "DESIRED", "MIN", "MAX", "RUNNING");
+			if (mdeploy_fleet_foreach(e.p, optind < argc ? argv[optind] : NULL, list_cb, arr))
+				rc = cli_lib_error("cannot list fleets");
+			else if (arr)
+				rc = cli_json_print(json_pack("{s:o}", "fleets", arr)), arr = NULL;
+			json_decref(arr);
+		}
+	} else if (!strcmp(sub, "show")) {
+		json_t *doc = NULL;
+		if (optind + 1 != argc)
+			return cli_usage_error("fleet", optind >= argc ? "missing FLEET" : "too many arguments");
+		if ((rc = env_open(&e)) == 0) {
+			json_t *arr = cli.json ? json_array() : NULL;
+			if (mdeploy_fleet_get(e.p, argv[optind], show_cb, &doc) ||
+			    mdeploy_instance_foreach(e.p, argv[optind], inst_cb, arr)) {
+				rc = cli_lib_error(NULL);
+				json_decref(arr);
+				json_decref(doc);
+			} else if (cli.json) {
+				json_object_set_new(doc, "instances", arr);
+				rc = cli_json_print(doc);
+			}
+		}
+	} else if (!strcmp(sub, "scale")) {
+		unsigned int desired;
+		if (optind + 2 != argc)
+			return cli_usage_error("fleet", optind + 2 > argc ? "missing FLEET or DESIRED" : "too many arguments");
+		if (parse_uint(argv[optind + 1], &desired))
+			return cli_usage_error("fleet", "DESIRED '%s' is not a number", argv[optind + 1]);
+		if ((rc = env_open(&e)) == 0) {
+			if (mdeploy_fleet_scale(e.p, argv[optind], desired, so.min, so.max))
+				rc = cli_lib_error("cannot scale");
+			else if (cli.json)
+				rc = cli_json_print(json_pack("{s:s, s:i}", "fleet", argv[optind], "desired", (int)desired));
+			else
+				cli_info("fleet %s: desired %u", argv[optind], desired);
+		}
+	} else {
+		return cli_usage_error("fleet", "unknown subcommand '%s'", sub);
+	}
+	env_close(&e);
+	return rc;
+}

@@ -1,0 +1,73 @@
+/* cmd_lb.c - mdeploy lb show: the load balancer's targets as it reports them. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int target_cb(const mdeploy_target_status *t, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+			"slot", t->slot, "instance", t->instance, "address", t->address, "port", (int)t->port,
+			"weight", (int)t->weight, "state", t->state, "health", t->health,
+			"sessions", (json_int_t)t->sessions, "sessions_total", (json_int_t)t->sessions_total,
+			"responses_total", (json_int_t)t->responses_total, "responses_5xx", (json_int_t)t->responses_5xx,
+			"check_failures", (json_int_t)t->check_failures));
+	else
+		printf("%-16s %21s %6u %-6s %-10s %8llu %10llu %8llu\n", t->instance, t->address, t->weight,
+		       t->state, t->health, (unsigned long long)t->sessions,
+		       (unsigned long long)t->responses_total, (unsigned long long)t->responses_5xx);
+	return 0;
+}
+
+int cmd_lb(int argc, char **argv)
+{
+	mdeploy_ctx *ctx = NULL;
+	mdeploy_store *store = NULL;
+	mdeploy_provider *p = NULL;
+	char bind[128] = "";
+	json_t *arr = NULL;
+	int rc = cli_parse(argc, argv, "lb", "", NULL, NULL, NULL);
+
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc)
+		return cli_usage_error("lb", "missing subcommand");
+	if (strcmp(argv[optind], "show"))
+		return cli_usage_error("lb", "unknown subcommand '%s'", argv[optind]);
+	if (optind + 2 != argc)
+		return cli_usage_error("lb", optind + 2 > argc ? "missing NAME" : "too many arguments");
+	if ((rc = cli_ctx_open(&ctx)))
+		return rc;
+	if (mdeploy_store_open(&store, ctx, NULL) || mdeploy_provider_open(&p, ctx, store, NULL)) {
+		rc = cli_lib_error("cannot open the provider");
+		goto out;
+	}
+	if (mdeploy_lb_bind(p, argv[optind + 1], bind, sizeof(bind))) {
+		rc = cli_lib_error(NULL);
+		goto out;
+	}
+	if (cli.json)
+		arr = json_array();
+	else
+		printf("load balancer %s on %s (%s)\n%-16s %21s %6s %-6s %-10s %8s %10s %8s\n", argv[optind + 1], bind,
+		       mdeploy_lb_running(p, argv[optind + 1]) ? "running" : "stopped",
+		       "INSTANCE", "ADDRESS", "WEIGHT", "STATE", "HEALTH", "SESSIONS", "RESPONSES", "5XX");
+	if (mdeploy_lb_targets(p, argv[optind + 1], target_cb, arr)) {
+		rc = cli_lib_error("cannot read the load balancer");
+		goto out;
+	}
+	if (arr) {
+		rc = cli_json_print(json_pack("{s:s, s:s, s:b, s:o}", "name", argv[optind + 1], "bind", bind,
+		                              "running", 1, "targets", arr));
+		arr = NULL;
+	}
+out:
+	json_decref(arr);
+	mdeploy_provider_free(p);
+	mdeploy_store_free(store);
+	mdeploy_ctx_free(ctx);
+	return rc;
+}
