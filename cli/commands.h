@@ -8,5 +8,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_appspec(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 int cmd_lb(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 #endif

@@ -41,6 +41,25 @@ const struct cli_command cli_commands[] = {
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"
 	  "them now: instance, address, weight, state (ready, drain, maint), health,\n"
 	  "current sessions, responses and 5xx responses per instance.\n" },
+	{ "agent", cmd_agent, "Install a revision on this host and run its appspec hooks",
+	  "mdeploy agent install --root DIR [OPTIONS] BUNDLE|DIR\n"
+	  "mdeploy agent run-event --root DIR --deployment-id ID [--bundle BUNDLE] [OPTIONS] EVENT\n"
+	  "mdeploy agent rollback --root DIR [OPTIONS]\n"
+	  "mdeploy agent status --root DIR [--json]",
+	  "   --root DIR            the agent's directory (releases/, current, logs/, state)\n"
+	  "   --deployment-id ID    deployment id (install: a new d-XXXXXXXXX by default)\n"
+	  "   --application NAME    APPLICATION_NAME given to hooks\n"
+	  "   --group NAME          DEPLOYMENT_GROUP_NAME\n"
+	  "   --group-id ID         DEPLOYMENT_GROUP_ID\n"
+	  "   --instance-id ID      MDEPLOY_INSTANCE_ID\n"
+	  "   --instance-addr ADDR  MDEPLOY_INSTANCE_ADDR\n"
+	  "   --shared-dir DIR      MDEPLOY_SHARED_DIR (default ROOT/shared)\n"
+	  "   --env KEY=VALUE       extra hook environment (repeatable; never logged)\n"
+	  "   --env-file FILE       KEY=VALUE lines for the hook environment\n"
+	  "   --keep N              releases kept on disk (default 5)\n"
+	  "   --traffic-hooks       install: also run the Block/AllowTraffic hooks\n"
+	  "   --no-once-hooks       skip `scope: once` scripts (another instance runs them)\n"
+	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -131,7 +131,9 @@ int cli_parse(int argc, char **argv, const char *name, const char *shortopts,
 	memset(&all[n], 0, sizeof(all[n]));
 	snprintf(shorts, sizeof(shorts), ":hqv%s", shortopts ? shortopts : "");
 
-	optind = 1;
+	/* 0, not 1: glibc then re-reads the option string, so the "+" that main()
+	 * used does not stop us at the first operand (options may follow it). */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
 		switch (c) {

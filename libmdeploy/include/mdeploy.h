@@ -19,5 +19,6 @@
 #include "mdeploy/bundle.h"
 #include "mdeploy/key.h"
 #include "mdeploy/provider.h"
+#include "mdeploy/agent.h"
 
 #endif

@@ -1,0 +1,159 @@
+/*
+ * mdeploy/agent.h - the on-host agent: what AWS CodeDeploy's agent does on
+ * an instance, for local and EC2 instances alike.
+ *
+ * An agent works in a root directory:
+ *
+ *   ROOT/releases/<deployment-id>/  one unpacked revision each
+ *   ROOT/current -> releases/<id>    the live release, switched by rename
+ *   ROOT/shared/                     default MDEPLOY_SHARED_DIR
+ *   ROOT/logs/<deployment-id>.log    hook output of each deployment
+ *   ROOT/state.json                  live, previous, last successful,
+ *                                    in-progress deployment, history,
+ *                                    files-section cleanup list (written
+ *                                    atomically)
+ *   ROOT/agent.lock                  flock(2): one agent at a time
+ *
+ * Lifecycle events run in CodeDeploy's order: ApplicationStop (scripts of
+ * the last successful revision), DownloadBundle, BeforeInstall, Install
+ * (files section, permissions, atomic `current` switch), AfterInstall,
+ * ApplicationStart, ValidateService, and on request BeforeBlockTraffic /
+ * AfterBlockTraffic (last successful revision) and BeforeAllowTraffic /
+ * AfterAllowTraffic.
+ *
+ * A failed hook, a full disk or a killed agent leaves the previous release
+ * live: a failure after the switch puts `current` back, and the next call
+ * after a crash (which finds the lock free and a deployment in progress)
+ * does the same before anything else.
+ *
+ * Thread-safety: one thread per agent handle. Different processes may open
+ * the same root; mutating calls then fail with MDEPLOY_ELOCKED.
+ */
+#ifndef MDEPLOY_AGENT_H
+#define MDEPLOY_AGENT_H
+
+#include "common.h"
+#include "context.h"
+
+MDEPLOY_BEGIN_DECL
+
+typedef struct mdeploy_agent mdeploy_agent;
+
+typedef struct mdeploy_agent_options {
+	unsigned int version;
+	mdeploy_ctx *ctx;            /* log and progress callbacks; NULL: silent */
+	unsigned int keep_releases;  /* releases kept on disk; 0: default 5 */
+	const char *shared_dir;      /* MDEPLOY_SHARED_DIR; NULL: ROOT/shared */
+	unsigned int kill_grace_ms;  /* hook timeout: TERM to KILL; 0: 3000 */
+	unsigned int drain_ms;       /* wait for pipes a leftover daemon holds; 0: 500 */
+} mdeploy_agent_options;
+
+#define MDEPLOY_AGENT_OPTIONS_VERSION 1
+#define MDEPLOY_AGENT_OPTIONS_INIT { MDEPLOY_AGENT_OPTIONS_VERSION, NULL, 0, NULL, 0, 0 }
+
+MDEPLOY_EXTERN(int) mdeploy_agent_options_init(mdeploy_agent_options *opts, unsigned int version);
+
+/* Who and what a deployment is; hooks get it in their environment. */
+typedef struct mdeploy_agent_deployment {
+	unsigned int version;
+	const char *deployment_id;         /* required: [A-Za-z0-9][A-Za-z0-9._-]{0,63} */
+	const char *application_name;      /* APPLICATION_NAME */
+	const char *deployment_group_name; /* DEPLOYMENT_GROUP_NAME */
+	const char *deployment_group_id;   /* DEPLOYMENT_GROUP_ID */
+	const char *instance_id;           /* MDEPLOY_INSTANCE_ID */
+	const char *instance_addr;         /* MDEPLOY_INSTANCE_ADDR */
+	/* Extra "K=V" entries for hooks (parameters, secrets), NULL-terminated;
+	 * NULL: none. Never written to a log. */
+	const char *const *env;
+	/* Non-zero: run `scope: once` scripts here. The orchestrator sets it on
+	 * exactly one instance per deployment. */
+	int run_once_hooks;
+	/* mdeploy_agent_install() only: also run Before/AfterBlockTraffic and
+	 * Before/AfterAllowTraffic. */
+	int traffic_hooks;
+} mdeploy_agent_deployment;
+
+#define MDEPLOY_AGENT_DEPLOYMENT_VERSION 1
+#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0 }
+
+MDEPLOY_EXTERN(int) mdeploy_agent_deployment_init(mdeploy_agent_deployment *d, unsigned int version);
+
+/*
+ * Open (creating if needed) the agent root `root`. `opts` may be NULL.
+ * Free with mdeploy_agent_free(). Reads state; changes nothing else.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_open(mdeploy_agent **out, const char *root,
+                                       const mdeploy_agent_options *opts);
+
+/* Accepts NULL. */
+MDEPLOY_EXTERN(void) mdeploy_agent_free(mdeploy_agent *agent);
+
+/*
+ * A whole in-place deployment on this host: validate the appspec of
+ * `source` (a bundle archive or an unpacked directory), then every event in
+ * order. Returns 0 when the revision is live and ValidateService passed.
+ * MDEPLOY_EINVALID for an invalid appspec (nothing has run), MDEPLOY_EHOOK
+ * when a script failed or timed out (the message names the event and
+ * script and ends with the last lines of its output), MDEPLOY_EEXISTS under
+ * file_exists_behavior DISALLOW, MDEPLOY_ELOCKED when another agent works
+ * in the root. On any failure the previous release stays live.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_install(mdeploy_agent *agent, const char *source,
+                                          const mdeploy_agent_deployment *d);
+
+/*
+ * One lifecycle event of deployment `d`, for an orchestrator that drives
+ * many instances. `source` is needed by DownloadBundle only (NULL
+ * otherwise). Install switches `current`; a successful ValidateService
+ * makes the deployment the last successful one. A failing event leaves the
+ * previous release live. BlockTraffic and AllowTraffic belong to the load
+ * balancer, not the agent: MDEPLOY_EINVALID. MDEPLOY_ECONFLICT for an
+ * event that needs DownloadBundle first.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_run_event(mdeploy_agent *agent, const char *event,
+                                            const char *source, const mdeploy_agent_deployment *d);
+
+/*
+ * Back to the previous successful release: ApplicationStop of the live
+ * one, `current` switched, files section reinstalled, ApplicationStart and
+ * ValidateService of the previous one. `d` may be NULL (hooks then get the
+ * rolled-back-to deployment's id). MDEPLOY_ENOTFOUND when there is none.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_rollback(mdeploy_agent *agent, const mdeploy_agent_deployment *d);
+
+/*
+ * Status. Strings are borrowed and valid until the next call on `agent`;
+ * NULL when there is none. mdeploy_agent_refresh() re-reads the state.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_refresh(mdeploy_agent *agent);
+MDEPLOY_EXTERN(const char *) mdeploy_agent_root(const mdeploy_agent *agent);
+/* Read from the `current` link, not from the state file. */
+MDEPLOY_EXTERN(const char *) mdeploy_agent_live(const mdeploy_agent *agent);
+MDEPLOY_EXTERN(const char *) mdeploy_agent_last_successful(const mdeploy_agent *agent);
+/* The successful release before the last successful one (what rollback goes to). */
+MDEPLOY_EXTERN(const char *) mdeploy_agent_previous(const mdeploy_agent *agent);
+/* The deployment in progress (run-event), or one a crashed agent left. */
+MDEPLOY_EXTERN(const char *) mdeploy_agent_pending(const mdeploy_agent *agent);
+
+typedef struct mdeploy_agent_history_entry {
+	const char *deployment_id;
+	const char *status;   /* "Succeeded", "Failed", "Interrupted", "RolledBack", "InProgress" */
+	const char *event;    /* where it failed or stopped; the last event when it succeeded */
+	const char *message;  /* failure detail or NULL */
+	int64_t started;      /* Unix seconds */
+	int64_t finished;     /* 0 while in progress */
+	const char *log_path; /* ROOT/logs/<id>.log */
+} mdeploy_agent_history_entry;
+
+/* Oldest first; the last 50 deployments. */
+MDEPLOY_EXTERN(size_t) mdeploy_agent_history_count(const mdeploy_agent *agent);
+MDEPLOY_EXTERN(const mdeploy_agent_history_entry *)
+	mdeploy_agent_history_at(const mdeploy_agent *agent, size_t i);
+
+/* Release ids on disk, oldest first. */
+MDEPLOY_EXTERN(size_t) mdeploy_agent_release_count(const mdeploy_agent *agent);
+MDEPLOY_EXTERN(const char *) mdeploy_agent_release_at(const mdeploy_agent *agent, size_t i);
+
+MDEPLOY_END_DECL
+
+#endif
