@@ -12,7 +12,7 @@
 
 enum {
 	O_ROOT = CLI_OPT_CMD, O_ID, O_APP, O_GROUP, O_GROUP_ID, O_INSTANCE_ID, O_INSTANCE_ADDR,
-	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE
+	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE, O_TRUSTED
 };
 
 struct args {
@@ -24,6 +24,8 @@ struct args {
 	mdeploy_agent_deployment d;
 	char **env;
 	size_t nenv;
+	const char *keys[17];
+	size_t nkeys;
 };
 
 static int push_env(struct args *a, const char *kv)
@@ -85,6 +87,11 @@ static int opt(int c, const char *arg, void *data)
 	case O_TRAFFIC: a->traffic = 1; break;
 	case O_NO_ONCE: a->no_once = 1; break;
 	case O_ENV: return push_env(a, arg);
+	case O_TRUSTED:
+		if (a->nkeys == 16)
+			return cli_usage_error("agent", "at most 16 --trusted-key options");
+		a->keys[a->nkeys++] = arg;
+		break;
 	case O_ENV_FILE: return read_env_file(a, arg);
 	case O_KEEP:
 		a->keep = (unsigned int)strtoul(arg, &end, 10);
@@ -211,6 +218,7 @@ int cmd_agent(int argc, char **argv)
 		{ "traffic-hooks", no_argument, NULL, O_TRAFFIC },
 		{ "no-once-hooks", no_argument, NULL, O_NO_ONCE },
 		{ "bundle", required_argument, NULL, O_BUNDLE },
+		{ "trusted-key", required_argument, NULL, O_TRUSTED },
 		{ NULL, 0, NULL, 0 }
 	};
 	mdeploy_agent_options o = MDEPLOY_AGENT_OPTIONS_INIT;
@@ -252,6 +260,7 @@ int cmd_agent(int argc, char **argv)
 	o.ctx = ctx;
 	o.keep_releases = a.keep;
 	o.shared_dir = a.shared;
+	o.trusted_keys = a.nkeys ? a.keys : NULL;
 	if (mdeploy_agent_open(&ag, a.root, &o) != 0) {
 		rc = cli_lib_error("cannot open the agent root");
 		goto out;

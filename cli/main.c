@@ -59,7 +59,8 @@ const struct cli_command cli_commands[] = {
 	  "   --keep N              releases kept on disk (default 5)\n"
 	  "   --traffic-hooks       install: also run the Block/AllowTraffic hooks\n"
 	  "   --no-once-hooks       skip `scope: once` scripts (another instance runs them)\n"
-	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n" },
+	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n"
+	  "   --trusted-key FILE    bundles must be signed by this Ed25519 key (repeatable)\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -242,6 +242,7 @@ int mdeploy_agent_open(mdeploy_agent **out, const char *root, const mdeploy_agen
 	a->keep = opts->keep_releases ? opts->keep_releases : 5;
 	a->kill_grace_ms = opts->kill_grace_ms ? opts->kill_grace_ms : 3000;
 	a->drain_ms = opts->drain_ms ? opts->drain_ms : 500;
+	a->trusted_keys = opts->trusted_keys;
 	if (!(a->releases_dir = mdeploy__path_join(abs, "releases")) ||
 	    !(a->logs_dir = mdeploy__path_join(abs, "logs")) ||
 	    !(a->state_path = mdeploy__path_join(abs, "state.json")) ||
@@ -355,7 +356,8 @@ int mdeploy_agent__recover(mdeploy_agent *a)
 	/* Half-copied releases of a crashed DownloadBundle. */
 	if ((d = opendir(a->releases_dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
-			if (!strncmp(de->d_name, ".staging-", 9)) {
+			/* Every hidden entry is ours: .staging-<id> and extraction temps. */
+			if (de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 				char *s = mdeploy__path_join(a->releases_dir, de->d_name);
 				if (s)
 					mdeploy__rm_rf(s);

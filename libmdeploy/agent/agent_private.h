@@ -21,6 +21,7 @@ struct mdeploy_agent {
 	unsigned int keep;
 	unsigned int kill_grace_ms;
 	unsigned int drain_ms;
+	const char *const *trusted_keys; /* borrowed from the options */
 	int lock_fd;            /* -1 when not held */
 	json_t *state;
 	char *live;             /* from the `current` link */

@@ -4,6 +4,7 @@
  */
 #include "agent_private.h"
 #include "mdeploy/exec.h"
+#include "mdeploy/bundle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -349,9 +350,11 @@ static int stage_release(mdeploy_agent *a, const char *source, const char *id)
 	if (mdeploy__is_dir(source)) {
 		rc = mdeploy_agent__copy_tree(source, staging);
 	} else {
-		rc = mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_AGENT,
-		                        "DownloadBundle: '%s' is not a directory; installing from a bundle archive "
-		                        "needs the bundle module's safe extraction", source);
+		mdeploy_bundle_extract_options xo = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
+		xo.trusted_keys = a->trusted_keys;
+		xo.require_manifest = a->trusted_keys != NULL;
+		/* Safe extraction (no escapes, bombs, devices), into a temp dir renamed at the end. */
+		rc = mdeploy_bundle_extract(source, staging, &xo);
 	}
 	if (rc) {
 		mdeploy__error_prefix("DownloadBundle");

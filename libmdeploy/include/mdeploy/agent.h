@@ -46,10 +46,15 @@ typedef struct mdeploy_agent_options {
 	const char *shared_dir;      /* MDEPLOY_SHARED_DIR; NULL: ROOT/shared */
 	unsigned int kill_grace_ms;  /* hook timeout: TERM to KILL; 0: 3000 */
 	unsigned int drain_ms;       /* wait for pipes a leftover daemon holds; 0: 500 */
+	/* NULL-terminated paths of trusted Ed25519 public keys (PEM): bundles
+	 * must carry a manifest signed by one of them (as
+	 * mdeploy_bundle_extract_options.trusted_keys); NULL: any bundle.
+	 * Borrowed: must outlive the agent. */
+	const char *const *trusted_keys;
 } mdeploy_agent_options;
 
 #define MDEPLOY_AGENT_OPTIONS_VERSION 1
-#define MDEPLOY_AGENT_OPTIONS_INIT { MDEPLOY_AGENT_OPTIONS_VERSION, NULL, 0, NULL, 0, 0 }
+#define MDEPLOY_AGENT_OPTIONS_INIT { MDEPLOY_AGENT_OPTIONS_VERSION, NULL, 0, NULL, 0, 0, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_agent_options_init(mdeploy_agent_options *opts, unsigned int version);
 
