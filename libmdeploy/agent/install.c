@@ -501,8 +501,13 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 		if (lstat(obj, &st) < 0)
 			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "%s:%d: permissions[%zu]: object '%s'",
 			                       mdeploy_appspec_name(spec), p->line, i, obj);
-		else if (S_ISDIR(st.st_mode))
-			rc = walk(a, p, &ids, obj);
+		else if (S_ISDIR(st.st_mode)) {
+			/* pattern "**" covers the object itself; other patterns only what is under it. */
+			if (!strcmp(p->pattern, "**") && (p->types & MDEPLOY_APPSPEC_TYPE_DIRECTORY))
+				rc = apply_one(a, p, &ids, obj, &st);
+			if (!rc)
+				rc = walk(a, p, &ids, obj);
+		}
 		else if (p->types & MDEPLOY_APPSPEC_TYPE_FILE)
 			rc = apply_one(a, p, &ids, obj, &st);
 		mdeploy__buf_dispose(&acl);
