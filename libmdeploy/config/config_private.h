@@ -24,6 +24,7 @@
 #define MDEPLOY_CONFIG_PRIVATE_H
 
 #include "mdeploy_private.h"
+#include "yaml_private.h"
 #include "mdeploy/config.h"
 
 #include <cyaml/cyaml.h>
@@ -47,21 +48,12 @@ struct mdeploy_config__doc {
 	MDEPLOY_CONFIG__SECTIONS(MDEPLOY_CONFIG__MEMBER_MAP, MDEPLOY_CONFIG__MEMBER_SEQ)
 };
 
-/* Where each key and value is in the file (config.c). */
-struct mdeploy_config__pos {
-	char *path;                  /* "source.plugins[1].ref" */
-	char kind;                   /* 's' scalar, 'm' mapping, 'q' sequence */
-	unsigned int key_line, key_col;
-	unsigned int val_line, val_col;
-};
-
 struct mdeploy_config {
 	char *path;
 	char *dir;
 	char *display;               /* name used in messages */
 	struct mdeploy_config__doc *doc;
-	struct mdeploy_config__pos *pos;
-	size_t npos;
+	mdeploy__yaml yaml;          /* where each key and value is (core/yaml.c) */
 };
 
 /* Problems found by the checks; all are reported together. */
