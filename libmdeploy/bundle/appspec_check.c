@@ -1,107 +1,61 @@
 /*
- * appspec_check.c - the structural check of appspec.yml made when a bundle
- * is created: a YAML mapping with scalar `version` and `os`. The full
- * validation (hooks, files, permissions) is the agent's appspec parser.
+ * appspec_check.c - appspec.yml is validated when a bundle is created, by
+ * the same parser the agent uses to deploy it (mdeploy/appspec.h), so a
+ * bundle that builds is one the agent accepts. With the entry list, the
+ * hook scripts and `files` sources it names must be in the bundle too.
  */
 #include "bundle_private.h"
+#include "mdeploy/appspec.h"
 
+#include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-static int fail(const yaml_mark_t *m, const char *msg)
+static int in_bundle(const mdeploy_bundle__list *items, const char *rel, int want_file)
 {
-	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "appspec.yml:%zu:%zu: %s",
-	                          m->line + 1, m->column + 1, msg);
+	const mdeploy_bundle__item *it;
+	char *norm = NULL;
+	int found;
+	while (*rel == '/')
+		rel++;
+	if (!*rel)
+		return 1; /* the bundle root */
+	if (mdeploy_bundle__path_normalize(&norm, rel) != 0) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	it = mdeploy_bundle__list_find(items, norm);
+	found = it && (!want_file || it->type == MDEPLOY_BUNDLE_ENTRY_FILE);
+	free(norm);
+	return found;
 }
 
-int mdeploy_bundle__appspec_check(const char *data, size_t len)
+int mdeploy_bundle__appspec_check(const char *data, size_t len, mdeploy_bundle__list *items)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, rc = 0, expect_key = 1, have_version = 0, have_os = 0, done = 0;
-	int pending = 0; /* 1: value of version, 2: value of os */
-	int root_seen = 0;
+	mdeploy_appspec *spec = NULL;
+	size_t i, j, k;
+	int rc = mdeploy_appspec_parse(&spec, data, len, "appspec.yml");
 
-	if (!yaml_parser_initialize(&p))
-		return mdeploy__error_oom();
-	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
-	while (!done && !rc) {
-		if (!yaml_parser_parse(&p, &ev)) {
+	if (rc || !items)
+		goto out;
+	mdeploy_bundle__list_sort(items);
+	for (i = 0; !rc && i < mdeploy_appspec_file_count(spec); i++) {
+		const mdeploy_appspec_file *f = mdeploy_appspec_file_at(spec, i);
+		if (!in_bundle(items, f->source, 0))
 			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
-			                        "appspec.yml:%zu:%zu: %s", p.problem_mark.line + 1,
-			                        p.problem_mark.column + 1, p.problem ? p.problem : "invalid YAML");
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_DOCUMENT_END_EVENT:
-			done = 1;
-			break;
-		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-			if (depth == 0) {
-				root_seen = 1;
-				if (ev.type != YAML_MAPPING_START_EVENT)
-					rc = fail(&ev.start_mark, "the document must be a mapping");
-			} else if (depth == 1) {
-				if (pending)
-					rc = fail(&ev.start_mark, pending == 1 ? "version must be a scalar (0.0)"
-					                                       : "os must be a scalar (linux or windows)");
-				expect_key = 1;
-			}
-			depth++;
-			break;
-		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			depth--;
-			if (depth == 1)
-				expect_key = 1;
-			break;
-		case YAML_SCALAR_EVENT:
-			if (depth == 0) {
-				root_seen = 1;
-				rc = fail(&ev.start_mark, "the document must be a mapping");
-			} else if (depth == 1) {
-				const char *v = (const char *)ev.data.scalar.value;
-				if (expect_key) {
-					pending = !strcmp(v, "version") ? 1 : !strcmp(v, "os") ? 2 : 0;
-					expect_key = 0;
-				} else {
-					if (pending == 1)
-						have_version = 1;
-					else if (pending == 2) {
-						if (strcmp(v, "linux") && strcmp(v, "windows"))
-							rc = fail(&ev.start_mark, "os must be linux or windows");
-						have_os = 1;
-					}
-					pending = 0;
-					expect_key = 1;
-				}
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			if (depth == 1 && !expect_key) {
-				pending = 0;
-				expect_key = 1;
-			}
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
+			                        "appspec.yml:%d: files[%zu].source: '%s' is not in the bundle",
+			                        f->line, i, f->source);
 	}
-	yaml_parser_delete(&p);
-	if (rc)
-		return rc;
-	if (!root_seen)
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "appspec.yml: the file is empty");
-	if (!have_version)
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
-		                          "appspec.yml: 'version' is missing");
-	if (!have_os)
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
-		                          "appspec.yml: 'os' is missing");
-	return 0;
+	for (i = 0; !rc && i < mdeploy_appspec_event_count(spec); i++) {
+		const char *ev = mdeploy_appspec_event_at(spec, i);
+		for (j = 0, k = mdeploy_appspec_hook_count(spec, ev); !rc && j < k; j++) {
+			const mdeploy_appspec_hook *h = mdeploy_appspec_hook_at(spec, ev, j);
+			if (!in_bundle(items, h->location, 1))
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+				                        "appspec.yml:%d: hooks.%s[%zu].location: script '%s' is not in the bundle",
+				                        h->line, ev, j, h->location);
+		}
+	}
+out:
+	mdeploy_appspec_free(spec);
+	return rc;
 }

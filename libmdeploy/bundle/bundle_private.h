@@ -69,8 +69,9 @@ int mdeploy_bundle__sign(char **out, size_t *out_len, const char *key_path,
 int mdeploy_bundle__signature_check(const char *sig, size_t sig_len, const void *data, size_t len,
                                     const char *const *trusted_keys, char **key_id);
 
-/* appspec_check.c */
-int mdeploy_bundle__appspec_check(const char *data, size_t len);
+/* appspec_check.c: the agent's parser; with `items`, the scripts and
+ * sources it names must be among them (sorts `items`). */
+int mdeploy_bundle__appspec_check(const char *data, size_t len, mdeploy_bundle__list *items);
 
 /* scan.c: one streaming pass over an archive. */
 typedef struct mdeploy_bundle__scan_hooks {

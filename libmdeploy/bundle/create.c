@@ -143,7 +143,7 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 		rc = mdeploy__file_read(&data, &len, p);
 		free(p);
 		if (!rc)
-			rc = mdeploy_bundle__appspec_check(data, len);
+			rc = mdeploy_bundle__appspec_check(data, len, NULL);
 		free(data);
 		if (rc)
 			return rc;

@@ -535,7 +535,7 @@ int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 			                        "no appspec.yml at the root of the bundle");
 			goto out;
 		}
-		if ((rc = mdeploy_bundle__appspec_check(w->appspec, w->appspec_len)) != 0)
+		if ((rc = mdeploy_bundle__appspec_check(w->appspec, w->appspec_len, &w->items)) != 0)
 			goto out;
 	}
 	/* Sorting items for the manifest keeps .mdeploy's entry out of it. */

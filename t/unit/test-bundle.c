@@ -195,7 +195,13 @@ int main(void)
 	like(mdeploy_error_last()->message, "appspec.yml:", "error has file:line:col");
 	put("badapp2/appspec.yml", "version: 0.0\nfiles: []\n", 0644);
 	is_int(MDEPLOY_EINVALID, mdeploy_bundle_create(P("x.tar.zst"), P("badapp2"), NULL), "appspec without os: refused");
-	like(mdeploy_error_last()->message, "'os' is missing", "error names the key");
+	like(mdeploy_error_last()->message, "missing os", "error names the key");
+	put("nohook/appspec.yml", "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/after.sh\n", 0644);
+	is_int(MDEPLOY_EINVALID, mdeploy_bundle_create(P("x.tar.zst"), P("nohook"), NULL), "missing hook script: refused");
+	like(mdeploy_error_last()->message, "appspec.yml:5: hooks.AfterInstall[0].location: script 'scripts/after.sh' is not in the bundle", "error names the hook");
+	put("nohook/scripts/after.sh", "#!/bin/sh\n", 0755);
+	is_int(0, mdeploy_bundle_create(P("x.tar.zst"), P("nohook"), NULL), "with the script: fine");
+	unlink(P("x.tar.zst"));
 	ok(!mdeploy__path_exists(P("x.tar.zst")), "nothing written on failure");
 
 	/* Escaping symlinks are refused when bundling. */

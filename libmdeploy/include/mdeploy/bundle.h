@@ -102,8 +102,9 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_create_options_init(mdeploy_bundle_create_opt
  * `.mdeploy` directory are left out. Symlinks whose target is absolute or
  * leaves the tree, and other file types, are refused (MDEPLOY_EINVALID),
  * since extraction would refuse them. Unless skip_appspec_check is set,
- * `src_dir/appspec.yml` must exist and be an AppSpec document (a YAML
- * mapping with `version` and `os`), else MDEPLOY_EINVALID naming
+ * `src_dir/appspec.yml` must exist and pass the agent's validation
+ * (mdeploy_appspec_parse()), and the hook scripts and `files` sources it
+ * names must be in the bundle, else MDEPLOY_EINVALID naming
  * appspec.yml:line:col. `opts` may be NULL.
  */
 MDEPLOY_EXTERN(int) mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
