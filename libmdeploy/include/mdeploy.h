@@ -20,5 +20,8 @@
 #include "mdeploy/key.h"
 #include "mdeploy/provider.h"
 #include "mdeploy/agent.h"
+#include "mdeploy/params.h"
+#include "mdeploy/secrets.h"
+#include "mdeploy/artifacts.h"
 
 #endif

@@ -1,0 +1,470 @@
+/*
+ * store.c - the public parameter, secret and artifact store handles: check
+ * arguments, choose the provider, dispatch (provider/store.h).
+ */
+#include "provider/store.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct mdeploy_params {
+	const mdeploy_provider__params_ops *ops;
+	void *impl;
+};
+
+struct mdeploy_secrets {
+	const mdeploy_provider__secrets_ops *ops;
+	void *impl;
+};
+
+struct mdeploy_artifacts {
+	const mdeploy_provider__artifacts_ops *ops;
+	void *impl;
+};
+
+int64_t mdeploy_provider__now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int mdeploy_provider__store_dir(char **out, mdeploy_ctx *ctx, const char *dir, const char *sub)
+{
+	*out = NULL;
+	if (dir)
+		*out = mdeploy__strdup(dir);
+	else if (ctx && mdeploy_ctx_state_dir(ctx))
+		*out = mdeploy__path_join(mdeploy_ctx_state_dir(ctx), sub);
+	else
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "no directory for the %s store: give a context or a directory", sub);
+	return *out ? 0 : MDEPLOY_ENOMEM;
+}
+
+static int check_provider(const char *provider, const char *what)
+{
+	if (!provider || !strcmp(provider, "local"))
+		return 0;
+	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_PROVIDER,
+	                          "%s store: provider '%s' is not supported (local)", what, provider);
+}
+
+/* ---- parameters ---- */
+
+int mdeploy_params_options_init(mdeploy_params_options *opts, unsigned int version)
+{
+	mdeploy_params_options d = MDEPLOY_PARAMS_OPTIONS_INIT;
+	int rc = mdeploy__options_check(version, MDEPLOY_PARAMS_OPTIONS_VERSION, "mdeploy_params_options");
+	if (rc)
+		return rc;
+	*opts = d;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_params_open(mdeploy_params **out, mdeploy_ctx *ctx, const mdeploy_params_options *opts)
+{
+	mdeploy_params_options d = MDEPLOY_PARAMS_OPTIONS_INIT;
+	mdeploy_params *p;
+	char *dir;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &d;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_PARAMS_OPTIONS_VERSION, "mdeploy_params_options")) ||
+	    (rc = check_provider(opts->provider, "parameter")) ||
+	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "params")))
+		return rc;
+	if (!(p = calloc(1, sizeof(*p)))) {
+		free(dir);
+		return mdeploy__error_oom();
+	}
+	rc = mdeploy_local__params_new(&p->impl, &p->ops, dir);
+	free(dir);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void mdeploy_params_free(mdeploy_params *p)
+{
+	if (!p)
+		return;
+	p->ops->free(p->impl);
+	free(p);
+}
+
+/* "/a/b-c/d_e.f": a leading '/', no empty components, [A-Za-z0-9_.-]. */
+static int param_name_check(const char *name, int allow_root)
+{
+	const char *p;
+	int depth = 0;
+	if (!name || name[0] != '/' || strlen(name) > 1011)
+		goto bad;
+	if (!name[1]) {
+		if (allow_root)
+			return 0;
+		goto bad;
+	}
+	for (p = name; *p; p++) {
+		if (*p == '/') {
+			if (p[1] == '/' || (p[1] == '\0' && !allow_root))
+				goto bad;
+			if (p[1] && ++depth > 15)
+				goto bad;
+		} else if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) {
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+	                          "'%s' is not a parameter %s (like /moodle/prod/dbhost: a leading '/', "
+	                          "letters, digits, '_', '.', '-', at most 15 levels)",
+	                          name ? name : "", allow_root ? "path" : "name");
+}
+
+int mdeploy_params_put(mdeploy_params *p, const char *name, const char *value, unsigned int flags,
+                       uint64_t *version)
+{
+	int rc;
+	if (!p || !value)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "parameter put: missing argument");
+	if ((rc = param_name_check(name, 0)) != 0)
+		return rc;
+	if (strlen(value) > 8192)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "'%s': value longer than 8192 bytes", name);
+	return p->ops->put(p->impl, name, value, flags, version);
+}
+
+int mdeploy_params_get(mdeploy_param **out, mdeploy_params *p, const char *name)
+{
+	char *copy, *colon, *end;
+	uint64_t version = 0;
+	int rc;
+
+	*out = NULL;
+	if (!p || !name)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "parameter get: missing argument");
+	if (!(copy = mdeploy__strdup(name)))
+		return MDEPLOY_ENOMEM;
+	if ((colon = strrchr(copy, ':')) != NULL) {
+		*colon = '\0';
+		version = strtoull(colon + 1, &end, 10);
+		if (!colon[1] || *end || !version) {
+			free(copy);
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "'%s': the version after ':' must be a positive number", name);
+		}
+	}
+	if ((rc = param_name_check(copy, 0)) == 0)
+		rc = p->ops->get(p->impl, out, copy, version);
+	free(copy);
+	return rc;
+}
+
+void mdeploy_param_free(mdeploy_param *param)
+{
+	if (!param)
+		return;
+	free((char *)param->name);
+	free((char *)param->value);
+	free((char *)param->type);
+	free(param);
+}
+
+int mdeploy_params_list(mdeploy_params *p, const char *path, int recursive, mdeploy_params_cb cb, void *payload)
+{
+	char *norm;
+	int rc;
+	if (!p || !cb)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "parameter list: missing argument");
+	if (!path)
+		path = "/";
+	if ((rc = param_name_check(path, 1)) != 0)
+		return rc;
+	/* "/a/b/" and "/a/b" name the same path. */
+	if (!(norm = mdeploy__strdup(path)))
+		return MDEPLOY_ENOMEM;
+	if (strlen(norm) > 1 && norm[strlen(norm) - 1] == '/')
+		norm[strlen(norm) - 1] = '\0';
+	rc = p->ops->list(p->impl, norm, recursive, cb, payload);
+	free(norm);
+	return rc;
+}
+
+int mdeploy_params_delete(mdeploy_params *p, const char *name)
+{
+	int rc;
+	if (!p)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "parameter delete: missing argument");
+	if ((rc = param_name_check(name, 0)) != 0)
+		return rc;
+	return p->ops->del(p->impl, name);
+}
+
+/* ---- secrets ---- */
+
+int mdeploy_secrets_options_init(mdeploy_secrets_options *opts, unsigned int version)
+{
+	mdeploy_secrets_options d = MDEPLOY_SECRETS_OPTIONS_INIT;
+	int rc = mdeploy__options_check(version, MDEPLOY_SECRETS_OPTIONS_VERSION, "mdeploy_secrets_options");
+	if (rc)
+		return rc;
+	*opts = d;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_secrets_open(mdeploy_secrets **out, mdeploy_ctx *ctx, const mdeploy_secrets_options *opts)
+{
+	mdeploy_secrets_options d = MDEPLOY_SECRETS_OPTIONS_INIT;
+	mdeploy_secrets *s;
+	char *dir;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &d;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_SECRETS_OPTIONS_VERSION, "mdeploy_secrets_options")) ||
+	    (rc = check_provider(opts->provider, "secret")) ||
+	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "secrets")))
+		return rc;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		free(dir);
+		return mdeploy__error_oom();
+	}
+	rc = mdeploy_local__secrets_new(&s->impl, &s->ops, dir, opts->key_file);
+	free(dir);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void mdeploy_secrets_free(mdeploy_secrets *s)
+{
+	if (!s)
+		return;
+	s->ops->free(s->impl);
+	free(s);
+}
+
+static int secret_name_check(const char *name)
+{
+	const char *p;
+	if (!name || !*name || strlen(name) > 512)
+		goto bad;
+	for (p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("/_+=.@-", *p))
+			goto bad;
+	return 0;
+bad:
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+	                          "'%s' is not a secret name (1 to 512 of letters, digits and /_+=.@-)",
+	                          name ? name : "");
+}
+
+int mdeploy_secrets_put(mdeploy_secrets *s, const char *name, const char *value, char version_id[33])
+{
+	int rc;
+	if (!s || !value)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "secret put: missing argument");
+	if ((rc = secret_name_check(name)) != 0)
+		return rc;
+	if (strlen(value) > 65536)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "'%s': value longer than 65536 bytes", name);
+	return s->ops->put(s->impl, name, value, 0, version_id);
+}
+
+int mdeploy_secrets_rotate(mdeploy_secrets *s, const char *name, const char *new_value, char version_id[33])
+{
+	int rc;
+	if (!s)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "secret rotate: missing argument");
+	if ((rc = secret_name_check(name)) != 0)
+		return rc;
+	return s->ops->put(s->impl, name, new_value, 1, version_id);
+}
+
+int mdeploy_secrets_get(char **value, mdeploy_secrets *s, const char *name, mdeploy_secret_stage stage,
+                        const char *version_id)
+{
+	int rc;
+	*value = NULL;
+	if (!s)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "secret get: missing argument");
+	if ((rc = secret_name_check(name)) != 0)
+		return rc;
+	if (stage != MDEPLOY_SECRET_CURRENT && stage != MDEPLOY_SECRET_PREVIOUS)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "unknown secret stage %d", (int)stage);
+	return s->ops->get(s->impl, value, name, stage, version_id);
+}
+
+void mdeploy_secret_value_free(char *value)
+{
+	if (!value)
+		return;
+	/* Wipe before free; the volatile pointer keeps the stores. */
+	{
+		volatile char *v = value;
+		while (*v)
+			*v++ = 0;
+	}
+	free(value);
+}
+
+int mdeploy_secrets_list(mdeploy_secrets *s, mdeploy_secrets_cb cb, void *payload)
+{
+	if (!s || !cb)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "secret list: missing argument");
+	return s->ops->list(s->impl, cb, payload);
+}
+
+/* ---- artifacts ---- */
+
+int mdeploy_artifacts_options_init(mdeploy_artifacts_options *opts, unsigned int version)
+{
+	mdeploy_artifacts_options d = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
+	int rc = mdeploy__options_check(version, MDEPLOY_ARTIFACTS_OPTIONS_VERSION, "mdeploy_artifacts_options");
+	if (rc)
+		return rc;
+	*opts = d;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_artifacts_gc_options_init(mdeploy_artifacts_gc_options *opts, unsigned int version)
+{
+	mdeploy_artifacts_gc_options d = MDEPLOY_ARTIFACTS_GC_OPTIONS_INIT;
+	int rc = mdeploy__options_check(version, MDEPLOY_ARTIFACTS_GC_OPTIONS_VERSION, "mdeploy_artifacts_gc_options");
+	if (rc)
+		return rc;
+	*opts = d;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_artifacts_open(mdeploy_artifacts **out, mdeploy_ctx *ctx, const mdeploy_artifacts_options *opts)
+{
+	mdeploy_artifacts_options d = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
+	mdeploy_artifacts *a;
+	char *dir;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &d;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_ARTIFACTS_OPTIONS_VERSION, "mdeploy_artifacts_options")) ||
+	    (rc = check_provider(opts->provider, "artifact")) ||
+	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "artifacts")))
+		return rc;
+	if (!(a = calloc(1, sizeof(*a)))) {
+		free(dir);
+		return mdeploy__error_oom();
+	}
+	rc = mdeploy_local__artifacts_new(&a->impl, &a->ops, dir);
+	free(dir);
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+void mdeploy_artifacts_free(mdeploy_artifacts *a)
+{
+	if (!a)
+		return;
+	a->ops->free(a->impl);
+	free(a);
+}
+
+static int artifact_name_check(const char *name)
+{
+	const char *p;
+	if (!name || !*name || strlen(name) > 128 || name[0] == '.')
+		goto bad;
+	for (p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			goto bad;
+	return 0;
+bad:
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+	                          "'%s' is not an artifact name (1 to 128 of letters, digits and ._-)",
+	                          name ? name : "");
+}
+
+int mdeploy_artifacts_put(mdeploy_artifact **out, mdeploy_artifacts *a, const char *name, const char *file)
+{
+	int rc;
+	if (out)
+		*out = NULL;
+	if (!a || !file)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "artifact put: missing argument");
+	if ((rc = artifact_name_check(name)) != 0)
+		return rc;
+	return a->ops->put(a->impl, out, name, file);
+}
+
+int mdeploy_artifacts_get(mdeploy_artifact **out, mdeploy_artifacts *a, const char *ref)
+{
+	*out = NULL;
+	if (!a || !ref || !*ref)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "artifact get: missing reference");
+	return a->ops->get(a->impl, out, ref);
+}
+
+int mdeploy_artifacts_fetch(mdeploy_artifacts *a, const char *ref, const char *dest)
+{
+	if (!a || !ref || !*ref || !dest)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "artifact fetch: missing argument");
+	return a->ops->fetch(a->impl, ref, dest);
+}
+
+void mdeploy_artifact_free(mdeploy_artifact *art)
+{
+	if (!art)
+		return;
+	free((char *)art->name);
+	free((char *)art->sha256);
+	free((char *)art->path);
+	free(art);
+}
+
+int mdeploy_artifacts_list(mdeploy_artifacts *a, const char *name, mdeploy_artifacts_cb cb, void *payload)
+{
+	int rc;
+	if (!a || !cb)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "artifact list: missing argument");
+	if (name && (rc = artifact_name_check(name)) != 0)
+		return rc;
+	return a->ops->list(a->impl, name, cb, payload);
+}
+
+int mdeploy_artifacts_gc(mdeploy_artifacts *a, const mdeploy_artifacts_gc_options *opts,
+                         mdeploy_artifacts_cb cb, void *payload, uint64_t *freed)
+{
+	mdeploy_artifacts_gc_options d = MDEPLOY_ARTIFACTS_GC_OPTIONS_INIT;
+	int rc;
+	if (freed)
+		*freed = 0;
+	if (!a)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "artifact gc: missing argument");
+	if (!opts)
+		opts = &d;
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_ARTIFACTS_GC_OPTIONS_VERSION,
+	                                 "mdeploy_artifacts_gc_options")) != 0)
+		return rc;
+	return a->ops->gc(a->impl, opts, cb, payload, freed);
+}
