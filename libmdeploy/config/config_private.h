@@ -31,7 +31,8 @@
 
 #define MDEPLOY_CONFIG__SECTIONS(MAP, SEQ) \
 	MAP(application) \
-	MAP(source)
+	MAP(source) \
+	SEQ(groups)
 
 /* A string field; every section's strings are loaded the same way. */
 #define MDEPLOY_CONFIG__STRING(key, flags, type, member) \

@@ -15,6 +15,7 @@
 #include "mdeploy/exec.h"
 #include "mdeploy/store.h"
 #include "mdeploy/config.h"
+#include "mdeploy/group.h"
 #include "mdeploy/appspec.h"
 #include "mdeploy/bundle.h"
 #include "mdeploy/key.h"
