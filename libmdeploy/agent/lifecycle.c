@@ -475,6 +475,30 @@ static void restore_files(mdeploy_agent *a, const char *prev_id)
 	free(dir);
 }
 
+/* Did the failed deployment get as far as starting its application? */
+static int started_app(const char *event)
+{
+	return !strcmp(event, "ApplicationStart") || !strcmp(event, "ValidateService") ||
+	       !strcmp(event, "BeforeAllowTraffic") || !strcmp(event, "AfterAllowTraffic");
+}
+
+/*
+ * The failed revision's ApplicationStart has run (reloading PHP, starting
+ * workers): start the previous release again so what serves is what
+ * `current` says. Best effort; `scope: once` scripts are not repeated.
+ */
+static void restart_previous(struct run *r, const char *prev)
+{
+	mdeploy_agent_deployment d = *r->d;
+	struct run rr = { r->a, &d, r->logfd };
+	char *dir = mdeploy_agent__release_dir(r->a, prev);
+	d.run_once_hooks = 0;
+	log_line(r->logfd, "Starting %s again (its ApplicationStart scripts)", prev);
+	if (dir && run_hooks(&rr, "ApplicationStart", dir) != 0)
+		log_line(r->logfd, "Starting %s again failed: %s", prev, mdeploy_error_last()->message);
+	free(dir);
+}
+
 /* The deployment failed at `event`: previous release live again, history, no pending. */
 static int fail_deployment(struct run *r, const char *event, int code)
 {
@@ -490,6 +514,8 @@ static int fail_deployment(struct run *r, const char *event, int code)
 		if (mdeploy_agent__switch(a, prev) == 0) {
 			log_line(r->logfd, "Deployment failed; %s is live again", prev ? prev : "no release");
 			restore_files(a, prev);
+			if (prev && started_app(event))
+				restart_previous(r, prev);
 		}
 	}
 	log_line(r->logfd, "Deployment %s failed at %s: %s", id, event, msg ? msg : "");

@@ -22,7 +22,9 @@
  * AfterAllowTraffic.
  *
  * A failed hook, a full disk or a killed agent leaves the previous release
- * live: a failure after the switch puts `current` back, and the next call
+ * live: a failure after the switch puts `current` back (and runs the
+ * previous release's ApplicationStart scripts again when the failed one's
+ * had run), and the next call
  * after a crash (which finds the lock free and a deployment in progress)
  * does the same before anything else.
  *
