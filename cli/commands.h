@@ -10,4 +10,7 @@ int cmd_fleet(int argc, char **argv);
 int cmd_lb(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 
+int cmd_source(int argc, char **argv);
+int cmd_moodle(int argc, char **argv);
+
 #endif

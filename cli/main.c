@@ -61,6 +61,29 @@ const struct cli_command cli_commands[] = {
 	  "   --no-once-hooks       skip `scope: once` scripts (another instance runs them)\n"
 	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n"
 	  "   --trusted-key FILE    bundles must be signed by this Ed25519 key (repeatable)\n" },
+	{ "source", cmd_source, "Fetch, lock, validate and export Moodle core and plugins",
+	  "mdeploy source lock [--json]\n"
+	  "mdeploy source fetch [--locked] [--json]\n"
+	  "mdeploy source status [--json]\n"
+	  "mdeploy source validate [--json]\n"
+	  "mdeploy source export [--json] DIR\n"
+	  "mdeploy source diff [--repo REPO] [--json] A B",
+	  "lock      fetch, resolve every ref of mdeploy.yml to a commit, write mdeploy.lock\n"
+	  "fetch     fetch every repository into its mirror under the state directory;\n"
+	  "          --locked: the repositories of mdeploy.lock, failing if a commit is gone\n"
+	  "status    fetch and show refs that moved upstream since the lock\n"
+	  "validate  assemble the locked release and report every problem in it\n"
+	  "export    write the locked release to DIR (no .git) with .mdeploy-release.json\n"
+	  "diff      compare releases A and B (lock files, release manifests or refs of\n"
+	  "          the core repository, or of REPO) and classify the change as\n"
+	  "          code-only or upgrade\n"
+	  "Exits 1 when validate finds problems. See mdeploy-source(1), mdeploy.yml(5).\n" },
+	{ "moodle", cmd_moodle, "Inspect a Moodle tree: version, plugin types, plugins, problems",
+	  "mdeploy moodle inspect [--repo REPO] [--json] DIR|REF",
+	  "Reads a Moodle tree from directory DIR, or REF of git repository REPO, or\n"
+	  "REF of the core repository of mdeploy.yml. Lists every plugin with its\n"
+	  "component, version and path, and every problem (exit 1 when there is one).\n"
+	  "See mdeploy-moodle(1).\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

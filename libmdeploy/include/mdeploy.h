@@ -16,6 +16,8 @@
 #include "mdeploy/store.h"
 #include "mdeploy/config.h"
 #include "mdeploy/group.h"
+#include "mdeploy/moodle.h"
+#include "mdeploy/source.h"
 #include "mdeploy/appspec.h"
 #include "mdeploy/bundle.h"
 #include "mdeploy/key.h"

@@ -1,0 +1,284 @@
+/*
+ * diff.c - what a release changes, component by component, and whether
+ * Moodle will need its database upgrade.
+ *
+ * Moodle's rule (admin/index.php, moodle_needs_upgrading()): an upgrade is
+ * pending when core's $version or any plugin's $plugin->version differs
+ * from what the database recorded, or when a plugin appears or
+ * disappears. So a release that changes no version number and adds or
+ * removes no plugin is code-only.
+ */
+#include "source_private.h"
+#include "mdeploy/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct change {
+	mdeploy_component_change pub;
+	char *component;
+};
+
+struct mdeploy_release_diff {
+	struct change *c;
+	size_t n;
+	int upgrade;
+};
+
+static struct change *get(mdeploy_release_diff *d, const char *component)
+{
+	size_t i;
+	struct change *c;
+	for (i = 0; i < d->n; i++)
+		if (!strcmp(d->c[i].component, component))
+			return &d->c[i];
+	c = realloc(d->c, (d->n + 1) * sizeof(*c));
+	if (!c)
+		return NULL;
+	d->c = c;
+	c += d->n;
+	memset(c, 0, sizeof(*c));
+	if (!(c->component = mdeploy__strdup(component)))
+		return NULL;
+	d->n++;
+	return c;
+}
+
+/* The component owning `path`: the plugin with the longest path prefix, else core. */
+static const char *owner(const mdeploy_moodle *m, const char *path)
+{
+	const char *root = mdeploy_moodle_root(m), *best = "core";
+	size_t i, rl = strlen(root), bestlen = 0;
+	if (strncmp(path, root, rl) != 0)
+		return "core";
+	path += rl;
+	for (i = 0; i < mdeploy_moodle_plugin_count(m); i++) {
+		const mdeploy_moodle_plugin *p = mdeploy_moodle_plugin_at(m, i);
+		size_t n = strlen(p->path);
+		if (n > bestlen && !strncmp(path, p->path, n) && path[n] == '/') {
+			best = p->component;
+			bestlen = n;
+		}
+	}
+	return best;
+}
+
+static int count_file(mdeploy_release_diff *d, const mdeploy_moodle *a, const mdeploy_moodle *b,
+                      const char *path)
+{
+	const char *oa = a ? owner(a, path) : NULL, *ob = b ? owner(b, path) : NULL;
+	struct change *c;
+	/* Prefer the new tree's view; a removed file belongs to the old one's owner. */
+	if (!(c = get(d, ob ? ob : oa)))
+		return mdeploy__error_oom();
+	c->pub.files_changed++;
+	return 0;
+}
+
+static int same_content(const mdeploy__vtree *va, const mdeploy__ventry *ea, const mdeploy__vtree *vb,
+                        const mdeploy__ventry *eb)
+{
+	mdeploy__vdata x, y;
+	int same;
+	if (ea->mode != eb->mode)
+		return 0;
+	if (va->origins[ea->origin].repo && vb->origins[eb->origin].repo)
+		return git_oid_equal(&ea->oid, &eb->oid);
+	/* A directory on disk: compare bytes. */
+	if (mdeploy__vtree_read(va, ea, &x) != 0)
+		return 0;
+	if (mdeploy__vtree_read(vb, eb, &y) != 0) {
+		mdeploy__vdata_release(&x);
+		return 0;
+	}
+	same = x.len == y.len && !memcmp(x.data, y.data, x.len);
+	mdeploy__vdata_release(&x);
+	mdeploy__vdata_release(&y);
+	return same;
+}
+
+struct relent {
+	const char *rel;                /* path under the Moodle root, or "/" + path outside it */
+	const mdeploy__ventry *e;
+	char *own;
+};
+
+static int relent_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct relent *)x)->rel, ((const struct relent *)y)->rel);
+}
+
+static void rel_free(struct relent *x, size_t n)
+{
+	size_t i;
+	for (i = 0; x && i < n; i++)
+		free(x[i].own);
+	free(x);
+}
+
+static int rel_index(const mdeploy__vtree *vt, const char *root, struct relent **out)
+{
+	size_t i, rl = strlen(root);
+	struct relent *x = calloc(vt->n ? vt->n : 1, sizeof(*x));
+	if (!x)
+		return mdeploy__error_oom();
+	for (i = 0; i < vt->n; i++) {
+		x[i].e = &vt->e[i];
+		/* Outside public/ sorts apart: '/' is not in relative paths' first byte. */
+		x[i].rel = !strncmp(vt->e[i].path, root, rl) ? vt->e[i].path + rl : NULL;
+	}
+	/* Paths outside the root are rare (composer.json...): give them "/path". */
+	for (i = 0; i < vt->n; i++) {
+		if (!x[i].rel) {
+			char *s = mdeploy__sprintf("/%s", vt->e[i].path);
+			if (!s) {
+				size_t k;
+				for (k = 0; k < i; k++)
+					free(x[k].own);
+				free(x);
+				return mdeploy__error_oom();
+			}
+			x[i].rel = x[i].own = s;
+		}
+	}
+	if (vt->n)
+		qsort(x, vt->n, sizeof(*x), relent_cmp);
+	*out = x;
+	return 0;
+}
+
+static int change_cmp(const void *x, const void *y)
+{
+	const struct change *a = x, *b = y;
+	int ac = !strcmp(a->component, "core"), bc = !strcmp(b->component, "core");
+	if (ac != bc)
+		return bc - ac;
+	return strcmp(a->component, b->component);
+}
+
+int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *ra,
+                             const mdeploy_release *rb)
+{
+	const mdeploy_moodle *a = mdeploy_release_moodle(ra), *b = mdeploy_release_moodle(rb);
+	const mdeploy__vtree *va = mdeploy__moodle_vtree(a), *vb = mdeploy__moodle_vtree(b);
+	mdeploy_release_diff *d;
+	size_t i = 0, j = 0, k, w;
+	struct relent *xa = NULL, *xb = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!(d = calloc(1, sizeof(*d))))
+		return mdeploy__error_oom();
+	/* Files, compared relative to each tree's Moodle root, so that the
+	 * move to the 5.1 public/ layout does not count every file twice. */
+	if ((rc = rel_index(va, mdeploy_moodle_root(a), &xa)) != 0 ||
+	    (rc = rel_index(vb, mdeploy_moodle_root(b), &xb)) != 0) {
+		rel_free(xa, va->n);
+		mdeploy_release_diff_free(d);
+		return rc;
+	}
+	while (rc == 0 && (i < va->n || j < vb->n)) {
+		int cmp = i >= va->n ? 1 : j >= vb->n ? -1 : strcmp(xa[i].rel, xb[j].rel);
+		if (cmp < 0) {
+			rc = count_file(d, a, NULL, xa[i++].e->path);
+		} else if (cmp > 0) {
+			rc = count_file(d, NULL, b, xb[j++].e->path);
+		} else {
+			if (!same_content(va, xa[i].e, vb, xb[j].e))
+				rc = count_file(d, a, b, xb[j].e->path);
+			i++;
+			j++;
+		}
+	}
+	rel_free(xa, va->n);
+	rel_free(xb, vb->n);
+	/* Versions: core, then every plugin of either tree. */
+	if (rc == 0) {
+		struct change *c = get(d, "core");
+		if (!c)
+			rc = mdeploy__error_oom();
+		else if (mdeploy_moodle_version_cmp(mdeploy_moodle_version(a), mdeploy_moodle_version(b)) != 0)
+			c->pub.upgrade = 1;
+	}
+	for (k = 0; rc == 0 && k < mdeploy_moodle_plugin_count(a); k++) {
+		const mdeploy_moodle_plugin *p = mdeploy_moodle_plugin_at(a, k);
+		const mdeploy_moodle_plugin *q = mdeploy_moodle_find(b, p->component);
+		struct change *c = get(d, p->component);
+		if (!c) {
+			rc = mdeploy__error_oom();
+			break;
+		}
+		if (!q)
+			c->pub.upgrade = 1;
+		else if ((p->version == NULL) != (q->version == NULL) ||
+		         (p->version && strcmp(p->version, q->version) != 0 &&
+		          mdeploy_moodle_version_cmp(p->version, q->version) != 0))
+			c->pub.upgrade = 1;
+	}
+	for (k = 0; rc == 0 && k < mdeploy_moodle_plugin_count(b); k++) {
+		const mdeploy_moodle_plugin *q = mdeploy_moodle_plugin_at(b, k);
+		struct change *c;
+		if (mdeploy_moodle_find(a, q->component))
+			continue;
+		if (!(c = get(d, q->component)))
+			rc = mdeploy__error_oom();
+		else
+			c->pub.upgrade = 1;
+	}
+	if (rc) {
+		mdeploy_release_diff_free(d);
+		return rc;
+	}
+	/* Fill the public part; drop components with nothing to say. */
+	for (k = 0, w = 0; k < d->n; k++) {
+		struct change *c = &d->c[k];
+		const mdeploy_moodle_plugin *p = NULL, *q = NULL;
+		if (!strcmp(c->component, "core")) {
+			c->pub.old_version = mdeploy_moodle_version(a);
+			c->pub.new_version = mdeploy_moodle_version(b);
+		} else {
+			p = mdeploy_moodle_find(a, c->component);
+			q = mdeploy_moodle_find(b, c->component);
+			c->pub.old_version = p ? (p->version ? p->version : "") : NULL;
+			c->pub.new_version = q ? (q->version ? q->version : "") : NULL;
+		}
+		c->pub.component = c->component;
+		c->pub.kind = !c->pub.old_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_ADDED
+		            : !c->pub.new_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_REMOVED
+		            : (c->pub.files_changed || c->pub.upgrade) ? MDEPLOY_CHANGE_CHANGED
+		            : MDEPLOY_CHANGE_NONE;
+		if (c->pub.kind == MDEPLOY_CHANGE_NONE) {
+			free(c->component);
+			continue;
+		}
+		if (c->pub.upgrade)
+			d->upgrade = 1;
+		d->c[w++] = *c;
+	}
+	d->n = w;
+	if (d->n)
+		qsort(d->c, d->n, sizeof(*d->c), change_cmp);
+	for (k = 0; k < d->n; k++)
+		d->c[k].pub.component = d->c[k].component;
+	*out = d;
+	return 0;
+}
+
+void mdeploy_release_diff_free(mdeploy_release_diff *d)
+{
+	size_t i;
+	if (!d)
+		return;
+	for (i = 0; i < d->n; i++)
+		free(d->c[i].component);
+	free(d->c);
+	free(d);
+}
+
+int mdeploy_release_diff_upgrade(const mdeploy_release_diff *d) { return d->upgrade; }
+size_t mdeploy_release_diff_count(const mdeploy_release_diff *d) { return d->n; }
+
+const mdeploy_component_change *mdeploy_release_diff_get(const mdeploy_release_diff *d, size_t i)
+{
+	return i < d->n ? &d->c[i].pub : NULL;
+}

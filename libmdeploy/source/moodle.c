@@ -1,0 +1,765 @@
+/*
+ * moodle.c - the Moodle tree model: core version, plugin types, plugins
+ * and every problem Moodle would trip over or silently ignore.
+ */
+#include "source_private.h"
+#include "phpver.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ptype {
+	char *type;
+	char *dir;          /* relative to the Moodle root, no trailing slash */
+};
+
+struct plugin {
+	mdeploy_moodle_plugin pub;
+	mdeploy_moodle_dependency *deps;
+};
+
+struct mdeploy_moodle {
+	mdeploy__vtree vt;
+	git_repository **repos;    /* owned, when opened from git */
+	size_t nrepos;
+	const char *layout;
+	char *root;                /* "" or "public/" */
+	char *version, *release, *branch, *maturity;
+	struct ptype *types;
+	size_t ntypes;
+	struct plugin *plugins;
+	size_t nplugins;
+	mdeploy_moodle_problem *problems;
+	size_t nproblems;
+	char **pool;               /* strings the public structs point at */
+	size_t npool;
+};
+
+int mdeploy_moodle_options_init(mdeploy_moodle_options *opts, unsigned int version)
+{
+	mdeploy_moodle_options def = MDEPLOY_MOODLE_OPTIONS_INIT;
+	if (mdeploy__options_check(version, MDEPLOY_MOODLE_OPTIONS_VERSION, "mdeploy_moodle_options"))
+		return MDEPLOY_EVERSION;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+/* Keep `s` for the model's life; NULL in gives NULL out. */
+static const char *keep(mdeploy_moodle *m, char *s)
+{
+	char **p;
+	if (!s)
+		return NULL;
+	p = realloc(m->pool, (m->npool + 1) * sizeof(*p));
+	if (!p) {
+		free(s);
+		return NULL;
+	}
+	m->pool = p;
+	m->pool[m->npool++] = s;
+	return s;
+}
+
+static const char *keepdup(mdeploy_moodle *m, const char *s)
+{
+	return s ? keep(m, mdeploy__strdup(s)) : NULL;
+}
+
+static int vproblem(mdeploy_moodle *m, const char *code, const char *component, const char *file,
+                    unsigned int line, const char *fmt, va_list ap)
+{
+	mdeploy_moodle_problem *p = realloc(m->problems, (m->nproblems + 1) * sizeof(*p));
+	mdeploy__buf b = MDEPLOY__BUF_INIT;
+	if (!p)
+		return mdeploy__error_oom();
+	m->problems = p;
+	p += m->nproblems;
+	if (file && line)
+		mdeploy__buf_printf(&b, "%s:%u: ", file, line);
+	else if (file)
+		mdeploy__buf_printf(&b, "%s: ", file);
+	mdeploy__buf_vprintf(&b, fmt, ap);
+	p->code = code;
+	p->component = keepdup(m, component);
+	p->file = keepdup(m, file);
+	p->line = line;
+	p->message = keep(m, mdeploy__buf_detach(&b));
+	if (!p->message)
+		return mdeploy__error_oom();
+	m->nproblems++;
+	return 0;
+}
+
+int mdeploy__moodle_add_problem(mdeploy_moodle *m, const char *code, const char *component,
+                                const char *file, unsigned int line, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+	va_start(ap, fmt);
+	rc = vproblem(m, code, component, file, line, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+#define problem mdeploy__moodle_add_problem
+
+/* ---- versions ------------------------------------------------------- */
+
+static double version_num(const char *v)
+{
+	char *end;
+	double d;
+	if (!v || !strcmp(v, "ANY_VERSION"))
+		return -INFINITY;
+	d = strtod(v, &end);
+	return end == v ? -INFINITY : d;
+}
+
+int mdeploy_moodle_version_cmp(const char *a, const char *b)
+{
+	double x = version_num(a), y = version_num(b);
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* ---- plugin types ------------------------------------------------- */
+
+static const char *type_dir(const mdeploy_moodle *m, const char *type)
+{
+	size_t i;
+	for (i = 0; i < m->ntypes; i++)
+		if (!strcmp(m->types[i].type, type))
+			return m->types[i].dir;
+	return NULL;
+}
+
+static int add_type(mdeploy_moodle *m, const char *type, const char *dir, const char *file)
+{
+	struct ptype *t;
+	const char *have = type_dir(m, type);
+	size_t n;
+	if (have) {
+		if (strcmp(have, dir) != 0)
+			return problem(m, "unknown-type", NULL, file, 0,
+			               "plugin type '%s' is declared again with directory '%s' "
+			               "(already '%s'); ignored", type, dir, have);
+		return 0;
+	}
+	t = realloc(m->types, (m->ntypes + 1) * sizeof(*t));
+	if (!t)
+		return mdeploy__error_oom();
+	m->types = t;
+	t += m->ntypes;
+	t->type = mdeploy__strdup(type);
+	t->dir = mdeploy__strdup(dir);
+	if (!t->type || !t->dir) {
+		free(t->type);
+		free(t->dir);
+		return mdeploy__error_oom();
+	}
+	n = strlen(t->dir);
+	while (n > 0 && t->dir[n - 1] == '/')
+		t->dir[--n] = '\0';
+	m->ntypes++;
+	return 0;
+}
+
+/*
+ * Read the plugin types of a components.json (plugin_dir NULL: dirs
+ * relative to the root) or a plugin's db/subplugins.json (the newer
+ * "subplugintypes" relative to the plugin, else "plugintypes" relative to
+ * the root). Malformed files are problems, not failures.
+ */
+static int read_types(mdeploy_moodle *m, const char *file, const char *plugin_dir, const char *component)
+{
+	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, file);
+	mdeploy__vdata d;
+	json_error_t jerr;
+	json_t *doc, *types;
+	const char *key;
+	json_t *val;
+	int rc = 0, rel = 0;
+
+	if (!e)
+		return 0;
+	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
+		return rc;
+	doc = json_loadb(d.data, d.len, 0, &jerr);
+	mdeploy__vdata_release(&d);
+	if (!doc)
+		return problem(m, "unknown-type", component, file, (unsigned int)jerr.line,
+		               "not valid JSON: %s", jerr.text);
+	types = plugin_dir ? json_object_get(doc, "subplugintypes") : NULL;
+	if (json_is_object(types))
+		rel = 1;
+	else
+		types = json_object_get(doc, "plugintypes");
+	if (!json_is_object(types)) {
+		rc = problem(m, "unknown-type", component, file, 0, "has no \"plugintypes\" object");
+		json_decref(doc);
+		return rc;
+	}
+	json_object_foreach(types, key, val) {
+		char *dir;
+		if (!json_is_string(val)) {
+			if ((rc = problem(m, "unknown-type", component, file, 0,
+			                  "plugin type '%s' has no directory", key)) != 0)
+				break;
+			continue;
+		}
+		dir = rel ? mdeploy__sprintf("%s/%s", plugin_dir, json_string_value(val))
+		          : mdeploy__strdup(json_string_value(val));
+		if (!dir) {
+			rc = mdeploy__error_oom();
+			break;
+		}
+		rc = add_type(m, key, dir, file);
+		free(dir);
+		if (rc)
+			break;
+	}
+	json_decref(doc);
+	return rc;
+}
+
+/* ---- plugins ---------------------------------------------------------- */
+
+static const char *pv_text(mdeploy_moodle *m, const mdeploy__pv *v)
+{
+	if (!v)
+		return NULL;
+	if (v->type == MDEPLOY__PV_NUMBER || v->type == MDEPLOY__PV_STRING || v->type == MDEPLOY__PV_CONST)
+		return keepdup(m, v->text);
+	return NULL;
+}
+
+static const mdeploy__pv *prop(const mdeploy__phpfile *f, const char *name)
+{
+	const mdeploy__php_assign *a = mdeploy__phpver_get(f, "plugin", name);
+	return a ? a->value : NULL;
+}
+
+static unsigned int prop_line(const mdeploy__phpfile *f, const char *name)
+{
+	const mdeploy__php_assign *a = mdeploy__phpver_get(f, "plugin", name);
+	return a ? a->line : 0;
+}
+
+/* Name rules of core_component::is_valid_plugin_name(). */
+static int plugin_name_ok(const char *type, const char *name)
+{
+	size_t i, n = strlen(name);
+	if (!n || name[0] < 'a' || name[0] > 'z' || name[n - 1] == '_')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+		if (c == '_' && (!strcmp(type, "mod") || name[i + 1] == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
+{
+	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, vfile);
+	mdeploy__phpfile *f = NULL;
+	mdeploy__vdata d;
+	const mdeploy__pv *v;
+	int rc;
+
+	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
+		return rc;
+	rc = mdeploy__phpver_parse(&f, vfile, d.data, d.len);
+	mdeploy__vdata_release(&d);
+	if (rc == MDEPLOY_ENOMEM)
+		return rc;
+	if (rc != 0) {
+		/* The parser says "file:line: problem"; keep line and problem apart. */
+		const char *msg = mdeploy_error_last()->message + strlen(vfile) + 1;
+		char *end;
+		unsigned long line = strtoul(msg, &end, 10);
+		if (*end == ':' && end[1] == ' ')
+			msg = end + 2;
+		return problem(m, "version-php", p->pub.component, vfile, (unsigned int)line, "%s", msg);
+	}
+	p->pub.version = pv_text(m, prop(f, "version"));
+	p->pub.requires = pv_text(m, prop(f, "requires"));
+	p->pub.release = pv_text(m, prop(f, "release"));
+	p->pub.maturity = pv_text(m, prop(f, "maturity"));
+	p->pub.declared_component = pv_text(m, prop(f, "component"));
+	p->pub.incompatible = pv_text(m, prop(f, "incompatible"));
+	if ((v = prop(f, "supported")) && v->type == MDEPLOY__PV_ARRAY && v->count == 2) {
+		p->pub.supported_min = pv_text(m, v->values[0]);
+		p->pub.supported_max = pv_text(m, v->values[1]);
+	}
+	if ((v = prop(f, "dependencies")) && v->type == MDEPLOY__PV_ARRAY && v->count) {
+		size_t i;
+		p->deps = calloc(v->count, sizeof(*p->deps));
+		if (!p->deps) {
+			mdeploy__phpver_free(f);
+			return mdeploy__error_oom();
+		}
+		for (i = 0; i < v->count; i++) {
+			if (!v->keys[i] || v->keys[i]->type != MDEPLOY__PV_STRING) {
+				rc = problem(m, "version-php", p->pub.component, vfile, v->values[i]->line,
+				             "$plugin->dependencies must map component names to versions");
+				break;
+			}
+			p->deps[p->pub.dependency_count].component = pv_text(m, v->keys[i]);
+			p->deps[p->pub.dependency_count++].version = pv_text(m, v->values[i]);
+		}
+		p->pub.dependencies = p->deps;
+	}
+	if (rc == 0 && !p->pub.version)
+		rc = problem(m, "no-version", p->pub.component, vfile, 0,
+		             "sets no $plugin->version; Moodle refuses to install it");
+	if (rc == 0 && p->pub.declared_component && strcmp(p->pub.declared_component, p->pub.component))
+		rc = problem(m, "component-mismatch", p->pub.component, vfile, prop_line(f, "component"),
+		             "$plugin->component is '%s' but the directory %s makes it '%s'",
+		             p->pub.declared_component, p->pub.path, p->pub.component);
+	mdeploy__phpver_free(f);
+	return rc;
+}
+
+static const char *origin_of(const mdeploy_moodle *m, const char *vfile)
+{
+	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, vfile);
+	return e ? m->vt.origins[e->origin].name : "core";
+}
+
+/* Find plugins of every type, following subplugins.json as they appear. */
+static int discover(mdeploy_moodle *m)
+{
+	size_t t;
+	int rc;
+
+	for (t = 0; t < m->ntypes; t++) {
+		char *prefix = mdeploy__sprintf("%s%s/", m->root, m->types[t].dir);
+		size_t i, plen;
+		if (!prefix)
+			return mdeploy__error_oom();
+		plen = strlen(prefix);
+		for (i = mdeploy__vtree_lower(&m->vt, prefix);
+		     i < m->vt.n && !strncmp(m->vt.e[i].path, prefix, plen); i++) {
+			const char *rest = m->vt.e[i].path + plen, *slash = strchr(rest, '/');
+			struct plugin *p;
+			char *name, *path, *sub, *vfile;
+			size_t k;
+			if (!slash || strcmp(slash, "/version.php") != 0)
+				continue;
+			name = strndup(rest, (size_t)(slash - rest));
+			if (!name) {
+				free(prefix);
+				return mdeploy__error_oom();
+			}
+			path = mdeploy__sprintf("%s/%s", m->types[t].dir, name);
+			for (k = 0; path && k < m->nplugins; k++)
+				if (!strcmp(m->plugins[k].pub.path, path))
+					break;
+			if (!path || k < m->nplugins || !plugin_name_ok(m->types[t].type, name)) {
+				/* Already known under another type, or not a plugin name. */
+				free(name);
+				free(path);
+				continue;
+			}
+			p = realloc(m->plugins, (m->nplugins + 1) * sizeof(*p));
+			if (!p) {
+				free(name);
+				free(path);
+				free(prefix);
+				return mdeploy__error_oom();
+			}
+			m->plugins = p;
+			p += m->nplugins++;
+			memset(p, 0, sizeof(*p));
+			p->pub.type = m->types[t].type;
+			p->pub.name = keep(m, name);
+			p->pub.path = keep(m, path);
+			p->pub.component = keep(m, mdeploy__sprintf("%s_%s", m->types[t].type, name));
+			vfile = mdeploy__sprintf("%s%s/version.php", m->root, path);
+			p->pub.origin = vfile ? origin_of(m, vfile) : "core";
+			rc = vfile ? read_plugin(m, p, vfile) : MDEPLOY_ENOMEM;
+			free(vfile);
+			if (rc) {
+				free(prefix);
+				return rc;
+			}
+			sub = mdeploy__sprintf("%s%s/db/subplugins.json", m->root, path);
+			rc = sub ? read_types(m, sub, path, p->pub.component) : MDEPLOY_ENOMEM;
+			free(sub);
+			if (rc) {
+				free(prefix);
+				return rc;
+			}
+		}
+		free(prefix);
+	}
+	return 0;
+}
+
+static int is_plugin_version_file(const mdeploy_moodle *m, const char *path)
+{
+	size_t i, rl = strlen(m->root);
+	if (strncmp(path, m->root, rl) != 0)
+		return 0;
+	path += rl;
+	for (i = 0; i < m->nplugins; i++) {
+		size_t pl = strlen(m->plugins[i].pub.path);
+		if (!strncmp(path, m->plugins[i].pub.path, pl) && !strcmp(path + pl, "/version.php"))
+			return 1;
+	}
+	return 0;
+}
+
+/* A version.php that sets $plugin-> but where Moodle does not look. */
+static int find_misplaced(mdeploy_moodle *m)
+{
+	size_t i;
+	char *core_v = mdeploy__sprintf("%sversion.php", m->root);
+	int rc = 0;
+
+	if (!core_v)
+		return mdeploy__error_oom();
+	for (i = 0; i < m->vt.n && rc == 0; i++) {
+		const char *path = m->vt.e[i].path, *base = strrchr(path, '/');
+		mdeploy__vdata d;
+		if (strcmp(base ? base + 1 : path, "version.php") != 0 || !strcmp(path, core_v))
+			continue;
+		if (strstr(path, "/tests/") || !strncmp(path, "tests/", 6) || strstr(path, "vendor/") ||
+		    strstr(path, "node_modules/") || m->vt.e[i].mode == 0120000)
+			continue;
+		if (is_plugin_version_file(m, path))
+			continue;
+		if ((rc = mdeploy__vtree_read(&m->vt, &m->vt.e[i], &d)) != 0)
+			break;
+		if (memmem(d.data, d.len, "$plugin->", 9)) {
+			mdeploy__phpfile *f = NULL;
+			const char *comp = NULL;
+			char *dir = strndup(path, base ? (size_t)(base - path) : 0);
+			if (mdeploy__phpver_parse(&f, path, d.data, d.len) == 0) {
+				const mdeploy__pv *c = prop(f, "component");
+				comp = c && c->type == MDEPLOY__PV_STRING ? c->text : NULL;
+			}
+			rc = problem(m, "misplaced", comp, path, 0,
+			             "plugin%s%s%s is in %s, where Moodle does not look for plugins; "
+			             "it would be silently ignored", comp ? " '" : "", comp ? comp : "",
+			             comp ? "'" : "", dir ? dir : "?");
+			free(dir);
+			mdeploy__phpver_free(f);
+		}
+		mdeploy__vdata_release(&d);
+	}
+	free(core_v);
+	return rc;
+}
+
+static const struct plugin *find_plugin(const mdeploy_moodle *m, const char *component)
+{
+	size_t i;
+	for (i = 0; i < m->nplugins; i++)
+		if (!strcmp(m->plugins[i].pub.component, component))
+			return &m->plugins[i];
+	return NULL;
+}
+
+static int cross_checks(mdeploy_moodle *m)
+{
+	size_t i, j;
+	int rc = 0;
+	for (i = 0; i < m->nplugins && rc == 0; i++) {
+		const mdeploy_moodle_plugin *p = &m->plugins[i].pub;
+		char *vfile = mdeploy__sprintf("%s%s/version.php", m->root, p->path);
+		if (!vfile)
+			return mdeploy__error_oom();
+		if (p->requires && mdeploy_moodle_version_cmp(p->requires, m->version) > 0)
+			rc = problem(m, "requires", p->component, vfile, 0,
+			             "%s requires Moodle %s, above this core's version %s", p->component,
+			             p->requires, m->version);
+		if (rc == 0 && p->incompatible && m->branch &&
+		    mdeploy_moodle_version_cmp(p->incompatible, m->branch) <= 0)
+			rc = problem(m, "incompatible", p->component, vfile, 0,
+			             "%s is incompatible with Moodle branch %s and later "
+			             "(this core is branch %s)", p->component, p->incompatible, m->branch);
+		for (j = 0; rc == 0 && j < p->dependency_count; j++) {
+			const mdeploy_moodle_dependency *d = &p->dependencies[j];
+			const struct plugin *dep = find_plugin(m, d->component);
+			if (!dep)
+				rc = problem(m, "dependency-missing", p->component, vfile, 0,
+				             "%s depends on %s, which is not in the tree", p->component,
+				             d->component);
+			else if (d->version && strcmp(d->version, "ANY_VERSION") != 0 &&
+			         (!dep->pub.version || mdeploy_moodle_version_cmp(dep->pub.version, d->version) < 0))
+				rc = problem(m, "dependency-version", p->component, vfile, 0,
+				             "%s depends on %s %s or later, but the tree has %s", p->component,
+				             d->component, d->version, dep->pub.version ? dep->pub.version : "no version");
+		}
+		free(vfile);
+	}
+	return rc;
+}
+
+static int plugin_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct plugin *)a)->pub.component, ((const struct plugin *)b)->pub.component);
+}
+
+/* ---- core ------------------------------------------------------------- */
+
+static int read_core(mdeploy_moodle *m, const char *vfile)
+{
+	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, vfile);
+	mdeploy__phpfile *f = NULL;
+	mdeploy__vdata d;
+	const mdeploy__php_assign *a;
+	int rc;
+
+	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
+		return rc;
+	rc = mdeploy__phpver_parse(&f, vfile, d.data, d.len);
+	mdeploy__vdata_release(&d);
+	if (rc)
+		return rc;
+	if (!(a = mdeploy__phpver_get(f, "version", NULL)) || a->value->type != MDEPLOY__PV_NUMBER) {
+		mdeploy__phpver_free(f);
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "%s: no numeric $version; not Moodle core's version.php", vfile);
+	}
+	m->version = mdeploy__strdup(a->value->text);
+	if ((a = mdeploy__phpver_get(f, "release", NULL)) && a->value->text)
+		m->release = mdeploy__strdup(a->value->text);
+	if ((a = mdeploy__phpver_get(f, "branch", NULL)) && a->value->text)
+		m->branch = mdeploy__strdup(a->value->text);
+	if ((a = mdeploy__phpver_get(f, "maturity", NULL)) && a->value->text)
+		m->maturity = mdeploy__strdup(a->value->text);
+	mdeploy__phpver_free(f);
+	return m->version ? 0 : mdeploy__error_oom();
+}
+
+int mdeploy__moodle_build(mdeploy_moodle **out, mdeploy__vtree *vt)
+{
+	mdeploy_moodle *m;
+	char *file = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!(m = calloc(1, sizeof(*m)))) {
+		mdeploy__vtree_dispose(vt);
+		return mdeploy__error_oom();
+	}
+	m->vt = *vt;
+	memset(vt, 0, sizeof(*vt));
+	mdeploy__vtree_sort(&m->vt);
+	if (mdeploy__vtree_find(&m->vt, "version.php")) {
+		m->layout = "root";
+		m->root = mdeploy__strdup("");
+	} else if (mdeploy__vtree_find(&m->vt, "public/version.php")) {
+		m->layout = "public";
+		m->root = mdeploy__strdup("public/");
+	} else {
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                        "not a Moodle tree: neither version.php nor public/version.php");
+		goto fail;
+	}
+	if (!m->root || !(file = mdeploy__sprintf("%sversion.php", m->root))) {
+		rc = mdeploy__error_oom();
+		goto fail;
+	}
+	if ((rc = read_core(m, file)) != 0)
+		goto fail;
+	free(file);
+	if (!(file = mdeploy__sprintf("%slib/components.json", m->root))) {
+		rc = mdeploy__error_oom();
+		goto fail;
+	}
+	if (!mdeploy__vtree_find(&m->vt, file)) {
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                        "%s is missing: cannot tell the plugin types of this Moodle", file);
+		goto fail;
+	}
+	if ((rc = read_types(m, file, NULL, NULL)) != 0)
+		goto fail;
+	if (m->ntypes == 0) {
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE, "%s",
+		                        m->nproblems ? m->problems[0].message : "no plugin types");
+		goto fail;
+	}
+	if ((rc = discover(m)) != 0 || (rc = find_misplaced(m)) != 0 || (rc = cross_checks(m)) != 0)
+		goto fail;
+	if (m->nplugins)
+		qsort(m->plugins, m->nplugins, sizeof(*m->plugins), plugin_cmp);
+	free(file);
+	*out = m;
+	return 0;
+fail:
+	free(file);
+	mdeploy_moodle_free(m);
+	return rc;
+}
+
+void mdeploy_moodle_free(mdeploy_moodle *m)
+{
+	size_t i;
+	if (!m)
+		return;
+	mdeploy__vtree_dispose(&m->vt);
+	for (i = 0; i < m->nrepos; i++)
+		git_repository_free(m->repos[i]);
+	free(m->repos);
+	free(m->root);
+	free(m->version);
+	free(m->release);
+	free(m->branch);
+	free(m->maturity);
+	for (i = 0; i < m->ntypes; i++) {
+		free(m->types[i].type);
+		free(m->types[i].dir);
+	}
+	free(m->types);
+	for (i = 0; i < m->nplugins; i++)
+		free(m->plugins[i].deps);
+	free(m->plugins);
+	free(m->problems);
+	for (i = 0; i < m->npool; i++)
+		free(m->pool[i]);
+	free(m->pool);
+	free(m);
+}
+
+/* ---- opening -------------------------------------------------------- */
+
+int mdeploy_moodle_open_dir(mdeploy_moodle **out, const char *dir, const mdeploy_moodle_options *opts)
+{
+	mdeploy__vtree vt;
+	int rc;
+
+	*out = NULL;
+	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_MOODLE_OPTIONS_VERSION,
+	                                         "mdeploy_moodle_options")) != 0)
+		return rc;
+	if (!mdeploy__is_dir(dir))
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "'%s' is not a directory", dir);
+	mdeploy__vtree_init(&vt);
+	if ((rc = mdeploy__vtree_add_dir(&vt, dir, "core")) != 0) {
+		mdeploy__vtree_dispose(&vt);
+		return rc;
+	}
+	if ((rc = mdeploy__moodle_build(out, &vt)) != 0)
+		mdeploy__error_prefix("%s", dir);
+	return rc;
+}
+
+int mdeploy_moodle_open_git(mdeploy_moodle **out, const char *rev, const mdeploy_moodle_options *opts)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL;
+	git_tree *tree = NULL;
+	mdeploy__vtree vt;
+	int rc;
+
+	*out = NULL;
+	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_MOODLE_OPTIONS_VERSION,
+	                                         "mdeploy_moodle_options")) != 0)
+		return rc;
+	if (!opts || !opts->repository)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "no repository given to read '%s' from", rev);
+	mdeploy__git_init();
+	if ((rc = git_repository_open_ext(&repo, opts->repository, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) != 0)
+		return mdeploy__git_error(rc, "cannot open git repository %s", opts->repository);
+	if ((rc = git_revparse_single(&obj, repo, rev)) != 0) {
+		rc = mdeploy__git_error(rc, "%s: no revision '%s'", opts->repository, rev);
+		git_repository_free(repo);
+		return rc;
+	}
+	if ((rc = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) != 0) {
+		rc = mdeploy__git_error(rc, "%s: '%s' is not a commit or tree", opts->repository, rev);
+		git_object_free(obj);
+		git_repository_free(repo);
+		return rc;
+	}
+	git_object_free(obj);
+	mdeploy__vtree_init(&vt);
+	rc = mdeploy__vtree_add_git(&vt, repo, tree, "", "core");
+	git_tree_free(tree);
+	if (rc) {
+		mdeploy__vtree_dispose(&vt);
+		git_repository_free(repo);
+		return rc;
+	}
+	if ((rc = mdeploy__moodle_build(out, &vt)) != 0) {
+		mdeploy__error_prefix("%s@%s", opts->repository, rev);
+		git_repository_free(repo);
+		return rc;
+	}
+	if (!((*out)->repos = malloc(sizeof(*(*out)->repos)))) {
+		mdeploy_moodle_free(*out);
+		*out = NULL;
+		git_repository_free(repo);
+		return mdeploy__error_oom();
+	}
+	(*out)->repos[0] = repo;
+	(*out)->nrepos = 1;
+	return 0;
+}
+
+int mdeploy__moodle_own_repo(mdeploy_moodle *m, git_repository *repo)
+{
+	git_repository **r = realloc(m->repos, (m->nrepos + 1) * sizeof(*r));
+	if (!r)
+		return mdeploy__error_oom();
+	m->repos = r;
+	r[m->nrepos++] = repo;
+	return 0;
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+const mdeploy__vtree *mdeploy__moodle_vtree(const mdeploy_moodle *m) { return &m->vt; }
+const char *mdeploy_moodle_layout(const mdeploy_moodle *m) { return m->layout; }
+const char *mdeploy_moodle_root(const mdeploy_moodle *m) { return m->root; }
+const char *mdeploy_moodle_version(const mdeploy_moodle *m) { return m->version; }
+const char *mdeploy_moodle_release(const mdeploy_moodle *m) { return m->release; }
+const char *mdeploy_moodle_branch(const mdeploy_moodle *m) { return m->branch; }
+const char *mdeploy_moodle_maturity(const mdeploy_moodle *m) { return m->maturity; }
+size_t mdeploy_moodle_type_count(const mdeploy_moodle *m) { return m->ntypes; }
+
+const char *mdeploy_moodle_type(const mdeploy_moodle *m, size_t i, const char **dir)
+{
+	if (i >= m->ntypes)
+		return NULL;
+	if (dir)
+		*dir = m->types[i].dir;
+	return m->types[i].type;
+}
+
+const char *mdeploy_moodle_type_dir(const mdeploy_moodle *m, const char *type)
+{
+	return type_dir(m, type);
+}
+
+size_t mdeploy_moodle_plugin_count(const mdeploy_moodle *m) { return m->nplugins; }
+
+const mdeploy_moodle_plugin *mdeploy_moodle_plugin_at(const mdeploy_moodle *m, size_t i)
+{
+	return i < m->nplugins ? &m->plugins[i].pub : NULL;
+}
+
+const mdeploy_moodle_plugin *mdeploy_moodle_find(const mdeploy_moodle *m, const char *component)
+{
+	const struct plugin *p = find_plugin(m, component);
+	return p ? &p->pub : NULL;
+}
+
+size_t mdeploy_moodle_problem_count(const mdeploy_moodle *m) { return m->nproblems; }
+
+const mdeploy_moodle_problem *mdeploy_moodle_problem_at(const mdeploy_moodle *m, size_t i)
+{
+	return i < m->nproblems ? &m->problems[i] : NULL;
+}

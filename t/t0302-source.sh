@@ -1,0 +1,124 @@
+#!/bin/sh
+# mdeploy source: lock, fetch, status, validate, export, diff on fixtures.
+. "${top_srcdir:-.}/t/lib.sh"
+command -v git >/dev/null 2>&1 || skip_all "git not installed"
+sh "$top_srcdir/t/fixtures/mkmoodle.sh" "$TMP/fx" || exit 1
+cd "$TMP/fx" || exit 1
+
+run mdeploy source lock
+is "$rc" 0 "lock: exit 0"
+ok "$(test -f mdeploy.lock; echo $?)" "mdeploy.lock written"
+is "$(jq -r '.plugins | map(.component) | join(" ")' mdeploy.lock)" "local_tweaks mod_certx mod_workflow" \
+	"plugins sorted by component"
+is "$(jq -r .core.commit mdeploy.lock)" "$(git -C moodle rev-parse 'v4.5.0^{commit}')" "core commit locked"
+is "$(jq -r .core.tree mdeploy.lock)" "$(git -C moodle rev-parse 'v4.5.0^{tree}')" "core tree locked"
+ls "$MDEPLOY_STATE_DIR/mirrors" | grep -c '\.git$' >"$TMP/n"
+is "$(cat "$TMP/n")" 4 "one bare mirror per URL"
+ok "$(test -f "$MDEPLOY_STATE_DIR/mirrors/$(ls "$MDEPLOY_STATE_DIR/mirrors" | grep 'moodle.git$')/HEAD"; echo $?)" \
+	"mirrors are bare repositories"
+cp mdeploy.lock "$TMP/fx/lock1.json"
+run mdeploy source lock
+is "$(cat mdeploy.lock)" "$(cat "$TMP/fx/lock1.json")" "locking again gives the same file"
+
+run mdeploy source validate
+is "$rc" 0 "validate: exit 0"
+like "$out" "workflowstep_email               2024070100     mod/workflow/step/email" \
+	"subplugin type declared by a plugin repository"
+like "$out" "mod_certx                        2024050100     mod/certx" "plugin installed at its type's dir"
+like "$out" "ok: no problems" "no problems"
+
+run mdeploy source export "$TMP/out"
+is "$rc" 0 "export: exit 0"
+ok "$(test -x "$TMP/out/admin/cron.sh"; echo $?)" "export keeps the executable bit"
+is "$(readlink "$TMP/out/weblib-link.php")" "lib/weblib.php" "export keeps symlinks"
+ok "$(test ! -e "$TMP/out/.git"; echo $?)" "no .git in the export"
+is "$(cat "$TMP/out/mod/certx/lib.php")" "$(git -C mod_certx show v1.0.0:lib.php)" "plugin file content"
+is "$(jq -r .components.mod_certx "$TMP/out/.mdeploy-release.json")" 2024050100 "manifest lists component versions"
+is "$(jq -r .layout "$TMP/out/.mdeploy-release.json")" root "manifest records the layout"
+git -C moodle archive v4.5.0 | (mkdir -p "$TMP/ref" && cd "$TMP/ref" && tar -xf -)
+for p in mod_certx mod_workflow local_tweaks; do
+	t=${p%%_*}; n=${p#*_}; d=$t/$n; [ "$t" = local ] || [ "$t" = mod ] || d=$t/$n
+	mkdir -p "$TMP/ref/$d"; git -C "$p" archive v1.0.0 | (cd "$TMP/ref/$d" && tar -xf -)
+done
+run diff -r "$TMP/ref" "$TMP/out" -x .mdeploy-release.json
+is "$rc" 0 "export equals git archive of core and plugins"
+run mdeploy source export "$TMP/out"
+is "$rc" 1 "export into a non-empty directory fails"
+like "$err" "already exists" "and says so"
+
+run mdeploy source diff v4.5.0 v4.5.1
+is "$rc" 0 "diff of a code-only release: exit 0"
+like "$out" "code-only" "code-only classified"
+like "$out" "changed  core                         2024100700.00                1 file" "one file changed in core"
+run mdeploy --json source diff v4.5.1 v4.5.2
+is "$(printf '%s' "$out" | jq -r .classification)" upgrade "version bump is an upgrade"
+is "$(printf '%s' "$out" | jq -r '.upgrade_caused_by | join(" ")')" "core mod_forum" "names what causes it"
+run mdeploy --json source diff v4.5.2 v5.1.0
+is "$(printf '%s' "$out" | jq -r '.components[0].files_changed')" 2 \
+	"moving to public/ is not every file changed"
+
+# A plugin bump, a plugin added: two locks.
+sed -i '/url: mod_certx/{n;s/v1.0.0/v1.1.0/}' mdeploy.yml
+run mdeploy source status
+like "$out" "mod_certx                    v1.1.0         not locked" "status: a ref not in the lock"
+run mdeploy source lock
+cp mdeploy.lock "$TMP/fx/lock2.json"
+run mdeploy --json source diff "$TMP/fx/lock1.json" "$TMP/fx/lock2.json"
+is "$(printf '%s' "$out" | jq -r .classification)" upgrade "plugin version bump: upgrade"
+is "$(printf '%s' "$out" | jq -r '.components[] | select(.component=="mod_certx") | .old_version + ">" + .new_version')" \
+	"2024050100>2024060100" "old and new versions of the plugin"
+run mdeploy --json source diff "$TMP/fx/lock1.json" "$TMP/out/.mdeploy-release.json"
+is "$(printf '%s' "$out" | jq -r '.classification + " " + (.components | length | tostring)')" "code-only 0" \
+	"a lock and the manifest of its export are the same release"
+
+# status after upstream moves
+git -C mod_certx tag -f -a -m moved v1.1.0 v1.0.1 >/dev/null 2>&1
+run mdeploy source status
+like "$out" "mod_certx                    v1.1.0         moved" "status: a tag moved upstream"
+
+# fetch --locked: a commit gone upstream (a branch deleted)
+git -C mod_certx checkout -q -b hotfix v1.0.0
+echo '// hotfix' >>mod_certx/lib.php
+git -C mod_certx -c user.name=t -c user.email=t@example.org commit -q -am hotfix
+git -C mod_certx checkout -q main
+sed -i '/url: mod_certx/{n;s/v1.1.0/hotfix/}' mdeploy.yml
+run mdeploy source lock
+is "$rc" 0 "lock a branch"
+hot=$(git -C mod_certx rev-parse hotfix)
+git -C mod_certx branch -q -D hotfix
+run mdeploy source fetch --locked
+is "$rc" 1 "fetch --locked with a commit no longer upstream fails"
+like "$err" "mod_certx: commit $hot (ref hotfix) is no longer on any branch or tag" "names the component and commit"
+fresh=$(MDEPLOY_STATE_DIR="$TMP/fresh" "$MDEPLOY" source fetch --locked 2>&1)
+like "$fresh" "mod_certx: commit $hot (ref hotfix) is not in" "on a fresh cache too"
+sed -i '/url: mod_certx/{n;s/hotfix/v1.1.0/}' mdeploy.yml
+cp "$TMP/fx/lock1.json" mdeploy.lock
+run mdeploy source fetch --locked
+is "$rc" 0 "fetch --locked of reachable commits: exit 0"
+
+# hand-edited lock
+jq '.plugins[0].tree = "0000000000000000000000000000000000000000"' "$TMP/fx/lock1.json" >mdeploy.lock
+run mdeploy source validate
+is "$rc" 1 "edited lock: validate fails"
+like "$err" "local_tweaks: tree 0000000000000000000000000000000000000000 does not match commit" "says which"
+printf '{"mdeploy_lock": 1, "core": {' >mdeploy.lock
+run mdeploy source validate
+like "$err" "mdeploy.lock:1:" "corrupt lock: named with line"
+
+# missing ref, unreachable URL, malformed mdeploy.yml
+cp "$TMP/fx/lock1.json" mdeploy.lock
+sed -i 's/ref: v1.1.0$/ref: v7/' mdeploy.yml
+run mdeploy source lock
+is "$rc" 1 "missing ref: exit 1"
+like "$err" "mdeploy.yml:10:12: source.plugins[0].ref: no tag or branch 'v7' in mod_certx" "missing ref named with line"
+is "$(cat mdeploy.lock)" "$(cat "$TMP/fx/lock1.json")" "failed lock leaves mdeploy.lock as it was"
+sed -i 's/ref: v7$/ref: v1.0.0/; s|url: moodle$|url: nowhere|' mdeploy.yml
+run mdeploy source fetch
+is "$rc" 1 "unreachable URL: exit 1"
+like "$err" "cannot fetch $(cd "$TMP/fx" && pwd -P)/nowhere: no such repository" "unreachable URL named"
+ok "$(ls "$MDEPLOY_STATE_DIR/mirrors" | grep -c tmp- >/dev/null; test $? = 1; echo $?)" "no half-written mirror left"
+printf 'application:\n  name: demo\nsource:\n  core:\n    url: moodle\n    rev: v4.5.0\n' >mdeploy.yml
+run mdeploy source fetch
+is "$rc" 1 "malformed mdeploy.yml: exit 1"
+like "$err" "mdeploy.yml:6:5: source.core.rev: unknown key 'rev'" "malformed mdeploy.yml: file:line:col: field"
+done_testing
