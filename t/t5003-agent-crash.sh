@@ -60,4 +60,26 @@ run mdeploy agent install --root "$R" --deployment-id d-4 "$TMP/rev4"
 is "$rc" 0 "install over leftover staging directories succeeds"
 is "$(ls -A "$R/releases" | grep -c '^\.')" 0 "leftover staging directories removed"
 ok "$([ ! -e "$R/.current.tmp.$agent" ]; echo $?)" "no temporary link left"
+# A full disk during DownloadBundle: previous release live, agent able to run again.
+F="$TMP/full"
+mkdir -p "$F"
+if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=768k tmpfs "$F" 2>/dev/null; then
+	skip 5 "a small tmpfs needs root (mount)"
+else
+	trap 'umount "$F" 2>/dev/null; _tap_cleanup' EXIT
+	mkrev small1
+	mdeploy agent install -q --root "$F/root" --deployment-id d-s1 "$TMP/small1" || diag "small install failed"
+	mkrev big
+	head -c 2000000 /dev/zero >"$TMP/big/blob"
+	run mdeploy agent install --root "$F/root" --deployment-id d-big "$TMP/big"
+	is "$rc" 1 "disk full: install fails"
+	like "$err" "No space left on device" "disk full: says so"
+	is "$(live "$F/root")" d-s1 "disk full: previous release live"
+	ok "$([ ! -e "$F/root/releases/d-big" ] && [ -z "$(ls -A "$F/root/releases" | grep '^\.')" ]; echo $?)" \
+		"disk full: the partial copy is gone"
+	mkrev small2
+	run mdeploy agent install --root "$F/root" --deployment-id d-s2 "$TMP/small2"
+	is "$rc" 0 "disk full: the next install succeeds"
+	umount "$F"
+fi
 done_testing

@@ -526,7 +526,7 @@ int mdeploy_agent__prune(mdeploy_agent *a)
 	char *live = mdeploy_agent__read_live(a);
 	size_t count = 0, i;
 	json_t *v;
-	int rc = 0;
+	int rc = 0, pass;
 
 	/* Forget ids whose directory is gone. */
 	for (i = 0; i < json_array_size(order);) {
@@ -539,12 +539,16 @@ int mdeploy_agent__prune(mdeploy_agent *a)
 			json_array_remove(order, i);
 	}
 	count = json_array_size(order);
+	/* Failed and rolled-back releases go first, oldest first; then the
+	 * oldest successful ones, so a rollback target outlives a failure. */
+	for (pass = 0; pass < 2 && !rc; pass++)
 	for (i = 0; count > a->keep && i < json_array_size(order);) {
 		const char *id;
 		char *dir;
 		v = json_array_get(order, i);
 		id = json_string_value(v);
-		if ((live && !strcmp(id, live)) || (last && !strcmp(id, last)) || (pending && !strcmp(id, pending))) {
+		if ((live && !strcmp(id, live)) || (last && !strcmp(id, last)) || (pending && !strcmp(id, pending)) ||
+		    (pass == 0 && in_list(json_object_get(a->state, "successes"), id))) {
 			i++;
 			continue;
 		}
