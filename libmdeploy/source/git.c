@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <string.h>
 
 static pthread_once_t git_once = PTHREAD_ONCE_INIT;
 
@@ -46,4 +47,28 @@ int mdeploy__git_error(int gitrc, const char *fmt, ...)
 	                          ge && ge->message ? ": " : "", ge && ge->message ? ge->message : "");
 	mdeploy__buf_dispose(&b);
 	return code;
+}
+
+/*
+ * Look `rev` up as a full commit id, then as a reference (git's
+ * shorthand rules), and only then with git_revparse_single(). libgit2
+ * 1.5's revparse leaks pcre2 match data for every plain name it tries as
+ * a describe string, so the common cases avoid it.
+ */
+int mdeploy__git_lookup(git_object **out, git_repository *repo, const char *rev)
+{
+	git_reference *ref = NULL;
+	git_oid oid;
+	size_t n = strlen(rev);
+	int rc;
+
+	*out = NULL;
+	if (n == GIT_OID_HEXSZ && git_oid_fromstr(&oid, rev) == 0)
+		return git_object_lookup(out, repo, &oid, GIT_OBJECT_ANY);
+	if (git_reference_dwim(&ref, repo, rev) == 0) {
+		rc = git_reference_peel(out, ref, GIT_OBJECT_ANY);
+		git_reference_free(ref);
+		return rc;
+	}
+	return git_revparse_single(out, repo, rev);
 }

@@ -238,13 +238,20 @@ static int do_fetch(mdeploy_ctx *ctx, git_repository *repo, const char *url)
 	char *specs[] = { heads, tags };
 	git_strarray refspecs = { specs, 2 };
 	git_fetch_options fo;
+	git_remote_create_options ro;
 	struct fetch_state st = { ctx, url, 0, 0, 0 };
 	git_remote *remote = NULL;
 	const git_indexer_progress *stats;
 	int rc;
 
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	if ((rc = git_remote_create_anonymous(&remote, repo, url)) != 0)
+	/* Anonymous, and without url.*.insteadOf rewriting: the URL in
+	 * mdeploy.yml is the one fetched (and libgit2 1.5 leaks memory
+	 * matching those config keys). */
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if ((rc = git_remote_create_with_opts(&remote, url, &ro)) != 0)
 		return mdeploy__git_error(rc, "cannot fetch %s", url);
 	fo.callbacks.credentials = credentials_cb;
 	fo.callbacks.transfer_progress = progress_cb;
@@ -378,8 +385,11 @@ int mdeploy__mirror_resolve(git_oid *commit, git_oid *tree, git_repository *repo
 			char *name = mdeploy__sprintf(forms[i], ref);
 			if (!name)
 				return mdeploy__error_oom();
-			if (git_revparse_single(&obj, repo, name) != 0)
+			git_reference *gref = NULL;
+			if (git_reference_lookup(&gref, repo, name) != 0 ||
+			    git_reference_peel(&obj, gref, GIT_OBJECT_ANY) != 0)
 				obj = NULL;
+			git_reference_free(gref);
 			free(name);
 		}
 		if (!obj)

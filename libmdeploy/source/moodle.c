@@ -673,7 +673,7 @@ int mdeploy_moodle_open_git(mdeploy_moodle **out, const char *rev, const mdeploy
 	mdeploy__git_init();
 	if ((rc = git_repository_open_ext(&repo, opts->repository, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) != 0)
 		return mdeploy__git_error(rc, "cannot open git repository %s", opts->repository);
-	if ((rc = git_revparse_single(&obj, repo, rev)) != 0) {
+	if ((rc = mdeploy__git_lookup(&obj, repo, rev)) != 0) {
 		rc = mdeploy__git_error(rc, "%s: no revision '%s'", opts->repository, rev);
 		git_repository_free(repo);
 		return rc;

@@ -435,7 +435,7 @@ int mdeploy_release_open_rev(mdeploy_release **out, const char *repository, cons
 	mdeploy__git_init();
 	if ((rc = git_repository_open_ext(&repo, repository, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) != 0)
 		return mdeploy__git_error(rc, "cannot open git repository %s", repository);
-	if ((rc = git_revparse_single(&obj, repo, rev)) != 0 ||
+	if ((rc = mdeploy__git_lookup(&obj, repo, rev)) != 0 ||
 	    (rc = git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT)) != 0) {
 		rc = mdeploy__git_error(rc, "%s: no commit '%s'", repository, rev);
 		git_object_free(obj);

@@ -15,6 +15,9 @@ void mdeploy__git_init(void);
 /* Set an mdeploy error from libgit2's last error, prefixed by `what`. */
 int mdeploy__git_error(int gitrc, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(2, 3);
 
+/* Resolve `rev` to an object: commit id, reference shorthand, else rev-parse. */
+int mdeploy__git_lookup(git_object **out, git_repository *repo, const char *rev);
+
 /*
  * A file tree assembled from git trees (each at a prefix) or read from a
  * directory: every file and symlink with its path, mode and where to
