@@ -26,5 +26,6 @@
 #include "mdeploy/params.h"
 #include "mdeploy/secrets.h"
 #include "mdeploy/artifacts.h"
+#include "mdeploy/build.h"
 
 #endif
