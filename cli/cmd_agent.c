@@ -12,7 +12,7 @@
 
 enum {
 	O_ROOT = CLI_OPT_CMD, O_ID, O_APP, O_GROUP, O_GROUP_ID, O_INSTANCE_ID, O_INSTANCE_ADDR,
-	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE, O_TRUSTED
+	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE, O_TRUSTED, O_IGNORE_STOP
 };
 
 struct args {
@@ -86,6 +86,7 @@ static int opt(int c, const char *arg, void *data)
 	case O_BUNDLE: a->bundle = arg; break;
 	case O_TRAFFIC: a->traffic = 1; break;
 	case O_NO_ONCE: a->no_once = 1; break;
+	case O_IGNORE_STOP: a->d.ignore_application_stop_failures = 1; break;
 	case O_ENV: return push_env(a, arg);
 	case O_TRUSTED:
 		if (a->nkeys == 16)
@@ -219,6 +220,7 @@ int cmd_agent(int argc, char **argv)
 		{ "no-once-hooks", no_argument, NULL, O_NO_ONCE },
 		{ "bundle", required_argument, NULL, O_BUNDLE },
 		{ "trusted-key", required_argument, NULL, O_TRUSTED },
+		{ "ignore-stop-failures", no_argument, NULL, O_IGNORE_STOP },
 		{ NULL, 0, NULL, 0 }
 	};
 	mdeploy_agent_options o = MDEPLOY_AGENT_OPTIONS_INIT;

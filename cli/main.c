@@ -60,7 +60,8 @@ const struct cli_command cli_commands[] = {
 	  "   --traffic-hooks       install: also run the Block/AllowTraffic hooks\n"
 	  "   --no-once-hooks       skip `scope: once` scripts (another instance runs them)\n"
 	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n"
-	  "   --trusted-key FILE    bundles must be signed by this Ed25519 key (repeatable)\n" },
+	  "   --trusted-key FILE    bundles must be signed by this Ed25519 key (repeatable)\n"
+	  "   --ignore-stop-failures  a failing ApplicationStop script does not stop the deployment\n" },
 	{ "source", cmd_source, "Fetch, lock, validate and export Moodle core and plugins",
 	  "mdeploy source lock [--json]\n"
 	  "mdeploy source fetch [--locked] [--json]\n"

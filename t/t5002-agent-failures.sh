@@ -47,6 +47,19 @@ is "$rc" 0 "install after a failure succeeds"
 is "$(trace "$R" | head -n1)" "ApplicationStop good d-next" "ApplicationStop from the last successful revision, not the failed one"
 like "$(cat "$R/logs/d-bad.log")" "boom in ValidateService" "failed script's output is in the deployment log"
 
+# A broken ApplicationStop in the live release: --ignore-stop-failures goes on.
+R="$TMP/root-ApplicationStop"
+mkrev after-stop
+run mdeploy agent install --root "$R" --deployment-id d-after-stop --ignore-stop-failures "$TMP/after-stop"
+is "$rc" 0 "--ignore-stop-failures: a failing ApplicationStop does not stop the deployment"
+like "$err" "ignoring: ApplicationStop: script 'scripts/hook.sh' exited with status 3" "--ignore-stop-failures: warned"
+is "$(live "$R")" d-after-stop "--ignore-stop-failures: new release live"
+: >"$R/releases/d-after-stop/fail-ApplicationStop"
+run mdeploy agent rollback --root "$R"
+is "$rc" 0 "rollback goes on when the live release's ApplicationStop fails"
+like "$err" "rolling back anyway" "rollback: warned"
+is "$(live "$R")" d-good "rollback: previous release live"
+
 # Timeout: the script and a background child holding stdout are killed.
 mkdir -p "$TMP/slow/scripts"
 cat >"$TMP/slow/appspec.yml" <<'YML'

@@ -433,6 +433,11 @@ static int do_event(struct run *r, const char *event, enum event_kind kind, cons
 			break;
 		}
 		rc = run_hooks(r, event, dir);
+		if (rc && !strcmp(event, "ApplicationStop") && r->d->ignore_application_stop_failures) {
+			log_line(r->logfd, "ApplicationStop failed and is ignored: %s", mdeploy_error_last()->message);
+			mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent", "ignoring: %s", mdeploy_error_last()->message);
+			rc = 0;
+		}
 		break;
 	}
 	case EV_DOWNLOAD:
@@ -740,9 +745,13 @@ int mdeploy_agent_rollback(mdeploy_agent *a, const mdeploy_agent_deployment *d)
 	r.d = &def;
 	r.logfd = open_log(a, def.deployment_id);
 	log_line(r.logfd, "Rollback from %s to %s", from ? from : "(none)", target);
+	/* The live release may be the broken one: its stop script failing must not block the way back. */
 	if (from && (dir = mdeploy_agent__release_dir(a, from)) && mdeploy__is_dir(dir) &&
-	    (rc = run_hooks(&r, "ApplicationStop", dir)) != 0)
-		goto out;
+	    run_hooks(&r, "ApplicationStop", dir) != 0) {
+		log_line(r.logfd, "ApplicationStop of %s failed, rolling back anyway: %s", from,
+		         mdeploy_error_last()->message);
+		mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent", "rolling back anyway: %s", mdeploy_error_last()->message);
+	}
 	free(dir);
 	if (!(dir = mdeploy_agent__release_dir(a, target))) {
 		rc = MDEPLOY_ENOMEM;

@@ -78,10 +78,15 @@ typedef struct mdeploy_agent_deployment {
 	/* mdeploy_agent_install() only: also run Before/AfterBlockTraffic and
 	 * Before/AfterAllowTraffic. */
 	int traffic_hooks;
+	/* Non-zero: a failing ApplicationStop script (of the last successful
+	 * revision) is logged and the deployment goes on, as CodeDeploy's
+	 * --ignore-application-stop-failures: a broken stop script must not
+	 * block every later deployment. */
+	int ignore_application_stop_failures;
 } mdeploy_agent_deployment;
 
 #define MDEPLOY_AGENT_DEPLOYMENT_VERSION 1
-#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0 }
+#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_agent_deployment_init(mdeploy_agent_deployment *d, unsigned int version);
 
@@ -122,7 +127,8 @@ MDEPLOY_EXTERN(int) mdeploy_agent_run_event(mdeploy_agent *agent, const char *ev
 
 /*
  * Back to the previous successful release: ApplicationStop of the live
- * one, `current` switched, files section reinstalled, ApplicationStart and
+ * one (a failure there is logged, not fatal: the live release may be the
+ * broken one), `current` switched, files section reinstalled, ApplicationStart and
  * ValidateService of the previous one. `d` may be NULL (hooks then get the
  * rolled-back-to deployment's id). MDEPLOY_ENOTFOUND when there is none.
  */
