@@ -430,8 +430,15 @@ int mdeploy_local__instance_stop(mdeploy_provider *p, const char *id)
 			sleep_ms(10);
 	}
 	/* Workers left behind by the leader go with the group. */
-	if (li.pid > 0 && (mdeploy_store__pid_start(li.pid) == li.pid_start || !mdeploy_store__pid_alive(li.pid, 0)))
+	if (li.pid > 0 && (mdeploy_store__pid_start(li.pid) == li.pid_start || !mdeploy_store__pid_alive(li.pid, 0))) {
 		kill(-(pid_t)li.pid, SIGKILL);
+		/* SIGKILL is asynchronous: a worker may hold the listening socket
+		 * for a moment yet, and a restart right after must find the
+		 * address free. */
+		t0 = mdeploy__now_ms();
+		while (can_connect(li.address, li.port) && mdeploy__now_ms() - t0 < 3000)
+			sleep_ms(10);
+	}
 	if (strcmp(li.state, "pending") || li.pid)
 		return set_process(p, id, 0, 0, "stopped");
 	return 0;
