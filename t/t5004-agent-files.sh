@@ -83,6 +83,44 @@ is "$(live "$R")" d-c "rollback: d-c live"
 is "$(cat "$W/index.html")" "index.html of c" "rollback: d-c's files back"
 ok "$([ ! -e "$W/d.html" ]; echo $?)" "rollback: d-d's files removed"
 
+# ACLs (setfacl) and ownership.
+mkrev g
+mkdir -p "$TMP/g/web"
+echo g >"$TMP/g/web/g.html"
+cat >>"$TMP/g/appspec.yml" <<YML
+file_exists_behavior: OVERWRITE
+files:
+  - source: web
+    destination: $TMP/www-g
+permissions:
+  - object: $TMP/www-g
+    acls:
+      - u:nobody:rw
+      - d:u:nobody:r
+YML
+if [ "$(id -u)" = 0 ]; then
+	cat >>"$TMP/g/appspec.yml" <<YML
+  - object: $TMP/www-g
+    owner: nobody
+    group: $(id -gn nobody)
+YML
+fi
+if ! command -v setfacl >/dev/null 2>&1; then
+	skip 5 "setfacl not installed (apt-get install -y acl)"
+else
+	run mdeploy agent install --root "$TMP/root-g" --deployment-id d-g "$TMP/g"
+	is "$rc" 0 "permissions with acls: install succeeds"
+	[ "$rc" = 0 ] || diag "$err"
+	like "$(getfacl -p "$TMP/www-g/g.html" 2>/dev/null)" "user:nobody:rw-" "acls: setfacl applied to files"
+	like "$(getfacl -p "$TMP/www-g" 2>/dev/null)" "default:user:nobody:r--" "acls: default entries applied to directories"
+	if [ "$(id -u)" = 0 ]; then
+		is "$(stat -c %U "$TMP/www-g/g.html")" nobody "owner applied"
+		is "$(stat -c %U "$TMP/www-g")" nobody "owner applied to the object directory (pattern **)"
+	else
+		skip 2 "chown needs root"
+	fi
+fi
+
 # A missing source is named.
 filesrev f OVERWRITE index.html
 sed -i 's|source: config/app.conf|source: config/missing.conf|' "$TMP/f/appspec.yml"

@@ -377,7 +377,8 @@ static int run_tool(mdeploy_agent *a, const char *const *argv)
 struct perm_ids {
 	uid_t uid;
 	gid_t gid;
-	char *acl;     /* "e1,e2" for setfacl -m */
+	char *acl;      /* "e1,e2" for setfacl -m on directories */
+	char *file_acl; /* the same without default entries, which only directories take */
 	int selinux;
 };
 
@@ -390,8 +391,8 @@ static int apply_one(mdeploy_agent *a, const mdeploy_appspec_permission *p, cons
 		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "permissions: cannot chown '%s'", path);
 	if (p->mode >= 0 && !S_ISLNK(st->st_mode) && chmod(path, (mode_t)p->mode) < 0)
 		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "permissions: cannot chmod '%s'", path);
-	if (ids->acl && !S_ISLNK(st->st_mode)) {
-		const char *argv[] = { "setfacl", "-m", ids->acl, path, NULL };
+	if ((S_ISDIR(st->st_mode) ? ids->acl : ids->file_acl) && !S_ISLNK(st->st_mode)) {
+		const char *argv[] = { "setfacl", "-m", S_ISDIR(st->st_mode) ? ids->acl : ids->file_acl, path, NULL };
 		if ((rc = run_tool(a, argv)) != 0)
 			return rc;
 	}
@@ -463,8 +464,8 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 
 	for (i = 0; !rc && i < mdeploy_appspec_permission_count(spec); i++) {
 		const mdeploy_appspec_permission *p = mdeploy_appspec_permission_at(spec, i);
-		struct perm_ids ids = { (uid_t)-1, (gid_t)-1, NULL, selinux };
-		mdeploy__buf acl = MDEPLOY__BUF_INIT;
+		struct perm_ids ids = { (uid_t)-1, (gid_t)-1, NULL, NULL, selinux };
+		mdeploy__buf acl = MDEPLOY__BUF_INIT, facl = MDEPLOY__BUF_INIT;
 		char *obj = resolve(release_dir, p->object);
 		struct stat st;
 
@@ -492,9 +493,13 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 			}
 			ids.gid = gr->gr_gid;
 		}
-		for (k = 0; p->acls[k]; k++)
-			mdeploy__buf_printf(&acl, "%s%s", k ? "," : "", p->acls[k]);
+		for (k = 0; p->acls[k]; k++) {
+			mdeploy__buf_printf(&acl, "%s%s", acl.size ? "," : "", p->acls[k]);
+			if (strncmp(p->acls[k], "d:", 2) && strncmp(p->acls[k], "default:", 8))
+				mdeploy__buf_printf(&facl, "%s%s", facl.size ? "," : "", p->acls[k]);
+		}
 		ids.acl = acl.size ? acl.ptr : NULL;
+		ids.file_acl = facl.size ? facl.ptr : NULL;
 		if (p->context_type && !selinux)
 			mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent",
 			             "permissions[%zu]: SELinux is not enabled here; context of '%s' left alone", i, obj);
@@ -511,6 +516,7 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 		else if (p->types & MDEPLOY_APPSPEC_TYPE_FILE)
 			rc = apply_one(a, p, &ids, obj, &st);
 		mdeploy__buf_dispose(&acl);
+		mdeploy__buf_dispose(&facl);
 		free(obj);
 	}
 	return rc;
