@@ -76,6 +76,10 @@ int cli_ctx_open(mdeploy_ctx **out);
 /* Print one JSON document on stdout and drop the reference. Return 0 or 1. */
 int cli_json_print(json_t *doc);
 
+/* All of standard input without one final newline (cli/read_stdin.c);
+ * NULL when out of memory. The caller frees it. */
+char *cli_read_stdin(void);
+
 /* Progress callback drawing a bar on stderr when cli.progress is set. */
 int cli_progress(const mdeploy_progress *p, void *payload);
 void cli_progress_end(void);

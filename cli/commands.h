@@ -12,5 +12,11 @@ int cmd_agent(int argc, char **argv);
 
 int cmd_source(int argc, char **argv);
 int cmd_moodle(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_artifacts(int argc, char **argv);
+int cmd_params(int argc, char **argv);
+int cmd_secrets(int argc, char **argv);
 
 #endif

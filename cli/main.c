@@ -85,6 +85,76 @@ const struct cli_command cli_commands[] = {
 	  "REF of the core repository of mdeploy.yml. Lists every plugin with its\n"
 	  "component, version and path, and every problem (exit 1 when there is one).\n"
 	  "See mdeploy-moodle(1).\n" },
+	{ "build", cmd_build, "Run a buildspec and bundle its artifacts (the CodeBuild stage)",
+	  "mdeploy build [--buildspec FILE] [--src DIR] [-o DIR] [OPTIONS]",
+	  "   --buildspec FILE        buildspec (default SRC/buildspec.yml); see mdeploy-buildspec(5)\n"
+	  "   --src DIR               source tree (default .)\n"
+	  "   -o, --output DIR        where artifact bundles go (default ./artifacts)\n"
+	  "   --no-artifacts          run the phases only\n"
+	  "   --format F              tar.zst (default), tgz, tar or zip\n"
+	  "   --sign KEY              sign the bundles with this Ed25519 private key\n"
+	  "   --store NAME            put the primary bundle in the artifact store as NAME\n"
+	  "   --build-id ID           MDEPLOY_BUILD_ID (default mdeploy-build:<random>)\n"
+	  "   --build-number N        MDEPLOY_BUILD_NUMBER (default 1)\n"
+	  "   --source-version REV    MDEPLOY_RESOLVED_SOURCE_VERSION\n"
+	  "   --timeout SECONDS       the whole build (default 3600)\n"
+	  "   --env KEY=VALUE         extra variable for commands (repeatable)\n"
+	  "   --log FILE              build log (default STATE/builds/ID/build.log)\n"
+	  "   --allow-empty-artifacts a files glob matching nothing is not an error\n"
+	  "Command output goes to stderr as [PHASE] lines, secrets masked. Exits 1\n"
+	  "when the build fails or times out.\n" },
+	{ "bundle", cmd_bundle, "Create, verify, inspect, compare and safely extract bundles",
+	  "mdeploy bundle create [--format F] [--sign KEY] [OPTIONS] DIR BUNDLE\n"
+	  "mdeploy bundle verify [--trusted-key KEY]... [--json] BUNDLE\n"
+	  "mdeploy bundle inspect [--files] [--json] BUNDLE\n"
+	  "mdeploy bundle diff [--json] FROM TO\n"
+	  "mdeploy bundle extract [--trusted-key KEY]... [OPTIONS] BUNDLE DIR",
+	  "   --format F            tar.zst (default, or from BUNDLE's name), tgz, tar, zip\n"
+	  "   --level N             compression level (zstd 3, gzip 6 by default)\n"
+	  "   --sign KEY            sign the manifest with this Ed25519 private key\n"
+	  "   --build-id ID, --builder NAME   recorded in the manifest\n"
+	  "   --time SECONDS|now    build time and entry mtime (default $SOURCE_DATE_EPOCH,\n"
+	  "                         else none: same tree, same bytes)\n"
+	  "   --source-json FILE    JSON object recorded as the manifest's source\n"
+	  "   --no-appspec-check    allow a bundle without a valid appspec.yml\n"
+	  "   --trusted-key KEY     public key the bundle must be signed by (repeatable)\n"
+	  "   --files               inspect: list every entry\n"
+	  "   --require-manifest    extract: refuse plain archives\n"
+	  "   --max-entries N, --max-size BYTES   extract: bomb limits (1000000, 8 GiB)\n"
+	  "verify checks every file against the manifest and names the first that\n"
+	  "does not match. extract refuses unsafe entries and leaves nothing behind on\n"
+	  "failure.\n" },
+	{ "key", cmd_key, "Generate an Ed25519 key pair for signing bundles",
+	  "mdeploy key generate [--json] PRIVATE_KEY [PUBLIC_KEY]",
+	  "Writes PRIVATE_KEY (mode 0600) and PUBLIC_KEY (default PRIVATE_KEY.pub) as\n"
+	  "PEM files; neither may exist. Prints the key id bundles name when signed.\n" },
+	{ "artifacts", cmd_artifacts, "List, store, fetch and garbage-collect bundles in the artifact store",
+	  "mdeploy artifacts list [--json] [NAME]\n"
+	  "mdeploy artifacts put [--json] NAME FILE\n"
+	  "mdeploy artifacts get [-o FILE] [--json] REF\n"
+	  "mdeploy artifacts gc [--keep N] [--in-use SHA256]... [--dry-run] [--json]",
+	  "REF is NAME (newest revision), NAME@N, or a SHA-256 (or a unique prefix of\n"
+	  "8+ hex digits). get prints the artifact; -o copies it to FILE, checking its\n"
+	  "digest. gc keeps the N newest revisions of each name (default 5) and\n"
+	  "anything --in-use names, and removes objects nothing refers to.\n" },
+	{ "params", cmd_params, "Put, get, list and delete parameters (the parameter store)",
+	  "mdeploy params put [--overwrite] [--type String|StringList] [--json] NAME VALUE|-\n"
+	  "mdeploy params get [--json] NAME[:VERSION]\n"
+	  "mdeploy params list [-r] [--json] [PATH]\n"
+	  "mdeploy params delete [--json] NAME",
+	  "Names are paths like /moodle/prod/dbhost. Each new value is a new version;\n"
+	  "NAME:N reads version N. VALUE - reads standard input. list shows the\n"
+	  "parameters directly under PATH (default /), -r everything below it.\n" },
+	{ "secrets", cmd_secrets, "Put, get, list and rotate encrypted secrets (the secret store)",
+	  "mdeploy secrets put [--key-file FILE] [--json] NAME < VALUE\n"
+	  "mdeploy secrets get [--previous | --version-id ID] [--reveal] [--json] NAME\n"
+	  "mdeploy secrets list [--json]\n"
+	  "mdeploy secrets rotate [--generate] [--json] NAME [< VALUE]",
+	  "Values are read from standard input and stored encrypted (AES-256-GCM)\n"
+	  "under a key file of mode 0600 (default STATE/secrets/secrets.key). put and\n"
+	  "rotate make a new current version; the old one stays readable as\n"
+	  "--previous. rotate --generate makes a random value. get prints the value\n"
+	  "only with --reveal.\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
