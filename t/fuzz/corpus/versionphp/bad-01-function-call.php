@@ -1,0 +1,4 @@
+<?php
+defined('MOODLE_INTERNAL') || die();
+$plugin->component = 'local_broken';
+$plugin->version   = time();

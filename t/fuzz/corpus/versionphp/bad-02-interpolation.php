@@ -1,0 +1,2 @@
+<?php
+$plugin->release = "v$x";

@@ -1,0 +1,2 @@
+<?php
+$plugin->version = 1 + 2;

@@ -1,0 +1,1 @@
+<?php $plugin->version = 1; ?>trailing html
