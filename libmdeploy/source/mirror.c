@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int is_remote_url(const char *url)
@@ -87,6 +88,90 @@ char *mdeploy__mirror_path(mdeploy_ctx *ctx, const char *url)
 
 /* ---- credentials and progress ------------------------------------------ */
 
+/*
+ * Ask git's credential helpers, as `git fetch` would: run `git credential
+ * fill` with the URL's protocol, host and path on stdin and read back
+ * username= and password=. Never prompts (GIT_TERMINAL_PROMPT=0).
+ */
+int mdeploy__git_credential_fill(const char *url, char **user, char **pass)
+{
+	const char *scheme_end = strstr(url, "://"), *host, *path;
+	mdeploy__buf in = MDEPLOY__BUF_INIT, out = MDEPLOY__BUF_INIT;
+	int to_child[2] = { -1, -1 }, from_child[2] = { -1, -1 }, status, rc = MDEPLOY_ENOTFOUND;
+	pid_t pid;
+	char chunk[1024], *line, *save = NULL;
+	ssize_t n;
+
+	*user = *pass = NULL;
+	if (!scheme_end)
+		return MDEPLOY_ENOTFOUND;
+	host = scheme_end + 3;
+	if (strchr(host, '@') && strchr(host, '@') < (strchr(host, '/') ? strchr(host, '/') : host + strlen(host)))
+		host = strchr(host, '@') + 1;
+	path = strchr(host, '/');
+	mdeploy__buf_printf(&in, "protocol=%.*s\nhost=%.*s\n", (int)(scheme_end - url), url,
+	                    (int)(path ? (size_t)(path - host) : strlen(host)), host);
+	if (path && path[1])
+		mdeploy__buf_printf(&in, "path=%s\n", path + 1);
+	mdeploy__buf_puts(&in, "\n");
+	if (!in.ptr || pipe(to_child) != 0 || pipe(from_child) != 0)
+		goto out;
+	if ((pid = fork()) < 0)
+		goto out;
+	if (pid == 0) {
+		static char *const argv[] = { (char *)"git", (char *)"credential", (char *)"fill", NULL };
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(to_child[0], 0);
+		dup2(from_child[1], 1);
+		if (devnull >= 0)
+			dup2(devnull, 2);
+		close(to_child[1]);
+		close(from_child[0]);
+		setenv("GIT_TERMINAL_PROMPT", "0", 1);
+		setenv("GIT_ASKPASS", "/bin/false", 1);
+		unsetenv("SSH_ASKPASS");
+		execvp("git", argv);
+		_exit(127);
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	to_child[0] = from_child[1] = -1;
+	if (write(to_child[1], in.ptr, in.size) != (ssize_t)in.size) {
+		/* the helper went away; its status says why */
+	}
+	close(to_child[1]);
+	to_child[1] = -1;
+	while ((n = read(from_child[0], chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			mdeploy__buf_put(&out, chunk, (size_t)n);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !out.ptr)
+		goto out;
+	for (line = strtok_r(out.ptr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "username=", 9) && !*user)
+			*user = mdeploy__strdup(line + 9);
+		else if (!strncmp(line, "password=", 9) && !*pass)
+			*pass = mdeploy__strdup(line + 9);
+	}
+	if (*pass)
+		rc = 0;
+	else {
+		free(*user);
+		*user = NULL;
+	}
+out:
+	if (to_child[0] >= 0) close(to_child[0]);
+	if (to_child[1] >= 0) close(to_child[1]);
+	if (from_child[0] >= 0) close(from_child[0]);
+	if (from_child[1] >= 0) close(from_child[1]);
+	if (out.ptr)
+		memset(out.ptr, 0, out.size); /* it held a password */
+	mdeploy__buf_dispose(&in);
+	mdeploy__buf_dispose(&out);
+	return rc;
+}
+
 struct fetch_state {
 	mdeploy_ctx *ctx;
 	const char *url;
@@ -113,7 +198,17 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 	if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
 		const char *token = getenv("MDEPLOY_GIT_TOKEN");
 		if (!token || !*token) {
-			git_error_set_str(GIT_ERROR_NET, "authentication required; set MDEPLOY_GIT_TOKEN");
+			char *u = NULL, *p = NULL;
+			int r;
+			if (st->attempts == 1 && mdeploy__git_credential_fill(url, &u, &p) == 0) {
+				r = git_credential_userpass_plaintext_new(out, u ? u : (user_from_url ? user_from_url : ""), p);
+				free(u);
+				memset(p, 0, strlen(p));
+				free(p);
+				return r;
+			}
+			git_error_set_str(GIT_ERROR_NET, "authentication required; set MDEPLOY_GIT_TOKEN "
+			                  "or configure a git credential helper");
 			return GIT_EAUTH;
 		}
 		user = user_from_url ? user_from_url : getenv("MDEPLOY_GIT_USER");
@@ -121,7 +216,6 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
 	}
 	if (allowed & GIT_CREDENTIAL_USERNAME)
 		return git_credential_username_new(out, user_from_url ? user_from_url : "git");
-	(void)url;
 	return GIT_PASSTHROUGH;
 }
 

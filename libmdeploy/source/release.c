@@ -632,7 +632,7 @@ int mdeploy_release_export(const mdeploy_release *rel, const char *dir)
 {
 	struct export_state st;
 	char *tmp, *mpath = NULL;
-	int rc, fd;
+	int rc;
 
 	if (mdeploy__path_exists(dir) && rmdir(dir) != 0)
 		return mdeploy__error_set(MDEPLOY_EEXISTS, MDEPLOY_ERROR_CLASS_SOURCE,
@@ -656,11 +656,6 @@ int mdeploy_release_export(const mdeploy_release *rel, const char *dir)
 			rc = mdeploy__error_oom();
 		else
 			rc = mdeploy__file_write_atomic(mpath, rel->manifest, strlen(rel->manifest), 0644);
-	}
-	/* Durable before it becomes visible under its name. */
-	if (rc == 0 && (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		syncfs(fd);
-		close(fd);
 	}
 	if (rc == 0 && rename(tmp, dir) != 0)
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_SOURCE, "cannot rename %s to %s", tmp, dir);

@@ -103,6 +103,9 @@ int mdeploy__mirror_open(git_repository **out, mdeploy_ctx *ctx, const char *key
  */
 int mdeploy__mirror_resolve(git_oid *commit, git_oid *tree, git_repository *repo, const char *ref,
                             const char *url);
+/* Credentials for an https URL from git's credential helpers; 0 when found (caller frees). */
+int mdeploy__git_credential_fill(const char *url, char **user, char **pass);
+
 /* Non-zero when `commit` is reachable from a branch or tag of the mirror. */
 int mdeploy__mirror_reachable(git_repository *repo, const git_oid *commit);
 

@@ -15,7 +15,9 @@
  * are removed under that lock, and the next fetch completes the work.
  *
  * Credentials: https uses $MDEPLOY_GIT_TOKEN as the password (user from
- * the URL, else $MDEPLOY_GIT_USER, else "x-access-token"); ssh uses
+ * the URL, else $MDEPLOY_GIT_USER, else "x-access-token"), else what
+ * git's credential helpers give (`git credential fill`, never a prompt);
+ * ssh uses
  * $MDEPLOY_SSH_KEY (a private key file, passphrase in
  * $MDEPLOY_SSH_PASSPHRASE) or else the SSH agent. Local paths and file://
  * need none. Relative paths are relative to the directory of mdeploy.yml.
@@ -176,7 +178,8 @@ MDEPLOY_EXTERN(int) mdeploy_source_walk(mdeploy_source *src, mdeploy_source_walk
  * Write the release into directory `dir` (which must not exist, or be
  * empty), with modes and symlinks, plus the manifest as
  * `dir`/.mdeploy-release.json. Written beside `dir` and renamed: `dir`
- * is complete or absent.
+ * is complete or absent, even when the process is killed (files are not
+ * fsynced: after a power loss, export again).
  */
 MDEPLOY_EXTERN(int) mdeploy_release_export(const mdeploy_release *rel, const char *dir);
 
