@@ -152,6 +152,44 @@ int main(void)
 	is_str("d-AAAAAAAA4", mdeploy_agent_release_at(a, 1), "kept: the live one");
 	free(trace(a));
 
+	/* Bundles: signed by a trusted key installs; unsigned or untrusted does not. */
+	{
+		mdeploy_bundle_create_options bo = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
+		char *priv = mdeploy__sprintf("%s/k.pem", tmp), *pub = mdeploy__sprintf("%s/k.pub", tmp);
+		char *priv2 = mdeploy__sprintf("%s/k2.pem", tmp), *pub2 = mdeploy__sprintf("%s/k2.pub", tmp);
+		char *signed_b = mdeploy__sprintf("%s/signed.tar.zst", tmp);
+		char *unsigned_b = mdeploy__sprintf("%s/unsigned.tgz", tmp);
+		char *sroot = mdeploy__sprintf("%s/sroot", tmp);
+		const char *keys[] = { pub, NULL }, *other[] = { pub2, NULL };
+		mdeploy_agent *s = NULL;
+
+		is_int(0, mdeploy_key_generate(priv, pub, NULL), "key pair");
+		is_int(0, mdeploy_key_generate(priv2, pub2, NULL), "another key pair");
+		bo.signing_key = priv;
+		is_int(0, mdeploy_bundle_create(signed_b, r2, &bo), "signed bundle");
+		is_int(0, mdeploy_bundle_create(unsigned_b, r1, NULL), "unsigned bundle");
+		o.trusted_keys = keys;
+		is_int(0, mdeploy_agent_open(&s, sroot, &o), "agent requiring signed bundles");
+		d.deployment_id = "d-SIGNED001";
+		rc = mdeploy_agent_install(s, signed_b, &d);
+		is_int(0, rc, "signed bundle installs (%s)", rc ? mdeploy_error_last()->message : "ok");
+		is_str("d-SIGNED001", mdeploy_agent_live(s), "signed bundle live");
+		d.deployment_id = "d-UNSIGNED1";
+		ok(mdeploy_agent_install(s, unsigned_b, &d) != 0, "unsigned bundle refused");
+		diag("%s", mdeploy_error_last()->message);
+		is_str("d-SIGNED001", mdeploy_agent_live(s), "unsigned refused: previous release live");
+		mdeploy_agent_free(s);
+		s = NULL;
+		o.trusted_keys = other;
+		is_int(0, mdeploy_agent_open(&s, sroot, &o), "agent trusting another key");
+		d.deployment_id = "d-SIGNED002";
+		ok(mdeploy_agent_install(s, signed_b, &d) != 0, "bundle signed by an untrusted key refused");
+		is_str("d-SIGNED001", mdeploy_agent_live(s), "untrusted refused: previous release live");
+		mdeploy_agent_free(s);
+		free(priv); free(pub); free(priv2); free(pub2); free(signed_b); free(unsigned_b); free(sroot);
+		free(trace(a));
+	}
+
 	mdeploy_agent_free(b);
 	mdeploy_agent_free(a);
 	mdeploy_agent_free(NULL);
