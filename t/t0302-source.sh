@@ -59,6 +59,10 @@ is "$(printf '%s' "$out" | jq -r '.components[0].files_changed')" 2 \
 
 # A plugin bump, a plugin added: two locks.
 sed -i '/url: mod_certx/{n;s/v1.0.0/v1.1.0/}' mdeploy.yml
+run mdeploy source validate
+is "$rc" 1 "validate with a lock older than mdeploy.yml fails"
+like "$err" "mdeploy.lock is out of date: mod_certx is locked with another url, ref or path than mdeploy.yml gives (mdeploy.yml:8:7)" \
+	"and says which repository"
 run mdeploy source status
 like "$out" "mod_certx                    v1.1.0         not locked" "status: a ref not in the lock"
 run mdeploy source lock
@@ -91,7 +95,7 @@ is "$rc" 1 "fetch --locked with a commit no longer upstream fails"
 like "$err" "mod_certx: commit $hot (ref hotfix) is no longer on any branch or tag" "names the component and commit"
 fresh=$(MDEPLOY_STATE_DIR="$TMP/fresh" "$MDEPLOY" source fetch --locked 2>&1)
 like "$fresh" "mod_certx: commit $hot (ref hotfix) is not in" "on a fresh cache too"
-sed -i '/url: mod_certx/{n;s/hotfix/v1.1.0/}' mdeploy.yml
+sed -i '/url: mod_certx/{n;s/hotfix/v1.0.0/}' mdeploy.yml
 cp "$TMP/fx/lock1.json" mdeploy.lock
 run mdeploy source fetch --locked
 is "$rc" 0 "fetch --locked of reachable commits: exit 0"
@@ -107,7 +111,7 @@ like "$err" "mdeploy.lock:1:" "corrupt lock: named with line"
 
 # missing ref, unreachable URL, malformed mdeploy.yml
 cp "$TMP/fx/lock1.json" mdeploy.lock
-sed -i 's/ref: v1.1.0$/ref: v7/' mdeploy.yml
+sed -i '/url: mod_certx/{n;s/v1.0.0/v7/}' mdeploy.yml
 run mdeploy source lock
 is "$rc" 1 "missing ref: exit 1"
 like "$err" "mdeploy.yml:10:12: source.plugins[0].ref: no tag or branch 'v7' in mod_certx" "missing ref named with line"

@@ -490,12 +490,50 @@ out:
 
 /* ---- releases from the lock ------------------------------------------------ */
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* The lock must say what mdeploy.yml says now, or it locks another release. */
+static int lock_matches_config(const mdeploy_source *src, const mdeploy__lock *l)
+{
+	size_t i, j, n = repo_count(src);
+	for (i = 0; i < n; i++) {
+		const mdeploy_config_repo *r = repo_at(src, i);
+		const mdeploy__lockrepo *e = NULL;
+		for (j = 0; j < l->n; j++)
+			if (!strcmp(l->repos[j].component, r->component))
+				e = &l->repos[j];
+		if (!e || !same_str(e->url, r->url) || !same_str(e->ref, r->ref) || !same_str(e->path, r->path))
+			return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_SOURCE,
+			                          "%s is out of date: %s %s (%s); run 'mdeploy source lock'",
+			                          l->file, r->component,
+			                          e ? "is locked with another url, ref or path than mdeploy.yml gives"
+			                            : "is in mdeploy.yml but not in the lock",
+			                          mdeploy_config_where(src->cfg, r->field));
+	}
+	if (l->n != n) {
+		for (j = 0; j < l->n; j++) {
+			for (i = 0; i < n; i++)
+				if (!strcmp(l->repos[j].component, repo_at(src, i)->component))
+					break;
+			if (i == n)
+				return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_SOURCE,
+				                          "%s is out of date: it locks %s, which mdeploy.yml no "
+				                          "longer lists; run 'mdeploy source lock'", l->file,
+				                          l->repos[j].component);
+		}
+	}
+	return 0;
+}
+
 int mdeploy_source_assemble(mdeploy_release **out, mdeploy_source *src)
 {
 	mdeploy__lock l;
 	int rc;
 	*out = NULL;
-	if ((rc = mdeploy__lock_read(&l, src->lock_path)) == 0)
+	if ((rc = mdeploy__lock_read(&l, src->lock_path)) == 0 && (rc = lock_matches_config(src, &l)) == 0)
 		rc = mdeploy__release_assemble(out, src->ctx, &l, src->cfg);
 	mdeploy__lock_dispose(&l);
 	return rc;

@@ -98,7 +98,9 @@ MDEPLOY_EXTERN(int) mdeploy_source_status(mdeploy_source *src, mdeploy_source_st
  * whole, whose problems include the manifest checks (component named in
  * mdeploy.yml differs from version.php, unknown plugin type, two plugins
  * into one path, a plugin path colliding with a core directory).
- * MDEPLOY_ENOTFOUND when there is no lock or a mirror lacks a commit.
+ * MDEPLOY_ENOTFOUND when there is no lock or a mirror lacks a commit,
+ * MDEPLOY_ECONFLICT when the lock no longer matches mdeploy.yml (a
+ * repository added, removed, or its URL, ref or path changed).
  */
 MDEPLOY_EXTERN(int) mdeploy_source_assemble(mdeploy_release **out, mdeploy_source *src);
 
