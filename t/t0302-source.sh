@@ -20,6 +20,10 @@ cp mdeploy.lock "$TMP/fx/lock1.json"
 run mdeploy source lock
 is "$(cat mdeploy.lock)" "$(cat "$TMP/fx/lock1.json")" "locking again gives the same file"
 
+run mdeploy moodle inspect v4.5.2
+is "$rc" 0 "moodle inspect REF reads mdeploy.yml's core mirror"
+like "$out" "version 2024100702.00" "at that ref"
+
 run mdeploy source validate
 is "$rc" 0 "validate: exit 0"
 like "$out" "workflowstep_email               2024070100     mod/workflow/step/email" \

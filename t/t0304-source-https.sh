@@ -41,4 +41,10 @@ is "$rc" 0 "credentials from a git credential helper: lock succeeds"
 run mdeploy source validate
 is "$rc" 0 "and the release validates"
 like "$(cat "$TMP/http.log")" "POST /moodle.git/git-upload-pack 200" "the server saw an authenticated fetch"
+
+sed -i "s|url: .*|url: http://127.0.0.1:1/nothing.git|" mdeploy.yml
+run mdeploy source fetch
+is "$rc" 1 "an unreachable server: exit 1"
+like "$err" "cannot fetch http://127.0.0.1:1/nothing.git" "names the URL"
+is "$(ls "$MDEPLOY_STATE_DIR/mirrors" | grep -c 'tmp-')" 0 "and leaves no half-made mirror"
 done_testing
