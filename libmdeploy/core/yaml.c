@@ -288,7 +288,8 @@ static int cyaml_report(const mdeploy__yaml *cfg, cyaml_err_t err, const char *l
 			cols[n++] = (unsigned int)c1;
 		} else if (n < 32 && sscanf(ln, "  in sequence entry '%u' (line: %zu, column: %zu)",
 		                            &idx, &l1, &c1) == 3) {
-			snprintf(names[n], sizeof(names[n]), "[%u]", idx);
+			/* libcyaml counts the entry being loaded: entry 0 is '1'. */
+			snprintf(names[n], sizeof(names[n]), "[%u]", idx ? idx - 1 : 0);
 			lines[n] = (unsigned int)l1;
 			cols[n++] = (unsigned int)c1;
 		} else if (!problem && !strncmp(ln, "Load: ", 6) && strcmp(ln, "Load: Backtrace:")) {
