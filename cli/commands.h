@@ -18,5 +18,6 @@ int cmd_key(int argc, char **argv);
 int cmd_artifacts(int argc, char **argv);
 int cmd_params(int argc, char **argv);
 int cmd_secrets(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
 
 #endif

@@ -155,6 +155,31 @@ const struct cli_command cli_commands[] = {
 	  "rotate make a new current version; the old one stays readable as\n"
 	  "--previous. rotate --generate makes a random value. get prints the value\n"
 	  "only with --reveal.\n" },
+	{ "pipeline", cmd_pipeline, "Define, run and follow release pipelines (stages, approvals)",
+	  "mdeploy pipeline validate [--json] NAME|FILE\n"
+	  "mdeploy pipeline run [--json] [--var NAME=VALUE]... [--detach] NAME|FILE\n"
+	  "mdeploy pipeline status [--json] [EXECUTION]\n"
+	  "mdeploy pipeline history [--json] [--limit N] [NAME]\n"
+	  "mdeploy pipeline approve|reject [--json] [--comment TEXT] EXECUTION STAGE/ACTION\n"
+	  "mdeploy pipeline retry [--json] [--failed-only | --all] EXECUTION STAGE\n"
+	  "mdeploy pipeline stop [--json] [--abandon] EXECUTION\n"
+	  "mdeploy pipeline resume [--json] [EXECUTION]",
+	  "NAME is pipelines/NAME.yml under the current directory (or -C DIR); FILE a path.\n"
+	  "validate checks a definition and its structure rules and prints every problem\n"
+	  "as file:line:col: field: problem. run starts an execution and drives it to the\n"
+	  "end, printing progress on stderr; approvals wait for 'approve' or 'reject' from\n"
+	  "another shell. Executions are kept in the state store: after a crash, resume\n"
+	  "continues them without re-running finished actions. EXECUTION is an id or a\n"
+	  "unique prefix; status without one shows the newest. See mdeploy-pipeline(5).\n"
+	  "\n"
+	  "   --var NAME=VALUE   set a pipeline variable (repeatable)\n"
+	  "   --detach           record the execution and print its id; resume runs it\n"
+	  "   --comment TEXT     recorded with an approval decision\n"
+	  "   --failed-only      retry only the stage's failed actions (the default)\n"
+	  "   --all              retry every action of the stage\n"
+	  "   --abandon          stop at once, killing running actions\n"
+	  "   --limit N          history: at most N executions (default 20)\n"
+	  "   --poll-ms N        how often the runner polls the store (default 200)\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

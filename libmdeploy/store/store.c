@@ -41,6 +41,8 @@ static const char *const migrations[] = {
 	" root TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0,"
 	" state TEXT NOT NULL, created_at INTEGER NOT NULL);"
 	"CREATE INDEX local_instances_fleet ON local_instances(fleet);",
+	/* 3: pipeline executions, their actions, artifacts and triggers */
+	mdeploy_pipeline__schema,
 };
 
 int mdeploy_store_schema_latest(void)

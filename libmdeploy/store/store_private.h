@@ -30,6 +30,9 @@ void mdeploy_store__rollback(mdeploy_store *store);
 /* Prepare; on failure the error is set and NULL returned. */
 sqlite3_stmt *mdeploy_store__prepare(mdeploy_store *store, const char *sql);
 
+/* Migrations kept next to the module that owns the tables. */
+extern const char mdeploy_pipeline__schema[]; /* pipeline/schema.c */
+
 /* Wall clock. */
 int64_t mdeploy_store__unix_ms(void);
 /* The start time of a process (clock ticks since boot, from /proc), or 0 when gone. */

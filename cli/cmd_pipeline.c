@@ -1,0 +1,413 @@
+/* cmd_pipeline.c - mdeploy pipeline: validate, run and follow pipelines. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { O_VAR = CLI_OPT_CMD, O_DETACH, O_COMMENT, O_FAILED_ONLY, O_ALL, O_ABANDON, O_LIMIT, O_POLL };
+
+struct opts {
+	const char **vars;
+	size_t nvars;
+	int detach;
+	const char *comment;
+	int all;
+	int failed_only;
+	int abandon;
+	unsigned int limit;
+	unsigned int poll_ms;
+};
+
+static int on_opt(int c, const char *arg, void *data)
+{
+	struct opts *o = data;
+	char *end;
+	switch (c) {
+	case O_VAR: {
+		const char **n = realloc(o->vars, (o->nvars + 2) * sizeof(*n));
+		if (!n)
+			return cli_error("out of memory");
+		o->vars = n;
+		o->vars[o->nvars++] = arg;
+		o->vars[o->nvars] = NULL;
+		return 0;
+	}
+	case O_DETACH: o->detach = 1; return 0;
+	case O_COMMENT: o->comment = arg; return 0;
+	case O_FAILED_ONLY: o->failed_only = 1; return 0;
+	case O_ALL: o->all = 1; return 0;
+	case O_ABANDON: o->abandon = 1; return 0;
+	case O_LIMIT:
+	case O_POLL: {
+		unsigned long v = strtoul(arg, &end, 10);
+		if (!*arg || *end || v > 1000000)
+			return cli_usage_error("pipeline", "'%s' is not a number", arg);
+		if (c == O_LIMIT)
+			o->limit = (unsigned int)v;
+		else
+			o->poll_ms = (unsigned int)v;
+		return 0;
+	}
+	}
+	return cli_usage_error("pipeline", "unknown option");
+}
+
+static int load(mdeploy_pipeline **p, const char *name)
+{
+	char *path = NULL;
+	int rc;
+	if (mdeploy_pipeline_find(&path, NULL, name) != 0)
+		return cli_lib_error(NULL);
+	rc = mdeploy_pipeline_load(p, path, NULL);
+	free(path);
+	if (rc) {
+		if (cli.json) {
+			const mdeploy_error *e = mdeploy_error_last();
+			cli_json_print(json_pack("{s:b, s:s, s:s}", "valid", 0, "error", e->message, "code",
+			                         mdeploy_strerror(e->code)));
+		}
+		return cli_lib_error(NULL);
+	}
+	return 0;
+}
+
+static json_t *str_list(const char *const *l, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(l[i]));
+	return a;
+}
+
+static json_t *describe(const mdeploy_pipeline *p)
+{
+	json_t *doc = json_object(), *vars = json_array(), *stages = json_array();
+	size_t i, j;
+	json_object_set_new(doc, "valid", json_true());
+	json_object_set_new(doc, "name", json_string(mdeploy_pipeline_name(p)));
+	json_object_set_new(doc, "path", json_string(mdeploy_pipeline_path(p)));
+	json_object_set_new(doc, "execution_mode", json_string(mdeploy_pipeline_mode_name(mdeploy_pipeline_execution_mode(p))));
+	for (i = 0; i < mdeploy_pipeline_variable_count(p); i++) {
+		const mdeploy_pipeline_variable *v = mdeploy_pipeline_variable_at(p, i);
+		json_array_append_new(vars, json_pack("{s:s, s:s?, s:s?}", "name", v->name, "default",
+		                                      v->default_value, "description", v->description));
+	}
+	for (i = 0; i < mdeploy_pipeline_stage_count(p); i++) {
+		const mdeploy_pipeline_stage *s = mdeploy_pipeline_stage_at(p, i);
+		json_t *acts = json_array();
+		for (j = 0; j < s->action_count; j++) {
+			const mdeploy_pipeline_action *a = &s->actions[j];
+			json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:o}", "name", a->name, "type",
+			                      mdeploy_pipeline_action_type_name(a->type), "run_order", (int)a->run_order,
+			                      "inputs", str_list(a->inputs, a->input_count),
+			                      "outputs", str_list(a->outputs, a->output_count));
+			if (a->namespace_name)
+				json_object_set_new(o, "namespace", json_string(a->namespace_name));
+			if (a->timeout)
+				json_object_set_new(o, "timeout", json_integer(a->timeout));
+			json_array_append_new(acts, o);
+		}
+		json_array_append_new(stages, json_pack("{s:s, s:o}", "name", s->name, "actions", acts));
+	}
+	json_object_set_new(doc, "variables", vars);
+	json_object_set_new(doc, "stages", stages);
+	return doc;
+}
+
+static int do_validate(const char *name)
+{
+	mdeploy_pipeline *p = NULL;
+	size_t i, n = 0;
+	int rc;
+	if ((rc = load(&p, name)) != 0)
+		return rc;
+	for (i = 0; i < mdeploy_pipeline_stage_count(p); i++)
+		n += mdeploy_pipeline_stage_at(p, i)->action_count;
+	if (cli.json) {
+		rc = cli_json_print(describe(p));
+	} else {
+		printf("%s: valid (pipeline %s, %zu stages, %zu actions, %zu variables, %s)\n",
+		       mdeploy_pipeline_path(p), mdeploy_pipeline_name(p), mdeploy_pipeline_stage_count(p), n,
+		       mdeploy_pipeline_variable_count(p),
+		       mdeploy_pipeline_mode_name(mdeploy_pipeline_execution_mode(p)));
+	}
+	mdeploy_pipeline_free(p);
+	return rc;
+}
+
+static json_t *exec_json(const mdeploy_pipeline_execution_info *i)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
+	                      "id", i->id, "pipeline", i->pipeline, "status", i->status, "mode", i->mode,
+	                      "trigger", i->trigger, "revision", i->revision, "error", i->error,
+	                      "current_stage", i->current_stage, "created_at", (json_int_t)i->created_at,
+	                      "updated_at", (json_int_t)i->updated_at, "completed_at", (json_int_t)i->completed_at);
+	json_t *vars = i->variables ? json_loads(i->variables, 0, NULL) : NULL;
+	size_t k;
+	json_object_set_new(o, "variables", vars ? vars : json_object());
+	if (i->action_count) {
+		json_t *acts = json_array();
+		for (k = 0; k < i->action_count; k++) {
+			const mdeploy_pipeline_action_state *a = &i->actions[k];
+			json_t *v = a->variables ? json_loads(a->variables, 0, NULL) : NULL;
+			json_t *art = a->artifacts ? json_loads(a->artifacts, 0, NULL) : NULL;
+			json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:s?, s:s?, s:s?,"
+			                                      " s:o, s:o, s:I, s:I, s:I}",
+				"stage", a->stage, "action", a->action, "type", a->type, "run_order", (int)a->run_order,
+				"status", a->status, "attempt", (int)a->attempt, "error", a->error, "summary", a->summary,
+				"comment", a->comment, "log", a->log_path, "variables", v ? v : json_object(),
+				"artifacts", art ? art : json_object(), "started_at", (json_int_t)a->started_at,
+				"finished_at", (json_int_t)a->finished_at, "deadline", (json_int_t)a->deadline));
+		}
+		json_object_set_new(o, "actions", acts);
+	}
+	return o;
+}
+
+static const char *when(int64_t ms)
+{
+	static char buf[32];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (!ms)
+		return "-";
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
+	return buf;
+}
+
+static void print_status(const mdeploy_pipeline_execution_info *i)
+{
+	size_t k;
+	const char *last = NULL;
+	printf("execution %s\n", i->id);
+	printf("  pipeline:  %s (%s)\n", i->pipeline, i->mode);
+	printf("  status:    %s%s%s\n", i->status, i->current_stage ? ", at " : "",
+	       i->current_stage ? i->current_stage : "");
+	printf("  trigger:   %s%s%s\n", i->trigger, i->revision ? " " : "", i->revision ? i->revision : "");
+	printf("  variables: %s\n", i->variables);
+	printf("  started:   %s\n", when(i->created_at));
+	if (i->completed_at)
+		printf("  finished:  %s\n", when(i->completed_at));
+	if (i->error)
+		printf("  error:     %s\n", i->error);
+	for (k = 0; k < i->action_count; k++) {
+		const mdeploy_pipeline_action_state *a = &i->actions[k];
+		if (!last || strcmp(last, a->stage))
+			printf("  stage %s\n", a->stage);
+		last = a->stage;
+		printf("    %-20s %-9s %-10s%s%s\n", a->action, a->type, a->status,
+		       a->error ? "  " : a->summary ? "  " : "", a->error ? a->error : a->summary ? a->summary : "");
+	}
+}
+
+static int show(mdeploy_ctx *ctx, const char *id)
+{
+	mdeploy_pipeline_execution *e = NULL;
+	int rc = id ? mdeploy_pipeline_execution_get(ctx, id, &e) : mdeploy_pipeline_execution_latest(ctx, NULL, &e);
+	if (rc)
+		return cli_lib_error(NULL);
+	if (cli.json)
+		rc = cli_json_print(exec_json(mdeploy_pipeline_execution_info_of(e)));
+	else
+		print_status(mdeploy_pipeline_execution_info_of(e));
+	mdeploy_pipeline_execution_free(e);
+	return rc;
+}
+
+/* After run/resume/retry: the final state, and the exit code from the library's result. */
+static int finish(mdeploy_ctx *ctx, const char *id, int rc, char *msg)
+{
+	mdeploy_pipeline_execution *e = NULL;
+
+	if (id && *id && mdeploy_pipeline_execution_get(ctx, id, &e) == 0) {
+		const mdeploy_pipeline_execution_info *i = mdeploy_pipeline_execution_info_of(e);
+		if (cli.json)
+			cli_json_print(exec_json(i));
+		else if (!cli.quiet)
+			cli_info("execution %s: %s", i->id, i->status);
+		mdeploy_pipeline_execution_free(e);
+	}
+	if (rc) {
+		cli_error("%s", msg ? msg : "pipeline failed");
+		if (id && *id)
+			cli_hint("see 'mdeploy pipeline status %s'", id);
+		free(msg);
+		return CLI_EXIT_FAILURE;
+	}
+	free(msg);
+	return CLI_EXIT_OK;
+}
+
+static int history_cb(const mdeploy_pipeline_execution_info *i, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, exec_json(i));
+	else
+		printf("%-36s  %-16s  %-10s  %-20s  %s%s%s\n", i->id, i->pipeline, i->status, when(i->created_at),
+		       i->trigger, i->revision ? " " : "", i->revision ? i->revision : "");
+	return 0;
+}
+
+int cmd_pipeline(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "var", required_argument, NULL, O_VAR },
+		{ "detach", no_argument, NULL, O_DETACH },
+		{ "comment", required_argument, NULL, O_COMMENT },
+		{ "failed-only", no_argument, NULL, O_FAILED_ONLY },
+		{ "all", no_argument, NULL, O_ALL },
+		{ "abandon", no_argument, NULL, O_ABANDON },
+		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "poll-ms", required_argument, NULL, O_POLL },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o;
+	mdeploy_ctx *ctx = NULL;
+	mdeploy_pipeline_run_options ro = MDEPLOY_PIPELINE_RUN_OPTIONS_INIT;
+	const char *sub, *const *args;
+	char id[37] = "", *msg = NULL;
+	int rc, nargs;
+
+	memset(&o, 0, sizeof(o));
+	rc = cli_parse(argc, argv, "pipeline", "", longopts, on_opt, &o);
+	if (rc >= 0)
+		goto out;
+	if (optind >= argc) {
+		rc = cli_usage_error("pipeline", "missing subcommand");
+		goto out;
+	}
+	sub = argv[optind];
+	args = (const char *const *)argv + optind + 1;
+	nargs = argc - optind - 1;
+	ro.variables = o.vars;
+	ro.detach = o.detach;
+	ro.poll_ms = o.poll_ms;
+
+#define NARGS(min, max, what) \
+	if (nargs < (min) || nargs > (max)) { \
+		rc = cli_usage_error("pipeline", nargs < (min) ? "missing %s" : "too many arguments", what); \
+		goto out; \
+	}
+	if (!strcmp(sub, "validate")) {
+		NARGS(1, 1, "NAME|FILE");
+		rc = do_validate(args[0]);
+		goto out;
+	}
+	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "history") && strcmp(sub, "approve") &&
+	    strcmp(sub, "reject") && strcmp(sub, "retry") && strcmp(sub, "stop") && strcmp(sub, "resume")) {
+		rc = cli_usage_error("pipeline", "unknown subcommand '%s'", sub);
+		goto out;
+	}
+	if ((rc = cli_ctx_open(&ctx)) != 0)
+		goto out;
+	if (!strcmp(sub, "run")) {
+		mdeploy_pipeline *p = NULL;
+		NARGS(1, 1, "NAME");
+		if ((rc = load(&p, args[0])) != 0)
+			goto out;
+		rc = mdeploy_pipeline_run(ctx, p, &ro, id);
+		mdeploy_pipeline_free(p);
+		if (o.detach && rc == 0) {
+			if (cli.json)
+				cli_json_print(json_pack("{s:s, s:s}", "id", id, "status", "InProgress"));
+			else
+				printf("%s\n", id);
+			rc = CLI_EXIT_OK;
+			goto out;
+		}
+		if (!*id) {
+			rc = cli_lib_error(NULL);
+			goto out;
+		}
+		rc = finish(ctx, id, rc, rc ? strdup(mdeploy_error_last()->message) : NULL);
+	} else if (!strcmp(sub, "status")) {
+		NARGS(0, 1, "EXECUTION");
+		rc = show(ctx, nargs ? args[0] : NULL);
+	} else if (!strcmp(sub, "history")) {
+		json_t *arr = cli.json ? json_array() : NULL;
+		NARGS(0, 1, "NAME");
+		if (mdeploy_pipeline_history(ctx, nargs ? args[0] : NULL, o.limit ? o.limit : 20, history_cb, arr)) {
+			json_decref(arr);
+			rc = cli_lib_error(NULL);
+			goto out;
+		}
+		rc = arr ? cli_json_print(arr) : CLI_EXIT_OK;
+	} else if (!strcmp(sub, "approve") || !strcmp(sub, "reject")) {
+		int yes = !strcmp(sub, "approve");
+		NARGS(2, 2, "EXECUTION or STAGE/ACTION");
+		if (mdeploy_pipeline_approve(ctx, args[0], args[1], yes, o.comment)) {
+			rc = cli_lib_error(NULL);
+			goto out;
+		}
+		if (cli.json)
+			rc = cli_json_print(json_pack("{s:s, s:s, s:s, s:s?}", "execution", args[0], "action", args[1],
+			                              "decision", yes ? "approved" : "rejected", "comment", o.comment));
+		else
+			printf("%s %s in %s\n", yes ? "approved" : "rejected", args[1], args[0]);
+	} else if (!strcmp(sub, "retry")) {
+		NARGS(2, 2, "EXECUTION or STAGE");
+		if (o.all && o.failed_only) {
+			rc = cli_usage_error("pipeline", "--all and --failed-only exclude each other");
+			goto out;
+		}
+		rc = mdeploy_pipeline_retry(ctx, args[0], args[1], o.all, &ro);
+		msg = rc ? strdup(mdeploy_error_last()->message) : NULL;
+		{
+			mdeploy_pipeline_execution *e = NULL;
+			if (mdeploy_error_last()->code != MDEPLOY_ENOTFOUND &&
+			    mdeploy_pipeline_execution_get(ctx, args[0], &e) == 0) {
+				snprintf(id, sizeof(id), "%s", mdeploy_pipeline_execution_info_of(e)->id);
+				mdeploy_pipeline_execution_free(e);
+			}
+		}
+		if (rc && (rc == MDEPLOY_ENOTFOUND || rc == MDEPLOY_ECONFLICT)) {
+			rc = cli_error("%s", msg);
+			goto out;
+		}
+		rc = finish(ctx, id, rc, msg);
+		msg = NULL;
+	} else if (!strcmp(sub, "stop")) {
+		NARGS(1, 1, "EXECUTION");
+		if (mdeploy_pipeline_stop(ctx, args[0], o.abandon)) {
+			rc = cli_lib_error(NULL);
+			goto out;
+		}
+		if (cli.json)
+			rc = cli_json_print(json_pack("{s:s, s:b}", "execution", args[0], "abandon", o.abandon));
+		else
+			printf("stop requested for %s%s\n", args[0], o.abandon ? " (abandoning running actions)" : "");
+	} else {
+		NARGS(0, 1, "EXECUTION");
+		rc = mdeploy_pipeline_resume(ctx, nargs ? args[0] : NULL, &ro);
+		msg = rc ? strdup(mdeploy_error_last()->message) : NULL;
+		if (nargs) {
+			mdeploy_pipeline_execution *e = NULL;
+			if (mdeploy_pipeline_execution_get(ctx, args[0], &e) == 0) {
+				snprintf(id, sizeof(id), "%s", mdeploy_pipeline_execution_info_of(e)->id);
+				mdeploy_pipeline_execution_free(e);
+			}
+			if (!*id) {
+				rc = cli_error("%s", msg ? msg : mdeploy_error_last()->message);
+				goto out;
+			}
+			rc = finish(ctx, id, rc, msg);
+			msg = NULL;
+		} else if (rc) {
+			rc = cli_error("%s", msg);
+		} else if (cli.json) {
+			rc = cli_json_print(json_pack("{s:b}", "resumed", 1));
+		}
+	}
+#undef NARGS
+out:
+	mdeploy_ctx_free(ctx);
+	free(o.vars);
+	free(msg);
+	return rc;
+}

@@ -1,0 +1,71 @@
+/* pipeline_private.h - internals of the pipeline module. */
+#ifndef MDEPLOY_PIPELINE_PRIVATE_H
+#define MDEPLOY_PIPELINE_PRIVATE_H
+
+#include "mdeploy_private.h"
+#include "yaml_private.h"
+#include "mdeploy/pipeline.h"
+
+#include <jansson.h>
+
+struct mdeploy_pipeline__doc;
+
+struct mdeploy_pipeline {
+	char *path;
+	char *display;
+	char *text;                  /* the YAML as read: executions keep a copy */
+	char *name;
+	mdeploy__yaml yaml;
+	struct mdeploy_pipeline__doc *doc;
+	mdeploy_pipeline_mode mode;
+	mdeploy_pipeline_variable *vars;
+	size_t nvars;
+	mdeploy_pipeline_stage *stages;
+	size_t nstages;
+	mdeploy_pipeline_action *actions; /* all of them, stage by stage */
+	size_t nactions;
+	char (*fields)[48];          /* storage for actions[i].field */
+};
+
+/* definition.c: load from text (an execution's stored copy). */
+int mdeploy_pipeline__load_text(mdeploy_pipeline **out, const char *text, size_t len,
+                                const char *path, const char *display);
+
+/* Output variables an action of `type` sets (NULL-terminated; shell: none fixed). */
+const char *const *mdeploy_pipeline__type_variables(mdeploy_pipeline_action_type type);
+
+/* vars.c: call `cb` for each #{ns.name} in `text`; non-zero stops and is returned. */
+int mdeploy_pipeline__refs(const char *text,
+                           int (*cb)(const char *ns, size_t nslen, const char *name, size_t namelen,
+                                     void *payload),
+                           void *payload);
+/* A valid namespace or variable name: [A-Za-z0-9_-]+. */
+int mdeploy_pipeline__ident_ok(const char *s, size_t len);
+
+/* execution.c */
+int mdeploy_pipeline__uuid(char out[37]);
+/* A full id or a unique prefix -> the full id. */
+int mdeploy_pipeline__resolve_id(mdeploy_store *store, const char *id, char out[37]);
+
+/* runner.c */
+int mdeploy_pipeline__create(mdeploy_store *store, const mdeploy_pipeline *p,
+                             const mdeploy_pipeline_run_options *opts, char id[37]);
+/* Mark an execution nobody drives (or whose actions ended) Stopped. */
+int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id);
+/* {"variables": {...}, "pipeline": {...}, NAMESPACE: {...}} for substitution. */
+json_t *mdeploy_pipeline__namespaces(mdeploy_store *store, const mdeploy_pipeline *p, const char *id);
+/* mdeploy_pipeline_lookup_cb over such an object. */
+const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *payload);
+
+/* worker.c: run action `idx` in this (forked) process, record it, _exit. */
+void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)
+	__attribute__((noreturn));
+
+/* artifact.c: content-addressed artifacts under <state>/artifacts/sha256/. */
+char *mdeploy_pipeline__artifact_path(mdeploy_ctx *ctx, const char *digest);
+/* Pack directory `dir`; its sha256 in `digest`. */
+int mdeploy_pipeline__artifact_put(mdeploy_ctx *ctx, const char *dir, char digest[65], uint64_t *size);
+/* Verify and unpack artifact `digest` into `dest`, which must not exist. */
+int mdeploy_pipeline__artifact_get(mdeploy_ctx *ctx, const char *digest, const char *dest);
+
+#endif

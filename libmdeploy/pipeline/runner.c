@@ -1,0 +1,1050 @@
+/*
+ * runner.c - driving an execution: stage turns (superseded and queued
+ * modes), run_order groups, worker processes, approvals and deadlines,
+ * stop, retry and resume.
+ *
+ * The runner is one process that polls the store. Every action except an
+ * approval runs in a worker process it forks (worker.c); actions with the
+ * same run_order run side by side. Everything the runner decides is
+ * written to the store first, so another process (`resume`) can continue
+ * from the rows alone: a finished action is never run again, a worker
+ * that is still alive is waited for, an interrupted one is run again.
+ */
+#include "pipeline_private.h"
+#include "store/store_private.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int mdeploy_pipeline_run_options_init(mdeploy_pipeline_run_options *opts, unsigned int version)
+{
+	mdeploy_pipeline_run_options def = MDEPLOY_PIPELINE_RUN_OPTIONS_INIT;
+	int rc;
+	if ((rc = mdeploy__options_check(version, MDEPLOY_PIPELINE_RUN_OPTIONS_VERSION,
+	                                 "mdeploy_pipeline_run_options")))
+		return rc;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+int mdeploy_pipeline_watch_options_init(mdeploy_pipeline_watch_options *opts, unsigned int version)
+{
+	mdeploy_pipeline_watch_options def = MDEPLOY_PIPELINE_WATCH_OPTIONS_INIT;
+	int rc;
+	if ((rc = mdeploy__options_check(version, MDEPLOY_PIPELINE_WATCH_OPTIONS_VERSION,
+	                                 "mdeploy_pipeline_watch_options")))
+		return rc;
+	*opts = def;
+	opts->version = version;
+	return 0;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- variables ---------------------------------------------------------- */
+
+static int resolve_variables(const mdeploy_pipeline *p, const char *const *given, json_t **out)
+{
+	json_t *vars = json_object();
+	mdeploy__buf missing = MDEPLOY__BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (!vars)
+		return mdeploy__error_oom();
+	for (i = 0; given && given[i]; i++) {
+		const char *eq = strchr(given[i], '=');
+		char name[101];
+		size_t j, n = eq ? (size_t)(eq - given[i]) : 0;
+		if (!eq || !mdeploy_pipeline__ident_ok(given[i], n)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PIPELINE,
+			                        "'%s' is not NAME=VALUE", given[i]);
+			goto out;
+		}
+		memcpy(name, given[i], n);
+		name[n] = '\0';
+		for (j = 0; j < mdeploy_pipeline_variable_count(p); j++)
+			if (!strcmp(mdeploy_pipeline_variable_at(p, j)->name, name))
+				break;
+		if (j == mdeploy_pipeline_variable_count(p)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PIPELINE,
+			                        "pipeline '%s' has no variable '%s' (%s declares its variables)",
+			                        mdeploy_pipeline_name(p), name, mdeploy_pipeline_path(p));
+			goto out;
+		}
+		json_object_set_new(vars, name, json_string(eq + 1));
+	}
+	for (i = 0; i < mdeploy_pipeline_variable_count(p); i++) {
+		const mdeploy_pipeline_variable *v = mdeploy_pipeline_variable_at(p, i);
+		if (json_object_get(vars, v->name))
+			continue;
+		if (v->default_value)
+			json_object_set_new(vars, v->name, json_string(v->default_value));
+		else
+			mdeploy__buf_printf(&missing, "%s%s", missing.size ? ", " : "", v->name);
+	}
+	if (missing.size)
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                        "pipeline '%s' needs a value for %s (give --var NAME=VALUE)",
+		                        mdeploy_pipeline_name(p), mdeploy__buf_cstr(&missing));
+out:
+	mdeploy__buf_dispose(&missing);
+	if (rc)
+		json_decref(vars);
+	else
+		*out = vars;
+	return rc;
+}
+
+/* Namespaces for substitution: variables, pipeline, and each finished action's. */
+json_t *mdeploy_pipeline__namespaces(mdeploy_store *store, const mdeploy_pipeline *p, const char *id)
+{
+	json_t *all = json_object(), *v;
+	sqlite3_stmt *st;
+
+	if (!all)
+		return NULL;
+	st = mdeploy_store__prepare(store, "SELECT variables, pipeline FROM pipeline_executions WHERE id = ?");
+	if (st) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			v = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+			json_object_set_new(all, "variables", v ? v : json_object());
+			json_object_set_new(all, "pipeline", json_pack("{s:s, s:s}", "execution_id", id, "name",
+			                                               (const char *)sqlite3_column_text(st, 1)));
+		}
+		sqlite3_finalize(st);
+	}
+	st = mdeploy_store__prepare(store, "SELECT stage, action, variables FROM pipeline_actions"
+	                            " WHERE execution_id = ? AND status = 'Succeeded' AND variables IS NOT NULL");
+	if (st) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const mdeploy_pipeline_action *a = mdeploy_pipeline_action_find(p,
+				(const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+			if (a && a->namespace_name &&
+			    (v = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL)))
+				json_object_set_new(all, a->namespace_name, v);
+		}
+		sqlite3_finalize(st);
+	}
+	return all;
+}
+
+const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *payload)
+{
+	json_t *all = payload;
+	return json_string_value(json_object_get(json_object_get(all, ns), name));
+}
+
+/* ---- creating ----------------------------------------------------------- */
+
+static int bind_exec_insert(mdeploy_store *store, const mdeploy_pipeline *p, const char *id,
+                            const char *vars, const mdeploy_pipeline_run_options *opts)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(store,
+		"INSERT INTO pipeline_executions (id, seq, pipeline, definition, text, mode, status, trigger,"
+		" revision, variables, created_at, updated_at)"
+		" VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pipeline_executions), ?2, ?3, ?4, ?5,"
+		" 'InProgress', ?6, ?7, ?8, ?9, ?9)");
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mdeploy_pipeline_name(p), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, mdeploy_pipeline_path(p), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p->text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, mdeploy_pipeline_mode_name(p->mode), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, opts && opts->trigger ? opts->trigger : "manual", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, opts ? opts->revision : NULL, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, vars, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, mdeploy_store__unix_ms());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mdeploy_store__error(store, "cannot record the execution");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mdeploy_pipeline__create(mdeploy_store *store, const mdeploy_pipeline *p,
+                             const mdeploy_pipeline_run_options *opts, char id[37])
+{
+	json_t *vars = NULL;
+	char *vtext = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc;
+
+	if ((rc = resolve_variables(p, opts ? opts->variables : NULL, &vars)) != 0)
+		return rc;
+	if (!(vtext = json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS))) {
+		json_decref(vars);
+		return mdeploy__error_oom();
+	}
+	json_decref(vars);
+	if ((rc = mdeploy_pipeline__uuid(id)) != 0 || (rc = mdeploy_store__begin(store)) != 0)
+		goto out;
+	if ((rc = bind_exec_insert(store, p, id, vtext, opts)) != 0)
+		goto fail;
+	if (!(st = mdeploy_store__prepare(store,
+		"INSERT INTO pipeline_actions (execution_id, idx, stage, action, stage_index, type, run_order, status)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?, 'Pending')"))) {
+		rc = MDEPLOY_ERROR;
+		goto fail;
+	}
+	for (i = 0; i < p->nactions; i++) {
+		const mdeploy_pipeline_action *a = &p->actions[i];
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(st, 3, a->stage, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, a->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)a->stage_index);
+		sqlite3_bind_text(st, 6, mdeploy_pipeline_action_type_name(a->type), -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 7, (int)a->run_order);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = mdeploy_store__error(store, "cannot record the actions");
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = mdeploy_store__commit(store);
+	goto out;
+fail:
+	mdeploy_store__rollback(store);
+out:
+	sqlite3_finalize(st);
+	free(vtext);
+	return rc;
+}
+
+/* ---- the runner ----------------------------------------------------------- */
+
+struct runner {
+	mdeploy_ctx *ctx;
+	mdeploy_store *store;
+	mdeploy_store **storep; /* the caller's handle, reopened around each fork */
+	mdeploy_pipeline *p;
+	char id[37];
+	unsigned int poll_ms;
+	pid_t *child;           /* per action: our worker, 0 none */
+	int *child_done;        /* per action: reaped, row not yet re-read */
+	size_t reported;        /* actions finished, for progress */
+};
+
+static int exec_update(struct runner *r, const char *sql)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store, sql);
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, mdeploy_store__unix_ms());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mdeploy_store__error(r->store, "cannot update the execution");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int exec_finish(struct runner *r, const char *status, const char *error)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store,
+		"UPDATE pipeline_executions SET status = ?1, error = ?2, updated_at = ?3, completed_at = ?3,"
+		" stage_index = -1, waiting = 0 WHERE id = ?4");
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, mdeploy_store__unix_ms());
+	sqlite3_bind_text(st, 4, r->id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mdeploy_store__error(r->store, "cannot finish the execution");
+	sqlite3_finalize(st);
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: %s%s%s", r->id, status,
+	             error ? ": " : "", error ? error : "");
+	return rc;
+}
+
+struct exec_row {
+	char status[32];
+	char pipeline[128];
+	int64_t seq;
+	int stage_index, next_stage, waiting, stop_request;
+	int queued;
+};
+
+static int exec_read(struct runner *r, struct exec_row *e)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store,
+		"SELECT status, pipeline, seq, stage_index, next_stage, waiting, stop_request, mode"
+		" FROM pipeline_executions WHERE id = ?");
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                        "execution %s disappeared from the store", r->id);
+	} else {
+		snprintf(e->status, sizeof(e->status), "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(e->pipeline, sizeof(e->pipeline), "%s", (const char *)sqlite3_column_text(st, 1));
+		e->seq = sqlite3_column_int64(st, 2);
+		e->stage_index = sqlite3_column_int(st, 3);
+		e->next_stage = sqlite3_column_int(st, 4);
+		e->waiting = sqlite3_column_int(st, 5);
+		e->stop_request = sqlite3_column_int(st, 6);
+		e->queued = !strcmp((const char *)sqlite3_column_text(st, 7), "queued");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int count_where(struct runner *r, const char *sql, const struct exec_row *e, int k, int *n)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store, sql);
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, e->pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->seq);
+	sqlite3_bind_int(st, 3, k);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int(st, 0);
+	else
+		rc = mdeploy_store__error(r->store, "cannot read other executions");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define NOT_FINAL " status NOT IN ('Succeeded', 'Failed', 'Stopped', 'Superseded')"
+
+enum { ENTER_WAIT = 0, ENTER_OK = 1, ENTER_SUPERSEDED = 2 };
+
+/*
+ * Enter stage k: one execution per stage at a time. In superseded mode an
+ * execution waiting between stages gives way to a newer one that reached
+ * the same point (or went past it); in queued mode they take turns in
+ * order.
+ */
+static int try_enter(struct runner *r, const struct exec_row *e, int k, int *result)
+{
+	int n = 0, rc;
+
+	*result = ENTER_WAIT;
+	if ((rc = mdeploy_store__begin(r->store)) != 0)
+		return rc;
+	if (!e->queued) {
+		if ((rc = count_where(r, "SELECT COUNT(*) FROM pipeline_executions WHERE pipeline = ?1 AND seq > ?2"
+		                      " AND" NOT_FINAL " AND (next_stage > ?3 OR (waiting = 1 AND next_stage = ?3))",
+		                      e, k, &n)) != 0)
+			goto fail;
+		if (n) {
+			*result = ENTER_SUPERSEDED;
+			rc = exec_finish(r, "Superseded", "a newer execution replaced it");
+			if (rc)
+				goto fail;
+			return mdeploy_store__commit(r->store);
+		}
+	}
+	if ((rc = count_where(r, "SELECT COUNT(*) FROM pipeline_executions WHERE pipeline = ?1 AND seq != ?2"
+	                      " AND" NOT_FINAL " AND stage_index = ?3", e, k, &n)) != 0)
+		goto fail;
+	if (!n && e->queued &&
+	    (rc = count_where(r, "SELECT COUNT(*) FROM pipeline_executions WHERE pipeline = ?1 AND seq < ?2"
+	                      " AND" NOT_FINAL " AND waiting = 1 AND next_stage = ?3", e, k, &n)) != 0)
+		goto fail;
+	if (n) {
+		if (!e->waiting || e->stage_index != -1) {
+			rc = exec_update(r, "UPDATE pipeline_executions SET waiting = 1, stage_index = -1,"
+			                 " updated_at = ?2 WHERE id = ?1");
+			if (rc)
+				goto fail;
+			mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: waiting for stage %s",
+			             r->id, r->p->stages[k].name);
+		}
+	} else {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "UPDATE pipeline_executions SET waiting = 0, stage_index = %d,"
+		         " updated_at = ?2 WHERE id = ?1", k);
+		if ((rc = exec_update(r, sql)) != 0)
+			goto fail;
+		*result = ENTER_OK;
+		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: stage %s", r->id, r->p->stages[k].name);
+	}
+	return mdeploy_store__commit(r->store);
+fail:
+	mdeploy_store__rollback(r->store);
+	return rc;
+}
+
+struct action_row {
+	size_t idx;
+	char status[16];
+	unsigned int run_order;
+	long pid;
+	unsigned long long pid_start;
+	int64_t deadline;
+	char *error;
+	char *summary;
+};
+
+static int actions_read(struct runner *r, int stage, struct action_row **out, size_t *n)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store,
+		"SELECT idx, status, run_order, worker_pid, worker_start, deadline, error, summary"
+		" FROM pipeline_actions WHERE execution_id = ? AND (? < 0 OR stage_index = ?) ORDER BY idx");
+	struct action_row *rows = NULL, *nr;
+	size_t cnt = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, stage);
+	sqlite3_bind_int(st, 3, stage);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!(nr = realloc(rows, (cnt + 1) * sizeof(*rows))))
+			break;
+		rows = nr;
+		memset(&rows[cnt], 0, sizeof(rows[cnt]));
+		rows[cnt].idx = (size_t)sqlite3_column_int64(st, 0);
+		snprintf(rows[cnt].status, sizeof(rows[cnt].status), "%s", (const char *)sqlite3_column_text(st, 1));
+		rows[cnt].run_order = (unsigned int)sqlite3_column_int(st, 2);
+		rows[cnt].pid = (long)sqlite3_column_int64(st, 3);
+		rows[cnt].pid_start = (unsigned long long)sqlite3_column_int64(st, 4);
+		rows[cnt].deadline = sqlite3_column_int64(st, 5);
+		rows[cnt].error = mdeploy__strdup((const char *)sqlite3_column_text(st, 6));
+		rows[cnt].summary = mdeploy__strdup((const char *)sqlite3_column_text(st, 7));
+		cnt++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		size_t i;
+		for (i = 0; i < cnt; i++) {
+			free(rows[i].error);
+			free(rows[i].summary);
+		}
+		free(rows);
+		return rc == SQLITE_ROW ? mdeploy__error_oom() : mdeploy_store__error(r->store, "cannot read actions");
+	}
+	*out = rows;
+	*n = cnt;
+	return 0;
+}
+
+static void actions_free(struct action_row *rows, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		free(rows[i].error);
+		free(rows[i].summary);
+	}
+	free(rows);
+}
+
+static int action_set(struct runner *r, size_t idx, const char *sql, const char *text)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(r->store, sql);
+	int rc = 0;
+	if (!st)
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+	sqlite3_bind_int64(st, 3, mdeploy_store__unix_ms());
+	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = mdeploy_store__error(r->store, "cannot update an action");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void progress(struct runner *r, const mdeploy_pipeline_action *a, int final)
+{
+	char subject[256];
+	snprintf(subject, sizeof(subject), "%s/%s", a->stage, a->name);
+	mdeploy__progress(r->ctx, "pipeline", subject, "actions", r->reported, r->p->nactions, 0, final);
+}
+
+static int start_action(struct runner *r, size_t idx)
+{
+	const mdeploy_pipeline_action *a = &r->p->actions[idx];
+	int64_t now = mdeploy_store__unix_ms();
+	int64_t deadline = a->timeout ? now + (int64_t)a->timeout * 1000 : 0;
+	char sql[512];
+	pid_t pid;
+	int rc;
+
+	if (a->type == MDEPLOY_PIPELINE_ACTION_APPROVAL) {
+		json_t *ns = mdeploy_pipeline__namespaces(r->store, r->p, r->id);
+		char *comment = NULL, *summary;
+		if (a->comment && mdeploy_pipeline_substitute(&comment, a->comment, mdeploy_pipeline__lookup, ns))
+			comment = NULL;
+		json_decref(ns);
+		summary = mdeploy__sprintf("waiting for approval%s%s", comment ? ": " : "", comment ? comment : "");
+		snprintf(sql, sizeof(sql), "UPDATE pipeline_actions SET status = 'Waiting', attempt = attempt + 1,"
+		         " started_at = ?3, finished_at = 0, deadline = %lld, summary = ?4, error = NULL"
+		         " WHERE execution_id = ?1 AND idx = ?2", (long long)deadline);
+		rc = action_set(r, idx, sql, summary);
+		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s/%s: %s; approve with: mdeploy pipeline "
+		             "approve %s %s/%s", a->stage, a->name, summary ? summary : "waiting for approval",
+		             r->id, a->stage, a->name);
+		free(comment);
+		free(summary);
+		progress(r, a, 0);
+		return rc;
+	}
+	snprintf(sql, sizeof(sql), "UPDATE pipeline_actions SET status = 'InProgress', attempt = attempt + 1,"
+	         " started_at = ?3, finished_at = 0, deadline = %lld, worker_pid = 0, worker_start = 0,"
+	         " error = NULL, summary = NULL, variables = NULL, artifacts = NULL"
+	         " WHERE execution_id = ?1 AND idx = ?2", (long long)deadline);
+	if ((rc = action_set(r, idx, sql, NULL)) != 0)
+		return rc;
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s/%s: started (%s)", a->stage, a->name,
+	             mdeploy_pipeline_action_type_name(a->type));
+	progress(r, a, 0);
+	fflush(NULL);
+	/* SQLite connections must not cross fork(), not even idle ones: the
+	 * child shares the parent's lock bookkeeping and its commits can be
+	 * lost once the parent dies. Close ours; the worker opens its own. */
+	mdeploy_store_free(r->store);
+	r->store = *r->storep = NULL;
+	pid = fork();
+	if (pid == 0)
+		mdeploy_pipeline__worker(r->ctx, r->p, r->id, idx); /* never returns */
+	if ((rc = mdeploy_store_open(&r->store, r->ctx, NULL)) != 0)
+		return rc;
+	*r->storep = r->store;
+	if (pid < 0)
+		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_PIPELINE, "cannot start a worker for %s/%s",
+		                         a->stage, a->name);
+	r->child[idx] = pid;
+	snprintf(sql, sizeof(sql), "UPDATE pipeline_actions SET worker_pid = %ld, worker_start = %llu"
+	         " WHERE execution_id = ?1 AND idx = ?2 AND status = 'InProgress' AND worker_pid = 0",
+	         (long)pid, mdeploy_store__pid_start(pid));
+	return action_set(r, idx, sql, NULL);
+}
+
+/* Collect exited workers. */
+static void reap(struct runner *r)
+{
+	size_t i;
+	for (i = 0; i < r->p->nactions; i++) {
+		int status;
+		if (r->child[i] && waitpid(r->child[i], &status, WNOHANG) == r->child[i]) {
+			r->child[i] = 0;
+			r->child_done[i] = 1;
+		}
+	}
+}
+
+static int worker_alive(struct runner *r, const struct action_row *row)
+{
+	if (r->child[row->idx])
+		return 1;
+	if (r->child_done[row->idx])
+		return 0;
+	return row->pid > 0 && mdeploy_store__pid_alive(row->pid, row->pid_start);
+}
+
+enum { STAGE_RUNNING, STAGE_DONE, STAGE_FAILED };
+
+static int step_stage(struct runner *r, int k, int *state, char **failure, int *timed_out)
+{
+	struct action_row *rows;
+	size_t n, i;
+	unsigned int order = 0;
+	int rc, running = 0, failed = 0, started = 0;
+	int64_t now = mdeploy_store__unix_ms();
+
+	*state = STAGE_RUNNING;
+	if ((rc = actions_read(r, k, &rows, &n)) != 0)
+		return rc;
+	/* Report what our workers finished since the last round. */
+	for (i = 0; i < n; i++) {
+		struct action_row *row = &rows[i];
+		const mdeploy_pipeline_action *a = &r->p->actions[row->idx];
+		if (r->child_done[row->idx] && strcmp(row->status, "InProgress")) {
+			r->child_done[row->idx] = 0;
+			r->reported++;
+			mdeploy__log(r->ctx, row->status[0] == 'S' ? MDEPLOY_LOG_INFO : MDEPLOY_LOG_ERROR, "pipeline",
+			             "%s/%s: %s%s%s", a->stage, a->name, row->status,
+			             row->error || row->summary ? ": " : "", row->error ? row->error
+			             : row->summary ? row->summary : "");
+			progress(r, a, 0);
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(rows[i].status, "Succeeded") && strcmp(rows[i].status, "Skipped") &&
+		    (!order || rows[i].run_order < order))
+			order = rows[i].run_order;
+	if (!order) {
+		*state = STAGE_DONE;
+		goto out;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		struct action_row *row = &rows[i];
+		const mdeploy_pipeline_action *a = &r->p->actions[row->idx];
+		if (row->run_order != order)
+			continue;
+		if (!strcmp(row->status, "Pending")) {
+			rc = start_action(r, row->idx);
+			started = running = 1;
+		} else if (!strcmp(row->status, "InProgress")) {
+			if (worker_alive(r, row)) {
+				running = 1;
+				/* The worker enforces its deadline; this is the backstop. */
+				if (row->deadline && now > row->deadline + 10000 && row->pid > 0)
+					kill((pid_t)row->pid, SIGTERM);
+			} else if (r->child_done[row->idx]) {
+				r->child_done[row->idx] = 0;
+				/* Our worker exited without recording a result. */
+				rc = action_set(r, row->idx, "UPDATE pipeline_actions SET status = 'Failed', finished_at = ?3,"
+				                " error = ?4, summary = 'worker died' WHERE execution_id = ?1 AND idx = ?2"
+				                " AND status = 'InProgress'", "the worker process died");
+				running = 1; /* re-read next round */
+			} else {
+				mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "pipeline", "%s/%s: interrupted (its worker is "
+				             "gone); running it again", a->stage, a->name);
+				rc = action_set(r, row->idx, "UPDATE pipeline_actions SET status = 'Pending', worker_pid = 0"
+				                " WHERE execution_id = ?1 AND idx = ?2 AND status = 'InProgress'", NULL);
+				running = 1;
+			}
+		} else if (!strcmp(row->status, "Waiting")) {
+			if (row->deadline && now >= row->deadline) {
+				char *msg = mdeploy__sprintf("no decision within %us", a->timeout);
+				rc = action_set(r, row->idx, "UPDATE pipeline_actions SET status = 'Failed', finished_at = ?3,"
+				                " error = ?4, summary = 'timed out' WHERE execution_id = ?1 AND idx = ?2"
+				                " AND status = 'Waiting'", msg);
+				free(msg);
+			}
+			running = 1;
+		} else if (!strcmp(row->status, "Failed") || !strcmp(row->status, "Abandoned")) {
+			failed = 1;
+			if (!*failure) {
+				*failure = mdeploy__sprintf("%s/%s: %s", a->stage, a->name,
+				                            row->error ? row->error : row->status);
+				*timed_out = row->summary && !strncmp(row->summary, "timed out", 9);
+			}
+		}
+	}
+	if (!running && failed)
+		*state = STAGE_FAILED;
+	else if (!running && !failed && !started)
+		*state = STAGE_RUNNING; /* this group is done: the next round starts the next one */
+out:
+	actions_free(rows, n);
+	return rc;
+}
+
+/* Stop: abandon what runs (abandon) or let it finish, then mark Stopped. */
+int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id)
+{
+	struct runner r;
+	int rc;
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.store = store;
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	if ((rc = mdeploy_store__begin(store)) != 0)
+		return rc;
+	if ((rc = action_set(&r, 0, "UPDATE pipeline_actions SET status = 'Abandoned', finished_at = ?3,"
+	                     " error = 'stopped' WHERE execution_id = ?1 AND ?2 >= 0"
+	                     " AND status IN ('InProgress', 'Waiting')", NULL)) != 0 ||
+	    (rc = exec_finish(&r, "Stopped", "stopped on request")) != 0) {
+		mdeploy_store__rollback(store);
+		return rc;
+	}
+	return mdeploy_store__commit(store);
+}
+
+static int handle_stop(struct runner *r, int how, int *done)
+{
+	struct action_row *rows;
+	size_t n, i;
+	int rc, running = 0;
+
+	*done = 0;
+	if ((rc = actions_read(r, -1, &rows, &n)) != 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (!strcmp(rows[i].status, "InProgress") && worker_alive(r, &rows[i])) {
+			running = 1;
+			if (how == 2 && rows[i].pid > 0)
+				kill((pid_t)rows[i].pid, SIGTERM);
+		}
+	}
+	actions_free(rows, n);
+	if (!running) {
+		rc = mdeploy_pipeline__finish_stop(r->ctx, r->store, r->id);
+		*done = 1;
+	}
+	return rc;
+}
+
+static int final_rc(struct runner *r, const char *status, const char *failure, int timed_out)
+{
+	if (!strcmp(status, "Succeeded"))
+		return 0;
+	if (!strcmp(status, "Failed"))
+		return mdeploy__error_set(timed_out ? MDEPLOY_ETIMEOUT : MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                          "execution %s failed: %s", r->id, failure ? failure : "an action failed");
+	return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_PIPELINE, "execution %s was %s",
+	                          r->id, !strcmp(status, "Superseded") ? "superseded by a newer one"
+	                                                               : "stopped");
+}
+
+static int drive(struct runner *r)
+{
+	struct exec_row e;
+	char *failure = NULL;
+	int rc = 0, timed_out = 0;
+
+	for (;;) {
+		int state, enter;
+		reap(r);
+		if ((rc = exec_read(r, &e)) != 0)
+			break;
+		if (mdeploy_pipeline_status_is_final(e.status)) {
+			rc = final_rc(r, e.status, failure, timed_out);
+			break;
+		}
+		if (e.stop_request) {
+			int done;
+			if ((rc = handle_stop(r, e.stop_request, &done)) != 0)
+				break;
+			if (!done)
+				sleep_ms(r->poll_ms);
+			continue;
+		}
+		if (e.next_stage >= (int)r->p->nstages) {
+			if ((rc = exec_finish(r, "Succeeded", NULL)) != 0)
+				break;
+			mdeploy__progress(r->ctx, "pipeline", r->p->name, "actions", r->p->nactions, r->p->nactions, 0, 1);
+			continue;
+		}
+		if (e.stage_index != e.next_stage) {
+			if ((rc = try_enter(r, &e, e.next_stage, &enter)) != 0)
+				break;
+			if (enter == ENTER_WAIT)
+				sleep_ms(r->poll_ms);
+			continue;
+		}
+		if ((rc = step_stage(r, e.next_stage, &state, &failure, &timed_out)) != 0)
+			break;
+		if (state == STAGE_DONE) {
+			if ((rc = exec_update(r, "UPDATE pipeline_executions SET next_stage = next_stage + 1,"
+			                      " stage_index = -1, waiting = 1, updated_at = ?2 WHERE id = ?1")) != 0)
+				break;
+		} else if (state == STAGE_FAILED) {
+			if ((rc = exec_finish(r, "Failed", failure)) != 0)
+				break;
+		} else {
+			sleep_ms(r->poll_ms);
+		}
+	}
+	free(failure);
+	return rc;
+}
+
+/* Become the runner of `id`: refused while a live process drives it. */
+static int take_over(mdeploy_store *store, const char *id)
+{
+	sqlite3_stmt *st;
+	long pid;
+	unsigned long long start;
+	int rc;
+
+	if ((rc = mdeploy_store__begin(store)) != 0)
+		return rc;
+	if (!(st = mdeploy_store__prepare(store, "SELECT runner_pid, runner_start FROM pipeline_executions WHERE id = ?"))) {
+		mdeploy_store__rollback(store);
+		return MDEPLOY_ERROR;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		mdeploy_store__rollback(store);
+		return mdeploy_store__error(store, "cannot read the execution");
+	}
+	pid = (long)sqlite3_column_int64(st, 0);
+	start = (unsigned long long)sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (pid != (long)getpid() && mdeploy_store__pid_alive(pid, start)) {
+		mdeploy_store__rollback(store);
+		return mdeploy__error_set(MDEPLOY_ELOCKED, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                          "execution %s is being run by process %ld", id, pid);
+	}
+	if (!(st = mdeploy_store__prepare(store, "UPDATE pipeline_executions SET runner_pid = ?, runner_start = ?"
+	                                  " WHERE id = ?"))) {
+		mdeploy_store__rollback(store);
+		return MDEPLOY_ERROR;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)getpid());
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)mdeploy_store__pid_start(getpid()));
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : mdeploy_store__error(store, "cannot take the execution over");
+	sqlite3_finalize(st);
+	if (rc) {
+		mdeploy_store__rollback(store);
+		return rc;
+	}
+	return mdeploy_store__commit(store);
+}
+
+/* Load the definition an execution was started with, and drive it. */
+static int run_existing(mdeploy_ctx *ctx, mdeploy_store **storep, const char *id, unsigned int poll_ms)
+{
+	mdeploy_store *store = *storep;
+	struct runner r;
+	sqlite3_stmt *st;
+	char *text = NULL, *path = NULL;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.store = store;
+	r.storep = storep;
+	r.poll_ms = poll_ms ? poll_ms : 200;
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	if (!(st = mdeploy_store__prepare(store, "SELECT text, definition FROM pipeline_executions WHERE id = ?")))
+		return MDEPLOY_ERROR;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		text = mdeploy__strdup((const char *)sqlite3_column_text(st, 0));
+		path = mdeploy__strdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (!text || !path) {
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PIPELINE, "no pipeline execution '%s'", id);
+		goto out;
+	}
+	if ((rc = mdeploy_pipeline__load_text(&r.p, text, strlen(text), path, NULL)) != 0) {
+		mdeploy__error_prefix("execution %s: its stored definition", id);
+		goto out;
+	}
+	if ((rc = take_over(store, id)) != 0)
+		goto out;
+	r.child = calloc(r.p->nactions + 1, sizeof(*r.child));
+	r.child_done = calloc(r.p->nactions + 1, sizeof(*r.child_done));
+	if (!r.child || !r.child_done) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	rc = drive(&r);
+	/* Our workers record their own results; don't leave zombies behind. */
+	{
+		size_t i;
+		for (i = 0; i < r.p->nactions; i++)
+			if (r.child[i])
+				waitpid(r.child[i], NULL, 0);
+	}
+out:
+	free(r.child);
+	free(r.child_done);
+	mdeploy_pipeline_free(r.p);
+	free(text);
+	free(path);
+	return rc;
+}
+
+int mdeploy_pipeline_run(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const mdeploy_pipeline_run_options *opts,
+                         char id_out[37])
+{
+	mdeploy_store *store = NULL;
+	char id[37];
+	int rc;
+
+	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_PIPELINE_RUN_OPTIONS_VERSION,
+	                                         "mdeploy_pipeline_run_options")) != 0)
+		return rc;
+	if (id_out)
+		id_out[0] = '\0';
+	if ((rc = mdeploy_store_open(&store, ctx, NULL)) != 0)
+		return rc;
+	if ((rc = mdeploy_pipeline__create(store, p, opts, id)) != 0)
+		goto out;
+	if (id_out)
+		memcpy(id_out, id, 37);
+	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: execution %s started", mdeploy_pipeline_name(p), id);
+	if (!opts || !opts->detach)
+		rc = run_existing(ctx, &store, id, opts ? opts->poll_ms : 0);
+out:
+	mdeploy_store_free(store);
+	return rc;
+}
+
+int mdeploy_pipeline_resume(mdeploy_ctx *ctx, const char *id, const mdeploy_pipeline_run_options *opts)
+{
+	mdeploy_store *store = NULL;
+	sqlite3_stmt *st;
+	char full[37], (*ids)[37] = NULL;
+	size_t n = 0, i;
+	pid_t *pids = NULL;
+	int rc;
+
+	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_PIPELINE_RUN_OPTIONS_VERSION,
+	                                         "mdeploy_pipeline_run_options")) != 0)
+		return rc;
+	if ((rc = mdeploy_store_open(&store, ctx, NULL)) != 0)
+		return rc;
+	if (id) {
+		if ((rc = mdeploy_pipeline__resolve_id(store, id, full)) == 0)
+			rc = run_existing(ctx, &store, full, opts ? opts->poll_ms : 0);
+		mdeploy_store_free(store);
+		return rc;
+	}
+	/* Every unfinished execution nobody drives; each gets its own runner
+	 * process, since one may wait for another to leave a stage. */
+	if (!(st = mdeploy_store__prepare(store, "SELECT id, runner_pid, runner_start FROM pipeline_executions"
+	                                  " WHERE" NOT_FINAL " ORDER BY seq"))) {
+		mdeploy_store_free(store);
+		return MDEPLOY_ERROR;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char (*ni)[37];
+		if (mdeploy_store__pid_alive((long)sqlite3_column_int64(st, 1),
+		                             (unsigned long long)sqlite3_column_int64(st, 2)))
+			continue;
+		if (!(ni = realloc(ids, (n + 1) * sizeof(*ids))))
+			break;
+		ids = ni;
+		snprintf(ids[n++], 37, "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	mdeploy_store_free(store);
+	store = NULL;
+	if (n == 0) {
+		free(ids);
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "pipeline", "no interrupted executions to resume");
+		return 0;
+	}
+	if (n == 1) {
+		rc = mdeploy_pipeline_resume(ctx, ids[0], opts);
+		free(ids);
+		return rc;
+	}
+	if (!(pids = calloc(n, sizeof(*pids)))) {
+		free(ids);
+		return mdeploy__error_oom();
+	}
+	for (i = 0; i < n; i++) {
+		fflush(NULL);
+		pids[i] = fork();
+		if (pids[i] == 0)
+			_exit(mdeploy_pipeline_resume(ctx, ids[i], opts) == 0 ? 0 : 1);
+	}
+	rc = 0;
+	for (i = 0; i < n; i++) {
+		int status = 0;
+		if (pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			continue;
+		if (!rc)
+			rc = mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_PIPELINE,
+			                        "execution %s did not succeed (see mdeploy pipeline status %s)",
+			                        ids[i], ids[i]);
+	}
+	free(pids);
+	free(ids);
+	return rc;
+}
+
+int mdeploy_pipeline_retry(mdeploy_ctx *ctx, const char *id, const char *stage, int all_actions,
+                           const mdeploy_pipeline_run_options *opts)
+{
+	mdeploy_store *store = NULL;
+	sqlite3_stmt *st = NULL;
+	char full[37], status[32] = "";
+	int rc, k = -1;
+
+	if ((rc = mdeploy_store_open(&store, ctx, NULL)) != 0)
+		return rc;
+	if ((rc = mdeploy_pipeline__resolve_id(store, id, full)) != 0 || (rc = mdeploy_store__begin(store)) != 0)
+		goto out;
+	if (!(st = mdeploy_store__prepare(store, "SELECT e.status, (SELECT MIN(stage_index) FROM pipeline_actions"
+	                                  " WHERE execution_id = e.id AND stage = ?2) FROM pipeline_executions e"
+	                                  " WHERE e.id = ?1"))) {
+		rc = MDEPLOY_ERROR;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(status, sizeof(status), "%s", (const char *)sqlite3_column_text(st, 0));
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			k = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (k < 0) {
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                        "execution %s has no stage '%s'", full, stage);
+		goto fail;
+	}
+	if (strcmp(status, "Failed") && strcmp(status, "Stopped")) {
+		rc = mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_PIPELINE,
+		                        "execution %s is %s; only a failed or stopped execution can be retried",
+		                        full, status);
+		goto fail;
+	}
+	/* The chosen stage's actions (failed ones, or all), then every later stage. */
+	if (!(st = mdeploy_store__prepare(store,
+		"UPDATE pipeline_actions SET status = 'Pending', worker_pid = 0, deadline = 0, error = NULL,"
+		" summary = NULL, finished_at = 0 WHERE execution_id = ?1 AND ((stage_index = ?2 AND"
+		" (?3 OR status IN ('Failed', 'Abandoned', 'Pending', 'InProgress', 'Waiting')))"
+		" OR stage_index > ?2)"))) {
+		rc = MDEPLOY_ERROR;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, k);
+	sqlite3_bind_int(st, 3, all_actions ? 1 : 0);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = mdeploy_store__error(store, "cannot reset the actions");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (!(st = mdeploy_store__prepare(store,
+		"UPDATE pipeline_executions SET status = 'InProgress', error = NULL, completed_at = 0, stop_request = 0,"
+		" next_stage = ?2, stage_index = -1, waiting = 1, updated_at = ?3 WHERE id = ?1"))) {
+		rc = MDEPLOY_ERROR;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, k);
+	sqlite3_bind_int64(st, 3, mdeploy_store__unix_ms());
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = mdeploy_store__error(store, "cannot restart the execution");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = mdeploy_store__commit(store)) != 0)
+		goto out;
+	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: retrying stage %s (%s actions)", full, stage,
+	             all_actions ? "all" : "failed");
+	rc = run_existing(ctx, &store, full, opts ? opts->poll_ms : 0);
+	goto out;
+fail:
+	mdeploy_store__rollback(store);
+out:
+	sqlite3_finalize(st);
+	mdeploy_store_free(store);
+	return rc;
+}
