@@ -113,6 +113,38 @@ printf '{"mdeploy_lock": 1, "core": {' >mdeploy.lock
 run mdeploy source validate
 like "$err" "mdeploy.lock:1:" "corrupt lock: named with line"
 
+# A plugin colliding with core: a directory core has, and a core symlink on its path.
+git clone -q moodle "$TMP/evilcore"
+mkdir -p "$TMP/outside"
+git -C "$TMP/evilcore" rm -rq local
+ln -s "$TMP/outside" "$TMP/evilcore/local"
+git -C "$TMP/evilcore" add local
+git -C "$TMP/evilcore" -c user.name=t -c user.email=t@example.org commit -qm "local is a symlink"
+mkdir -p "$TMP/app2"
+cat >"$TMP/app2/mdeploy.yml" <<YAML
+application:
+  name: evil
+source:
+  core:
+    url: $TMP/evilcore
+    ref: main
+  plugins:
+    - component: local_tweaks
+      url: $TMP/fx/local_tweaks
+      ref: v1.0.0
+    - component: mod_certx
+      url: $TMP/fx/mod_certx
+      ref: v1.0.0
+      path: mod/forum
+YAML
+run mdeploy -C "$TMP/app2" source lock
+run mdeploy -C "$TMP/app2" source validate
+is "$rc" 1 "plugins colliding with core: validate fails"
+like "$err" "local_tweaks: install path local/tweaks collides with Moodle core's files" "a core symlink on the plugin's path"
+like "$err" "mod_certx: install path mod/forum collides with Moodle core's files" "a core directory"
+run mdeploy -C "$TMP/app2" source export "$TMP/evilout"
+is "$(ls "$TMP/outside" | wc -l)" 0 "export writes nothing through core's symlink"
+
 # missing ref, unreachable URL, malformed mdeploy.yml
 cp "$TMP/fx/lock1.json" mdeploy.lock
 sed -i '/url: mod_certx/{n;s/v1.0.0/v7/}' mdeploy.yml

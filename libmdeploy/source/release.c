@@ -108,13 +108,25 @@ fail:
 	return rc;
 }
 
-/* Core's own files (origin 0) at `full` or under it; placed plugins do not count. */
+/*
+ * Core's own files (origin 0) at `full`, under it, or in place of one of
+ * its parent directories (a symlink would take the plugin elsewhere);
+ * placed plugins do not count.
+ */
 static int core_has(const mdeploy__vtree *vt, const char *full)
 {
 	const mdeploy__ventry *e = mdeploy__vtree_find(vt, full);
 	char *dir;
 	size_t k, n;
 	int found = e && e->origin == 0;
+	const char *slash;
+	/* A core file or symlink where a parent directory of the path must be. */
+	for (slash = strchr(full, '/'); !found && slash; slash = strchr(slash + 1, '/')) {
+		char *parent = strndup(full, (size_t)(slash - full));
+		if (parent && (e = mdeploy__vtree_find(vt, parent)) && e->origin == 0)
+			found = 1;
+		free(parent);
+	}
 	if (found || !(dir = mdeploy__sprintf("%s/", full)))
 		return found;
 	n = strlen(dir);
@@ -164,8 +176,9 @@ static int place_plugins(struct assembly *a, const mdeploy_moodle *m, int *progr
 			return mdeploy__error_oom();
 		if (core_has(vt, full)) {
 			rc = pend(a, "core-collision", r->component, NULL,
-			          "%s: %s: install path %s already exists in Moodle core; the plugin "
-			          "would overwrite core files", where_of(a, i), r->component, full);
+			          "%s: %s: install path %s collides with Moodle core's files; the plugin "
+			          "would overwrite them or be written through a symlink", where_of(a, i),
+			          r->component, full);
 			a->excluded[i] = 1;
 		} else {
 			rc = 0;
@@ -565,6 +578,8 @@ static int path_safe(const char *p)
 struct export_state {
 	const char *dir;
 	char *lastdir;
+	char **links;      /* symlinks written so far: nothing may be written through them */
+	size_t nlinks;
 	int rc;
 };
 
@@ -574,11 +589,20 @@ static int export_cb(const mdeploy_source_entry *e, mdeploy_source_reader *r, vo
 	char *full, *slash;
 	size_t len;
 	const char *data = mdeploy_source_content(r, &len);
+	size_t k;
 
 	if (!path_safe(e->path)) {
 		st->rc = mdeploy__error_set(MDEPLOY_ECORRUPT, MDEPLOY_ERROR_CLASS_SOURCE,
 		                            "refusing to export unsafe path '%s'", e->path);
 		return 1;
+	}
+	for (k = 0; k < st->nlinks; k++) {
+		size_t n = strlen(st->links[k]);
+		if (!strncmp(e->path, st->links[k], n) && e->path[n] == '/') {
+			st->rc = mdeploy__error_set(MDEPLOY_ECORRUPT, MDEPLOY_ERROR_CLASS_SOURCE,
+			                            "refusing to export %s: %s is a symlink", e->path, st->links[k]);
+			return 1;
+		}
 	}
 	if (!(full = mdeploy__path_join(st->dir, e->path))) {
 		st->rc = mdeploy__error_oom();
@@ -597,9 +621,13 @@ static int export_cb(const mdeploy_source_entry *e, mdeploy_source_reader *r, vo
 	*slash = '/';
 	if (e->mode == 0120000) {
 		char *target = strndup(data, len);
-		if (!target || symlink(target, full) != 0)
-			st->rc = target ? mdeploy__error_os(MDEPLOY_ERROR_CLASS_SOURCE, "cannot create symlink %s", full)
-			                : mdeploy__error_oom();
+		char **nl = realloc(st->links, (st->nlinks + 1) * sizeof(*nl));
+		if (nl)
+			st->links = nl;
+		if (!target || !nl || !(st->links[st->nlinks] = mdeploy__strdup(e->path)))
+			st->rc = mdeploy__error_oom();
+		else if (st->nlinks++, symlink(target, full) != 0)
+			st->rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_SOURCE, "cannot create symlink %s", full);
 		free(target);
 	} else {
 		int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, e->mode == 0100755 ? 0755 : 0644);
@@ -651,6 +679,9 @@ int mdeploy_release_export(const mdeploy_release *rel, const char *dir)
 	if (st.rc)
 		rc = st.rc;
 	free(st.lastdir);
+	while (st.nlinks)
+		free(st.links[--st.nlinks]);
+	free(st.links);
 	if (rc == 0) {
 		if (!(mpath = mdeploy__path_join(tmp, ".mdeploy-release.json")))
 			rc = mdeploy__error_oom();
