@@ -159,6 +159,17 @@ static int open_side(mdeploy_release **out, mdeploy_ctx *ctx, const char *what, 
 	}
 }
 
+/* The text of a release manifest file, or NULL when `path` is not one. */
+static char *read_manifest(const char *path)
+{
+	json_t *doc = json_load_file(path, 0, NULL);
+	char *text = NULL;
+	if (doc && json_object_get(doc, "mdeploy_release"))
+		text = json_dumps(doc, 0);
+	json_decref(doc);
+	return text;
+}
+
 static const char *kind_name(mdeploy_change_kind k)
 {
 	switch (k) {
@@ -176,15 +187,23 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 	size_t i;
 	int rc = 0;
 
-	if (open_side(&ra, ctx, a, repo) != 0) {
-		rc = cli_lib_error(a);
-		goto out;
-	}
-	if (open_side(&rb, ctx, b, repo) != 0) {
-		rc = cli_lib_error(b);
-		goto out;
-	}
-	if (mdeploy_release_diff_new(&d, ra, rb) != 0) {
+	if (open_side(&ra, ctx, a, repo) != 0 || open_side(&rb, ctx, b, repo) != 0) {
+		/* Two manifests on a host without the mirrors: compare versions only. */
+		char *ta = NULL, *tb = NULL;
+		int missing = mdeploy_error_last()->code == MDEPLOY_ENOTFOUND;
+		if (missing && (ta = read_manifest(a)) && (tb = read_manifest(b))) {
+			cli_warn("the repositories of these manifests are not fetched here: "
+			         "comparing component versions only");
+			if (mdeploy_release_diff_manifests(&d, ta, tb) != 0)
+				rc = cli_lib_error("cannot compare");
+		} else {
+			rc = cli_lib_error(ra ? b : a);
+		}
+		free(ta);
+		free(tb);
+		if (rc)
+			goto out;
+	} else if (mdeploy_release_diff_new(&d, ra, rb) != 0) {
 		rc = cli_lib_error("cannot compare");
 		goto out;
 	}
@@ -192,11 +211,12 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 		json_t *arr = json_array(), *causes = json_array();
 		for (i = 0; i < mdeploy_release_diff_count(d); i++) {
 			const mdeploy_component_change *c = mdeploy_release_diff_get(d, i);
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:I, s:b}", "component", c->component,
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b}", "component", c->component,
 			                                     "change", kind_name(c->kind),
 			                                     "old_version", c->old_version ? json_string(c->old_version) : json_null(),
 			                                     "new_version", c->new_version ? json_string(c->new_version) : json_null(),
-			                                     "files_changed", (json_int_t)c->files_changed,
+			                                     "files_changed", c->files_counted ? json_integer((json_int_t)c->files_changed)
+			                                                                       : json_null(),
 			                                     "upgrade", c->upgrade));
 			if (c->upgrade)
 				json_array_append_new(causes, json_string(c->component));
@@ -217,8 +237,12 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 			snprintf(versions, sizeof(versions), "%s -> %s", c->old_version, c->new_version);
 		else
 			snprintf(versions, sizeof(versions), "%s", c->new_version);
-		printf("%-8s %-28s %-28s %zu file%s%s\n", kind_name(c->kind), c->component, versions,
-		       c->files_changed, c->files_changed == 1 ? "" : "s", c->upgrade ? "  [upgrade]" : "");
+		if (c->files_counted)
+			printf("%-8s %-28s %-28s %zu file%s%s\n", kind_name(c->kind), c->component, versions,
+			       c->files_changed, c->files_changed == 1 ? "" : "s", c->upgrade ? "  [upgrade]" : "");
+		else
+			printf("%-8s %-28s %-28s %s\n", kind_name(c->kind), c->component, versions,
+			       c->upgrade ? "[upgrade]" : "");
 	}
 	if (mdeploy_release_diff_upgrade(d)) {
 		printf("upgrade: Moodle will need its database upgrade (caused by");

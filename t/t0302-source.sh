@@ -79,6 +79,13 @@ run mdeploy --json source diff "$TMP/fx/lock1.json" "$TMP/out/.mdeploy-release.j
 is "$(printf '%s' "$out" | jq -r '.classification + " " + (.components | length | tostring)')" "code-only 0" \
 	"a lock and the manifest of its export are the same release"
 
+# Two manifests where the mirrors are gone: versions only.
+run mdeploy source export "$TMP/out2"
+nostate=$(MDEPLOY_STATE_DIR="$TMP/none" "$MDEPLOY" --json source diff "$TMP/out/.mdeploy-release.json" "$TMP/out2/.mdeploy-release.json" 2>"$TMP/warn")
+is "$(printf '%s' "$nostate" | jq -r '.classification + " " + (.components | map(.component + ":" + (.files_changed | tostring)) | join(","))')" \
+	"upgrade mod_certx:null" "manifests without mirrors: versions compared, no file counts"
+like "$(cat "$TMP/warn")" "comparing component versions only" "and it says so"
+
 # status after upstream moves
 git -C mod_certx tag -f -a -m moved v1.1.0 v1.0.1 >/dev/null 2>&1
 run mdeploy source status

@@ -11,6 +11,7 @@
 #include "source_private.h"
 #include "mdeploy/source.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct mdeploy_release_diff {
 	struct change *c;
 	size_t n;
 	int upgrade;
+	int owned_versions;   /* versions were copied (manifests), free them */
 };
 
 static struct change *get(mdeploy_release_diff *d, const char *component)
@@ -243,6 +245,7 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 			c->pub.new_version = q ? (q->version ? q->version : "") : NULL;
 		}
 		c->pub.component = c->component;
+		c->pub.files_counted = 1;
 		c->pub.kind = !c->pub.old_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_ADDED
 		            : !c->pub.new_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_REMOVED
 		            : (c->pub.files_changed || c->pub.upgrade) ? MDEPLOY_CHANGE_CHANGED
@@ -264,13 +267,113 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 	return 0;
 }
 
+static int manifest_components(json_t **out, const char *text, const char *which)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(text, 0, &jerr), *comps;
+	if (!doc)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "manifest %s:%d:%d: %s", which, jerr.line, jerr.column, jerr.text);
+	comps = json_object_get(doc, "components");
+	if (!json_object_get(doc, "mdeploy_release")) {
+		json_decref(doc);
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "manifest %s: not a release manifest", which);
+	}
+	if (!json_is_object(comps) || !json_is_string(json_object_get(comps, "core"))) {
+		json_decref(doc);
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                          "manifest %s: components: must map every component to its version, "
+		                          "core included", which);
+	}
+	json_incref(comps);
+	json_decref(doc);
+	*out = comps;
+	return 0;
+}
+
+static const char *vstr(json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+int mdeploy_release_diff_manifests(mdeploy_release_diff **out, const char *a, const char *b)
+{
+	json_t *ca = NULL, *cb = NULL, *v;
+	mdeploy_release_diff *d;
+	const char *key;
+	size_t k, w;
+	int rc;
+
+	*out = NULL;
+	if ((rc = manifest_components(&ca, a, "A")) != 0)
+		return rc;
+	if ((rc = manifest_components(&cb, b, "B")) != 0) {
+		json_decref(ca);
+		return rc;
+	}
+	if (!(d = calloc(1, sizeof(*d)))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	json_object_foreach(ca, key, v) {
+		json_t *nv = json_object_get(cb, key);
+		struct change *c;
+		if (nv && !mdeploy_moodle_version_cmp(vstr(v), vstr(nv)) && !strcmp(vstr(v), vstr(nv)))
+			continue;
+		if (!(c = get(d, key))) {
+			rc = mdeploy__error_oom();
+			goto out;
+		}
+		c->pub.upgrade = 1;
+	}
+	json_object_foreach(cb, key, v) {
+		struct change *c;
+		if (json_object_get(ca, key))
+			continue;
+		if (!(c = get(d, key))) {
+			rc = mdeploy__error_oom();
+			goto out;
+		}
+		c->pub.upgrade = 1;
+	}
+	for (k = 0, w = 0; k < d->n; k++) {
+		struct change *c = &d->c[k];
+		json_t *ov = json_object_get(ca, c->component), *nv = json_object_get(cb, c->component);
+		/* Versions live in the json objects; keep copies the diff owns. */
+		c->pub.old_version = ov ? mdeploy__strdup(vstr(ov)) : NULL;
+		c->pub.new_version = nv ? mdeploy__strdup(vstr(nv)) : NULL;
+		c->pub.kind = !ov ? MDEPLOY_CHANGE_ADDED : !nv ? MDEPLOY_CHANGE_REMOVED : MDEPLOY_CHANGE_CHANGED;
+		d->upgrade = 1;
+		d->owned_versions = 1;
+		d->c[w++] = *c;
+	}
+	d->n = w;
+	if (d->n)
+		qsort(d->c, d->n, sizeof(*d->c), change_cmp);
+	for (k = 0; k < d->n; k++)
+		d->c[k].pub.component = d->c[k].component;
+	*out = d;
+	d = NULL;
+out:
+	mdeploy_release_diff_free(d);
+	json_decref(ca);
+	json_decref(cb);
+	return rc;
+}
+
 void mdeploy_release_diff_free(mdeploy_release_diff *d)
 {
 	size_t i;
 	if (!d)
 		return;
-	for (i = 0; i < d->n; i++)
+	for (i = 0; i < d->n; i++) {
 		free(d->c[i].component);
+		if (d->owned_versions) {
+			free((char *)d->c[i].pub.old_version);
+			free((char *)d->c[i].pub.new_version);
+		}
+	}
 	free(d->c);
 	free(d);
 }

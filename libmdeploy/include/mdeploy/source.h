@@ -201,6 +201,7 @@ typedef struct mdeploy_component_change {
 	const char *new_version;    /* NULL when removed */
 	size_t files_changed;       /* files added, removed or modified under it */
 	int upgrade;                /* this component makes Moodle's DB upgrade pending */
+	int files_counted;          /* 0 when only versions were compared (manifests) */
 } mdeploy_component_change;
 
 typedef struct mdeploy_release_diff mdeploy_release_diff;
@@ -212,6 +213,14 @@ typedef struct mdeploy_release_diff mdeploy_release_diff;
  */
 MDEPLOY_EXTERN(int) mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *a,
                                              const mdeploy_release *b);
+/*
+ * The same from two release manifests alone (JSON text, as
+ * mdeploy_release_manifest() gives), without any git: versions and
+ * components only, so files_changed is 0 and files_counted is 0. For
+ * hosts that have bundles but no mirrors, e.g. a deployment's upgrade gate.
+ */
+MDEPLOY_EXTERN(int) mdeploy_release_diff_manifests(mdeploy_release_diff **out, const char *a,
+                                                   const char *b);
 MDEPLOY_EXTERN(void) mdeploy_release_diff_free(mdeploy_release_diff *d);
 /* Non-zero for an upgrade, 0 for code-only. */
 MDEPLOY_EXTERN(int) mdeploy_release_diff_upgrade(const mdeploy_release_diff *d);
