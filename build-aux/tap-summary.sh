@@ -4,7 +4,7 @@
 pass=0 fail=0 skip=0
 for d in "$@"; do
 	[ -d "$d" ] || continue
-	counts=$(find "$d" -name '*.trs' -exec cat {} + 2>/dev/null | awk '
+	counts=$(find "$d" -path "$d/mdeploy-*" -prune -o -name '*.trs' -exec cat {} + 2>/dev/null | awk '
 		/^:test-result: (PASS|XFAIL)/ { p++ }
 		/^:test-result: (FAIL|XPASS|ERROR)/ { f++ }
 		/^:test-result: SKIP/ { s++ }
