@@ -52,6 +52,38 @@ run mdeploy moodle inspect "$TMP/nocomp"
 is "$rc" 1 "components.json missing: exit 1"
 like "$err" "lib/components.json is missing" "components.json missing named"
 
+# A core with a broken plugin vendored at local/broken, one tag at a time.
+vendor() {
+	rm -rf "$TMP/v" && mkdir -p "$TMP/v/local/broken"
+	git -C "$core" archive v4.5.0 | tar -x -C "$TMP/v"
+	git -C "$TMP/fx/local_broken" archive "$1" | tar -x -C "$TMP/v/local/broken"
+}
+vendor bad-requires
+run mdeploy moodle inspect "$TMP/v"
+like "$err" "local/broken/version.php: local_broken requires Moodle 2099010100, above this core's version 2024100700.00" \
+	"requires above core's version"
+vendor incompatible
+run mdeploy moodle inspect "$TMP/v"
+like "$err" "local_broken is incompatible with Moodle branch 405 and later (this core is branch 405)" \
+	"incompatible at core's branch"
+vendor bad-component
+run mdeploy moodle inspect "$TMP/v"
+like "$err" "local/broken/version.php:12: \$plugin->component is 'local_other' but the directory local/broken makes it 'local_broken'" \
+	"component differing from its directory"
+vendor bad-syntax
+run mdeploy --json moodle inspect "$TMP/v"
+is "$(printf '%s' "$out" | jq -r '.problems[0] | .code + " " + .file + ":" + (.line | tostring)')" \
+	"version-php local/broken/version.php:4" "malformed plugin version.php: code, file and line in JSON"
+rm -rf "$TMP/v/local/broken" && mkdir -p "$TMP/v/local/tweaks"
+git -C "$TMP/fx/local_tweaks" archive v1.1.0 | tar -x -C "$TMP/v/local/tweaks"
+run mdeploy moodle inspect "$TMP/v"
+like "$err" "local_tweaks depends on mod_certx, which is not in the tree" "missing dependency"
+mkdir -p "$TMP/v/mod/certx"
+git -C "$TMP/fx/mod_certx" archive v1.0.0 | tar -x -C "$TMP/v/mod/certx"
+run mdeploy moodle inspect "$TMP/v"
+like "$err" "local_tweaks depends on mod_certx 2024060100 or later, but the tree has 2024050100" "too old dependency"
+is "$rc" 1 "problems: exit 1"
+
 run mdeploy moodle inspect
 is "$rc" 2 "no argument: usage error"
 done_testing
