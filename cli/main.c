@@ -180,6 +180,26 @@ const struct cli_command cli_commands[] = {
 	  "   --abandon          stop at once, killing running actions\n"
 	  "   --limit N          history: at most N executions (default 20)\n"
 	  "   --poll-ms N        how often the runner polls the store (default 200)\n" },
+	{ "deploy", cmd_deploy, "Deploy a bundle to a group: blue/green, traffic shifting, rollback",
+	  "mdeploy deploy create [--json] [--wait] [--keep-failed] [--trusted-key FILE] GROUP BUNDLE\n"
+	  "mdeploy deploy plan [--json] GROUP BUNDLE\n"
+	  "mdeploy deploy status [--json] [ID]\n"
+	  "mdeploy deploy promote ID\n"
+	  "mdeploy deploy stop [--rollback] ID\n"
+	  "mdeploy deploy rollback [--json] [--wait] GROUP\n"
+	  "mdeploy deploy resume [--json] ID\n"
+	  "mdeploy deploy history [--json] [--limit N] [GROUP]",
+	  "create deploys BUNDLE to deployment GROUP of mdeploy.yml and waits for the\n"
+	  "end; it prints the deployment id. plan shows whether the bundle needs a\n"
+	  "database upgrade and why, changing nothing. status shows a deployment\n"
+	  "(the latest by default) and its journal. promote lets a deployment waiting\n"
+	  "for manual promotion shift traffic. stop stops one (--rollback: traffic\n"
+	  "back to the old fleet). rollback returns a group to its previous release.\n"
+	  "resume continues a deployment after a crash.\n"
+	  "   --wait              queue behind a running deployment of the group\n"
+	  "   --keep-failed       keep a failed green fleet running for inspection\n"
+	  "   --trusted-key FILE  the bundle must be signed by this key (repeatable)\n"
+	  "   --limit N           history: at most N deployments\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

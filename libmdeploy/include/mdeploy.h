@@ -28,5 +28,6 @@
 #include "mdeploy/secrets.h"
 #include "mdeploy/artifacts.h"
 #include "mdeploy/build.h"
+#include "mdeploy/deploy.h"
 
 #endif

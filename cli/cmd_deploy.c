@@ -1,0 +1,287 @@
+/* cmd_deploy.c - mdeploy deploy create|plan|status|promote|stop|rollback|resume|history. */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct dopts {
+	int wait, keep_failed, rollback;
+	unsigned int limit;
+	const char *keys[9];
+	int nkeys;
+};
+
+static int opt_cb(int c, const char *arg, void *data)
+{
+	struct dopts *o = data;
+	switch (c) {
+	case CLI_OPT_CMD: o->wait = 1; break;
+	case CLI_OPT_CMD + 1: o->keep_failed = 1; break;
+	case CLI_OPT_CMD + 2:
+		if (o->nkeys >= 8)
+			return cli_usage_error("deploy", "at most 8 --trusted-key options");
+		o->keys[o->nkeys++] = arg;
+		break;
+	case CLI_OPT_CMD + 3: o->rollback = 1; break;
+	case CLI_OPT_CMD + 4: {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 10);
+		if (!*arg || *end || v > 100000)
+			return cli_usage_error("deploy", "--limit '%s' is not a number", arg);
+		o->limit = (unsigned int)v;
+		break;
+	}
+	default: return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int load_config(mdeploy_ctx *ctx, mdeploy_config **cfg)
+{
+	if (mdeploy_config_load(cfg, mdeploy_ctx_config_path(ctx), NULL)) {
+		cli_lib_error(NULL);
+		return CLI_EXIT_FAILURE;
+	}
+	return 0;
+}
+
+static const char *when(int64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!t)
+		return "-";
+	gmtime_r(&tt, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static json_t *record_json(const mdeploy_deployment_record *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
+		"id", r->id, "application", r->application, "group", r->group, "status", r->status,
+		"strategy", r->strategy, "bundle", r->bundle, "previous_bundle", r->previous_revision,
+		"error", r->error, "created_at", (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at,
+		"completed_at", (json_int_t)r->completed_at);
+	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
+	if (data) {
+		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");
+		if (g) json_object_set(o, "green_fleet", g);
+		if (b) json_object_set(o, "blue_fleet", b);
+		json_decref(data);
+	}
+	return o;
+}
+
+static int history_cb(const mdeploy_deployment_record *r, void *payload)
+{
+	json_t *arr = payload;
+	char b[32];
+	if (arr)
+		json_array_append_new(arr, record_json(r));
+	else
+		printf("%-12s %-12s %-11s %-10s %s  %s\n", r->id, r->group, r->status, r->strategy ? r->strategy : "-",
+		       when(r->created_at, b, sizeof(b)), r->bundle ? r->bundle : "");
+	return 0;
+}
+
+static int latest_cb(const mdeploy_deployment_record *r, void *payload)
+{
+	snprintf(payload, 12, "%s", r->id);
+	return 0;
+}
+
+static int journal_cb(const mdeploy_journal_entry *e, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I}", "seq", (json_int_t)e->seq,
+			"step", e->step, "target", e->target, "state", e->state, "error", e->error,
+			"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at));
+	else
+		printf("  %3lld %-17s %-28s %-8s %6lld ms%s%s\n", (long long)e->seq, e->step, e->target ? e->target : "",
+		       e->state, e->finished_at ? (long long)(e->finished_at - e->started_at) : 0LL,
+		       e->error ? "  " : "", e->error ? e->error : "");
+	return 0;
+}
+
+static int status(mdeploy_ctx *ctx, const char *id_arg)
+{
+	mdeploy_store *st = NULL;
+	mdeploy_deployment *d = NULL;
+	char id[12] = "", b[32];
+	int rc = CLI_EXIT_OK;
+
+	if (mdeploy_store_open(&st, ctx, NULL))
+		return cli_lib_error("cannot open the state store");
+	if (id_arg)
+		snprintf(id, sizeof(id), "%s", id_arg);
+	else if (mdeploy_store_deployment_foreach(st, NULL, NULL, 1, latest_cb, id) || !id[0]) {
+		mdeploy_store_free(st);
+		return cli_error("no deployments yet");
+	}
+	if (mdeploy_store_deployment_get(st, id, &d)) {
+		rc = cli_lib_error(NULL);
+	} else {
+		const mdeploy_deployment_record *r = mdeploy_deployment_record_of(d);
+		if (cli.json) {
+			json_t *o = record_json(r), *steps = json_array();
+			mdeploy_store_journal_foreach(st, id, journal_cb, steps);
+			json_object_set_new(o, "steps", steps);
+			rc = cli_json_print(o);
+		} else {
+			printf("deployment %s: %s\n  group %s/%s, %s\n  bundle %s\n  created %s", r->id, r->status,
+			       r->application, r->group, r->strategy ? r->strategy : "", r->bundle ? r->bundle : "-",
+			       when(r->created_at, b, sizeof(b)));
+			printf(", completed %s\n", when(r->completed_at, b, sizeof(b)));
+			if (r->error)
+				printf("  error: %s\n", r->error);
+			printf("steps:\n");
+			mdeploy_store_journal_foreach(st, id, journal_cb, NULL);
+		}
+	}
+	mdeploy_deployment_free(d);
+	mdeploy_store_free(st);
+	return rc;
+}
+
+static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o)
+{
+	mdeploy_plan *p = NULL;
+	size_t i;
+	if (mdeploy_deploy_plan(ctx, cfg, o, &p))
+		return cli_lib_error("cannot plan");
+	if (cli.json) {
+		json_t *ch = json_array();
+		for (i = 0; i < mdeploy_plan_change_count(p); i++) {
+			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
+			json_array_append_new(ch, json_pack("{s:s, s:s?, s:s?}", "component", c->component, "from", c->from,
+			                                    "to", c->to));
+		}
+		cli_json_print(json_pack("{s:s, s:s, s:b, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
+		                         "upgrade", mdeploy_plan_upgrade(p), "reason", mdeploy_plan_reason(p),
+		                         "live_bundle", mdeploy_plan_live_bundle(p), "changes", ch));
+	} else {
+		printf("%s: %s\n  %s\n", o->group, mdeploy_plan_upgrade(p) ? "upgrade (maintenance window)" : "zero-downtime swap",
+		       mdeploy_plan_reason(p));
+		for (i = 0; i < mdeploy_plan_change_count(p); i++) {
+			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
+			printf("  %-30s %s -> %s\n", c->component, c->from ? c->from : "(none)", c->to ? c->to : "(removed)");
+		}
+	}
+	mdeploy_plan_free(p);
+	return CLI_EXIT_OK;
+}
+
+static int report(int rc, const char *what, const char *id)
+{
+	if (rc) {
+		if (cli.json)
+			cli_json_print(json_pack("{s:s, s:s, s:s}", "id", id, "status", "Failed",
+			                         "error", mdeploy_error_last()->message));
+		return cli_lib_error(what);
+	}
+	if (cli.json)
+		return cli_json_print(json_pack("{s:s, s:s}", "id", id, "status", "Succeeded"));
+	printf("%s\n", id);
+	return CLI_EXIT_OK;
+}
+
+int cmd_deploy(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "wait", no_argument, NULL, CLI_OPT_CMD },
+		{ "keep-failed", no_argument, NULL, CLI_OPT_CMD + 1 },
+		{ "trusted-key", required_argument, NULL, CLI_OPT_CMD + 2 },
+		{ "rollback", no_argument, NULL, CLI_OPT_CMD + 3 },
+		{ "limit", required_argument, NULL, CLI_OPT_CMD + 4 },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct dopts d;
+	mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
+	mdeploy_ctx *ctx = NULL;
+	mdeploy_config *cfg = NULL;
+	const char *sub;
+	char id[12] = "";
+	int rc, nargs;
+
+	memset(&d, 0, sizeof(d));
+	if ((rc = cli_parse(argc, argv, "deploy", "", longopts, opt_cb, &d)) >= 0)
+		return rc;
+	if (optind >= argc)
+		return cli_usage_error("deploy", "missing subcommand");
+	sub = argv[optind++];
+	nargs = argc - optind;
+#define NEED(n, what) do { if (nargs != (n)) return cli_usage_error("deploy", nargs < (n) ? "missing " what : "too many arguments"); } while (0)
+	if (!strcmp(sub, "create") || !strcmp(sub, "plan"))
+		NEED(2, "GROUP or BUNDLE");
+	else if (!strcmp(sub, "promote") || !strcmp(sub, "stop") || !strcmp(sub, "resume"))
+		NEED(1, "ID");
+	else if (!strcmp(sub, "rollback"))
+		NEED(1, "GROUP");
+	else if (!strcmp(sub, "status") || !strcmp(sub, "history")) {
+		if (nargs > 1)
+			return cli_usage_error("deploy", "too many arguments");
+	} else
+		return cli_usage_error("deploy", "unknown subcommand '%s'", sub);
+#undef NEED
+	if ((rc = cli_ctx_open(&ctx)))
+		return rc;
+	d.keys[d.nkeys] = NULL;
+	o.trusted_keys = d.nkeys ? d.keys : NULL;
+	o.lock_wait_ms = d.wait ? 24u * 3600u * 1000u : 0;
+	o.keep_failed = d.keep_failed;
+
+	if (!strcmp(sub, "status")) {
+		rc = status(ctx, nargs ? argv[optind] : NULL);
+	} else if (!strcmp(sub, "history")) {
+		mdeploy_store *st = NULL;
+		json_t *arr = cli.json ? json_array() : NULL;
+		if (mdeploy_store_open(&st, ctx, NULL)) {
+			rc = cli_lib_error("cannot open the state store");
+		} else {
+			if (!cli.json)
+				printf("%-12s %-12s %-11s %-10s %-20s  %s\n", "ID", "GROUP", "STATUS", "STRATEGY", "CREATED", "BUNDLE");
+			if (mdeploy_store_deployment_foreach(st, NULL, nargs ? argv[optind] : NULL, d.limit, history_cb, arr))
+				rc = cli_lib_error("cannot read the history");
+			else if (arr)
+				rc = cli_json_print(json_pack("{s:O}", "deployments", arr));
+		}
+		json_decref(arr);
+		mdeploy_store_free(st);
+	} else if (!strcmp(sub, "promote")) {
+		rc = mdeploy_deploy_promote(ctx, argv[optind]) ? cli_lib_error("cannot promote") : CLI_EXIT_OK;
+		if (!rc)
+			cli_info("deployment %s: promotion requested", argv[optind]);
+	} else if ((rc = load_config(ctx, &cfg)) == 0) {
+		if (!strcmp(sub, "create")) {
+			o.group = argv[optind];
+			o.bundle = argv[optind + 1];
+			rc = mdeploy_deploy_create(ctx, cfg, &o, id);
+			rc = report(rc, id[0] ? id : "deployment failed", id);
+		} else if (!strcmp(sub, "plan")) {
+			o.group = argv[optind];
+			o.bundle = argv[optind + 1];
+			rc = plan(ctx, cfg, &o);
+		} else if (!strcmp(sub, "rollback")) {
+			o.group = argv[optind];
+			rc = mdeploy_deploy_rollback(ctx, cfg, &o, id);
+			rc = report(rc, "rollback failed", id);
+		} else if (!strcmp(sub, "resume")) {
+			rc = mdeploy_deploy_resume(ctx, cfg, argv[optind], &o);
+			rc = report(rc, argv[optind], argv[optind]);
+		} else if (!strcmp(sub, "stop")) {
+			rc = mdeploy_deploy_stop(ctx, cfg, argv[optind], d.rollback);
+			rc = rc ? cli_lib_error("cannot stop") : CLI_EXIT_OK;
+			if (!rc)
+				cli_info("deployment %s: stopped%s", argv[optind], d.rollback ? " and rolled back" : "");
+		}
+	}
+	cli_progress_end();
+	mdeploy_config_free(cfg);
+	mdeploy_ctx_free(ctx);
+	return rc;
+}

@@ -1,0 +1,215 @@
+/*
+ * plan.c - the Moodle upgrade gate: does a release change any component
+ * version (or add or remove a plugin)? Read from the bundle manifests,
+ * never from the instances.
+ *
+ * The source stage records components in the manifest's "source" object
+ * as {"components": {"core": "2024100700", "mod_forum": "2024100700"}}.
+ * Bundles without that are compared by their version.php files: any one
+ * added, removed or changed counts as a version change.
+ */
+#include "deploy_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct plan_change {
+	mdeploy_plan_change pub;
+	char *component, *from, *to;
+};
+
+struct mdeploy_plan {
+	int upgrade;
+	char *reason;
+	char *live_bundle;
+	struct plan_change *v;
+	size_t n;
+};
+
+void mdeploy_plan_free(mdeploy_plan *plan)
+{
+	size_t i;
+	if (!plan)
+		return;
+	for (i = 0; i < plan->n; i++) {
+		free(plan->v[i].component);
+		free(plan->v[i].from);
+		free(plan->v[i].to);
+	}
+	free(plan->v);
+	free(plan->reason);
+	free(plan->live_bundle);
+	free(plan);
+}
+
+int mdeploy_plan_upgrade(const mdeploy_plan *plan) { return plan->upgrade; }
+const char *mdeploy_plan_reason(const mdeploy_plan *plan) { return plan->reason; }
+const char *mdeploy_plan_live_bundle(const mdeploy_plan *plan) { return plan->live_bundle; }
+size_t mdeploy_plan_change_count(const mdeploy_plan *plan) { return plan->n; }
+
+const mdeploy_plan_change *mdeploy_plan_change_at(const mdeploy_plan *plan, size_t i)
+{
+	return i < plan->n ? &plan->v[i].pub : NULL;
+}
+
+static int add_change(mdeploy_plan *plan, const char *component, const char *from, const char *to)
+{
+	struct plan_change *nv = realloc(plan->v, (plan->n + 1) * sizeof(*nv)), *c;
+	if (!nv)
+		return mdeploy__error_oom();
+	plan->v = nv;
+	c = &plan->v[plan->n];
+	memset(c, 0, sizeof(*c));
+	c->component = mdeploy__strdup(component);
+	c->from = from ? mdeploy__strdup(from) : NULL;
+	c->to = to ? mdeploy__strdup(to) : NULL;
+	if (!c->component || (from && !c->from) || (to && !c->to)) {
+		free(c->component);
+		free(c->from);
+		free(c->to);
+		return mdeploy__error_oom();
+	}
+	c->pub.component = c->component;
+	c->pub.from = c->from;
+	c->pub.to = c->to;
+	plan->n++;
+	return 0;
+}
+
+static json_t *components_of(const mdeploy_bundle *b)
+{
+	const char *src = mdeploy_bundle_source_json(b);
+	json_t *o, *c;
+	if (!src || !(o = json_loads(src, 0, NULL)))
+		return NULL;
+	c = json_object_get(o, "components");
+	if (c && json_is_object(c))
+		json_incref(c);
+	else
+		c = NULL;
+	json_decref(o);
+	return c;
+}
+
+static const char *version_text(json_t *v, char *buf, size_t n)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+		return buf;
+	}
+	if (json_is_object(v) && json_is_string(json_object_get(v, "version")))
+		return json_string_value(json_object_get(v, "version"));
+	if (json_is_object(v) && json_is_integer(json_object_get(v, "version"))) {
+		snprintf(buf, n, "%lld", (long long)json_integer_value(json_object_get(v, "version")));
+		return buf;
+	}
+	return "?";
+}
+
+static int compare_components(mdeploy_plan *plan, json_t *from, json_t *to)
+{
+	const char *k;
+	json_t *v;
+	char b1[32], b2[32];
+	int rc;
+	json_object_foreach(to, k, v) {
+		json_t *old = json_object_get(from, k);
+		const char *nv = version_text(v, b2, sizeof(b2));
+		if (!old) {
+			if ((rc = add_change(plan, k, NULL, nv)))
+				return rc;
+		} else if (strcmp(version_text(old, b1, sizeof(b1)), nv)) {
+			if ((rc = add_change(plan, k, version_text(old, b1, sizeof(b1)), nv)))
+				return rc;
+		}
+	}
+	json_object_foreach(from, k, v) {
+		if (!json_object_get(to, k) && (rc = add_change(plan, k, version_text(v, b1, sizeof(b1)), NULL)))
+			return rc;
+	}
+	return 0;
+}
+
+static int is_version_php(const char *path)
+{
+	size_t n = strlen(path);
+	return n >= 11 && !strcmp(path + n - 11, "version.php") && (n == 11 || path[n - 12] == '/');
+}
+
+static int diff_cb(char status, const mdeploy_bundle_entry *old, const mdeploy_bundle_entry *new_, void *payload)
+{
+	mdeploy_plan *plan = payload;
+	const char *path = new_ ? new_->path : old->path;
+	char a[16], b[16];
+	if (!is_version_php(path))
+		return 0;
+	snprintf(a, sizeof(a), "%.12s", old && old->sha256 ? old->sha256 : "");
+	snprintf(b, sizeof(b), "%.12s", new_ && new_->sha256 ? new_->sha256 : "");
+	return add_change(plan, path, status == 'A' ? NULL : a, status == 'D' ? NULL : b) ? 1 : 0;
+}
+
+int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                        mdeploy_plan **out)
+{
+	mdeploy_store *st = NULL;
+	mdeploy_bundle *nb = NULL, *lb = NULL;
+	mdeploy_plan *plan;
+	const mdeploy_group *g;
+	json_t *cn = NULL, *cl = NULL;
+	char key[256];
+	int rc;
+
+	*out = NULL;
+	if (!opts || !opts->bundle)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_DEPLOY, "no bundle given");
+	if (!(g = mdeploy_config_group_find(cfg, opts->group)))
+		return MDEPLOY_ENOTFOUND;
+	if (!(plan = calloc(1, sizeof(*plan))))
+		return mdeploy__error_oom();
+	if ((rc = mdeploy_bundle_open(&nb, opts->bundle)))
+		goto out;
+	if ((rc = mdeploy_store_open(&st, ctx, NULL)))
+		goto out;
+	snprintf(key, sizeof(key), "deploy/%s/%s/live_bundle", mdeploy_config_application_name(cfg), g->name);
+	if (mdeploy_store_value_get(st, key, &plan->live_bundle)) {
+		mdeploy_error_clear();
+		plan->upgrade = 1;
+		plan->reason = mdeploy__strdup("first deployment to this group: Moodle installs or upgrades its database");
+		goto out;
+	}
+	if ((rc = mdeploy_bundle_open(&lb, plan->live_bundle))) {
+		mdeploy__error_prefix("the live bundle");
+		goto out;
+	}
+	cn = components_of(nb);
+	cl = components_of(lb);
+	if (cn && cl)
+		rc = compare_components(plan, cl, cn);
+	else
+		rc = mdeploy_bundle_diff(lb, nb, diff_cb, plan);
+	if (rc)
+		goto out;
+	plan->upgrade = plan->n > 0;
+	if (plan->n == 0)
+		plan->reason = mdeploy__strdup("no component version changes: code-only swap with no downtime");
+	else
+		plan->reason = mdeploy__sprintf("%zu component version change%s: database upgrade with a short "
+		                                "maintenance window", plan->n, plan->n == 1 ? "" : "s");
+out:
+	json_decref(cn);
+	json_decref(cl);
+	mdeploy_bundle_free(nb);
+	mdeploy_bundle_free(lb);
+	mdeploy_store_free(st);
+	if (!rc && !plan->reason)
+		rc = mdeploy__error_oom();
+	if (rc) {
+		mdeploy_plan_free(plan);
+		return rc;
+	}
+	*out = plan;
+	return 0;
+}

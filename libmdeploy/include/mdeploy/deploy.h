@@ -1,0 +1,117 @@
+/*
+ * mdeploy/deploy.h - deployments: the CodeDeploy service of mdeploy.
+ *
+ * A deployment takes a bundle to a deployment group (mdeploy/group.h).
+ * Blue/green: a new fleet `app-group-vNNN` is created like the live one,
+ * the agent installs and validates the bundle on each of its instances,
+ * they join the load balancer with weight 0, traffic moves to them (all at
+ * once, canary or linear) while alarms are watched, the old fleet is
+ * drained and kept warm for the retention time, then terminated.
+ *
+ * Safety: one deployment per group at a time (a lock in the state store;
+ * a dead owner's lock is taken over with a warning). Every step is written
+ * to the journal before it runs and every step is idempotent, so
+ * mdeploy_deploy_resume() after a crash at any point ends with either the
+ * new release fully live or the old one. The bundle, its signature and
+ * appspec and the group are checked before any instance changes.
+ *
+ * Retained fleets whose time is up are terminated by the next deployment
+ * command on their group (there is no daemon).
+ *
+ * Thread-safety: one thread per context.
+ */
+#ifndef MDEPLOY_DEPLOY_H
+#define MDEPLOY_DEPLOY_H
+
+#include "common.h"
+#include "context.h"
+#include "config.h"
+
+MDEPLOY_BEGIN_DECL
+
+typedef struct mdeploy_deploy_options {
+	unsigned int version;
+	const char *group;                 /* deployment group name (create, plan, rollback) */
+	const char *bundle;                /* bundle path (create, plan) */
+	/* NULL-terminated trusted Ed25519 public keys (PEM); non-NULL: the bundle
+	 * must be signed by one of them. Borrowed. */
+	const char *const *trusted_keys;
+	/* Wait this long for another deployment of the group to finish; 0: fail at once. */
+	unsigned int lock_wait_ms;
+	/* On rollback, keep the failed green fleet running for inspection. */
+	int keep_failed;
+} mdeploy_deploy_options;
+
+#define MDEPLOY_DEPLOY_OPTIONS_VERSION 1
+#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0 }
+
+MDEPLOY_EXTERN(int) mdeploy_deploy_options_init(mdeploy_deploy_options *opts, unsigned int version);
+
+/*
+ * Deploy `opts->bundle` to `opts->group` and wait for the end. `id` (12
+ * bytes) gets the deployment id as soon as the record exists, so a caller
+ * can report it even on failure ("" when validation failed before).
+ * Returns 0 when the new release is live; MDEPLOY_ENOTFOUND for an unknown
+ * group; MDEPLOY_EVERIFY for an unsigned or tampered bundle;
+ * MDEPLOY_EINVALID for an invalid appspec; MDEPLOY_ELOCKED when another
+ * deployment holds the group; MDEPLOY_EHOOK when instances failed (the old
+ * release serves, rolled back); MDEPLOY_ECONFLICT when stopped.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_create(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                          const mdeploy_deploy_options *opts, char id[12]);
+
+/* Continue deployment `id` after a crash (or an interrupted wait). */
+MDEPLOY_EXTERN(int) mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *id,
+                                          const mdeploy_deploy_options *opts);
+
+/*
+ * Ask a running deployment to stop; with `rollback` traffic goes back to
+ * the old fleet at once and the new one is terminated. When the process
+ * running it is gone, this call takes its lock over and does it itself.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *id,
+                                        int rollback);
+
+/* Let a deployment waiting for manual promotion shift traffic. */
+MDEPLOY_EXTERN(int) mdeploy_deploy_promote(mdeploy_ctx *ctx, const char *id);
+
+/*
+ * Roll group `opts->group` back after a successful deployment: while the
+ * previous fleet is retained, traffic returns to it at once and the current
+ * one is retained in its place; once it is gone, the last good bundle
+ * before the live one is deployed again. `id` gets the new deployment id.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                            const mdeploy_deploy_options *opts, char id[12]);
+
+/* ---- plan: which path a bundle takes ---- */
+
+typedef struct mdeploy_plan mdeploy_plan;
+
+typedef struct mdeploy_plan_change {
+	const char *component;   /* "core", "mod_forum", or a version.php path */
+	const char *from;        /* NULL when added */
+	const char *to;          /* NULL when removed */
+} mdeploy_plan_change;
+
+/*
+ * Compare `opts->bundle` with what group `opts->group` runs now, from the
+ * bundle manifests: any component version change, or a plugin added or
+ * removed, needs a database upgrade (the maintenance path); otherwise the
+ * swap has no downtime. Nothing changes. Free with mdeploy_plan_free().
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                        const mdeploy_deploy_options *opts, mdeploy_plan **out);
+MDEPLOY_EXTERN(void) mdeploy_plan_free(mdeploy_plan *plan);
+/* Non-zero when the release needs a database upgrade. */
+MDEPLOY_EXTERN(int) mdeploy_plan_upgrade(const mdeploy_plan *plan);
+/* One sentence saying why. */
+MDEPLOY_EXTERN(const char *) mdeploy_plan_reason(const mdeploy_plan *plan);
+/* The live bundle compared against, or NULL for a first deployment. */
+MDEPLOY_EXTERN(const char *) mdeploy_plan_live_bundle(const mdeploy_plan *plan);
+MDEPLOY_EXTERN(size_t) mdeploy_plan_change_count(const mdeploy_plan *plan);
+MDEPLOY_EXTERN(const mdeploy_plan_change *) mdeploy_plan_change_at(const mdeploy_plan *plan, size_t i);
+
+MDEPLOY_END_DECL
+
+#endif
