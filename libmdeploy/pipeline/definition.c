@@ -14,7 +14,7 @@
 
 struct raw_action {
 	char *name, *type, *run_order, *ns, *timeout;
-	char *command, *comment, *config, *group, *strategy, *buildspec, *key;
+	char *command, *comment, *config, *group, *strategy, *buildspec, *key, *ref;
 	char **inputs;
 	unsigned int inputs_count;
 	char **outputs;
@@ -65,6 +65,7 @@ static const cyaml_schema_field_t action_fields[] = {
 	STR("strategy", struct raw_action, strategy),
 	STR("buildspec", struct raw_action, buildspec),
 	STR("key", struct raw_action, key),
+	STR("ref", struct raw_action, ref),
 	STRLIST("inputs", inputs),
 	STRLIST("outputs", outputs),
 	STRLIST("output_variables", output_variables),
@@ -392,6 +393,7 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			pa->strategy = ra->strategy;
 			pa->buildspec = ra->buildspec;
 			pa->key = ra->key;
+			pa->ref = ra->ref;
 
 			snprintf(f, sizeof(f), "%s.name", pa->field);
 			if (!ra->name)
@@ -467,6 +469,7 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			NOT_FOR(comment, "comment"); NOT_FOR(strategy, "strategy"); NOT_FOR(buildspec, "buildspec");
 			break;
 		case MDEPLOY_PIPELINE_ACTION_BUILD:
+			NOT_FOR(ref, "ref");
 			NEED(pa->input_count >= 1, "inputs", "a build action needs an input artifact (the source)");
 			NEED(pa->output_count == 1, "outputs", "a build action produces exactly one artifact "
 			     "(the bundle)");
@@ -474,6 +477,7 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			NOT_FOR(strategy, "strategy");
 			break;
 		case MDEPLOY_PIPELINE_ACTION_DEPLOY:
+			NOT_FOR(ref, "ref");
 			NEED(pa->input_count == 1, "inputs", "a deploy action takes exactly one input artifact "
 			     "(the bundle)");
 			NEED(pa->output_count == 0, "outputs", "a deploy action produces no artifacts");
@@ -482,12 +486,14 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			NOT_FOR(buildspec, "buildspec");
 			break;
 		case MDEPLOY_PIPELINE_ACTION_APPROVAL:
+			NOT_FOR(ref, "ref");
 			NEED(pa->input_count == 0, "inputs", "an approval action takes no artifacts");
 			NEED(pa->output_count == 0, "outputs", "an approval action produces no artifacts");
 			NOT_FOR(command, "command"); NOT_FOR(group, "group"); NOT_FOR(key, "key");
 			NOT_FOR(config, "config"); NOT_FOR(strategy, "strategy"); NOT_FOR(buildspec, "buildspec");
 			break;
 		case MDEPLOY_PIPELINE_ACTION_SHELL:
+			NOT_FOR(ref, "ref");
 			NEED(pa->command != NULL, "command", "is required (run by /bin/sh -c)");
 			NOT_FOR(group, "group"); NOT_FOR(key, "key"); NOT_FOR(comment, "comment");
 			NOT_FOR(config, "config"); NOT_FOR(strategy, "strategy"); NOT_FOR(buildspec, "buildspec");
@@ -541,6 +547,7 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 		check_refs(&c, pa, "strategy", pa->strategy);
 		check_refs(&c, pa, "buildspec", pa->buildspec);
 		check_refs(&c, pa, "key", pa->key);
+		check_refs(&c, pa, "ref", pa->ref);
 	}
 	for (i = 0; i < p->nvars; i++)
 		if (p->vars[i].default_value && strstr(p->vars[i].default_value, "#{")) {
@@ -608,7 +615,20 @@ int mdeploy_pipeline__load_text(mdeploy_pipeline **out, const char *text, size_t
 		mdeploy__buf_dispose(&probs.msg);
 		goto fail;
 	}
-	if (!(p->name = p->doc->name ? mdeploy__strdup(p->doc->name) : base_name(p->path))) {
+	{
+		/* The project: the parent of pipelines/, else the file's directory. */
+		char *slash = strrchr(p->path, '/');
+		p->project = slash ? mdeploy__sprintf("%.*s", (int)(slash - p->path), p->path) : mdeploy__strdup(".");
+		if (p->project && slash) {
+			char *up = strrchr(p->project, '/');
+			const char *last = up ? up + 1 : p->project;
+			if (!strcmp(last, "pipelines"))
+				up ? (void)(*up = '\0') : (void)strcpy(p->project, ".");
+			if (!*p->project)
+				strcpy(p->project, "/");
+		}
+	}
+	if (!p->project || !(p->name = p->doc->name ? mdeploy__strdup(p->doc->name) : base_name(p->path))) {
 		rc = mdeploy__error_oom();
 		goto fail;
 	}
@@ -633,7 +653,12 @@ int mdeploy_pipeline_load(mdeploy_pipeline **out, const char *path, const mdeplo
 	if ((rc = mdeploy__file_read(&text, &len, path)) != 0)
 		return mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_PIPELINE, "cannot read %s: %s", display,
 		                          rc == MDEPLOY_ENOTFOUND ? "no such file" : mdeploy_error_last()->message);
-	rc = mdeploy_pipeline__load_text(out, text, len, path, display);
+	{
+		/* Executions outlive the directory they were started from. */
+		char *abs = realpath(path, NULL);
+		rc = mdeploy_pipeline__load_text(out, text, len, abs ? abs : path, display);
+		free(abs);
+	}
 	free(text);
 	return rc;
 }
@@ -652,6 +677,7 @@ void mdeploy_pipeline_free(mdeploy_pipeline *p)
 	free(p->display);
 	free(p->text);
 	free(p->name);
+	free(p->project);
 	free(p);
 }
 
@@ -689,6 +715,7 @@ const char *mdeploy_pipeline_description(const mdeploy_pipeline *p)
 	return p && p->doc ? p->doc->description : NULL;
 }
 const char *mdeploy_pipeline_path(const mdeploy_pipeline *p) { return p ? p->path : NULL; }
+const char *mdeploy_pipeline_project_dir(const mdeploy_pipeline *p) { return p ? p->project : NULL; }
 mdeploy_pipeline_mode mdeploy_pipeline_execution_mode(const mdeploy_pipeline *p)
 {
 	return p ? p->mode : MDEPLOY_PIPELINE_SUPERSEDED;

@@ -15,6 +15,7 @@ struct mdeploy_pipeline {
 	char *display;
 	char *text;                  /* the YAML as read: executions keep a copy */
 	char *name;
+	char *project;               /* relative paths are taken from here */
 	mdeploy__yaml yaml;
 	struct mdeploy_pipeline__doc *doc;
 	mdeploy_pipeline_mode mode;

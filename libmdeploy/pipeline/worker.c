@@ -235,6 +235,7 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 		setenv("MDEPLOY_STAGE", a->stage, 1);
 		setenv("MDEPLOY_ACTION", a->name, 1);
 		setenv("MDEPLOY_WORKSPACE", work, 1);
+		setenv("MDEPLOY_PROJECT_DIR", mdeploy_pipeline_project_dir(p), 1);
 		setenv("MDEPLOY_OUTPUT_VARIABLES", vars_path, 1);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -290,51 +291,187 @@ out:
 	free(vars_path);
 }
 
-/* build: the input tree as a reproducible, signed bundle (output: NAME/bundle.tar.zst). */
-static void run_build(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipeline_action *a,
-                      const char *id, const char *dir, json_t *ns, struct result *res)
+/* A path from the definition: absolute, or relative to the project directory. */
+static char *project_path(const mdeploy_pipeline *p, const char *rel)
 {
-	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
-	char *work = mdeploy__path_join(dir, "work"), *src = NULL, *spec = NULL, *out = NULL, *key = NULL;
+	if (rel[0] == '/')
+		return mdeploy__strdup(rel);
+	return mdeploy__path_join(mdeploy_pipeline_project_dir(p), rel);
+}
 
-	if (!work)
-		goto done;
-	if (a->key && mdeploy_pipeline_substitute(&key, a->key, mdeploy_pipeline__lookup, ns)) {
+static char *subst(const char *text, json_t *ns, struct result *res)
+{
+	char *out = NULL;
+	if (text && mdeploy_pipeline_substitute(&out, text, mdeploy_pipeline__lookup, ns)) {
 		fail(res, "variable missing", "%s", mdeploy_error_last()->message);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * source: the release of mdeploy.yml's lock (made when missing), or core
+ * at `ref`, exported as the output artifact.
+ */
+static void run_source(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const mdeploy_pipeline_action *a,
+                       const char *dir, json_t *ns, struct result *res)
+{
+	mdeploy_ctx_options co = MDEPLOY_CTX_OPTIONS_INIT;
+	mdeploy_ctx *sctx = NULL;
+	mdeploy_source *src = NULL;
+	mdeploy_release *rel = NULL;
+	char *cfg_rel = NULL, *cfg = NULL, *ref = NULL, *work = mdeploy__path_join(dir, "work"), *out = NULL;
+	json_t *man = NULL;
+	const char *commit, *core_ref;
+
+	if (!work || (a->config && !(cfg_rel = subst(a->config, ns, res))) || (a->ref && !(ref = subst(a->ref, ns, res))))
+		goto done;
+	if (!(cfg = project_path(p, cfg_rel ? cfg_rel : "mdeploy.yml")))
+		goto done;
+	co.state_dir = mdeploy_ctx_state_dir(ctx);
+	co.config_path = cfg;
+	if (mdeploy_ctx_new(&sctx, &co) || mdeploy_source_open(&src, sctx, NULL)) {
+		fail(res, "source failed", "%s", mdeploy_error_last()->message);
 		goto done;
 	}
-	if (prepare_dirs(ctx, store, a, id, work, res))
+	if (ref) {
+		if (mdeploy_source_fetch(src, 0) || mdeploy_release_open_core_rev(&rel, src, ref)) {
+			fail(res, "source failed", "%s", mdeploy_error_last()->message);
+			goto done;
+		}
+	} else if (mdeploy__path_exists(mdeploy_source_lock_path(src))
+	           ? mdeploy_source_fetch(src, MDEPLOY_SOURCE_LOCKED) : mdeploy_source_lock(src)) {
+		fail(res, "source failed", "%s", mdeploy_error_last()->message);
 		goto done;
-	src = mdeploy__path_join(work, a->inputs[0]);
-	spec = mdeploy__sprintf("%s/%s", src ? src : "", a->buildspec ? a->buildspec : "buildspec.yml");
-	out = mdeploy__sprintf("%s/%s/bundle.tar.zst", work, a->outputs[0]);
-	if (!src || !spec || !out)
-		goto done;
-	if (mdeploy__path_exists(spec)) {
-		fail(res, "not available", "%s: running buildspec phases is not available in this build of "
-		     "mdeploy (the buildspec runner has not landed); remove it to bundle the tree as it is",
-		     a->buildspec ? a->buildspec : "buildspec.yml");
+	} else if (mdeploy_source_assemble(&rel, src)) {
+		fail(res, "source failed", "%s", mdeploy_error_last()->message);
 		goto done;
 	}
-	o.signing_key = key;
-	o.build_id = id;
-	o.builder = "mdeploy pipeline";
-	if (mdeploy_bundle_create(out, src, &o)) {
-		fail(res, "bundle failed", "%s", mdeploy_error_last()->message);
+	mdeploy__rm_rf(work);
+	if (mdeploy__mkdir_p(work, 0755) || !(out = mdeploy__path_join(work, a->outputs[0])) ||
+	    mdeploy_release_export(rel, out)) {
+		fail(res, "export failed", "%s", mdeploy_error_last()->message);
 		goto done;
 	}
 	if (collect_outputs(ctx, a, work, res))
 		goto done;
-	res->vars = json_pack("{s:s, s:s}", "bundle_id", id, "bundle_digest",
+	man = json_loads(mdeploy_release_manifest(rel), 0, NULL);
+	commit = json_string_value(json_object_get(json_object_get(man, "core"), "commit"));
+	core_ref = json_string_value(json_object_get(json_object_get(man, "core"), "ref"));
+	res->vars = json_pack("{s:s, s:s, s:s}", "commit", commit ? commit : "", "ref",
+	                      ref ? ref : core_ref ? core_ref : "", "revision",
 	                      json_string_value(json_object_get(res->artifacts, a->outputs[0])));
 	res->status = "Succeeded";
-	res->summary = mdeploy__sprintf("bundle %s%s", a->outputs[0], key ? " (signed)" : "");
+	res->summary = mdeploy__sprintf("core %.12s%s%s", commit ? commit : "?", ref ? " at " : " (locked)",
+	                                ref ? ref : "");
 done:
+	json_decref(man);
+	mdeploy_release_free(rel);
+	mdeploy_source_free(src);
+	mdeploy_ctx_free(sctx);
+	free(cfg_rel);
+	free(cfg);
+	free(ref);
+	free(work);
+	free(out);
+}
+
+/*
+ * build: the buildspec of the first input (when it has one) run by the
+ * build module, its artifacts bundled into the output; without a
+ * buildspec, the input tree itself as a reproducible bundle. Signed with
+ * `key` when given.
+ */
+static void run_build(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipeline *p,
+                      const mdeploy_pipeline_action *a, const char *id, const char *dir, json_t *ns,
+                      struct result *res)
+{
+	mdeploy_build_options bo = MDEPLOY_BUILD_OPTIONS_INIT;
+	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
+	mdeploy_build_result *br = NULL;
+	char *work = mdeploy__path_join(dir, "work"), *src = NULL, *spec = NULL, *outdir = NULL;
+	char *key_rel = NULL, *key = NULL, *spec_rel = NULL, *log = NULL, *bundle = NULL, *build_id = NULL;
+	char *env[2] = { mdeploy__sprintf("MDEPLOY_PROJECT_DIR=%s", mdeploy_pipeline_project_dir(p)), NULL };
+	const char *digest;
+
+	if (!work || (a->key && !(key_rel = subst(a->key, ns, res))) ||
+	    (a->buildspec && !(spec_rel = subst(a->buildspec, ns, res))))
+		goto done;
+	if (key_rel && !(key = project_path(p, key_rel)))
+		goto done;
+	if (prepare_dirs(ctx, store, a, id, work, res))
+		goto done;
+	src = mdeploy__path_join(work, a->inputs[0]);
+	spec = mdeploy__sprintf("%s/%s", src ? src : "", spec_rel ? spec_rel : "buildspec.yml");
+	outdir = mdeploy__path_join(work, a->outputs[0]);
+	log = mdeploy__path_join(dir, "build.log");
+	build_id = mdeploy__sprintf("%s:%s", mdeploy_pipeline_name(p), id);
+	if (!src || !spec || !outdir || !log || !build_id || !env[0])
+		goto done;
+	/* A buildspec named in the definition may live in the project instead. */
+	if (spec_rel && !mdeploy__path_exists(spec)) {
+		char *alt = project_path(p, spec_rel);
+		if (alt && mdeploy__path_exists(alt)) {
+			free(spec);
+			spec = alt;
+		} else {
+			free(alt);
+			fail(res, "no buildspec", "buildspec '%s' is neither in input '%s' nor in %s", spec_rel,
+			     a->inputs[0], mdeploy_pipeline_project_dir(p));
+			goto done;
+		}
+	}
+	if (mdeploy__path_exists(spec)) {
+		bo.env = (const char *const *)env;
+		bo.src_dir = src;
+		bo.buildspec = spec;
+		bo.build_id = build_id;
+		bo.resolved_source_version = json_string_value(json_object_get(json_object_get(ns, "pipeline"),
+		                                                               "execution_id"));
+		bo.log_path = log;
+		bo.artifacts_dir = outdir;
+		bo.signing_key = key;
+		if (mdeploy_build_run(&br, ctx, &bo)) {
+			fail(res, "build failed", "%s", mdeploy_error_last()->message);
+			goto done;
+		}
+		if (mdeploy_build_result_status(br) != MDEPLOY_BUILD_SUCCEEDED) {
+			fail(res, mdeploy_build_result_status(br) == MDEPLOY_BUILD_TIMED_OUT ? "timed out" : "build failed",
+			     "build %s: %s (see %s)", mdeploy_build_status_name(mdeploy_build_result_status(br)),
+			     mdeploy_build_result_reason(br) ? mdeploy_build_result_reason(br) : "failed", log);
+			goto done;
+		}
+	} else {
+		if (!(bundle = mdeploy__path_join(outdir, "bundle.tar.zst")))
+			goto done;
+		o.signing_key = key;
+		o.build_id = build_id;
+		o.builder = "mdeploy pipeline";
+		if (mdeploy_bundle_create(bundle, src, &o)) {
+			fail(res, "bundle failed", "%s", mdeploy_error_last()->message);
+			goto done;
+		}
+	}
+	if (collect_outputs(ctx, a, work, res))
+		goto done;
+	digest = json_string_value(json_object_get(res->artifacts, a->outputs[0]));
+	res->vars = json_pack("{s:s, s:s}", "bundle_id", build_id, "bundle_digest", digest ? digest : "");
+	res->status = "Succeeded";
+	res->summary = mdeploy__sprintf("%s%s", br ? "buildspec ran, artifacts bundled" : "tree bundled",
+	                                key ? " and signed" : "");
+done:
+	mdeploy_build_result_free(br);
 	free(work);
 	free(src);
 	free(spec);
-	free(out);
+	free(outdir);
+	free(key_rel);
 	free(key);
+	free(spec_rel);
+	free(log);
+	free(bundle);
+	free(build_id);
+	free(env[0]);
 }
 
 void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)
@@ -389,11 +526,10 @@ void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const
 			run_shell(ctx, store, p, a, id, dir, log_path, deadline, ns, &res);
 			break;
 		case MDEPLOY_PIPELINE_ACTION_BUILD:
-			run_build(ctx, store, a, id, dir, ns, &res);
+			run_build(ctx, store, p, a, id, dir, ns, &res);
 			break;
 		case MDEPLOY_PIPELINE_ACTION_SOURCE:
-			fail(&res, "not available", "source actions are not available in this build of mdeploy "
-			     "(the source module has not landed)");
+			run_source(ctx, p, a, dir, ns, &res);
 			break;
 		case MDEPLOY_PIPELINE_ACTION_DEPLOY:
 			fail(&res, "not available", "deploy actions are not available in this build of mdeploy "

@@ -21,6 +21,10 @@
  * process that started them, and mdeploy_pipeline_resume() continues one
  * whose runner died, without re-running finished actions.
  *
+ * Relative paths in a definition (config, key) are taken from the project
+ * directory: the parent of pipelines/ when the file is in one, else the
+ * file's directory; source actions read <project>/mdeploy.yml by default.
+ *
  * Thread-safety: a loaded definition is read-only and may be shared; one
  * thread per execution call (each opens its own store connection).
  */
@@ -85,6 +89,7 @@ typedef struct mdeploy_pipeline_action {
 	const char *strategy;           /* deploy: NULL for the group's */
 	const char *buildspec;          /* build: in the input; NULL: buildspec.yml */
 	const char *key;                /* build: Ed25519 signing key (PEM); NULL: unsigned */
+	const char *ref;                /* source: build core at this ref instead of the lock */
 	const char *field;              /* "stages[1].actions[0]" for mdeploy_pipeline_where() */
 } mdeploy_pipeline_action;
 
@@ -123,6 +128,8 @@ MDEPLOY_EXTERN(int) mdeploy_pipeline_load(mdeploy_pipeline **out, const char *pa
                                           const mdeploy_pipeline_load_options *opts);
 MDEPLOY_EXTERN(void) mdeploy_pipeline_free(mdeploy_pipeline *p);
 
+/* The project directory relative paths are resolved against. */
+MDEPLOY_EXTERN(const char *) mdeploy_pipeline_project_dir(const mdeploy_pipeline *p);
 /* `name:`, else the file name without .yml. */
 MDEPLOY_EXTERN(const char *) mdeploy_pipeline_name(const mdeploy_pipeline *p);
 MDEPLOY_EXTERN(const char *) mdeploy_pipeline_description(const mdeploy_pipeline *p);
