@@ -105,6 +105,7 @@ const struct cli_command cli_commands[] = {
 	  "when the build fails or times out.\n" },
 	{ "bundle", cmd_bundle, "Create, verify, inspect, compare and safely extract bundles",
 	  "mdeploy bundle create [--format F] [--sign KEY] [OPTIONS] DIR BUNDLE\n"
+	  "mdeploy bundle create (--git REPO [--rev REV] | --release FILE) [--overlay DIR] [OPTIONS] BUNDLE\n"
 	  "mdeploy bundle verify [--trusted-key KEY]... [--json] BUNDLE\n"
 	  "mdeploy bundle inspect [--files] [--json] BUNDLE\n"
 	  "mdeploy bundle diff [--json] FROM TO\n"
@@ -117,6 +118,10 @@ const struct cli_command cli_commands[] = {
 	  "                         else none: same tree, same bytes)\n"
 	  "   --source-json FILE    JSON object recorded as the manifest's source\n"
 	  "   --no-appspec-check    allow a bundle without a valid appspec.yml\n"
+	  "   --git REPO --rev REV  bundle REV of a git repository straight from its objects\n"
+	  "   --release FILE        bundle the release an mdeploy.lock (or release manifest)\n"
+	  "                         describes, from the source stage's mirrors\n"
+	  "   --overlay DIR         add DIR's files (appspec.yml, hook scripts) to the release\n"
 	  "   --trusted-key KEY     public key the bundle must be signed by (repeatable)\n"
 	  "   --files               inspect: list every entry\n"
 	  "   --require-manifest    extract: refuse plain archives\n"

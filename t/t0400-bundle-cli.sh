@@ -18,7 +18,7 @@ mdeploy key generate other.key >/dev/null
 
 run mdeploy bundle create --sign signing.key --time 1764000000 --build-id b1 site a.tar.zst
 is "$rc" 0 "bundle create"
-like "$out" "a.tar.zst: tar.zst bundle of" "create reports the bundle"
+like "$out" "a.tar.zst: tar.zst bundle, " "create reports the bundle"
 run mdeploy bundle create --sign signing.key --time 1764000000 --build-id b1 site b.tar.zst
 cmp -s a.tar.zst b.tar.zst
 ok $? "the same tree gives a byte-identical bundle"
@@ -86,6 +86,16 @@ run mdeploy bundle extract evil.tar out3
 is "$rc" 1 "escaping symlink refused"
 like "$err" "absolute path" "error names the problem"
 ok "$([ ! -e out3 ]; echo $?)" "nothing extracted"
+
+# Straight from git objects: the same bytes as the checked-out tree.
+mkdir overlay && cp site/appspec.yml overlay/
+run mdeploy bundle create --git fx/moodle --rev v4.5.0 --overlay overlay --time 1764000000 stream.tar
+is "$rc" 0 "bundle create --git --rev --overlay"
+mdeploy bundle create --time 1764000000 site tree.tar >/dev/null
+run mdeploy bundle diff stream.tar tree.tar
+is "$out" "" "streamed bundle has the same entries as the tree's"
+run mdeploy bundle create --git fx/moodle --rev v4.5.0 --time 1764000000 nospec.tar
+is "$rc" 1 "without an overlay there is no appspec.yml"
 
 run mdeploy bundle create site2/lib nope.tar.zst
 is "$rc" 1 "a tree without appspec.yml is not a bundle"

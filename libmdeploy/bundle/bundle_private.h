@@ -73,6 +73,22 @@ int mdeploy_bundle__signature_check(const char *sig, size_t sig_len, const void 
  * sources it names must be among them (sorts `items`). */
 int mdeploy_bundle__appspec_check(const char *data, size_t len, mdeploy_bundle__list *items);
 
+/* create.c: a directory tree, sorted by path, without .git and a
+ * top-level .mdeploy. */
+typedef struct mdeploy_bundle__tree_entry {
+	char *rel;
+	mode_t mode;
+	uint64_t size;
+} mdeploy_bundle__tree_entry;
+typedef struct mdeploy_bundle__tree {
+	mdeploy_bundle__tree_entry *v;
+	size_t n, alloc;
+} mdeploy_bundle__tree;
+int mdeploy_bundle__tree_read(mdeploy_bundle__tree *t, const char *root);
+void mdeploy_bundle__tree_dispose(mdeploy_bundle__tree *t);
+/* Adds tree entry `e` under `root` to `w`. */
+int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, const mdeploy_bundle__tree_entry *e);
+
 /* scan.c: one streaming pass over an archive. */
 typedef struct mdeploy_bundle__scan_hooks {
 	/* A file, dir, symlink or hard link (item->type FILE with `link`

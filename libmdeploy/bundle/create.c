@@ -9,22 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct walk_entry {
-	char *rel;
-	mode_t mode;
-	uint64_t size;
-};
+typedef mdeploy_bundle__tree_entry walk_entry;
+typedef mdeploy_bundle__tree walk_t;
 
-struct walk {
-	struct walk_entry *v;
-	size_t n, alloc;
-};
-
-static int walk_push(struct walk *w, char *rel, const struct stat *st)
+static int walk_push(walk_t *w, char *rel, const struct stat *st)
 {
 	if (w->n == w->alloc) {
 		size_t na = w->alloc ? w->alloc * 2 : 1024;
-		struct walk_entry *nv = realloc(w->v, na * sizeof(*nv));
+		walk_entry *nv = realloc(w->v, na * sizeof(*nv));
 		if (!nv) {
 			free(rel);
 			return mdeploy__error_oom();
@@ -39,7 +31,7 @@ static int walk_push(struct walk *w, char *rel, const struct stat *st)
 	return 0;
 }
 
-static int walk_dir(struct walk *w, const char *root, const char *rel)
+static int walk_dir(walk_t *w, const char *root, const char *rel)
 {
 	char *abs = rel ? mdeploy__path_join(root, rel) : mdeploy__strdup(root);
 	DIR *d;
@@ -93,7 +85,29 @@ static int walk_dir(struct walk *w, const char *root, const char *rel)
 
 static int walk_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct walk_entry *)a)->rel, ((const struct walk_entry *)b)->rel);
+	return strcmp(((const walk_entry *)a)->rel, ((const walk_entry *)b)->rel);
+}
+
+int mdeploy_bundle__tree_read(mdeploy_bundle__tree *t, const char *root)
+{
+	int rc;
+	memset(t, 0, sizeof(*t));
+	if ((rc = walk_dir(t, root, NULL)) != 0) {
+		mdeploy_bundle__tree_dispose(t);
+		return rc;
+	}
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(*t->v), walk_cmp);
+	return 0;
+}
+
+void mdeploy_bundle__tree_dispose(mdeploy_bundle__tree *t)
+{
+	size_t i;
+	for (i = 0; i < t->n; i++)
+		free(t->v[i].rel);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
 }
 
 static long long fd_read(void *buf, size_t len, void *payload)
@@ -110,12 +124,46 @@ static long long fd_read(void *buf, size_t len, void *payload)
 	}
 }
 
+int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, const mdeploy_bundle__tree_entry *e)
+{
+	char *abs = mdeploy__path_join(root, e->rel);
+	int rc = 0;
+	if (!abs)
+		return MDEPLOY_ENOMEM;
+	if (S_ISDIR(e->mode)) {
+		rc = mdeploy_bundle_writer_add_dir(w, e->rel);
+	} else if (S_ISLNK(e->mode)) {
+		char target[4096];
+		ssize_t n = readlink(abs, target, sizeof(target) - 1);
+		if (n < 0)
+			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot read link '%s'", abs);
+		else {
+			target[n] = '\0';
+			rc = mdeploy_bundle_writer_add_symlink(w, e->rel, target);
+		}
+	} else {
+		int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", abs);
+		} else {
+			posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+			rc = mdeploy_bundle_writer_add_stream(w, e->rel, (st.st_mode & S_IXUSR) != 0,
+			                                      (uint64_t)st.st_size, fd_read, &fd);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	free(abs);
+	return rc;
+}
+
 int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
                           const mdeploy_bundle_create_options *opts)
 {
 	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
 	mdeploy_bundle_writer *w = NULL;
-	struct walk wk = { NULL, 0, 0 };
+	walk_t wk;
 	size_t i;
 	int rc;
 
@@ -148,53 +196,17 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 		if (rc)
 			return rc;
 	}
-	if ((rc = walk_dir(&wk, src_dir, NULL)) != 0)
+	memset(&wk, 0, sizeof(wk));
+	if ((rc = mdeploy_bundle__tree_read(&wk, src_dir)) != 0)
 		goto out;
-	if (wk.n > 1)
-		qsort(wk.v, wk.n, sizeof(*wk.v), walk_cmp);
 	if ((rc = mdeploy_bundle_writer_new(&w, bundle_path, &o)) != 0)
 		goto out;
-	for (i = 0; !rc && i < wk.n; i++) {
-		struct walk_entry *e = &wk.v[i];
-		char *abs = mdeploy__path_join(src_dir, e->rel);
-		if (!abs) {
-			rc = MDEPLOY_ENOMEM;
-			break;
-		}
-		if (S_ISDIR(e->mode)) {
-			rc = mdeploy_bundle_writer_add_dir(w, e->rel);
-		} else if (S_ISLNK(e->mode)) {
-			char target[4096];
-			ssize_t n = readlink(abs, target, sizeof(target) - 1);
-			if (n < 0)
-				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot read link '%s'", abs);
-			else {
-				target[n] = '\0';
-				rc = mdeploy_bundle_writer_add_symlink(w, e->rel, target);
-			}
-		} else {
-			int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			struct stat st;
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", abs);
-			} else {
-				posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-				rc = mdeploy_bundle_writer_add_stream(w, e->rel, (st.st_mode & S_IXUSR) != 0,
-				                                      (uint64_t)st.st_size, fd_read, &fd);
-				if (rc)
-					mdeploy__error_prefix("'%s'", abs);
-			}
-			if (fd >= 0)
-				close(fd);
-		}
-		free(abs);
-	}
+	for (i = 0; !rc && i < wk.n; i++)
+		rc = mdeploy_bundle__writer_add_path(w, src_dir, &wk.v[i]);
 	if (!rc)
 		rc = mdeploy_bundle_writer_finish(w);
 out:
 	mdeploy_bundle_writer_free(w);
-	for (i = 0; i < wk.n; i++)
-		free(wk.v[i].rel);
-	free(wk.v);
+	mdeploy_bundle__tree_dispose(&wk);
 	return rc;
 }

@@ -111,6 +111,21 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_create(const char *bundle_path, const char *s
                                           const mdeploy_bundle_create_options *opts);
 
 /*
+ * Bundle a release (mdeploy/source.h) straight from the source stage's
+ * object databases, with mdeploy_release_walk(): no tree is written to
+ * disk. `overlay_dir` (may be NULL) adds files the release does not hold -
+ * appspec.yml, hook scripts - merged in path order; a file in both is
+ * MDEPLOY_ECONFLICT. opts->source_json defaults to the release manifest
+ * (commits and Moodle component versions). The same release, overlay and
+ * options give the same bytes as mdeploy_bundle_create() of the exported
+ * tree with the overlay copied in.
+ */
+struct mdeploy_release;
+MDEPLOY_EXTERN(int) mdeploy_bundle_create_from_release(const char *bundle_path, const struct mdeploy_release *rel,
+                                                       const char *overlay_dir,
+                                                       const mdeploy_bundle_create_options *opts);
+
+/*
  * A writer for callers that produce entries themselves (for example from a
  * git object database, without writing a tree to disk). Entries must be
  * added in strictly increasing byte order of their paths (a pre-order walk
