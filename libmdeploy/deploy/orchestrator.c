@@ -618,7 +618,7 @@ static int apply_split(mdeploy_deploy__run *r, const char *from, const char *to,
 	mdeploy_lb_change ch[128];
 	size_t i, n = 0, nf = 0, nt = 0;
 	unsigned int wf, wt;
-	int rc;
+	int rc, pass;
 
 	memset(&lf, 0, sizeof(lf));
 	if ((from[0] && (rc = instances(r, from, &lf))) || (rc = instances(r, to, &lt)) || (rc = targets(r, &t)))
@@ -628,26 +628,25 @@ static int apply_split(mdeploy_deploy__run *r, const char *from, const char *to,
 		nt += in_list(&lt, t.t[i].instance);
 	}
 	shift_weights(pct, nf, nt, &wf, &wt);
-	for (i = 0; i < t.n && n < 128; i++) {
-		const char *id = NULL;
-		size_t j;
-		unsigned int w;
-		if (in_list(&lf, t.t[i].instance))
-			w = wf;
-		else if (in_list(&lt, t.t[i].instance))
-			w = wt;
-		else
-			continue;
-		for (j = 0; j < lf.n && !id; j++)
-			if (!strcmp(lf.id[j], t.t[i].instance))
-				id = lf.id[j];
-		for (j = 0; j < lt.n && !id; j++)
-			if (!strcmp(lt.id[j], t.t[i].instance))
-				id = lt.id[j];
-		ch[n].instance = id;
-		ch[n].weight = (int)w;
-		ch[n].state = MDEPLOY_TARGET_READY;
-		n++;
+	/*
+	 * The fleet that gains goes first: HAProxy applies the commands in
+	 * order, and lowering the other fleet first would leave a moment with
+	 * no weight anywhere (503s).
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		const inst_list *fl = pass == 0 ? &lt : &lf;
+		unsigned int w = pass == 0 ? wt : wf;
+		for (i = 0; i < t.n && n < 128; i++) {
+			size_t j;
+			for (j = 0; j < fl->n; j++) {
+				if (strcmp(fl->id[j], t.t[i].instance))
+					continue;
+				ch[n].instance = fl->id[j];
+				ch[n].weight = (int)w;
+				ch[n].state = MDEPLOY_TARGET_READY;
+				n++;
+			}
+		}
 	}
 	if (nt == 0 && pct > 0)
 		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no registered instance", to);
