@@ -482,7 +482,9 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			     "(the bundle)");
 			NEED(pa->output_count == 0, "outputs", "a deploy action produces no artifacts");
 			NEED(pa->group != NULL, "group", "is required (the deployment group)");
-			NOT_FOR(command, "command"); NOT_FOR(key, "key"); NOT_FOR(comment, "comment");
+			NEED(pa->strategy == NULL, "strategy", "a deployment's strategy is set on its group in "
+			     "mdeploy.yml");
+			NOT_FOR(command, "command"); NOT_FOR(comment, "comment");
 			NOT_FOR(buildspec, "buildspec");
 			break;
 		case MDEPLOY_PIPELINE_ACTION_APPROVAL:

@@ -14,6 +14,7 @@
 #include "pipeline_private.h"
 #include "store/store_private.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -474,6 +475,158 @@ done:
 	free(env[0]);
 }
 
+/* The bundle in a deploy action's input: primary.*, bundle.*, else the only file. */
+static char *find_bundle(const char *dir)
+{
+	static const char *const names[] = { "primary.tar.zst", "bundle.tar.zst", "primary.tgz", "primary.zip",
+	                                     "primary.tar", NULL };
+	size_t i;
+	DIR *d;
+	struct dirent *e;
+	char *only = NULL;
+	int n = 0;
+	for (i = 0; names[i]; i++) {
+		char *p = mdeploy__path_join(dir, names[i]);
+		if (p && mdeploy__path_exists(p))
+			return p;
+		free(p);
+	}
+	if (!(d = opendir(dir)))
+		return NULL;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n++ == 0)
+			only = mdeploy__path_join(dir, e->d_name);
+	}
+	closedir(d);
+	if (n != 1) {
+		free(only);
+		return NULL;
+	}
+	return only;
+}
+
+struct open_deploy {
+	int64_t since;   /* unix seconds */
+	char id[32];
+};
+
+static int find_open_deploy(const mdeploy_deployment_record *rec, void *payload)
+{
+	struct open_deploy *o = payload;
+	if (rec->created_at >= o->since && !mdeploy_deployment_status_is_final(rec->status) && rec->id)
+		snprintf(o->id, sizeof(o->id), "%s", rec->id);
+	return 1; /* the newest only */
+}
+
+/*
+ * deploy: the input's bundle to `group` through the deploy orchestrator.
+ * Run again after the worker died, it resumes the deployment it had
+ * started (from the deployment journal) instead of starting another.
+ */
+static void run_deploy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipeline *p,
+                       const mdeploy_pipeline_action *a, const char *id, size_t idx, const char *dir,
+                       json_t *ns, struct result *res)
+{
+	mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
+	mdeploy_ctx_options co = MDEPLOY_CTX_OPTIONS_INIT;
+	mdeploy_config *cfg = NULL;
+	mdeploy_ctx *dctx = NULL;
+	char *cfg_rel = NULL, *cfgpath = NULL, *group = NULL, *key_rel = NULL, *key = NULL, *bundle = NULL, *in = NULL;
+	char *work = mdeploy__path_join(dir, "work");
+	const char *keys[2] = { NULL, NULL };
+	char did[32] = "";
+	struct open_deploy od;
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(&od, 0, sizeof(od));
+	if (!work || (a->config && !(cfg_rel = subst(a->config, ns, res))) || !(group = subst(a->group, ns, res)) ||
+	    (a->key && !(key_rel = subst(a->key, ns, res))))
+		goto done;
+	if (!(cfgpath = project_path(p, cfg_rel ? cfg_rel : "mdeploy.yml")) || (key_rel && !(key = project_path(p, key_rel))))
+		goto done;
+	if (a->strategy) {
+		fail(res, "not supported", "strategy '%s': a deployment's strategy comes from its group in "
+		     "mdeploy.yml; remove it from the action", a->strategy);
+		goto done;
+	}
+	if (mdeploy_config_load(&cfg, cfgpath, NULL)) {
+		fail(res, "config failed", "%s", mdeploy_error_last()->message);
+		goto done;
+	}
+	co.state_dir = mdeploy_ctx_state_dir(ctx);
+	co.config_path = cfgpath;
+	if (mdeploy_ctx_new(&dctx, &co)) {
+		fail(res, "deploy failed", "%s", mdeploy_error_last()->message);
+		goto done;
+	}
+	if (key) {
+		keys[0] = key;
+		o.trusted_keys = keys;
+	}
+	o.group = group;
+	o.lock_wait_ms = 600000;
+	/* A deployment this action started before its worker died? */
+	if ((st = mdeploy_store__prepare(store, "SELECT started_at, attempt FROM pipeline_actions"
+	                                 " WHERE execution_id = ? AND idx = ?"))) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 1) {
+			json_t *prev = NULL;
+			sqlite3_finalize(st);
+			/* The first attempt's start is not kept: look back to the execution's start. */
+			st = mdeploy_store__prepare(store, "SELECT created_at FROM pipeline_executions WHERE id = ?");
+			if (st) {
+				sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+				if (sqlite3_step(st) == SQLITE_ROW)
+					od.since = sqlite3_column_int64(st, 0) / 1000;
+			}
+			json_decref(prev);
+			if (od.since)
+				mdeploy_store_deployment_foreach(store, mdeploy_config_application_name(cfg), group, 1,
+				                                 find_open_deploy, &od);
+		}
+		sqlite3_finalize(st);
+	}
+	if (od.id[0]) {
+		snprintf(did, sizeof(did), "%s", od.id);
+		rc = mdeploy_deploy_resume(dctx, cfg, od.id, &o);
+	} else {
+		if (prepare_dirs(ctx, store, a, id, work, res))
+			goto done;
+		if (!(in = mdeploy__path_join(work, a->inputs[0])) || !(bundle = find_bundle(in))) {
+			fail(res, "no bundle", "input artifact '%s' holds no bundle (primary.tar.zst, bundle.tar.zst "
+			     "or a single file)", a->inputs[0]);
+			goto done;
+		}
+		o.bundle = bundle;
+		rc = mdeploy_deploy_create(dctx, cfg, &o, did);
+	}
+	if (rc) {
+		fail(res, rc == MDEPLOY_EHOOK ? "rolled back" : "deploy failed", "%s%s%s", did[0] ? did : "",
+		     did[0] ? ": " : "", mdeploy_error_last()->message);
+		if (did[0])
+			res->vars = json_pack("{s:s}", "deployment_id", did);
+		goto done;
+	}
+	res->vars = json_pack("{s:s}", "deployment_id", did);
+	res->status = "Succeeded";
+	res->summary = mdeploy__sprintf("deployment %s to %s%s", did, group, od.id[0] ? " (resumed)" : "");
+done:
+	mdeploy_config_free(cfg);
+	mdeploy_ctx_free(dctx);
+	free(cfg_rel);
+	free(cfgpath);
+	free(group);
+	free(key_rel);
+	free(key);
+	free(bundle);
+	free(in);
+	free(work);
+}
+
 void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)
 {
 	const mdeploy_pipeline_action *a = &p->actions[idx];
@@ -532,8 +685,7 @@ void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const
 			run_source(ctx, p, a, dir, ns, &res);
 			break;
 		case MDEPLOY_PIPELINE_ACTION_DEPLOY:
-			fail(&res, "not available", "deploy actions are not available in this build of mdeploy "
-			     "(the deploy orchestrator has not landed)");
+			run_deploy(ctx, store, p, a, id, idx, dir, ns, &res);
 			break;
 		default:
 			fail(&res, "not available", "action type %d does not run in a worker", (int)a->type);

@@ -86,9 +86,10 @@ typedef struct mdeploy_pipeline_action {
 	const char *comment;            /* approval: shown to the approver */
 	const char *config;             /* source, build, deploy: mdeploy.yml; NULL: the context's */
 	const char *group;              /* deploy: the deployment group */
-	const char *strategy;           /* deploy: NULL for the group's */
+	const char *strategy;           /* reserved; always NULL (the group sets it) */
 	const char *buildspec;          /* build: in the input; NULL: buildspec.yml */
-	const char *key;                /* build: Ed25519 signing key (PEM); NULL: unsigned */
+	const char *key;                /* build: Ed25519 signing key (PEM); NULL: unsigned;
+	                                   deploy: the public key the bundle must be signed by */
 	const char *ref;                /* source: build core at this ref instead of the lock */
 	const char *field;              /* "stages[1].actions[0]" for mdeploy_pipeline_where() */
 } mdeploy_pipeline_action;

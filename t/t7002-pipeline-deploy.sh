@@ -1,0 +1,97 @@
+#!/bin/sh
+# mdeploy pipeline: a deploy action through the blue/green orchestrator -
+# a release made by a shell action, bundled and signed by a build action,
+# deployed to PHP instances behind HAProxy, then checked through the load
+# balancer by a later action that gets the deployment id.
+. "${top_srcdir:-.}/t/lib.sh"
+
+[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
+	skip_all "haproxy, php or curl missing"
+
+n=$(( ($$ + 77) % 150 ))
+export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + n))"
+lbport=$((21000 + (($$ + 4500) % 9000) * 2))
+port=$((lbport + 1))
+
+cleanup() {
+	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
+		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
+			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
+		done
+	done
+	_tap_cleanup
+}
+trap cleanup EXIT
+
+cd "$TMP" || exit 1
+mkdir -p pipelines keys
+cat >mdeploy.yml <<EOF
+application:
+  name: demo
+groups:
+  - name: prod
+    fleet: { size: 2, min: 1, max: 4, port: $port }
+    load_balancer: { listen: '127.0.0.1:$lbport', slots: 16 }
+    health_check: { interval: 100ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 1 }
+    alarms: { window: 200ms }
+    drain_timeout: 1s
+EOF
+mdeploy key generate keys/release.pem >/dev/null 2>&1 || exit 1
+cat >pipelines/ship.yml <<EOF
+name: ship
+variables:
+  - name: text
+stages:
+  - name: Source
+    actions:
+      - name: Make-site
+        type: shell
+        outputs: [site]
+        command: |
+          mkdir -p site/hooks
+          printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
+          printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml
+          printf '#!/bin/sh\\ncurl -sf "http://\$MDEPLOY_INSTANCE_ADDR:$port/" >/dev/null\\n' > site/hooks/validate.sh
+          chmod +x site/hooks/validate.sh
+  - name: Build
+    actions:
+      - name: Bundle
+        type: build
+        inputs: [site]
+        outputs: [bundle]
+        key: keys/release.pem
+  - name: Production
+    actions:
+      - name: Deploy
+        type: deploy
+        namespace: D
+        group: prod
+        key: keys/release.pem.pub
+        inputs: [bundle]
+      - name: Check
+        type: shell
+        run_order: 2
+        command: |
+          curl -s -m 5 http://127.0.0.1:$lbport/ > $TMP/served
+          echo "#{D.deployment_id}" > $TMP/deployment
+EOF
+run mdeploy pipeline validate ship
+is "$rc" 0 "validate"
+
+run mdeploy pipeline run --json ship --var text="release one"
+is "$rc" 0 "run: exit 0"
+[ "$rc" = 0 ] || diag "$err"
+is "$(echo "$out" | jq -r .status)" Succeeded "run: Succeeded"
+is "$(cat served)" "release one" "the release answers through HAProxy"
+did=$(cat deployment)
+like "$did" "d-" "the deployment id reaches the next action"
+is "$(mdeploy deploy status --json "$did" 2>/dev/null | jq -r .status)" Succeeded "the deployment is recorded as Succeeded"
+
+run mdeploy pipeline run ship --var text="release two"
+is "$rc" 0 "second release: exit 0"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release two" "second release swapped in"
+
+done_testing
