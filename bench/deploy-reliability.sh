@@ -71,7 +71,7 @@ EOF
 	printf '#!/bin/sh\ncurl -sf "http://$MDEPLOY_INSTANCE_ADDR:%s/" >/dev/null || exit 9\nexit %s\n' \
 		"$port" "${3:-0}" >"$1/hooks/validate.sh"
 	chmod +x "$1/hooks/validate.sh"
-	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" || exit 1
+	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" >/dev/null || exit 1
 }
 
 cd "$TMP" || exit 1

@@ -70,7 +70,7 @@ mkrel relA "release A"
 mkrel relB "release B"
 mkrel relC "release C"
 mkrel relBad "release bad" 1
-for r in A B C Bad; do "$MDEPLOY" -q bundle create "rel$r" "$r.tar.zst" || exit 1; done
+for r in A B C Bad; do "$MDEPLOY" -q bundle create "rel$r" "$r.tar.zst" >/dev/null || exit 1; done
 get() { curl -s -m 5 "http://127.0.0.1:$lbport/"; }
 
 run mdeploy deploy plan prod A.tar.zst

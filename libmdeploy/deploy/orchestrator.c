@@ -847,6 +847,8 @@ static int cleanup_expired(mdeploy_deploy__run *r)
 
 /* ---- the flow ---- */
 
+static int inplace_revert(mdeploy_deploy__run *r);
+
 static int rollback(mdeploy_deploy__run *r, const char *why)
 {
 	int rc;
@@ -855,7 +857,10 @@ static int rollback(mdeploy_deploy__run *r, const char *why)
 	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: rolling back: %s", r->id, msg);
 	/* A stop request must not stop the rollback itself. */
 	flag_set(r->store, r->id, "stop", NULL);
-	if ((rc = step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
+	if (r->blue[0] && !strcmp(r->blue, r->green)) {
+		if ((rc = inplace_revert(r)))
+			return rc;
+	} else if ((rc = step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
 	    (rc = step(r, "retire-green", r->green, s_retire, NULL))) {
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
 		return rc;
@@ -980,6 +985,243 @@ failed:
 	}
 }
 
+/* ---- in-place ---- */
+
+static int agent_event(mdeploy_deploy__run *r, const char *id, const char *root, const char *addr,
+                       const char *event)
+{
+	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
+	mdeploy_agent_deployment d;
+	mdeploy_agent *agent = NULL;
+	char gid[160];
+	int rc;
+	ao.ctx = r->ctx;
+	if ((rc = mdeploy_agent_open(&agent, root, &ao)))
+		return rc;
+	agent_deployment(r, &d, id, addr, gid, sizeof(gid), 0);
+	/* The traffic hooks of a host that never had a release have nothing to run. */
+	if (mdeploy_agent_last_successful(agent) || !strncmp(event, "BeforeAllow", 11) || !strncmp(event, "AfterAllow", 10))
+		rc = mdeploy_agent_run_event(agent, event, NULL, &d);
+	if (rc)
+		mdeploy__error_prefix("instance %s", id);
+	mdeploy_agent_free(agent);
+	return rc;
+}
+
+struct inst_arg { const char *root, *addr; };
+
+/* BeforeBlockTraffic, drain, AfterBlockTraffic, out of rotation. */
+static int s_block(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	struct inst_arg *ia = arg;
+	mdeploy_lb_change ch = { NULL, -1, MDEPLOY_TARGET_DRAIN };
+	target_list t;
+	uint64_t t0;
+	size_t i;
+	int rc;
+
+	ch.instance = target;
+	if ((rc = agent_event(r, target, ia->root, ia->addr, "BeforeBlockTraffic")))
+		return rc;
+	if ((rc = mdeploy_lb_apply(r->p, r->lb, &ch, 1)))
+		return rc;
+	for (t0 = mdeploy__now_ms();;) {
+		uint64_t sessions = 0;
+		if ((rc = targets(r, &t)))
+			return rc;
+		for (i = 0; i < t.n; i++)
+			if (!strcmp(t.t[i].instance, target))
+				sessions += t.t[i].sessions;
+		if (sessions == 0 || mdeploy__now_ms() - t0 > r->g->drain_timeout_ms)
+			break;
+		if ((rc = wait_for(r, 50)))
+			return rc;
+	}
+	ch.state = MDEPLOY_TARGET_MAINT;
+	if ((rc = mdeploy_lb_apply(r->p, r->lb, &ch, 1)))
+		return rc;
+	return agent_event(r, target, ia->root, ia->addr, "AfterBlockTraffic");
+}
+
+/* BeforeAllowTraffic, back in rotation once healthy, AfterAllowTraffic. */
+static int s_allow(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	struct inst_arg *ia = arg;
+	mdeploy_lb_change ch = { NULL, 100, MDEPLOY_TARGET_READY };
+	uint64_t t0 = mdeploy__now_ms();
+	unsigned int limit = r->g->health_interval_ms * (r->g->healthy_threshold + 2) + r->g->health_timeout_ms + 10000;
+	target_list t;
+	size_t i;
+	int rc, up = 0;
+
+	ch.instance = target;
+	if ((rc = agent_event(r, target, ia->root, ia->addr, "BeforeAllowTraffic")))
+		return rc;
+	if ((rc = mdeploy_lb_apply(r->p, r->lb, &ch, 1)))
+		return rc;
+	while (!up) {
+		if ((rc = targets(r, &t)))
+			return rc;
+		for (i = 0; i < t.n; i++)
+			if (!strcmp(t.t[i].instance, target) && !strncmp(t.t[i].health, "UP", 2))
+				up = 1;
+		if (up)
+			break;
+		if (mdeploy__now_ms() - t0 > limit)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "instance %s did not pass the health check (%s) in %u ms",
+			                          target, r->g->health_path, limit);
+		if ((rc = wait_for(r, 50)))
+			return rc;
+	}
+	return agent_event(r, target, ia->root, ia->addr, "AfterAllowTraffic");
+}
+
+/* Put an instance back on the release it had before this deployment. */
+static int s_revert(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	struct inst_arg *ia = arg;
+	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
+	mdeploy_agent *agent = NULL;
+	int rc;
+	ao.ctx = r->ctx;
+	if ((rc = mdeploy_agent_open(&agent, ia->root, &ao)))
+		return rc;
+	/* The agent already restored a failed install; roll back only what went live. */
+	if (mdeploy_agent_last_successful(agent) && !strcmp(mdeploy_agent_last_successful(agent), r->id))
+		rc = mdeploy_agent_rollback(agent, NULL);
+	mdeploy_agent_free(agent);
+	if (rc == MDEPLOY_ENOTFOUND)
+		rc = 0;
+	if (!rc)
+		rc = mdeploy_instance_restart(r->p, target);
+	return rc;
+}
+
+/* Every instance that went live on this deployment's release goes back, one at a time. */
+static int inplace_revert(mdeploy_deploy__run *r)
+{
+	inst_list l;
+	size_t i;
+	int rc;
+	if ((rc = instances(r, r->green, &l)))
+		return rc;
+	for (i = 0; i < l.n; i++) {
+		struct inst_arg ia = { l.root[i], l.addr[i] };
+		if (!is_done(r, "install", l.id[i]))
+			continue;
+		if ((rc = step(r, "rollback-block", l.id[i], s_block, &ia)) ||
+		    (rc = step(r, "rollback-instance", l.id[i], s_revert, &ia)) ||
+		    (rc = step(r, "rollback-allow", l.id[i], s_allow, &ia))) {
+			mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
+			return rc;
+		}
+	}
+	/* And any instance left out of rotation comes back. */
+	for (i = 0; i < l.n; i++) {
+		struct inst_arg ia = { l.root[i], l.addr[i] };
+		if (is_done(r, "block", l.id[i]) && !is_done(r, "allow", l.id[i]) &&
+		    (rc = step(r, "rollback-allow", l.id[i], s_allow, &ia))) {
+			mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int in_place(mdeploy_deploy__run *r)
+{
+	const mdeploy_deployment_config *c = &r->g->config;
+	inst_list l;
+	unsigned int min_healthy = 0, batch = 1, succeeded = 0, failed = 0;
+	size_t k, i;
+	int rc = 0, last_failed_only = 0;
+	char err[2048] = "", *flag = NULL;
+
+	{
+		int rolling = 0;
+		mdeploy_store_journal_foreach(r->store, r->id, is_rollback_journal, &rolling);
+		if (flag_get(r->store, r->id, "stop", &flag) == 0 && !strcmp(flag, "rollback"))
+			rolling = 1;
+		free(flag);
+		mdeploy_error_clear();
+		if (rolling)
+			return rollback(r, "resumed an interrupted rollback");
+	}
+	mdeploy_store_deployment_set_status(r->store, r->id, "InProgress", NULL);
+	if ((rc = step(r, "load-balancer", r->lb, s_lb, NULL)))
+		goto failed;
+	if ((rc = instances(r, r->green, &l)))
+		goto failed;
+	if ((rc = mdeploy_deployment_config_plan(c, (unsigned int)l.n, &min_healthy, &batch)))
+		goto failed;
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: in place on %s: %zu instances, batches of %u, %u kept healthy",
+	             r->id, r->green, l.n, batch, min_healthy);
+	for (k = 0; k < l.n; k += batch) {
+		size_t end = k + batch < l.n ? k + batch : l.n;
+		for (i = k; i < end; i++) {
+			struct inst_arg ia = { l.root[i], l.addr[i] };
+			if ((rc = step(r, "block", l.id[i], s_block, &ia)))
+				goto failed;
+		}
+		for (i = k; i < end; i++) {
+			struct install_arg ia = { l.root[i], l.addr[i], i == 0 };
+			struct inst_arg ib = { l.root[i], l.addr[i] };
+			if (step(r, "install", l.id[i], s_install, &ia) == 0) {
+				succeeded++;
+				last_failed_only = 0;
+			} else {
+				if (mdeploy_error_last()->code == MDEPLOY_ECONFLICT && strstr(mdeploy_error_last()->message, "stopped")) {
+					rc = MDEPLOY_ECONFLICT;
+					goto failed;
+				}
+				if (!err[0])
+					snprintf(err, sizeof(err), "%s", mdeploy_error_last()->message);
+				mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s", mdeploy_error_last()->message);
+				failed++;
+				last_failed_only = i + 1 == l.n;
+				/* The agent put the old release back; the server must serve it again. */
+				if ((rc = step(r, "revert", l.id[i], s_revert, &ib)))
+					goto failed;
+			}
+		}
+		for (i = k; i < end; i++) {
+			struct inst_arg ia = { l.root[i], l.addr[i] };
+			if ((rc = step(r, "allow", l.id[i], s_allow, &ia)))
+				goto failed;
+		}
+		/* CodeDeploy stops once the healthy hosts would fall below the minimum. */
+		if (failed && l.n - failed < min_healthy) {
+			rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%u instance%s failed; fewer than %u would stay healthy: %s",
+			                        failed, failed == 1 ? "" : "s", min_healthy, err);
+			goto failed;
+		}
+	}
+	if (!mdeploy_deployment_config_succeeded(c, (unsigned int)l.n, succeeded, last_failed_only)) {
+		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%u of %zu instances succeeded, %s needs more: %s",
+		                        succeeded, l.n, c->name, err);
+		goto failed;
+	}
+	if ((rc = step(r, "finish", r->green, s_finish, NULL)))
+		goto failed;
+	mdeploy_store_deployment_set_status(r->store, r->id, "Succeeded", failed ? err : NULL);
+	return 0;
+failed:
+	{
+		char msg[2048];
+		int code = mdeploy_error_last()->code ? mdeploy_error_last()->code : rc;
+		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		flag_set(r->store, r->id, "stop", NULL);
+		if (r->g->rollback_on_failure) {
+			if (inplace_revert(r))
+				return mdeploy_error_last()->code ? mdeploy_error_last()->code : MDEPLOY_ERROR;
+			mdeploy_store_deployment_set_status(r->store, r->id, "RolledBack", msg);
+			return mdeploy__error_set(MDEPLOY_EHOOK, CLS, "deployment %s rolled back: %s", r->id, msg);
+		}
+		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", msg);
+		return mdeploy__error_set(code, CLS, "%s", msg);
+	}
+}
+
 /* Everything that can be checked before an instance changes. */
 static int validate(mdeploy_deploy__run *r, const char *bundle)
 {
@@ -1078,11 +1320,6 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 		id[0] = '\0';
 	if ((rc = run_open(&r, ctx, cfg, opts, opts->group)))
 		goto out;
-	if (r.g->strategy != MDEPLOY_STRATEGY_BLUE_GREEN) {
-		rc = mdeploy__error_set(MDEPLOY_EUNSUPPORTED, CLS,
-			"group %s: in-place deployments are not implemented yet; use strategy: blue-green", r.g->name);
-		goto out;
-	}
 	if ((rc = validate(&r, bundle)))
 		goto out;
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = lock_take(&r, r.id, opts->lock_wait_ms)))
@@ -1094,8 +1331,13 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 	if (mdeploy_deploy__value_get(&r, "live_bundle", &live_bundle))
 		mdeploy_error_clear();
 	mdeploy_error_clear();
-	if ((rc = next_fleet_name(&r, r.green, sizeof(r.green))))
+	if (r.g->strategy == MDEPLOY_STRATEGY_IN_PLACE && r.blue[0]) {
+		/* In place: the live fleet itself gets the release. */
+		snprintf(r.green, sizeof(r.green), "%s", r.blue);
+		strategy = "in-place";
+	} else if ((rc = next_fleet_name(&r, r.green, sizeof(r.green)))) {
 		goto unlock;
+	}
 	memset(&rec, 0, sizeof(rec));
 	rec.id = r.id;
 	rec.application = r.app;
@@ -1111,7 +1353,7 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 		memcpy(id, r.id, 12);
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %s to group %s: %s -> %s", r.id, r.bundle, r.g->name,
 	             r.blue[0] ? r.blue : "(no live fleet)", r.green);
-	rc = blue_green(&r);
+	rc = !strcmp(r.green, r.blue) ? in_place(&r) : blue_green(&r);
 unlock:
 	{
 		char msg[2048];
@@ -1192,7 +1434,7 @@ int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const cha
 	if ((rc = mdeploy_store_journal_foreach(r.store, r.id, load_done, &r)))
 		goto unlock;
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: resuming (%zu steps done)", r.id, r.ndone);
-	rc = blue_green(&r);
+	rc = r.blue[0] && !strcmp(r.green, r.blue) ? in_place(&r) : blue_green(&r);
 unlock:
 	{
 		char msg[2048];
