@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-enum { O_VAR = CLI_OPT_CMD, O_DETACH, O_COMMENT, O_FAILED_ONLY, O_ALL, O_ABANDON, O_LIMIT, O_POLL };
+enum { O_VAR = CLI_OPT_CMD, O_DETACH, O_COMMENT, O_FAILED_ONLY, O_ALL, O_ABANDON, O_LIMIT, O_POLL,
+       O_TAGS, O_INTERVAL, O_POLLS };
 
 struct opts {
 	const char **vars;
@@ -19,6 +20,9 @@ struct opts {
 	int abandon;
 	unsigned int limit;
 	unsigned int poll_ms;
+	const char *tags;
+	unsigned int interval_ms;
+	unsigned int polls;
 };
 
 static int on_opt(int c, const char *arg, void *data)
@@ -40,13 +44,24 @@ static int on_opt(int c, const char *arg, void *data)
 	case O_FAILED_ONLY: o->failed_only = 1; return 0;
 	case O_ALL: o->all = 1; return 0;
 	case O_ABANDON: o->abandon = 1; return 0;
+	case O_TAGS: o->tags = arg; return 0;
+	case O_INTERVAL: {
+		double v = strtod(arg, &end);
+		if (!*arg || *end || v < 0.01 || v > 86400)
+			return cli_usage_error("pipeline", "'%s' is not a number of seconds", arg);
+		o->interval_ms = (unsigned int)(v * 1000);
+		return 0;
+	}
 	case O_LIMIT:
-	case O_POLL: {
+	case O_POLL:
+	case O_POLLS: {
 		unsigned long v = strtoul(arg, &end, 10);
 		if (!*arg || *end || v > 1000000)
 			return cli_usage_error("pipeline", "'%s' is not a number", arg);
 		if (c == O_LIMIT)
 			o->limit = (unsigned int)v;
+		else if (c == O_POLLS)
+			o->polls = (unsigned int)v;
 		else
 			o->poll_ms = (unsigned int)v;
 		return 0;
@@ -254,6 +269,18 @@ static int history_cb(const mdeploy_pipeline_execution_info *i, void *payload)
 	return 0;
 }
 
+struct watch_count {
+	unsigned int polls, started;
+};
+
+static int watch_cb(unsigned int started, void *payload)
+{
+	struct watch_count *wc = payload;
+	wc->polls++;
+	wc->started = started;
+	return 0;
+}
+
 int cmd_pipeline(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -265,6 +292,9 @@ int cmd_pipeline(int argc, char **argv)
 		{ "abandon", no_argument, NULL, O_ABANDON },
 		{ "limit", required_argument, NULL, O_LIMIT },
 		{ "poll-ms", required_argument, NULL, O_POLL },
+		{ "tags", required_argument, NULL, O_TAGS },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "polls", required_argument, NULL, O_POLLS },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct opts o;
@@ -300,7 +330,8 @@ int cmd_pipeline(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(sub, "run") && strcmp(sub, "status") && strcmp(sub, "history") && strcmp(sub, "approve") &&
-	    strcmp(sub, "reject") && strcmp(sub, "retry") && strcmp(sub, "stop") && strcmp(sub, "resume")) {
+	    strcmp(sub, "reject") && strcmp(sub, "retry") && strcmp(sub, "stop") && strcmp(sub, "resume") &&
+	    strcmp(sub, "watch")) {
 		rc = cli_usage_error("pipeline", "unknown subcommand '%s'", sub);
 		goto out;
 	}
@@ -326,6 +357,30 @@ int cmd_pipeline(int argc, char **argv)
 			goto out;
 		}
 		rc = finish(ctx, id, rc, rc ? strdup(mdeploy_error_last()->message) : NULL);
+	} else if (!strcmp(sub, "watch")) {
+		mdeploy_pipeline_watch_options wo = MDEPLOY_PIPELINE_WATCH_OPTIONS_INIT;
+		mdeploy_pipeline *p = NULL;
+		struct watch_count wc = { 0 };
+		NARGS(1, 1, "NAME");
+		if ((rc = load(&p, args[0])) != 0)
+			goto out;
+		wo.tag_pattern = o.tags;
+		if (o.interval_ms)
+			wo.interval_ms = o.interval_ms;
+		wo.max_polls = o.polls;
+		wo.detach = o.detach;
+		wo.poll_cb = watch_cb;
+		wo.payload = &wc;
+		rc = mdeploy_pipeline_watch(ctx, p, &wo);
+		mdeploy_pipeline_free(p);
+		if (rc) {
+			rc = cli_lib_error(NULL);
+			goto out;
+		}
+		if (cli.json)
+			rc = cli_json_print(json_pack("{s:i, s:i}", "polls", (int)wc.polls, "started", (int)wc.started));
+		else
+			rc = CLI_EXIT_OK;
 	} else if (!strcmp(sub, "status")) {
 		NARGS(0, 1, "EXECUTION");
 		rc = show(ctx, nargs ? args[0] : NULL);

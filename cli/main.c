@@ -168,14 +168,17 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy pipeline approve|reject [--json] [--comment TEXT] EXECUTION STAGE/ACTION\n"
 	  "mdeploy pipeline retry [--json] [--failed-only | --all] EXECUTION STAGE\n"
 	  "mdeploy pipeline stop [--json] [--abandon] EXECUTION\n"
-	  "mdeploy pipeline resume [--json] [EXECUTION]",
+	  "mdeploy pipeline resume [--json] [EXECUTION]\n"
+	  "mdeploy pipeline watch [--json] [--tags GLOB] [--interval SECONDS] [--polls N] [--detach] NAME|FILE",
 	  "NAME is pipelines/NAME.yml under the current directory (or -C DIR); FILE a path.\n"
 	  "validate checks a definition and its structure rules and prints every problem\n"
 	  "as file:line:col: field: problem. run starts an execution and drives it to the\n"
 	  "end, printing progress on stderr; approvals wait for 'approve' or 'reject' from\n"
 	  "another shell. Executions are kept in the state store: after a crash, resume\n"
 	  "continues them without re-running finished actions. EXECUTION is an id or a\n"
-	  "unique prefix; status without one shows the newest. See mdeploy-pipeline(5).\n"
+	  "unique prefix; status without one shows the newest. watch polls the source\n"
+	  "remotes and starts one execution per new revision, never twice for one, even\n"
+	  "across restarts. See mdeploy-pipeline(5).\n"
 	  "\n"
 	  "   --var NAME=VALUE   set a pipeline variable (repeatable)\n"
 	  "   --detach           record the execution and print its id; resume runs it\n"
@@ -184,7 +187,11 @@ const struct cli_command cli_commands[] = {
 	  "   --all              retry every action of the stage\n"
 	  "   --abandon          stop at once, killing running actions\n"
 	  "   --limit N          history: at most N executions (default 20)\n"
-	  "   --poll-ms N        how often the runner polls the store (default 200)\n" },
+	  "   --poll-ms N        how often the runner polls the store (default 200)\n"
+	  "   --tags GLOB        watch: start an execution per new core tag matching GLOB\n"
+	  "                      (default: per new commit of the configured refs)\n"
+	  "   --interval SECONDS watch: between polls (default 30)\n"
+	  "   --polls N          watch: stop after N polls (default: never)\n" },
 	{ "deploy", cmd_deploy, "Deploy a bundle to a group: blue/green, traffic shifting, rollback",
 	  "mdeploy deploy create [--json] [--wait] [--keep-failed] [--trusted-key FILE] GROUP BUNDLE\n"
 	  "mdeploy deploy plan [--json] GROUP BUNDLE\n"

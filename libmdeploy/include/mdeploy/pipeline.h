@@ -311,6 +311,21 @@ typedef struct mdeploy_pipeline_watch_options {
 MDEPLOY_EXTERN(int) mdeploy_pipeline_watch_options_init(mdeploy_pipeline_watch_options *opts,
                                                         unsigned int version);
 
+/*
+ * Poll the remotes of `p`'s source actions (core's tags matching
+ * tag_pattern, else the commits of every configured ref) and start one
+ * execution per new revision, with trigger "watch" and the revision
+ * recorded; a declared variable `tag` (tag mode) or `revision` gets its
+ * value. The first poll of a pipeline records what exists without
+ * starting anything. Revisions are kept in the state store, so a
+ * restarted watcher never starts a revision twice. Executions are run by
+ * worker processes of the watcher (or only recorded with `detach`); they
+ * finish before it returns. Returns after max_polls, or when poll_cb
+ * returns non-zero; an unreachable remote is retried at the next poll.
+ */
+MDEPLOY_EXTERN(int) mdeploy_pipeline_watch(mdeploy_ctx *ctx, const mdeploy_pipeline *p,
+                                           const mdeploy_pipeline_watch_options *opts);
+
 MDEPLOY_END_DECL
 
 #endif
