@@ -78,6 +78,17 @@ static int show_cb(const mdeploy_fleet_info *f, void *payload)
 	return 0;
 }
 
+/* The deployment group a fleet belongs to, from its tags. */
+static int group_of(const mdeploy_fleet_info *f, void *payload)
+{
+	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
+	const char *g = tags ? json_string_value(json_object_get(tags, "group")) : NULL;
+	if (g)
+		snprintf(payload, 128, "%s", g);
+	json_decref(tags);
+	return 0;
+}
+
 static int parse_uint(const char *s, unsigned int *out)
 {
 	char *end;
@@ -154,11 +165,24 @@ int cmd_fleet(int argc, char **argv)
 		if (parse_uint(argv[optind + 1], &desired))
 			return cli_usage_error("fleet", "DESIRED '%s' is not a number", argv[optind + 1]);
 		if ((rc = env_open(&e)) == 0) {
-			if (mdeploy_fleet_scale(e.p, argv[optind], desired, so.min, so.max))
+			char group[128] = "";
+			mdeploy_fleet_get(e.p, argv[optind], group_of, group);
+			mdeploy_error_clear();
+			if (group[0]) {
+				/* A deployment group's fleet: boot with the live release, join the load balancer. */
+				mdeploy_config *cfg = NULL;
+				mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
+				o.group = group;
+				if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(e.ctx), NULL) ||
+				    mdeploy_deploy_scale(e.ctx, cfg, &o, argv[optind], desired, so.min, so.max))
+					rc = cli_lib_error("cannot scale");
+				mdeploy_config_free(cfg);
+			} else if (mdeploy_fleet_scale(e.p, argv[optind], desired, so.min, so.max)) {
 				rc = cli_lib_error("cannot scale");
-			else if (cli.json)
+			}
+			if (!rc && cli.json)
 				rc = cli_json_print(json_pack("{s:s, s:i}", "fleet", argv[optind], "desired", (int)desired));
-			else
+			else if (!rc)
 				cli_info("fleet %s: desired %u", argv[optind], desired);
 		}
 	} else {

@@ -34,8 +34,10 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy fleet scale [--json] [--min N] [--max N] FLEET DESIRED",
 	  "list shows every fleet with its desired, minimum and maximum size and how\n"
 	  "many instances run; show adds each instance (id, address, state, root).\n"
-	  "scale sets the desired size (and --min/--max): new instances boot with the\n"
-	  "release their fleet serves, surplus ones (newest first) are terminated.\n" },
+	  "scale sets the desired size (and --min/--max). For a deployment group's\n"
+	  "live fleet, new instances boot with the live release through the agent\n"
+	  "and join the load balancer; surplus ones (newest first) are drained and\n"
+	  "leave it before they are terminated.\n" },
 	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
 	  "mdeploy lb show [--json] NAME",
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"

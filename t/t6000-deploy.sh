@@ -146,6 +146,25 @@ is "$(get)" "release C" "C serves"
 run mdeploy --json lb show demo-prod
 is "$(printf '%s' "$out" | jq '[.targets[] | select(.weight > 0)] | length')" 2 "exactly one fleet takes traffic"
 
+# scaling the live fleet: new instances boot with the live release and join
+live=$(mdeploy --json deploy status "$idC" | jq -r .green_fleet)
+run mdeploy fleet scale "$live" 3
+is "$rc" 0 "scale the live fleet out to 3"
+[ "$rc" = 0 ] || diag "$err"
+run mdeploy --json lb show demo-prod
+is "$(printf '%s' "$out" | jq '[.targets[] | select(.weight > 0 and .state == "ready")] | length')" 3 "three instances take traffic"
+new=$(mdeploy --json fleet show "$live" | jq -r '.instances[-1].address')
+is "$(curl -s -m 5 "http://$new:$port/")" "release C" "the new instance serves the live release"
+run mdeploy fleet scale "$live" 2
+is "$rc" 0 "scale in to 2"
+run mdeploy --json lb show demo-prod
+is "$(printf '%s' "$out" | jq '[.targets[] | select(.weight > 0)] | length')" 2 "two take traffic"
+is "$(get)" "release C" "C still serves"
+old=$(mdeploy --json deploy status "$idC" | jq -r .blue_fleet)
+run mdeploy fleet scale "$old" 3
+is "$rc" 1 "a retained fleet is not scaled as the live one"
+like "$err" "is not the live fleet" "and says so"
+
 # manual promotion and stop --rollback
 "$MDEPLOY" deploy create manual A.tar.zst >m1.out 2>m1.err
 is "$?" 0 "first deployment to a manual group (no blue: promote first)" 

@@ -84,6 +84,20 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_promote(mdeploy_ctx *ctx, const char *id);
 MDEPLOY_EXTERN(int) mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg,
                                             const mdeploy_deploy_options *opts, char id[12]);
 
+/*
+ * Scale the live fleet of group `opts->group` to `desired` instances (and
+ * `min`/`max` when non-zero), as an Auto Scaling group with a load balancer
+ * would: new instances boot with the group's live release through the
+ * agent (as EC2 user data would), start, pass ValidateService and the
+ * health check, and join the load balancer at the fleet's weight; surplus
+ * instances (newest first) are drained and leave the load balancer before
+ * they are terminated. `fleet` (may be NULL) must name the live fleet,
+ * else MDEPLOY_ECONFLICT. Takes the group's lock.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                         const mdeploy_deploy_options *opts, const char *fleet,
+                                         unsigned int desired, unsigned int min, unsigned int max);
+
 /* ---- plan: which path a bundle takes ---- */
 
 typedef struct mdeploy_plan mdeploy_plan;
