@@ -296,7 +296,13 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 		rc = MDEPLOY_ENOMEM;
 		goto out;
 	}
-	if ((rc = mdeploy__file_write_atomic(script, text, strlen(text), 0700)) != 0)
+	/* A command run as another user (run-as) must read its script and
+	 * write its state files back. */
+	if (user && chmod(r->work, 01777) < 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot open '%s' to user '%s'", r->work, user);
+		goto out;
+	}
+	if ((rc = mdeploy__file_write_atomic(script, text, strlen(text), user ? 0755 : 0700)) != 0)
 		goto out;
 	if ((rc = env_set(&r->env, "MDEPLOY__ENV_OUT", env_file)) != 0 ||
 	    (rc = env_set(&r->env, "MDEPLOY__CWD_OUT", cwd_file)) != 0)
@@ -835,8 +841,6 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			r.work = NULL;
 			goto out;
 		}
-		/* Commands run as another user (run-as) must reach their script. */
-		chmod(r.work, 0711);
 	}
 	r.deadline = start + (uint64_t)(o.timeout_s ? o.timeout_s : 3600) * 1000u;
 	log_line(&r, "BUILD", "Build %s of %s with %s", r.res->id, r.src_dir, r.shell);

@@ -214,6 +214,23 @@ int main(void)
 	is_int(1, (long long)mdeploy_build_result_phase(r, 2)->attempts, "RETRY-regex not matching: no retry");
 	mdeploy_build_result_free(r);
 
+	/* run-as: the command runs as that user and its state still carries over. */
+	if (geteuid() == 0) {
+		chmod(tmp, 0755); /* nobody must reach the source directory */
+		r = build(ctx,
+		          "version: 0.2\nphases:\n  build:\n    run-as: nobody\n    commands:\n"
+		          "      - WHO=$(id -un)\n      - echo \"as $WHO\"\n  post_build:\n    commands: [\"echo after $WHO $(id -un)\"]\n",
+		          &o, &rc);
+		is_int(MDEPLOY_BUILD_SUCCEEDED, mdeploy_build_result_status(r), "run-as build succeeded");
+		if (mdeploy_build_result_reason(r))
+			diag("%s", mdeploy_build_result_reason(r));
+		like(mdeploy__buf_cstr(&output), "BUILD:as nobody\n", "command ran as nobody");
+		like(mdeploy__buf_cstr(&output), "POST_BUILD:after nobody root\n", "its variables carried over to a root phase");
+		mdeploy_build_result_free(r);
+	} else {
+		skip(3, "run-as needs root");
+	}
+
 	/* Timeout. */
 	o.timeout_s = 1;
 	r = build(ctx, "version: 0.2\nphases:\n  build:\n    commands: [\"sleep 30\"]\n  post_build:\n    commands: [\"echo post\"]\n", &o, &rc);

@@ -266,8 +266,9 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_o
  *  - when the bundle has a manifest, every file is checked against it while
  *    written (and the signature when trusted_keys is given);
  *  - everything goes to a temporary directory beside `dest_dir`, which is
- *    renamed into place only when all of it succeeded. On any failure
- *    nothing is left: no `dest_dir`, no temporary directory.
+ *    synced to disk (syncfs) and renamed into place only when all of it
+ *    succeeded. On any failure nothing is left: no `dest_dir`, no
+ *    temporary directory.
  *
  * The extracted tree includes .mdeploy/manifest.json (and signature.json)
  * when the bundle has them. Returns 0; MDEPLOY_EEXISTS when dest_dir
