@@ -56,6 +56,7 @@ struct run {
 	mdeploy_build__mask mask;
 	struct env env;
 	char *src_dir;          /* absolute */
+	char *release_json;     /* <src_dir>/.mdeploy-release.json, when exported by the source stage */
 	char *cwd;
 	char *shell;
 	char *work;             /* scripts and state files */
@@ -449,7 +450,7 @@ static int make_artifact(struct run *r, const mdeploy_build__artifact *art, mdep
 	bo.build_time = (int64_t)time(NULL);
 	bo.build_id = r->res->id;
 	bo.builder = env_get(&r->env, "USER") ? env_get(&r->env, "USER") : "mdeploy";
-	bo.source_json = o->source_json;
+	bo.source_json = o->source_json ? o->source_json : r->release_json;
 	bo.signing_key = o->signing_key;
 	bo.skip_appspec_check = strcmp(art->id, "primary") != 0;
 	if (!(path = mdeploy__sprintf("%s/%s.%s", o->artifacts_dir, art->name ? art->name : art->id,
@@ -812,6 +813,18 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 	}
 	if ((rc = mdeploy_buildspec_load(&r.spec, spec_path)) != 0)
 		goto out;
+	if (!o.source_json) {
+		char *p = mdeploy__path_join(r.src_dir, MDEPLOY_BUNDLE__RELEASE_FILE);
+		if (!p) {
+			rc = MDEPLOY_ENOMEM;
+			goto out;
+		}
+		if (mdeploy__path_exists(p))
+			rc = mdeploy__file_read(&r.release_json, NULL, p);
+		free(p);
+		if (rc)
+			goto out;
+	}
 	r.res->id = o.build_id ? mdeploy__strdup(o.build_id) : default_build_id();
 	if (!r.res->id || !(r.cwd = mdeploy__strdup(r.src_dir))) {
 		rc = MDEPLOY_ENOMEM;
@@ -946,6 +959,7 @@ out:
 	if (store != o.artifacts)
 		mdeploy_artifacts_free(store);
 	free(spec_path);
+	free(r.release_json);
 	free(r.src_dir);
 	free(r.cwd);
 	free(r.shell);

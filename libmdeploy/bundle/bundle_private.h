@@ -13,6 +13,8 @@ struct archive_entry;
 #define MDEPLOY_BUNDLE__MANIFEST  ".mdeploy/manifest.json"
 #define MDEPLOY_BUNDLE__SIGNATURE ".mdeploy/signature.json"
 #define MDEPLOY_BUNDLE__META_DIR  ".mdeploy"
+/* What mdeploy_release_export() leaves at the root of an exported tree. */
+#define MDEPLOY_BUNDLE__RELEASE_FILE ".mdeploy-release.json"
 /* 1980-01-01T00:00:00Z: the earliest time zip can store. */
 #define MDEPLOY_BUNDLE__DEFAULT_MTIME 315532800
 #define MDEPLOY_BUNDLE__MAX_META (256u * 1024 * 1024)

@@ -163,6 +163,7 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 {
 	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
 	mdeploy_bundle_writer *w = NULL;
+	char *release_json = NULL;
 	walk_t wk;
 	size_t i;
 	int rc;
@@ -176,15 +177,30 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 	if (!src_dir || !mdeploy__is_dir(src_dir))
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_BUNDLE,
 		                          "'%s' is not a directory", src_dir ? src_dir : "");
+	/* A tree exported by the source stage says where it came from. */
+	if (!o.source_json) {
+		char *p = mdeploy__path_join(src_dir, MDEPLOY_BUNDLE__RELEASE_FILE);
+		if (!p)
+			return MDEPLOY_ENOMEM;
+		if (mdeploy__path_exists(p) && (rc = mdeploy__file_read(&release_json, NULL, p)) != 0) {
+			free(p);
+			return rc;
+		}
+		free(p);
+		o.source_json = release_json;
+	}
 	/* Check appspec.yml before reading the whole tree. */
 	if (!o.skip_appspec_check) {
 		char *p = mdeploy__path_join(src_dir, "appspec.yml"), *data = NULL;
 		size_t len;
 		struct stat st;
-		if (!p)
+		if (!p) {
+			free(release_json);
 			return MDEPLOY_ENOMEM;
+		}
 		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
 			free(p);
+			free(release_json);
 			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
 			                          "no appspec.yml at the root of '%s'", src_dir);
 		}
@@ -193,8 +209,10 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 		if (!rc)
 			rc = mdeploy_bundle__appspec_check(data, len, NULL);
 		free(data);
-		if (rc)
+		if (rc) {
+			free(release_json);
 			return rc;
+		}
 	}
 	memset(&wk, 0, sizeof(wk));
 	if ((rc = mdeploy_bundle__tree_read(&wk, src_dir)) != 0)
@@ -208,5 +226,6 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 out:
 	mdeploy_bundle_writer_free(w);
 	mdeploy_bundle__tree_dispose(&wk);
+	free(release_json);
 	return rc;
 }

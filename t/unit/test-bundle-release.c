@@ -92,6 +92,21 @@ int main(void)
 	is_int(0, mdeploy_bundle_create(b2, exported, &co), "bundle of the exported tree");
 	ok(same_file(b1, b2), "streamed and on-disk bundles are byte-identical");
 
+	/* A tree exported by the source stage records its release manifest. */
+	{
+		char *again = mdeploy__sprintf("%s/again.tar", tmp), *rf = mdeploy__sprintf("%s/.mdeploy-release.json", exported);
+		mdeploy__file_write_atomic(rf, mdeploy_release_manifest(rel), strlen(mdeploy_release_manifest(rel)), 0644);
+		co.source_json = NULL;
+		is_int(0, mdeploy_bundle_create(again, exported, &co), "bundle of an export with its release file");
+		b = NULL;
+		mdeploy_bundle_open(&b, again);
+		src = b ? mdeploy_bundle_source_json(b) : NULL;
+		like(src ? src : "", "\"components\"", "source defaults to the export's release manifest");
+		mdeploy_bundle_free(b);
+		free(again);
+		free(rf);
+	}
+
 	/* A file in both is a conflict, and nothing is written. */
 	{
 		char *v = mdeploy__sprintf("%s/version.php", overlay);

@@ -66,7 +66,9 @@ typedef struct mdeploy_build_options {
 	const char *artifacts_dir;
 	mdeploy_bundle_format format; /* AUTO: tar.zst */
 	const char *signing_key;      /* signs the bundles; may be NULL */
-	const char *source_json;      /* recorded in the manifests; may be NULL */
+	const char *source_json;      /* recorded in the manifests; NULL: the
+	                                 source directory's .mdeploy-release.json
+	                                 (written by the source stage's export) */
 	int allow_empty_artifacts;    /* a `files` glob matching nothing is fine */
 	/* Put the primary bundle in the artifact store under this name. */
 	const char *store_name;

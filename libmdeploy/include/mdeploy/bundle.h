@@ -80,7 +80,8 @@ typedef struct mdeploy_bundle_create_options {
 	const char *builder;          /* recorded in the manifest; may be NULL */
 	const char *source_json;      /* a JSON object recorded as the manifest's
 	                                 "source" (commits, Moodle components);
-	                                 may be NULL */
+	                                 NULL: for a tree exported by the source
+	                                 stage, its .mdeploy-release.json */
 	const char *signing_key;      /* Ed25519 private key (PEM file) that signs
 	                                 the manifest; NULL: unsigned */
 	int skip_appspec_check;       /* non-zero: no appspec.yml needed */
