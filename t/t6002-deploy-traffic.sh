@@ -55,6 +55,11 @@ groups:
     traffic_shift: { type: canary, percent: 50, interval: 2s }
     alarms: { http_5xx_percent: 10, window: 1s }
     drain_timeout: 1s
+  - name: tls
+    fleet: { size: 1, min: 1, max: 2, port: $port }
+    load_balancer: { listen: '127.0.0.1:$((lbport + 2))', slots: 4, tls_certificate: lb.pem }
+    health_check: { path: /health.php, interval: 100ms, healthy_threshold: 1 }
+    alarms: { window: 100ms }
 EOF
 mkrel A "release A"
 mkrel B "release B"
@@ -94,4 +99,18 @@ like "$(printf '%s' "$out" | jq -r .error)" "were 5xx" "the record says why"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release B" "B serves again"
 run mdeploy --json lb show tr-prod
 is "$(printf '%s' "$out" | jq '[.targets[] | select(.weight > 0)] | length')" 2 "only blue's two instances take traffic"
+
+# TLS on the frontend, with a certificate made by OpenSSL
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 \
+		-subj /CN=localhost >/dev/null 2>&1
+	cat cert.pem key.pem >lb.pem
+	run mdeploy deploy create tls B.tar.zst
+	is "$rc" 0 "deploy behind a TLS frontend"
+	[ "$rc" = 0 ] || diag "$err"
+	is "$(curl -sk -m 5 "https://127.0.0.1:$((lbport + 2))/")" "release B" "served over HTTPS"
+	is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((lbport + 2))/")" 000 "not over plain HTTP"
+else
+	skip 3 "openssl missing"
+fi
 done_testing

@@ -27,7 +27,7 @@ struct rollback_raw { bool *on_failure, *on_alarm; };
 struct group_entry {
 	mdeploy_group pub;
 	char field[32];
-	char tls_abs[1024];
+	char tls_abs[PATH_MAX + 256];
 	/* as libcyaml fills them */
 	char *name, *strategy, *deployment_config, *promotion, *drain_timeout, *blue_retention;
 	struct fleet_raw *fleet;
@@ -279,8 +279,12 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	g->tls_certificate = NULL;
 	if (e->load_balancer && e->load_balancer->tls_certificate) {
 		const char *c = e->load_balancer->tls_certificate;
+		char dir[PATH_MAX];
+		/* HAProxy runs from its own directory: the path must be absolute. */
 		if (c[0] == '/')
 			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s", c);
+		else if (realpath(mdeploy_config_dir(cfg), dir))
+			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s/%s", dir, c);
 		else
 			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s/%s", mdeploy_config_dir(cfg), c);
 		g->tls_certificate = e->tls_abs;

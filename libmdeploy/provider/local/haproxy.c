@@ -252,8 +252,35 @@ static int write_config(const lb_paths *lp, const mdeploy_lb_options *o)
 		slots, FREE_PORT);
 	if (!b.ptr)
 		return mdeploy__error_oom();
-	rc = mdeploy__file_write_atomic(lp->cfg, b.ptr, b.size, 0600);
-	mdeploy__buf_dispose(&b);
+	/* Checked by HAProxy before it becomes the configuration: it is written only once. */
+	{
+		char *tmp = mdeploy__sprintf("%s.new", lp->cfg);
+		const char *prog = access("/usr/sbin/haproxy", X_OK) == 0 ? "/usr/sbin/haproxy" : "haproxy";
+		const char *argv[] = { prog, "-c", "-q", "-f", tmp, NULL };
+		mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
+		mdeploy_exec_result *r = NULL;
+		eo.search_path = 1;
+		eo.merge_stderr = 1;
+		eo.timeout_ms = 20000;
+		if (!tmp) {
+			mdeploy__buf_dispose(&b);
+			return mdeploy__error_oom();
+		}
+		rc = mdeploy__file_write_atomic(tmp, b.ptr, b.size, 0600);
+		mdeploy__buf_dispose(&b);
+		if (!rc && (rc = mdeploy_exec_run(&r, argv, &eo)) == 0 && !mdeploy_exec_result_success(r)) {
+			const char *outp = mdeploy_exec_result_stdout(r, NULL);
+			const char *alert = strstr(outp, "[ALERT]");
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                        "load balancer configuration refused by haproxy: %.600s", alert ? alert : outp);
+		}
+		mdeploy_exec_result_free(r);
+		if (!rc && rename(tmp, lp->cfg) != 0)
+			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "rename %s", tmp);
+		if (rc)
+			unlink(tmp);
+		free(tmp);
+	}
 	if (!rc)
 		rc = mdeploy__file_write_atomic(lp->bindfile, o->bind, strlen(o->bind), 0600);
 	return rc;
