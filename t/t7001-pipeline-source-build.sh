@@ -94,4 +94,19 @@ is "$(echo "$out" | jq -r '.actions[0].artifacts.source')" \
 	"$(mdeploy pipeline history --json release | jq -r '.[1].id' | xargs -I{} "$MDEPLOY" pipeline status --json {} | jq -r '.actions[0].artifacts.source')" \
 	"same lock, same source digest"
 
+# The shipped moodle-release pipeline: valid, and its Source and Build
+# stages make a signed Moodle bundle with the default hooks (this
+# mdeploy.yml has no staging group, so it stops there).
+cp "$top_srcdir/pipelines/moodle-release.yml" "$top_srcdir/pipelines/moodle-buildspec.yml" pipelines/
+cp -R "$top_srcdir/hooks" hooks
+run mdeploy pipeline validate moodle-release
+is "$rc" 0 "moodle-release.yml is valid"
+like "$out" "5 stages, 6 actions" "moodle-release.yml: its shape"
+run mdeploy pipeline run --json moodle-release --var signing_key=keys/release.pem
+is "$rc" 1 "moodle-release without groups: stops at Staging"
+is "$(echo "$out" | jq -r '[.actions[0:2][].status] | join(",")')" "Succeeded,Succeeded" \
+	"moodle-release: Source and Build succeed"
+like "$(echo "$out" | jq -r '.actions[2].error')" "staging" "moodle-release: the staging group is named"
+like "$(echo "$out" | jq -r '.actions[1].summary')" "signed" "moodle-release: the bundle is signed"
+
 done_testing

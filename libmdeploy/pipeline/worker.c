@@ -237,6 +237,23 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 		setenv("MDEPLOY_ACTION", a->name, 1);
 		setenv("MDEPLOY_WORKSPACE", work, 1);
 		setenv("MDEPLOY_PROJECT_DIR", mdeploy_pipeline_project_dir(p), 1);
+		setenv("MDEPLOY_STATE_DIR", mdeploy_ctx_state_dir(ctx), 1);
+		{
+			/* Run by the mdeploy program: commands can call the same one. */
+			char exe[4096];
+			ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+			const char *path = getenv("PATH");
+			if (n > 0) {
+				char *slash, *np;
+				exe[n] = '\0';
+				slash = strrchr(exe, '/');
+				if (slash && !strcmp(slash + 1, "mdeploy")) {
+					*slash = '\0';
+					if ((np = mdeploy__sprintf("%s:%s", exe, path ? path : "/usr/bin:/bin")))
+						setenv("PATH", np, 1);
+				}
+			}
+		}
 		setenv("MDEPLOY_OUTPUT_VARIABLES", vars_path, 1);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -327,6 +344,11 @@ static void run_source(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const mdeplo
 
 	if (!work || (a->config && !(cfg_rel = subst(a->config, ns, res))) || (a->ref && !(ref = subst(a->ref, ns, res))))
 		goto done;
+	if (ref && !*ref) {
+		/* An empty ref (an unset variable's default) means the lock. */
+		free(ref);
+		ref = NULL;
+	}
 	if (!(cfg = project_path(p, cfg_rel ? cfg_rel : "mdeploy.yml")))
 		goto done;
 	co.state_dir = mdeploy_ctx_state_dir(ctx);
