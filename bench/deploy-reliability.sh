@@ -35,7 +35,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mdeploy-bench.XXXXXX")
 export MDEPLOY_STATE_DIR="$TMP/state" MDEPLOY_PROGRESS=0
 export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + $$ % 150))"
-lbport=$((30000 + ($$ % 5000) * 2))
+lbport=$((28300 + ($$ % 1400) * 3))
 port=$((lbport + 1))
 failures=0
 

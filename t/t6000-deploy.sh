@@ -10,7 +10,7 @@
 
 n=$(( $$ % 150 ))
 export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + n))"
-lbport=$((21000 + ($$ % 9000) * 2))
+lbport=$((10000 + ($$ % 2000) * 3))
 port=$((lbport + 1))
 mport=$((lbport + 2))
 export MDEPLOY_PROGRESS=0

@@ -6,7 +6,7 @@
 [ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
 	skip_all "haproxy, php or curl missing"
 export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 31) % 150))"
-lbport=$((50000 + ($$ % 7000) * 2))
+lbport=$((22200 + ($$ % 2000) * 3))
 port=$((lbport + 1))
 export MDEPLOY_PROGRESS=0
 

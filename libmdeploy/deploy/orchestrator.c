@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -877,10 +878,123 @@ static int is_rollback_journal(const mdeploy_journal_entry *e, void *payload)
 	return 0;
 }
 
+/*
+ * Install on instances [from, to) at once, one worker process each, as
+ * CodeDeploy deploys a batch in parallel. Every step is journaled by this
+ * process before its worker starts; a worker opens its own connections (an
+ * SQLite handle must not cross fork()). res[i] gets 0 or the error code and
+ * msg[i] the message.
+ */
+static int install_batch(mdeploy_deploy__run *r, const inst_list *l, size_t from, size_t to,
+                         int *res, char (*msg)[1024])
+{
+	pid_t pids[64];
+	int fds[64];
+	int64_t seqs[64];
+	size_t i, k;
+	int rc = 0;
+	const char *crash = getenv("MDEPLOY_TEST_CRASH_AT");
+
+	for (i = from; i < to; i++) {
+		k = i - from;
+		pids[k] = 0;
+		fds[k] = -1;
+		res[i] = 0;
+		msg[i][0] = '\0';
+		if (is_done(r, "install", l->id[i]))
+			continue;
+		if ((rc = beat(r)) || (rc = mdeploy_store_journal_begin(r->store, r->id, "install", l->id[i], NULL, &seqs[k])))
+			break;
+		r->steps++;
+		if (crash && atoi(crash) > 0 && (unsigned int)atoi(crash) == r->steps) {
+			fflush(NULL);
+			kill(getpid(), SIGKILL);
+		}
+		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: install %s", r->id, l->id[i]);
+		{
+			int pfd[2];
+			if (pipe(pfd) != 0) {
+				rc = mdeploy__error_os(CLS, "pipe");
+				break;
+			}
+			fflush(NULL);
+			pids[k] = fork();
+			if (pids[k] < 0) {
+				close(pfd[0]);
+				close(pfd[1]);
+				pids[k] = 0;
+				rc = mdeploy__error_os(CLS, "fork");
+				break;
+			}
+			if (pids[k] == 0) {
+				mdeploy_deploy__run c = *r;
+				mdeploy_provider_options po = MDEPLOY_PROVIDER_OPTIONS_INIT;
+				struct install_arg ia;
+				const char *m;
+				int crc;
+				close(pfd[0]);
+				c.done = NULL;
+				c.ndone = 0;
+				c.store = NULL;
+				c.p = NULL;
+				ia.root = l->root[i];
+				ia.addr = l->addr[i];
+				ia.once = i == 0;
+				mdeploy_error_clear();
+				crc = mdeploy_store_open(&c.store, r->ctx, NULL);
+				if (!crc)
+					crc = mdeploy_provider_open(&c.p, r->ctx, c.store, &po);
+				if (!crc)
+					crc = s_install(&c, l->id[i], &ia);
+				m = crc ? mdeploy_error_last()->message : "";
+				if (write(pfd[1], &crc, sizeof(crc)) != (ssize_t)sizeof(crc) ||
+				    write(pfd[1], m, strlen(m)) < 0)
+					_exit(3);
+				_exit(crc ? 1 : 0);
+			}
+			close(pfd[1]);
+			fds[k] = pfd[0];
+		}
+	}
+	/* Collect every worker started, even after an error. */
+	for (i = from; i < to; i++) {
+		int code = MDEPLOY_EHOOK, st;
+		ssize_t n;
+		size_t len = 0;
+		k = i - from;
+		if (!pids[k])
+			continue;
+		if (read(fds[k], &code, sizeof(code)) != (ssize_t)sizeof(code))
+			code = MDEPLOY_EHOOK;
+		while (len + 1 < sizeof(msg[0]) && (n = read(fds[k], msg[i] + len, sizeof(msg[0]) - 1 - len)) > 0)
+			len += (size_t)n;
+		msg[i][len] = '\0';
+		close(fds[k]);
+		waitpid(pids[k], &st, 0);
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && code == 0)
+			code = MDEPLOY_EHOOK;
+		if (code && !msg[i][0])
+			snprintf(msg[i], sizeof(msg[0]), "instance %s: the install worker died", l->id[i]);
+		res[i] = code;
+		mdeploy_store_journal_end(r->store, r->id, seqs[k], code == 0, code ? msg[i] : NULL);
+		if (code == 0) {
+			done_mark *nd = realloc(r->done, (r->ndone + 1) * sizeof(*nd));
+			if (nd) {
+				r->done = nd;
+				if ((r->done[r->ndone].key = mdeploy__sprintf("install\t%s", l->id[i])))
+					r->ndone++;
+			}
+		}
+	}
+	return rc;
+}
+
 static int blue_green(mdeploy_deploy__run *r)
 {
 	mdeploy_deployment_config *c = (mdeploy_deployment_config *)&r->g->config;
 	inst_list l;
+	int ires[64];
+	char (*imsg)[1024] = NULL;
 	unsigned int pcts[101], npct = 0, pct, succeeded = 0;
 	size_t i;
 	int rc, last_failed_only = 0;
@@ -904,21 +1018,36 @@ static int blue_green(mdeploy_deploy__run *r)
 		goto failed;
 	if ((rc = instances(r, r->green, &l)))
 		goto failed;
-	for (i = 0; i < l.n; i++) {
-		struct install_arg ia = { l.root[i], l.addr[i], i == 0 };
-		if (step(r, "install", l.id[i], s_install, &ia) == 0) {
-			succeeded++;
-			last_failed_only = 0;
-		} else {
-			if (mdeploy_error_last()->code == MDEPLOY_ECONFLICT && strstr(mdeploy_error_last()->message, "stopped")) {
-				rc = MDEPLOY_ECONFLICT;
-				goto failed;
-			}
-			if (!err[0])
-				snprintf(err, sizeof(err), "%s", mdeploy_error_last()->message);
-			last_failed_only = i + 1 == l.n && succeeded == i;
-			mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s", mdeploy_error_last()->message);
+	{
+		/* Batches as wide as the deployment configuration allows, in parallel. */
+		unsigned int width = 1;
+		size_t k;
+		if (mdeploy_deployment_config_plan(c, (unsigned int)l.n, NULL, &width) || width == 0)
+			width = 1;
+		if (width > 32)
+			width = 32;
+		if (!(imsg = calloc(64, sizeof(*imsg)))) {
+			rc = mdeploy__error_oom();
+			goto failed;
 		}
+		for (k = 0; k < l.n; k += width) {
+			size_t end = k + width < l.n ? k + width : l.n;
+			if ((rc = install_batch(r, &l, k, end, ires, imsg)))
+				goto failed;
+			for (i = k; i < end; i++) {
+				if (ires[i] == 0) {
+					succeeded++;
+					last_failed_only = 0;
+					continue;
+				}
+				if (!err[0])
+					snprintf(err, sizeof(err), "%s", imsg[i]);
+				last_failed_only = i + 1 == l.n && succeeded == i;
+				mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s", imsg[i]);
+			}
+		}
+		free(imsg);
+		imsg = NULL;
 	}
 	if (!mdeploy_deployment_config_succeeded(c, (unsigned int)l.n, succeeded, last_failed_only)) {
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%u of %zu instances succeeded, %s needs more: %s",
@@ -960,6 +1089,7 @@ static int blue_green(mdeploy_deploy__run *r)
 	return 0;
 
 failed:
+	free(imsg);
 	{
 		const mdeploy_error *e = mdeploy_error_last();
 		char msg[2048];

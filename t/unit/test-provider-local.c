@@ -140,7 +140,7 @@ int main(void)
 	mdeploy_provider *p = NULL;
 	struct ids ids;
 	char base[16], bind[64], url[128], body[256], fl[512] = "", seen[2][64];
-	unsigned int port = 20000 + rnd(20000), lbport;
+	unsigned int port = 1100 + rnd(8800), lbport;
 	int i, hits[2];
 	struct stat st;
 
