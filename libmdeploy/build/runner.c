@@ -865,6 +865,9 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			continue;
 		rc = run_phase(&r, i, &failed);
 		if (rc == MDEPLOY_ETIMEOUT) {
+			/* Time may run out between commands, with no command to blame. */
+			set_reason(&r, "%s: build timed out after %u seconds", mdeploy_build__phase_names[i],
+			           o.timeout_s ? o.timeout_s : 3600);
 			r.res->status = MDEPLOY_BUILD_TIMED_OUT;
 			timed_out = 1;
 			rc = 0;

@@ -237,6 +237,7 @@ int main(void)
 	is_int(MDEPLOY_BUILD_TIMED_OUT, mdeploy_build_result_status(r), "timed out");
 	ok(mdeploy_build_result_duration_ms(r) < 10000, "stopped promptly");
 	ok(!strstr(mdeploy__buf_cstr(&output), "post"), "nothing ran after the timeout");
+	like(mdeploy_build_result_reason(r) ? mdeploy_build_result_reason(r) : "", "BUILD: build timed out after 1 seconds", "reason says so");
 	mdeploy_build_result_free(r);
 	o.timeout_s = 0;
 
