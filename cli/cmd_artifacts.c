@@ -139,8 +139,32 @@ int cmd_artifacts(int argc, char **argv)
 	} else {
 		json_t *list = cli.json ? json_array() : NULL;
 		uint64_t freed = 0;
-		o.gc.in_use = o.nin_use ? o.in_use : NULL;
-		if (mdeploy_artifacts_gc(arts, &o.gc, list_cb, list, &freed) != 0) {
+		char **deployed = NULL;
+		const char **keep = NULL;
+		size_t nd = 0, k;
+		/* What deployment groups run (and would roll back to) stays. */
+		if (mdeploy_artifacts_in_use(&deployed, ctx) != 0) {
+			json_decref(list);
+			rc = cli_lib_error("cannot read the deployments");
+			goto out;
+		}
+		while (deployed[nd])
+			nd++;
+		if (!(keep = calloc(nd + o.nin_use + 1, sizeof(*keep)))) {
+			mdeploy_artifacts_in_use_free(deployed);
+			json_decref(list);
+			rc = cli_error("out of memory");
+			goto out;
+		}
+		for (k = 0; k < nd; k++)
+			keep[k] = deployed[k];
+		for (k = 0; k < o.nin_use; k++)
+			keep[nd + k] = o.in_use[k];
+		o.gc.in_use = keep;
+		rc = mdeploy_artifacts_gc(arts, &o.gc, list_cb, list, &freed);
+		free(keep);
+		mdeploy_artifacts_in_use_free(deployed);
+		if (rc != 0) {
 			json_decref(list);
 			rc = cli_lib_error(NULL);
 			goto out;

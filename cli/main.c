@@ -142,7 +142,8 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy artifacts gc [--keep N] [--in-use SHA256]... [--dry-run] [--json]",
 	  "REF is NAME (newest revision), NAME@N, or a SHA-256 (or a unique prefix of\n"
 	  "8+ hex digits). get prints the artifact; -o copies it to FILE, checking its\n"
-	  "digest. gc keeps the N newest revisions of each name (default 5) and\n"
+	  "digest. gc keeps the N newest revisions of each name (default 5), what\n"
+	  "deployment groups run or would roll back to (from the state store) and\n"
 	  "anything --in-use names, and removes objects nothing refers to.\n" },
 	{ "params", cmd_params, "Put, get, list and delete parameters (the parameter store)",
 	  "mdeploy params put [--overwrite] [--type String|StringList] [--json] NAME VALUE|-\n"

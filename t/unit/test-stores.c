@@ -226,6 +226,45 @@ int main(void)
 	s = path(tmp, "f1");
 	is_int(0, mdeploy_artifacts_fetch(arts, "moodle@1", s), "revision 1 kept");
 	free(s);
+
+	/* What deployment groups use is kept whatever its age. */
+	{
+		mdeploy_store *store = NULL;
+		mdeploy_deployment_record rec;
+		char id[12], **in_use = NULL, *deployed = path(tmp, "deployed.bin");
+		memset(&rec, 0, sizeof(rec));
+		mdeploy_artifacts_fetch(arts, "moodle@3", deployed);
+		is_int(0, mdeploy_artifacts_in_use(&in_use, ctx), "in-use digests without a state store");
+		ok(in_use && !in_use[0], "none");
+		mdeploy_artifacts_in_use_free(in_use);
+		is_int(0, mdeploy_store_open(&store, ctx, NULL), "state store");
+		mdeploy_deployment_id_new(id);
+		rec.id = id;
+		rec.application = "moodle";
+		rec.group = "production";
+		rec.status = "Created";
+		rec.bundle = deployed;
+		is_int(0, mdeploy_store_deployment_insert(store, &rec), "a deployment of revision 3");
+		mdeploy_store_deployment_set_status(store, id, "Succeeded", NULL);
+		mdeploy_store_free(store);
+		for (i = 5; i <= 6; i++) {
+			char content[32], *f = path(tmp, "bundle.bin");
+			snprintf(content, sizeof(content), "bundle %d\n", i);
+			mdeploy__file_write_atomic(f, content, strlen(content), 0644);
+			mdeploy_artifacts_put(NULL, arts, "moodle", f);
+			free(f);
+		}
+		is_int(0, mdeploy_artifacts_in_use(&in_use, ctx), "in-use digests from the state store");
+		ok(in_use && in_use[0] && !in_use[1], "one bundle in use");
+		listed[0] = '\0';
+		go.keep = 1;
+		go.in_use = (const char *const *)in_use;
+		is_int(0, mdeploy_artifacts_gc(arts, &go, NULL, NULL, NULL), "gc keeping 1 and what is deployed");
+		mdeploy_artifacts_list(arts, NULL, collect_artifact, NULL);
+		is_str("moodle@6;moodle@3;other@1;", listed, "the newest and the deployed revision stay");
+		mdeploy_artifacts_in_use_free(in_use);
+		free(deployed);
+	}
 	mdeploy_artifacts_free(arts);
 	mdeploy_ctx_free(ctx);
 	return done();

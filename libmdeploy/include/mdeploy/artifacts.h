@@ -89,6 +89,18 @@ MDEPLOY_EXTERN(int) mdeploy_artifacts_gc_options_init(mdeploy_artifacts_gc_optio
 MDEPLOY_EXTERN(int) mdeploy_artifacts_gc(mdeploy_artifacts *artifacts, const mdeploy_artifacts_gc_options *opts,
                                          mdeploy_artifacts_cb cb, void *payload, uint64_t *freed);
 
+/*
+ * The digests of the bundles deployment groups still use, read from the
+ * state store (mdeploy/store.h): for each group, every deployment not yet
+ * finished and the two newest that succeeded (what runs, and what a
+ * rollback returns to). Digests are the SHA-256 of each deployment's bundle
+ * file, or its revision when that is a digest. *out is NULL-terminated
+ * (empty when there is no state store yet); free it with
+ * mdeploy_artifacts_in_use_free(). Pass it as gc's in_use.
+ */
+MDEPLOY_EXTERN(int) mdeploy_artifacts_in_use(char ***out, mdeploy_ctx *ctx);
+MDEPLOY_EXTERN(void) mdeploy_artifacts_in_use_free(char **list);
+
 MDEPLOY_END_DECL
 
 #endif
