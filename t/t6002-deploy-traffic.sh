@@ -56,8 +56,8 @@ groups:
     alarms: { http_5xx_percent: 10, window: 1s }
     drain_timeout: 1s
   - name: tls
-    fleet: { size: 1, min: 1, max: 2, port: $port }
-    load_balancer: { listen: '127.0.0.1:$((lbport + 2))', slots: 4, tls_certificate: lb.pem }
+    fleet: { size: 1, min: 1, max: 1, port: $port }
+    load_balancer: { listen: '127.0.0.1:$((lbport + 2))', slots: 2, tls_certificate: lb.pem }
     health_check: { path: /health.php, interval: 100ms, healthy_threshold: 1 }
     alarms: { window: 100ms }
 EOF
@@ -110,7 +110,15 @@ if command -v openssl >/dev/null; then
 	[ "$rc" = 0 ] || diag "$err"
 	is "$(curl -sk -m 5 "https://127.0.0.1:$((lbport + 2))/")" "release B" "served over HTTPS"
 	is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((lbport + 2))/")" 000 "not over plain HTTP"
+	# Two slots hold blue and green only: a third deployment must first
+	# retire the fleet retained from the first.
+	run mdeploy deploy create tls A.tar.zst
+	is "$rc" 0 "second deployment (blue and green fill both slots)"
+	run mdeploy deploy create tls B.tar.zst
+	is "$rc" 0 "third deployment retires the older retained fleet for its slot"
+	[ "$rc" = 0 ] || diag "$err"
+	is "$(curl -sk -m 5 "https://127.0.0.1:$((lbport + 2))/")" "release B" "and serves"
 else
-	skip 3 "openssl missing"
+	skip 6 "openssl missing"
 fi
 done_testing

@@ -822,6 +822,15 @@ static int s_retire(mdeploy_deploy__run *r, const char *target, void *arg)
 	return retire_fleet(r, target);
 }
 
+static int s_retire_retained(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	int rc;
+	(void)arg;
+	if ((rc = retire_fleet(r, target)))
+		return rc;
+	return retained_set(r, NULL, 0, NULL);
+}
+
 /* Expired retained fleets go when the next command touches the group. */
 static int cleanup_expired(mdeploy_deploy__run *r)
 {
@@ -1013,8 +1022,25 @@ static int blue_green(mdeploy_deploy__run *r)
 	}
 	mdeploy_store_deployment_set_status(r->store, r->id, "InProgress", NULL);
 
-	if ((rc = step(r, "load-balancer", r->lb, s_lb, NULL)) ||
-	    (rc = step(r, "create-fleet", r->green, s_create, NULL)))
+	if ((rc = step(r, "load-balancer", r->lb, s_lb, NULL)))
+		goto failed;
+	{
+		/* An older retained fleet goes early when green needs its load balancer slots. */
+		char old[128], oldb[4096];
+		unsigned int sizes[3] = { r->g->size, r->g->min, r->g->max };
+		int64_t until;
+		target_list t;
+		if (retained_get(r, old, sizeof(old), &until, oldb, sizeof(oldb)) == 0 && strcmp(old, r->blue) &&
+		    strcmp(old, r->green) && !is_done(r, "create-fleet", r->green)) {
+			if (r->blue[0])
+				fleet_sizes(r, r->blue, sizes);
+			if ((rc = targets(r, &t)))
+				goto failed;
+			if (t.n + sizes[0] > r->g->slots && (rc = step(r, "retire-retained", old, s_retire_retained, NULL)))
+				goto failed;
+		}
+	}
+	if ((rc = step(r, "create-fleet", r->green, s_create, NULL)))
 		goto failed;
 	if ((rc = instances(r, r->green, &l)))
 		goto failed;
