@@ -92,8 +92,10 @@ like "$err" "Prepare/fast: started" "progress lines on stderr"
 d_copy=$(echo "$out" | jq -r '.actions[2].artifacts.copy')
 d_again=$(echo "$out" | jq -r '.actions[3].artifacts.again')
 is "$d_copy" "$d_again" "identical artifacts have one digest"
-is "$(ls state/artifacts/sha256 | grep -c "^$d_copy.tar\$")" 1 "and are stored once"
-is "$(ls state/artifacts/sha256 | wc -l | tr -d ' ')" 2 "two distinct artifacts stored"
+is "$(find state/artifacts/objects -type f -name "$d_copy" | wc -l | tr -d ' ')" 1 "and are stored once"
+is "$(find state/artifacts/objects -type f | wc -l | tr -d ' ')" 2 "two distinct artifacts stored"
+is "$(mdeploy artifacts list --json pipeline.basic.copy | jq -r '.artifacts[0].sha256')" "$d_copy" \
+	"in the artifact store under pipeline.PIPELINE.ARTIFACT"
 run mdeploy pipeline status
 like "$out" "execution $id" "status: newest execution by default"
 like "$out" "fast                 shell     Succeeded" "status: action table"

@@ -62,11 +62,11 @@ const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *pay
 void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)
 	__attribute__((noreturn));
 
-/* artifact.c: content-addressed artifacts under <state>/artifacts/sha256/. */
-char *mdeploy_pipeline__artifact_path(mdeploy_ctx *ctx, const char *digest);
-/* Pack directory `dir`; its sha256 in `digest`. */
-int mdeploy_pipeline__artifact_put(mdeploy_ctx *ctx, const char *dir, char digest[65], uint64_t *size);
-/* Verify and unpack artifact `digest` into `dest`, which must not exist. */
+/* artifact.c: pipeline artifacts in the artifact store (mdeploy/artifacts.h). */
+/* Pack directory `dir` and put it as "pipeline.PIPELINE.NAME"; its sha256 in `digest`. */
+int mdeploy_pipeline__artifact_put(mdeploy_ctx *ctx, const char *pipeline, const char *name,
+                                   const char *dir, char digest[65]);
+/* Fetch (digest checked) and unpack artifact `digest` into `dest`, which must not exist. */
 int mdeploy_pipeline__artifact_get(mdeploy_ctx *ctx, const char *digest, const char *dest);
 
 #endif

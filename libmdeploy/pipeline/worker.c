@@ -145,15 +145,15 @@ static int prepare_dirs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pi
 	return 0;
 }
 
-static int collect_outputs(mdeploy_ctx *ctx, const mdeploy_pipeline_action *a, const char *work,
-                           struct result *res)
+static int collect_outputs(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const mdeploy_pipeline_action *a,
+                           const char *work, struct result *res)
 {
 	size_t i;
 	for (i = 0; i < a->output_count; i++) {
 		char *dir = mdeploy__path_join(work, a->outputs[i]);
 		char digest[65];
-		uint64_t size;
-		int rc = dir ? mdeploy_pipeline__artifact_put(ctx, dir, digest, &size) : MDEPLOY_ENOMEM;
+		int rc = dir ? mdeploy_pipeline__artifact_put(ctx, mdeploy_pipeline_name(p), a->outputs[i], dir, digest)
+		             : MDEPLOY_ENOMEM;
 		free(dir);
 		if (rc) {
 			fail(res, "output failed", "output artifact '%s': %s", a->outputs[i],
@@ -299,7 +299,7 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 			     log_path);
 		goto out;
 	}
-	if (read_variables(a, vars_path, res) || collect_outputs(ctx, a, work, res))
+	if (read_variables(a, vars_path, res) || collect_outputs(ctx, p, a, work, res))
 		goto out;
 	res->status = "Succeeded";
 	res->summary = mdeploy__strdup("exited with status 0");
@@ -376,7 +376,7 @@ static void run_source(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const mdeplo
 		fail(res, "export failed", "%s", mdeploy_error_last()->message);
 		goto done;
 	}
-	if (collect_outputs(ctx, a, work, res))
+	if (collect_outputs(ctx, p, a, work, res))
 		goto done;
 	man = json_loads(mdeploy_release_manifest(rel), 0, NULL);
 	commit = json_string_value(json_object_get(json_object_get(man, "core"), "commit"));
@@ -475,7 +475,7 @@ static void run_build(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 			goto done;
 		}
 	}
-	if (collect_outputs(ctx, a, work, res))
+	if (collect_outputs(ctx, p, a, work, res))
 		goto done;
 	digest = json_string_value(json_object_get(res->artifacts, a->outputs[0]));
 	res->vars = json_pack("{s:s, s:s}", "bundle_id", build_id, "bundle_digest", digest ? digest : "");
