@@ -5,7 +5,7 @@
 MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
  libgit2-dev libarchive-dev libcurl4-openssl-dev libssl-dev libcyaml-dev
  libyaml-dev
- libsqlite3-dev libjansson-dev libzstd-dev
+ libsqlite3-dev libjansson-dev libzstd-dev zlib1g-dev
  haproxy php-cli php-curl git jq groff-base valgrind zstd curl ca-certificates
  shellcheck wrk sqlite3 openssl procps iproute2 acl python3"
 

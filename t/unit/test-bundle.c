@@ -209,6 +209,8 @@ int main(void)
 	symlink("../../etc/passwd", P("esc/pw"));
 	is_int(MDEPLOY_EINVALID, mdeploy_bundle_create(P("x.tar.zst"), P("esc"), NULL), "escaping symlink: not bundled");
 	like(mdeploy_error_last()->message, "points outside the tree", "error says so");
+	is_int(MDEPLOY_EINVALID, mdeploy_bundle_create(P("x.tgz"), P("esc"), NULL), "the same for tgz (deflate thread stopped)");
+	ok(!mdeploy__path_exists(P("x.tgz")), "nothing written");
 
 	/* Signatures. */
 	is_int(0, mdeploy_key_generate(P("k1"), P("k1.pub"), kid), "key generated");
