@@ -42,8 +42,12 @@ mdeploy_build() {
 		autoreconf -fi || return 1
 	fi
 	mkdir -p "$bdir" || return 1
-	if [ ! -f "$bdir/Makefile" ] || [ configure -nt "$bdir/config.status" ]; then
+	# Re-configure when configure changed or the options differ from last time
+	# (the demo builds without -Werror, the tests with it).
+	if [ ! -f "$bdir/Makefile" ] || [ configure -nt "$bdir/config.status" ] ||
+	   [ "$(cat "$bdir/.mdeploy-configure-args" 2>/dev/null)" != "$*" ]; then
 		(cd "$bdir" && "$top/configure" "$@") || return 1
+		printf '%s' "$*" >"$bdir/.mdeploy-configure-args"
 	fi
 	make -C "$bdir" -j"$(nproc)" || return 1
 }

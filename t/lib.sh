@@ -9,6 +9,24 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 MDEPLOY="${MDEPLOY:-$top_builddir/cli/mdeploy}"
 export MDEPLOY_PROGRESS=0
+# Tests make commits and annotated tags; a fresh machine has no git identity.
+export GIT_AUTHOR_NAME="mdeploy test" GIT_AUTHOR_EMAIL=test@mdeploy.invalid
+export GIT_COMMITTER_NAME="mdeploy test" GIT_COMMITTER_EMAIL=test@mdeploy.invalid
+
+# free_port: a TCP port on loopback that nothing listens on, below the
+# kernel's ephemeral range (32768+), so a client connection that recently
+# used the same local port cannot block a server's bind.
+free_port() {
+	_fp_try=0
+	while [ $_fp_try -lt 200 ]; do
+		_fp=$(( 10000 + ($(od -An -N2 -tu2 /dev/urandom) % 22000) ))
+		if ! ss -Hltn "sport = :$_fp" 2>/dev/null | grep -q .; then
+			echo "$_fp"; return 0
+		fi
+		_fp_try=$((_fp_try + 1))
+	done
+	return 1
+}
 
 _tap_n=0
 _tap_failed=0

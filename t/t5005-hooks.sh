@@ -18,7 +18,7 @@ command -v curl >/dev/null 2>&1 || { skip_all "curl not installed"; }
 
 R="$TMP/root"
 PIDF="$TMP/php.pid"
-PORT=$((20000 + $$ % 20000))
+PORT=$(free_port) || skip_all "no free port"
 trap 'kill "$(cat "$PIDF" 2>/dev/null)" 2>/dev/null; _tap_cleanup' EXIT
 
 # "Reloading PHP" here restarts the built-in server on the new release.
