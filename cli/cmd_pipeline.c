@@ -171,12 +171,13 @@ static json_t *exec_json(const mdeploy_pipeline_execution_info *i)
 			json_t *v = a->variables ? json_loads(a->variables, 0, NULL) : NULL;
 			json_t *art = a->artifacts ? json_loads(a->artifacts, 0, NULL) : NULL;
 			json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:s?, s:s?, s:s?,"
-			                                      " s:o, s:o, s:I, s:I, s:I}",
+			                                      " s:o, s:o, s:I, s:I, s:I, s:I}",
 				"stage", a->stage, "action", a->action, "type", a->type, "run_order", (int)a->run_order,
 				"status", a->status, "attempt", (int)a->attempt, "error", a->error, "summary", a->summary,
 				"comment", a->comment, "log", a->log_path, "variables", v ? v : json_object(),
 				"artifacts", art ? art : json_object(), "started_at", (json_int_t)a->started_at,
-				"finished_at", (json_int_t)a->finished_at, "deadline", (json_int_t)a->deadline));
+				"finished_at", (json_int_t)a->finished_at, "deadline", (json_int_t)a->deadline,
+				"worker_pid", (json_int_t)a->worker_pid));
 		}
 		json_object_set_new(o, "actions", acts);
 	}

@@ -94,4 +94,30 @@ run mdeploy pipeline run ship --var text="release two"
 is "$rc" 0 "second release: exit 0"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release two" "second release swapped in"
 
+# kill -9 of the runner and of the worker in the middle of the deployment:
+# resume continues that deployment through its journal, it does not start
+# a second one.
+"$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release three" >/dev/null 2>&1 &
+runner=$!
+i=0
+while [ $i -lt 300 ]; do
+	id=$(mdeploy pipeline history --json ship | jq -r '.[0].id')
+	worker=$(mdeploy pipeline status --json "$id" | jq -r '.actions[2] | select(.status == "InProgress") | .worker_pid')
+	dep=$(mdeploy deploy history --json prod 2>/dev/null | jq -r '.deployments | map(select(.status == "InProgress"))[0].id // empty' 2>/dev/null)
+	[ -n "$worker" ] && [ "$worker" != 0 ] && [ -n "$dep" ] && break
+	sleep 0.05
+	i=$((i + 1))
+done
+ok "$([ -n "$dep" ]; echo $?)" "a deployment is in progress"
+kill -9 "$runner" "$worker" 2>/dev/null
+wait "$runner" 2>/dev/null
+before=$(mdeploy deploy history --json prod | jq '.deployments | length')
+run mdeploy pipeline resume "$id"
+is "$rc" 0 "resume after kill -9 of runner and worker: exit 0"
+[ "$rc" = 0 ] || diag "$err"
+like "$(mdeploy pipeline status --json "$id" | jq -r '.actions[2].summary')" "$dep to prod (resumed)" \
+	"the interrupted deployment was resumed through its journal"
+is "$(mdeploy deploy history --json prod | jq '.deployments | length')" "$before" "no second deployment"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release three" "the release is live"
+
 done_testing

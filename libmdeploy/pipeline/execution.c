@@ -129,7 +129,7 @@ static int load_actions(mdeploy_store *store, mdeploy_pipeline_execution *e)
 {
 	sqlite3_stmt *st = mdeploy_store__prepare(store,
 		"SELECT stage, action, type, run_order, status, attempt, error, summary, variables, artifacts,"
-		" comment, log_path, started_at, finished_at, deadline FROM pipeline_actions"
+		" comment, log_path, started_at, finished_at, deadline, worker_pid FROM pipeline_actions"
 		" WHERE execution_id = ? ORDER BY idx");
 	size_t n = 0;
 	int rc;
@@ -160,6 +160,7 @@ static int load_actions(mdeploy_store *store, mdeploy_pipeline_execution *e)
 		a->started_at = sqlite3_column_int64(st, 12);
 		a->finished_at = sqlite3_column_int64(st, 13);
 		a->deadline = sqlite3_column_int64(st, 14);
+		a->worker_pid = a->status && !strcmp(a->status, "InProgress") ? (long)sqlite3_column_int64(st, 15) : 0;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

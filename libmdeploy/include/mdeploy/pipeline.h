@@ -246,6 +246,7 @@ typedef struct mdeploy_pipeline_action_state {
 	const char *comment;        /* approval decision comment; may be NULL */
 	const char *log_path;       /* shell: combined output; may be NULL */
 	int64_t started_at, finished_at, deadline; /* unix ms; 0 unset */
+	long worker_pid;            /* the worker process running it; 0 none */
 } mdeploy_pipeline_action_state;
 
 typedef struct mdeploy_pipeline_execution_info {
