@@ -10,8 +10,9 @@
 
 n=$(( ($$ + 77) % 150 ))
 export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + n))"
-lbport=$((21000 + (($$ + 4500) % 9000) * 2))
-port=$((lbport + 1))
+lbport=$(free_port)
+port=$(free_port)
+[ "$port" != "$lbport" ] || port=$(free_port)
 
 cleanup() {
 	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
