@@ -127,6 +127,11 @@ run mdeploy deploy create prod T.tar.zst
 is "$rc" 1 "a tampered bundle is refused"
 run mdeploy --json fleet list demo-prod
 is "$(printf '%s' "$out" | jq '.fleets | length')" 2 "before any instance changed"
+"$MDEPLOY" -q key generate signer.pem signer.pub >/dev/null 2>&1
+run mdeploy deploy create --trusted-key signer.pub prod B.tar.zst
+is "$rc" 1 "an unsigned bundle is refused when a trusted key is required"
+run mdeploy --json fleet list demo-prod
+is "$(printf '%s' "$out" | jq '.fleets | length')" 2 "before any instance changed"
 run mdeploy deploy create qa B.tar.zst
 is "$rc" 1 "unknown group refused"
 like "$err" "no deployment group 'qa'" "and named"
