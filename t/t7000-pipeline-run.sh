@@ -339,4 +339,20 @@ is "$?" 1 "stopped: run exits 1"
 is "$(field "$sid" .status):$(field "$sid" '.actions[1].status')" "Stopped:Abandoned" \
 	"stop --abandon: execution Stopped, running action Abandoned"
 
+# stop without --abandon: the running action finishes, nothing new starts.
+rm -f gate
+mdeploy pipeline run --poll-ms 50 queued >/dev/null 2>&1 &
+pid=$!
+wait_until '[ "$(field "$(latest_id queued)" .current_stage)" = Deploy ]'
+sid=$(latest_id queued)
+run mdeploy pipeline stop "$sid"
+is "$rc:$(field "$sid" .status)" "0:Stopping" "stop: Stopping while the action runs"
+touch gate
+wait "$pid"
+is "$?" 1 "stopped: run exits 1"
+is "$(field "$sid" .status):$(field "$sid" '.actions[1].status')" "Stopped:Succeeded" \
+	"stop: the running action finished, then the execution stopped"
+run mdeploy pipeline stop "$sid"
+is "$rc" 1 "stop of a stopped execution: refused"
+
 done_testing
