@@ -38,6 +38,7 @@ typedef struct mdeploy_deploy__run {
 	uint64_t base_total, base_5xx; /* green's counters when the shift began */
 	int have_base;
 	unsigned int steps;
+	int upgrade;                /* the release changes component versions */
 } mdeploy_deploy__run;
 
 /* Group state kept in the store's values under r->key. */

@@ -858,6 +858,7 @@ static int cleanup_expired(mdeploy_deploy__run *r)
 /* ---- the flow ---- */
 
 static int inplace_revert(mdeploy_deploy__run *r);
+static int s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
 
 static int rollback(mdeploy_deploy__run *r, const char *why)
 {
@@ -871,7 +872,9 @@ static int rollback(mdeploy_deploy__run *r, const char *why)
 		if ((rc = inplace_revert(r)))
 			return rc;
 	} else if ((rc = step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
-	    (rc = step(r, "retire-green", r->green, s_retire, NULL))) {
+	           (is_done(r, "maintenance-on", r->blue) && !is_done(r, "maintenance-off", r->green) &&
+	            (rc = step(r, "rollback-maintenance-off", r->blue, s_moodle_cli, (void *)"maintenance-off"))) ||
+	           (rc = step(r, "retire-green", r->green, s_retire, NULL))) {
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
 		return rc;
 	}
@@ -887,6 +890,67 @@ static int is_rollback_journal(const mdeploy_journal_entry *e, void *payload)
 	return 0;
 }
 
+/* Count one install result. */
+static void tally(mdeploy_deploy__run *r, const inst_list *l, size_t i, const int *res, char (*msg)[1024],
+                  unsigned int *succeeded, int *last_failed_only, char *err, size_t nerr)
+{
+	if (res[i] == 0) {
+		(*succeeded)++;
+		*last_failed_only = 0;
+		return;
+	}
+	if (!err[0])
+		snprintf(err, nerr, "%s", msg[i]);
+	*last_failed_only = i + 1 == l->n && *succeeded == i;
+	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s", msg[i]);
+}
+
+/*
+ * Moodle's own CLI on the first running instance of fleet `target`:
+ * maintenance on or off (a shared dataroot makes it apply to every fleet),
+ * or purging caches (theme and JavaScript revisions bumped). A release
+ * without the script (not a Moodle tree) skips it.
+ */
+static int s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	const char *what = arg;
+	const char *script = !strcmp(what, "purge-caches") ? "admin/cli/purge_caches.php" : "admin/cli/maintenance.php";
+	const char *flag = !strcmp(what, "maintenance-on") ? "--enable" : !strcmp(what, "maintenance-off") ? "--disable" : NULL;
+	mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
+	mdeploy_exec_result *res = NULL;
+	inst_list l;
+	char cwd[1100], path[1200];
+	size_t i;
+	int rc;
+
+	if ((rc = instances(r, target, &l)))
+		return rc;
+	for (i = 0; i < l.n && !l.running[i]; i++)
+		;
+	if (i == l.n)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no running instance for %s", target, what);
+	snprintf(cwd, sizeof(cwd), "%s/current", l.root[i]);
+	snprintf(path, sizeof(path), "%s/%s", cwd, script);
+	if (!mdeploy__path_exists(path)) {
+		mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: %s: no %s in the release; skipped", r->id, what, script);
+		return 0;
+	}
+	{
+		const char *argv[] = { "php", script, flag ? flag : NULL, NULL };
+		eo.cwd = cwd;
+		eo.search_path = 1;
+		eo.merge_stderr = 1;
+		eo.timeout_ms = 600000;
+		if ((rc = mdeploy_exec_run(&res, argv, &eo)))
+			return rc;
+	}
+	if (!mdeploy_exec_result_success(res))
+		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%s on %s: php %s %s %s: %.400s", what, l.id[i], script,
+		                        flag ? flag : "", mdeploy_exec_result_describe(res), mdeploy_exec_result_stdout(res, NULL));
+	mdeploy_exec_result_free(res);
+	return rc;
+}
+
 /*
  * Install on instances [from, to) at once, one worker process each, as
  * CodeDeploy deploys a batch in parallel. Every step is journaled by this
@@ -895,7 +959,7 @@ static int is_rollback_journal(const mdeploy_journal_entry *e, void *payload)
  * msg[i] the message.
  */
 static int install_batch(mdeploy_deploy__run *r, const inst_list *l, size_t from, size_t to,
-                         int *res, char (*msg)[1024])
+                         size_t once_index, int *res, char (*msg)[1024])
 {
 	pid_t pids[64];
 	int fds[64];
@@ -948,7 +1012,7 @@ static int install_batch(mdeploy_deploy__run *r, const inst_list *l, size_t from
 				c.p = NULL;
 				ia.root = l->root[i];
 				ia.addr = l->addr[i];
-				ia.once = i == 0;
+				ia.once = i == once_index;
 				mdeploy_error_clear();
 				crc = mdeploy_store_open(&c.store, r->ctx, NULL);
 				if (!crc)
@@ -1004,6 +1068,7 @@ static int blue_green(mdeploy_deploy__run *r)
 	inst_list l;
 	int ires[64];
 	char (*imsg)[1024] = NULL;
+	int gate = r->upgrade && r->blue[0];
 	unsigned int pcts[101], npct = 0, pct, succeeded = 0;
 	size_t i;
 	int rc, last_failed_only = 0;
@@ -1056,21 +1121,24 @@ static int blue_green(mdeploy_deploy__run *r)
 			rc = mdeploy__error_oom();
 			goto failed;
 		}
-		for (k = 0; k < l.n; k += width) {
+		/*
+		 * The Moodle upgrade gate: with a database upgrade, no green instance
+		 * runs the `scope: once` (upgrade) hooks until maintenance is on;
+		 * the first instance is then installed last, with them.
+		 */
+		for (k = gate ? 1 : 0; k < l.n; k += width) {
 			size_t end = k + width < l.n ? k + width : l.n;
-			if ((rc = install_batch(r, &l, k, end, ires, imsg)))
+			if ((rc = install_batch(r, &l, k, end, gate ? (size_t)-1 : 0, ires, imsg)))
 				goto failed;
-			for (i = k; i < end; i++) {
-				if (ires[i] == 0) {
-					succeeded++;
-					last_failed_only = 0;
-					continue;
-				}
-				if (!err[0])
-					snprintf(err, sizeof(err), "%s", imsg[i]);
-				last_failed_only = i + 1 == l.n && succeeded == i;
-				mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s", imsg[i]);
-			}
+			for (i = k; i < end; i++)
+				tally(r, &l, i, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
+		}
+		if (gate && l.n > 0) {
+			if ((rc = step(r, "maintenance-on", r->blue, s_moodle_cli, (void *)"maintenance-on")))
+				goto failed;
+			if ((rc = install_batch(r, &l, 0, 1, 0, ires, imsg)))
+				goto failed;
+			tally(r, &l, 0, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
 		}
 		free(imsg);
 		imsg = NULL;
@@ -1090,7 +1158,10 @@ static int blue_green(mdeploy_deploy__run *r)
 		goto failed;
 	if (r->g->manual_promotion && r->blue[0] && (rc = step(r, "promote", r->green, s_promote, NULL)))
 		goto failed;
-	if (r->g->traffic == MDEPLOY_TRAFFIC_CANARY && r->blue[0]) {
+	/* After a database upgrade the old code cannot serve: all at once. */
+	if (gate) {
+		;
+	} else if (r->g->traffic == MDEPLOY_TRAFFIC_CANARY && r->blue[0]) {
 		pcts[npct++] = r->g->traffic_percent;
 	} else if (r->g->traffic == MDEPLOY_TRAFFIC_LINEAR && r->blue[0]) {
 		for (pct = r->g->traffic_percent; pct < 100; pct += r->g->traffic_percent)
@@ -1103,6 +1174,9 @@ static int blue_green(mdeploy_deploy__run *r)
 		if ((rc = step(r, "shift", t, s_shift, NULL)))
 			goto failed;
 	}
+	if (gate && ((rc = step(r, "maintenance-off", r->green, s_moodle_cli, (void *)"maintenance-off")) ||
+	             (rc = step(r, "purge-caches", r->green, s_moodle_cli, (void *)"purge-caches"))))
+		goto failed;
 	if ((rc = step(r, "watch", r->green, s_watch, NULL)))
 		goto failed;
 	if (r->blue[0] && (rc = step(r, "drain-blue", r->blue, s_drain, NULL)))
@@ -1440,7 +1514,8 @@ static int next_fleet_name(mdeploy_deploy__run *r, char *out, size_t n)
 
 static int save_data(mdeploy_deploy__run *r)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "green", r->green, "blue", r->blue, "bundle", r->bundle);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
+	                      "upgrade", r->upgrade);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int rc = s ? mdeploy_store_deployment_set_data(r->store, r->id, s) : mdeploy__error_oom();
 	free(s);
@@ -1459,6 +1534,7 @@ static int load_data(mdeploy_deploy__run *r, const char *data)
 	snprintf(r->green, sizeof(r->green), "%s", g);
 	snprintf(r->blue, sizeof(r->blue), "%s", b);
 	snprintf(r->bundle, sizeof(r->bundle), "%s", bu);
+	r->upgrade = json_is_true(json_object_get(o, "upgrade"));
 	json_decref(o);
 	return 0;
 }
@@ -1478,6 +1554,17 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 		goto out;
 	if ((rc = validate(&r, bundle)))
 		goto out;
+	{
+		/* Which path: a code-only swap, or the upgrade gate. */
+		mdeploy_deploy_options po = *opts;
+		mdeploy_plan *plan = NULL;
+		po.bundle = r.bundle;
+		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
+			goto out;
+		r.upgrade = mdeploy_plan_upgrade(plan);
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s", mdeploy_plan_reason(plan));
+		mdeploy_plan_free(plan);
+	}
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = lock_take(&r, r.id, opts->lock_wait_ms)))
 		goto out;
 	if ((rc = cleanup_expired(&r)))

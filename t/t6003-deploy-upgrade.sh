@@ -1,0 +1,114 @@
+#!/bin/sh
+# The Moodle upgrade gate: a release that changes a component version is
+# installed on green without its `scope: once` (upgrade) hooks, maintenance
+# goes on through the live release's admin/cli/maintenance.php (a shared
+# dataroot), the first green instance is installed last with the upgrade
+# hook, traffic moves all at once, maintenance goes off and caches are
+# purged. A code-only release takes none of that.
+. "${top_srcdir:-.}/t/lib.sh"
+
+[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
+	skip_all "haproxy, php or curl missing"
+export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 53) % 150))"
+lbport=$((28300 + ($$ % 1400) * 3))
+port=$((lbport + 1))
+export MDEPLOY_PROGRESS=0
+export MDEPLOY_TEST_DATAROOT="$TMP/dataroot"
+mkdir -p "$MDEPLOY_TEST_DATAROOT"
+
+cleanup() {
+	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
+		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
+			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
+		done
+	done
+	_tap_cleanup
+}
+trap cleanup EXIT
+
+# mkrel NAME CORE_VERSION: a Moodle-like release whose admin/cli scripts
+# record what they do in the shared "dataroot".
+mkrel() {
+	mkdir -p "$1/hooks" "$1/admin/cli"
+	printf '<?php echo "release %s\\n";\n' "$1" >"$1/index.php"
+	cat >"$1/admin/cli/maintenance.php" <<'EOF'
+<?php
+$d = getenv('MDEPLOY_TEST_DATAROOT');
+if ($argv[1] === '--enable') { file_put_contents("$d/climaintenance.html", 'on'); }
+else { @unlink("$d/climaintenance.html"); }
+file_put_contents("$d/log", "maintenance $argv[1]\n", FILE_APPEND);
+EOF
+	cat >"$1/admin/cli/purge_caches.php" <<'EOF'
+<?php
+file_put_contents(getenv('MDEPLOY_TEST_DATAROOT') . '/log', "purge caches\n", FILE_APPEND);
+EOF
+	cat >"$1/appspec.yml" <<'EOF'
+version: 0.0
+os: linux
+hooks:
+  AfterInstall:
+    - location: hooks/upgrade.sh
+      scope: once
+EOF
+	cat >"$1/hooks/upgrade.sh" <<'EOF'
+#!/bin/sh
+if [ -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; then m=on; else m=off; fi
+echo "upgrade on $MDEPLOY_INSTANCE_ID, maintenance $m" >>"$MDEPLOY_TEST_DATAROOT/log"
+EOF
+	chmod +x "$1/hooks/upgrade.sh"
+	printf '{"components": {"core": "%s", "mod_forum": "2024100700"}}\n' "$2" >"$1.json"
+	"$MDEPLOY" -q bundle create --source-json "$1.json" "$1" "$1.tar.zst" >/dev/null || exit 1
+}
+
+cd "$TMP" || exit 1
+cat >mdeploy.yml <<EOF
+application:
+  name: up
+groups:
+  - name: prod
+    fleet: { size: 2, min: 1, max: 4, port: $port }
+    load_balancer: { listen: '127.0.0.1:$lbport', slots: 12 }
+    health_check: { interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+    deployment_config: AllAtOnce
+    traffic_shift: { type: canary, percent: 50, interval: 1s }
+    alarms: { window: 100ms }
+    drain_timeout: 1s
+EOF
+mkrel A 2024100700
+mkrel B 2024100700
+mkrel C 2024100800
+
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 0 "first deployment"
+[ "$rc" = 0 ] || diag "$err"
+: >"$MDEPLOY_TEST_DATAROOT/log"
+
+run mdeploy --json deploy plan prod B.tar.zst
+is "$(printf '%s' "$out" | jq -r .upgrade)" false "plan: B changes no version"
+run mdeploy deploy create prod B.tar.zst
+is "$rc" 0 "code-only deployment of B"
+is "$(grep -c "^maintenance" "$MDEPLOY_TEST_DATAROOT/log")" 0 "no maintenance for a code-only release"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '[.steps[] | select(.step == "shift") | .target] | join(",")')" "50,100" "code-only: the canary applies"
+: >"$MDEPLOY_TEST_DATAROOT/log"
+
+run mdeploy --json deploy plan prod C.tar.zst
+is "$(printf '%s' "$out" | jq -r .upgrade)" true "plan: C needs an upgrade"
+is "$(printf '%s' "$out" | jq -r '.changes[] | "\(.component) \(.from) -> \(.to)"')" "core 2024100700 -> 2024100800" \
+	"plan names the component whose version changed"
+run mdeploy deploy create prod C.tar.zst
+is "$rc" 0 "deployment of C through the upgrade gate"
+[ "$rc" = 0 ] || diag "$err"
+log=$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')
+is "$log" "maintenance --enable;upgrade on;maintenance --disable;purge caches;" \
+	"maintenance on, upgrade once, maintenance off, caches purged, in that order"
+like "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance on" "the upgrade hook ran under maintenance"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off at the end"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '[.steps[] | select(.step == "shift") | .target] | join(",")')" "100" \
+	"after an upgrade traffic moves all at once"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
+done_testing
