@@ -100,4 +100,24 @@ is "$rc" 1 "without an overlay there is no appspec.yml"
 run mdeploy bundle create site2/lib nope.tar.zst
 is "$rc" 1 "a tree without appspec.yml is not a bundle"
 like "$err" "no appspec.yml" "error says why"
+# A CodeDeploy-style bundle made with `tar -czf b.tgz .` has a "./" root
+# entry; it must extract like any other (it used to be refused).
+mkdir -p cd-style/scripts
+printf 'version: 0.0\nos: linux\n' >cd-style/appspec.yml
+printf 'hello\n' >cd-style/index.html
+tar -czf cd-style.tgz -C cd-style .
+tar -tzf cd-style.tgz >cd-list
+like "$(cat cd-list)" "./appspec.yml" "tar made ./-prefixed entries"
+run mdeploy bundle extract cd-style.tgz out-cd
+is "$rc" 0 "a bundle with a ./ root entry extracts"
+is "$(cat out-cd/index.html 2>/dev/null)" "hello" "its files are in place"
+run mdeploy appspec validate cd-style.tgz
+is "$rc" 0 "and its appspec validates"
+# "../" is still refused even though it is only dots and slashes.
+mkdir -p dots/a && printf 'x\n' >dots/a/f
+(cd dots/a && tar -czPf ../../dots.tgz ../a/f)
+run mdeploy bundle extract dots.tgz out-dots
+is "$rc" 1 "'..' entries are still refused"
+ok "$([ ! -e out-dots ]; echo $?)" "and nothing is left behind"
+
 done_testing

@@ -43,6 +43,8 @@ const mdeploy_bundle__item *mdeploy_bundle__list_find(const mdeploy_bundle__list
 /* path.c */
 /* Normalise an archive entry name ("./a//b/" -> "a/b"); refuses absolute
  * paths, ".." components and empty names (MDEPLOY_EINVALID). */
+/* True for a name that is only the root: ".", "./", "./.". */
+bool mdeploy_bundle__path_is_root(const char *raw);
 int mdeploy_bundle__path_normalize(char **out, const char *raw);
 /* 0 when a symlink at `path` with `target` stays inside the tree. */
 int mdeploy_bundle__symlink_check(const char *path, const char *target);

@@ -43,6 +43,18 @@ int mdeploy_bundle__path_normalize(char **out, const char *raw)
 	return *out ? 0 : MDEPLOY_ENOMEM;
 }
 
+bool mdeploy_bundle__path_is_root(const char *raw)
+{
+	const char *p;
+	if (!raw || !*raw || raw[0] == '/')
+		return false;
+	for (p = raw; *p; p++)
+		if (*p != '.' && *p != '/')
+			return false;
+	/* Only "." components: ".", "./", "./." - never "..". */
+	return strstr(raw, "..") == NULL;
+}
+
 /*
  * A target is safe when it is relative, its ".." components all come
  * first, and there are no more of them than the link's depth. A ".." after

@@ -136,11 +136,22 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		raw = archive_entry_pathname_utf8(e);
 		if (!raw)
 			raw = archive_entry_pathname(e);
+		ft = archive_entry_filetype(e);
+		/* `tar -czf bundle.tgz .` starts with a "./" entry for the root
+		 * itself; CodeDeploy accepts such bundles, and the root exists
+		 * anyway, so a directory entry that names it is skipped. */
+		if (ft == AE_IFDIR && mdeploy_bundle__path_is_root(raw)) {
+			if (archive_read_data_skip(a) != ARCHIVE_OK) {
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "%s: %s",
+				                        bundle_path, archive_error_string(a));
+				goto out;
+			}
+			continue;
+		}
 		if ((rc = mdeploy_bundle__path_normalize(&path, raw)) != 0) {
 			mdeploy__error_prefix("%s", bundle_path);
 			goto out;
 		}
-		ft = archive_entry_filetype(e);
 		if (archive_entry_hardlink(e)) {
 			char *lt = NULL;
 			const mdeploy_bundle__item *t = NULL;
