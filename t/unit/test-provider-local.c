@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,7 +304,24 @@ int main(void)
 		like(body, "public", "document root is current/public when it has index.php");
 		is_int(0, mdeploy_instance_restart(q, ids.id[0]), "restart an instance");
 		is_int(200, http_get(url, body, sizeof(body)), "serves after restart");
-		is_int(0, mdeploy_instance_terminate(q, ids.id[0]), "terminate the instance");
+		{
+			/* A server the store never recorded (a crash between fork and write) must not outlive it. */
+			pid_t stray = fork();
+			if (stray == 0) {
+				setsid();
+				if (chdir(ids.root[0]) != 0)
+					_exit(1);
+				execlp("sleep", "sleep", "30", (char *)NULL);
+				_exit(1);
+			}
+			usleep(100000);
+			is_int(0, mdeploy_instance_terminate(q, ids.id[0]), "terminate the instance");
+			{
+				int ws = 0;
+				ok(waitpid(stray, &ws, 0) == stray && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL,
+				   "an unrecorded process in its root is killed with it");
+			}
+		}
 		fl[0] = '\0';
 		mdeploy_fleet_get(q, "demo-new-v001", fleet_cb, fl);
 		is_str("demo-new-v001:0/0/1:0;", fl, "desired shrinks with it");

@@ -11,6 +11,8 @@
 #include "local.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -444,6 +446,39 @@ int mdeploy_local__instance_stop(mdeploy_provider *p, const char *id)
 	return 0;
 }
 
+/*
+ * Kill whatever still runs in an instance's root (the server chdir()s
+ * there), so that a server whose pid was never recorded (a crash between
+ * fork and the store write) cannot outlive its instance.
+ */
+static void kill_strays(const char *root)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	size_t n = strlen(root);
+	char link[64], target[PATH_MAX];
+	ssize_t len;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		long pid = strtol(de->d_name, NULL, 10);
+		if (pid <= 1 || pid == (long)getpid())
+			continue;
+		snprintf(link, sizeof(link), "/proc/%ld/cwd", pid);
+		if ((len = readlink(link, target, sizeof(target) - 1)) <= 0)
+			continue;
+		target[len] = '\0';
+		if (!strncmp(target, root, n) && (target[n] == '\0' || target[n] == '/')) {
+			pid_t pg = getpgid((pid_t)pid);
+			if (pg > 1 && pg != getpgid(0))
+				kill(-pg, SIGKILL);
+			kill((pid_t)pid, SIGKILL);
+		}
+	}
+	closedir(d);
+}
+
 int mdeploy_local__instance_destroy(mdeploy_provider *p, const char *id)
 {
 	local_instance li;
@@ -454,6 +489,7 @@ int mdeploy_local__instance_destroy(mdeploy_provider *p, const char *id)
 		return rc;
 	if ((rc = mdeploy_local__instance_stop(p, id)))
 		return rc;
+	kill_strays(li.root);
 	if ((rc = mdeploy__rm_rf(li.root)) && rc != MDEPLOY_ENOTFOUND)
 		return rc;
 	if (!(st = mdeploy_store__prepare(p->store, "DELETE FROM local_instances WHERE id = ?")))
