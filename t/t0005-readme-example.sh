@@ -16,8 +16,13 @@ flags=$(PKG_CONFIG_PATH="$top_builddir/libmdeploy" pkg-config \
 	--define-variable=includedir="$top_srcdir/libmdeploy/include" \
 	--cflags --libs libmdeploy)
 ok "$?" "pkg-config knows libmdeploy"
+# A sanitizer build of the library needs its runtime in the program too.
+san=
+if ldd "$top_builddir/libmdeploy/.libs/libmdeploy.so" 2>/dev/null | grep -q libasan; then
+	san="-fsanitize=address,undefined"
+fi
 # shellcheck disable=SC2086
-run ${CC:-cc} -Wall -Werror -o "$TMP/stages" "$TMP/stages.c" $flags
+run ${CC:-cc} -Wall -Werror $san -o "$TMP/stages" "$TMP/stages.c" $flags
 is "$rc" 0 "it compiles with \$(pkg-config --cflags --libs libmdeploy)"
 [ "$rc" = 0 ] || diag "$err"
 export LD_LIBRARY_PATH="$top_builddir/libmdeploy/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
