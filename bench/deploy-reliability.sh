@@ -49,6 +49,9 @@ cleanup() {
 			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
 		done
 	done
+	for p in /proc/[0-9]*; do
+		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
+	done
 	[ -n "${KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT

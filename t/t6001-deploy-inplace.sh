@@ -22,6 +22,10 @@ cleanup() {
 			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
 		done
 	done
+	# and anything else still running in the test's directory
+	for p in /proc/[0-9]*; do
+		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
+	done
 	_tap_cleanup
 }
 trap cleanup EXIT
