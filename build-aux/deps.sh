@@ -7,7 +7,7 @@ MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
  libyaml-dev
  libsqlite3-dev libjansson-dev libzstd-dev zlib1g-dev
  haproxy php-cli php-curl git jq groff-base valgrind zstd curl ca-certificates
- shellcheck wrk sqlite3 openssl procps iproute2 acl python3"
+ bsdutils shellcheck wrk sqlite3 openssl procps iproute2 acl python3"
 
 mdeploy_install_deps() {
 	missing=
