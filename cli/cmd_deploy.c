@@ -1,4 +1,4 @@
-/* cmd_deploy.c - mdeploy deploy create|plan|status|promote|stop|rollback|resume|history. */
+/* cmd_deploy.c - mdeploy deploy create|plan|status|promote|stop|rollback|resume|history|cleanup. */
 #include "config.h"
 #include "cli.h"
 
@@ -222,7 +222,7 @@ int cmd_deploy(int argc, char **argv)
 		NEED(1, "ID");
 	else if (!strcmp(sub, "rollback"))
 		NEED(1, "GROUP");
-	else if (!strcmp(sub, "status") || !strcmp(sub, "history")) {
+	else if (!strcmp(sub, "status") || !strcmp(sub, "history") || !strcmp(sub, "cleanup")) {
 		if (nargs > 1)
 			return cli_usage_error("deploy", "too many arguments");
 	} else
@@ -273,6 +273,14 @@ int cmd_deploy(int argc, char **argv)
 		} else if (!strcmp(sub, "resume")) {
 			rc = mdeploy_deploy_resume(ctx, cfg, argv[optind], &o);
 			rc = report(rc, argv[optind], argv[optind]);
+		} else if (!strcmp(sub, "cleanup")) {
+			size_t n = 0;
+			if (mdeploy_deploy_cleanup(ctx, cfg, nargs ? argv[optind] : NULL, &n))
+				rc = cli_lib_error("cannot clean up");
+			else if (cli.json)
+				rc = cli_json_print(json_pack("{s:I}", "terminated", (json_int_t)n));
+			else
+				cli_info("%zu retained fleet%s terminated", n, n == 1 ? "" : "s");
 		} else if (!strcmp(sub, "stop")) {
 			rc = mdeploy_deploy_stop(ctx, cfg, argv[optind], d.rollback);
 			rc = rc ? cli_lib_error("cannot stop") : CLI_EXIT_OK;

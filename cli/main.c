@@ -203,13 +203,15 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy deploy stop [--rollback] ID\n"
 	  "mdeploy deploy rollback [--json] [--wait] GROUP\n"
 	  "mdeploy deploy resume [--json] ID\n"
-	  "mdeploy deploy history [--json] [--limit N] [GROUP]",
+	  "mdeploy deploy history [--json] [--limit N] [GROUP]\n"
+	  "mdeploy deploy cleanup [--json] [GROUP]",
 	  "create deploys BUNDLE to deployment GROUP of mdeploy.yml and waits for the\n"
 	  "end; it prints the deployment id. plan shows whether the bundle needs a\n"
 	  "database upgrade and why, changing nothing. status shows a deployment\n"
 	  "(the latest by default) and its journal. promote lets a deployment waiting\n"
 	  "for manual promotion shift traffic. stop stops one (--rollback: traffic\n"
 	  "back to the old fleet). rollback returns a group to its previous release.\n"
+	  "cleanup terminates retained fleets whose blue_retention has passed (cron).\n"
 	  "resume continues a deployment after a crash.\n"
 	  "   --wait              queue behind a running deployment of the group\n"
 	  "   --keep-failed       keep a failed green fleet running for inspection\n"

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Blue retention expiry: once blue_retention has passed, the next command
-# that touches the group terminates the retained fleet, and a rollback
-# then deploys the last good bundle again on a new fleet.
+# Blue retention expiry: once blue_retention has passed, `deploy cleanup`
+# (or the next create/rollback of the group) terminates the retained
+# fleet, and a rollback then deploys the last good bundle again.
 . "${top_srcdir:-.}/t/lib.sh"
 
 [ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
@@ -52,7 +52,7 @@ groups:
     health_check: { interval: 100ms, healthy_threshold: 1 }
     alarms: { window: 100ms }
     drain_timeout: 1s
-    blue_retention: 1s
+    blue_retention: 2s
 EOF
 mkrel A "release A"
 mkrel B "release B"
@@ -67,7 +67,11 @@ is "$rc" 0 "deploy B"
 [ "$rc" = 0 ] || diag "$err"
 is "$(get)" "release B" "B serves"
 is "$(fleets)" "rt-prod-v001,rt-prod-v002" "A's fleet is retained as blue"
-sleep 1.5
+run mdeploy --json deploy cleanup prod
+is "$rc" 0 "cleanup before the retention expired"
+is "$(printf '%s' "$out" | jq .terminated)" 0 "terminates nothing"
+is "$(fleets)" "rt-prod-v001,rt-prod-v002" "A's fleet is still retained"
+sleep 2.5
 run mdeploy deploy rollback prod
 is "$rc" 0 "rollback after the retention expired"
 [ "$rc" = 0 ] || diag "$err"
@@ -78,4 +82,20 @@ like "$f" "rt-prod-v003" "A was deployed again on a new fleet"
 run mdeploy --json deploy status
 is "$(printf '%s' "$out" | jq -r .status)" Succeeded "the redeployment succeeded"
 like "$(printf '%s' "$out" | jq -r .bundle)" "A.tar.zst" "with A's bundle"
+# B's fleet is retained now; cleanup (every group) retires it once expired.
+is "$(mdeploy --json deploy status | jq -r .blue_fleet)" rt-prod-v002 "B's fleet is retained in turn"
+sleep 2.5
+run mdeploy --json deploy cleanup
+is "$rc" 0 "cleanup of every group after expiry"
+is "$(printf '%s' "$out" | jq .terminated)" 1 "terminates one fleet"
+is "$(fleets)" "rt-prod-v003" "only the live fleet is left"
+is "$(get)" "release A" "and it still serves"
+run mdeploy deploy cleanup prod
+is "$rc" 0 "cleanup again"
+is "$err" "0 retained fleets terminated" "is a no-op"
+run mdeploy deploy cleanup nosuch
+is "$rc" 1 "cleanup of an unknown group fails"
+like "$err" "nosuch" "naming it"
+run mdeploy deploy cleanup prod extra
+is "$rc" 2 "too many arguments: usage error"
 done_testing

@@ -832,7 +832,7 @@ static int s_retire_retained(mdeploy_deploy__run *r, const char *target, void *a
 }
 
 /* Expired retained fleets go when the next command touches the group. */
-static int cleanup_expired(mdeploy_deploy__run *r)
+static int cleanup_expired(mdeploy_deploy__run *r, size_t *terminated)
 {
 	char fleet[128], bundle[4096], live[128] = "", *v = NULL;
 	int64_t until;
@@ -852,7 +852,47 @@ static int cleanup_expired(mdeploy_deploy__run *r)
 	             r->g->name, fleet);
 	if ((rc = retire_fleet(r, fleet)))
 		return rc;
+	if (terminated)
+		(*terminated)++;
 	return retained_set(r, NULL, 0, NULL);
+}
+
+static int cleanup_group(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group, size_t *terminated)
+{
+	mdeploy_deploy_options opts = MDEPLOY_DEPLOY_OPTIONS_INIT;
+	mdeploy_deploy__run r;
+	int rc;
+	if ((rc = run_open(&r, ctx, cfg, &opts, group)) == 0 && (rc = lock_take(&r, "cleanup", 0)) == 0) {
+		rc = cleanup_expired(&r, terminated);
+		mdeploy_store_lock_release(r.store, r.lock);
+	}
+	run_dispose(&r);
+	return rc;
+}
+
+int mdeploy_deploy_cleanup(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group, size_t *terminated)
+{
+	size_t i;
+	int rc;
+	if (terminated)
+		*terminated = 0;
+	if (!ctx || !cfg)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "context and configuration are required");
+	if (group) {
+		if (!mdeploy_config_group_find(cfg, group))
+			return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "%s: no deployment group '%s'",
+			                          mdeploy_config_path(cfg), group);
+		return cleanup_group(ctx, cfg, group, terminated);
+	}
+	for (i = 0; i < mdeploy_config_group_count(cfg); i++) {
+		rc = cleanup_group(ctx, cfg, mdeploy_config_group_at(cfg, i)->name, terminated);
+		/* A group busy with a deployment cleans up after itself. */
+		if (rc == MDEPLOY_ELOCKED)
+			mdeploy_error_clear();
+		else if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* ---- the flow ---- */
@@ -1567,7 +1607,7 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 	}
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = lock_take(&r, r.id, opts->lock_wait_ms)))
 		goto out;
-	if ((rc = cleanup_expired(&r)))
+	if ((rc = cleanup_expired(&r, NULL)))
 		goto unlock;
 	if (mdeploy_deploy__value_get(&r, "live", &live) == 0 && fleet_sizes(&r, live, sizes) == 0)
 		snprintf(r.blue, sizeof(r.blue), "%s", live);
@@ -1830,7 +1870,7 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 		goto out;
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = lock_take(&r, r.id, opts->lock_wait_ms)))
 		goto out;
-	if ((rc = cleanup_expired(&r)))
+	if ((rc = cleanup_expired(&r, NULL)))
 		goto unlock;
 	if (mdeploy_deploy__value_get(&r, "live", &live)) {
 		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "group %s has no live release to roll back", r.g->name);

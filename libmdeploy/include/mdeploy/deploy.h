@@ -85,6 +85,17 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_conf
                                             const mdeploy_deploy_options *opts, char id[12]);
 
 /*
+ * Terminate the retained (blue) fleet of `group`, or of every group when
+ * `group` is NULL, once its blue_retention has passed; `terminated` (may
+ * be NULL) gets how many fleets went. Idempotent, for cron or a systemd
+ * timer; create and rollback do the same for their group. Takes each
+ * group's lock without waiting: MDEPLOY_ELOCKED when `group` is busy,
+ * busy groups are skipped when `group` is NULL.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_cleanup(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group,
+                                           size_t *terminated);
+
+/*
  * Scale the live fleet of group `opts->group` to `desired` instances (and
  * `min`/`max` when non-zero), as an Auto Scaling group with a load balancer
  * would: new instances boot with the group's live release through the
