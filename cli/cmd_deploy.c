@@ -108,6 +108,20 @@ static int journal_cb(const mdeploy_journal_entry *e, void *payload)
 	return 0;
 }
 
+/* Touching a group retires its retained fleet once its time is up (best effort:
+ * without mdeploy.yml for it, or while a deployment holds the lock, nothing goes). */
+static void touch_group(mdeploy_ctx *ctx, const char *app, const char *group)
+{
+	mdeploy_config *cfg = NULL;
+	const char *name;
+	if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(ctx), NULL) == 0 &&
+	    (name = mdeploy_config_application_name(cfg)) && (!app || !strcmp(name, app)) &&
+	    mdeploy_config_group_find(cfg, group))
+		mdeploy_deploy_cleanup(ctx, cfg, group, NULL);
+	mdeploy_config_free(cfg);
+	mdeploy_error_clear();
+}
+
 static int status(mdeploy_ctx *ctx, const char *id_arg)
 {
 	mdeploy_store *st = NULL;
@@ -127,8 +141,17 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 		rc = cli_lib_error(NULL);
 	} else {
 		const mdeploy_deployment_record *r = mdeploy_deployment_record_of(d);
+		char fleet[128];
+		int64_t until = 0;
+		touch_group(ctx, r->application, r->group);
+		if (mdeploy_deploy_retained(ctx, r->application, r->group, fleet, &until))
+			fleet[0] = '\0';
+		mdeploy_error_clear();
 		if (cli.json) {
 			json_t *o = record_json(r), *steps = json_array();
+			if (fleet[0])
+				json_object_set_new(o, "retained", json_pack("{s:s, s:I}", "fleet", fleet,
+					"expires_at_ms", (json_int_t)until));
 			mdeploy_store_journal_foreach(st, id, journal_cb, steps);
 			json_object_set_new(o, "steps", steps);
 			rc = cli_json_print(o);
@@ -139,6 +162,8 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 			printf(", completed %s\n", when(r->completed_at, b, sizeof(b)));
 			if (r->error)
 				printf("  error: %s\n", r->error);
+			if (fleet[0])
+				printf("  group %s retains %s until %s\n", r->group, fleet, when(until / 1000, b, sizeof(b)));
 			printf("steps:\n");
 			mdeploy_store_journal_foreach(st, id, journal_cb, NULL);
 		}
@@ -240,6 +265,8 @@ int cmd_deploy(int argc, char **argv)
 	} else if (!strcmp(sub, "history")) {
 		mdeploy_store *st = NULL;
 		json_t *arr = cli.json ? json_array() : NULL;
+		if (nargs)
+			touch_group(ctx, NULL, argv[optind]);
 		if (mdeploy_store_open(&st, ctx, NULL)) {
 			rc = cli_lib_error("cannot open the state store");
 		} else {

@@ -83,12 +83,34 @@ run mdeploy --json deploy status
 is "$(printf '%s' "$out" | jq -r .status)" Succeeded "the redeployment succeeded"
 like "$(printf '%s' "$out" | jq -r .bundle)" "A.tar.zst" "with A's bundle"
 # B's fleet is retained now; cleanup (every group) retires it once expired.
-is "$(mdeploy --json deploy status | jq -r .blue_fleet)" rt-prod-v002 "B's fleet is retained in turn"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r .retained.fleet)" rt-prod-v002 "status: B's fleet is retained in turn"
+exp=$(printf '%s' "$out" | jq .retained.expires_at_ms)
+now=$(($(date +%s) * 1000))
+ok "$([ "$exp" -gt "$((now - 1000))" ] && [ "$exp" -le "$((now + 3000))" ] && echo 0 || echo 1)" \
+	"status: it expires within blue_retention ($exp, now $now)"
+run mdeploy deploy status
+like "$out" "retains rt-prod-v002 until 20" "status (text) says until when"
+sleep 2.5
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '.retained // "none"')" none "status after expiry terminates it"
+is "$(fleets)" "rt-prod-v003" "only the live fleet is left"
+
+# history touches the group too; cleanup reports what it did.
+run mdeploy deploy create prod B.tar.zst
+is "$rc" 0 "deploy B again"
+is "$(fleets)" "rt-prod-v003,rt-prod-v004" "A's fleet is retained"
+sleep 2.5
+run mdeploy deploy history prod
+is "$rc" 0 "history of the group after expiry"
+is "$(fleets)" "rt-prod-v004" "terminates the retained fleet"
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 0 "deploy A again"
 sleep 2.5
 run mdeploy --json deploy cleanup
 is "$rc" 0 "cleanup of every group after expiry"
 is "$(printf '%s' "$out" | jq .terminated)" 1 "terminates one fleet"
-is "$(fleets)" "rt-prod-v003" "only the live fleet is left"
+is "$(fleets)" "rt-prod-v005" "only the live fleet is left"
 is "$(get)" "release A" "and it still serves"
 run mdeploy deploy cleanup prod
 is "$rc" 0 "cleanup again"

@@ -861,12 +861,42 @@ static int cleanup_group(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char
 {
 	mdeploy_deploy_options opts = MDEPLOY_DEPLOY_OPTIONS_INIT;
 	mdeploy_deploy__run r;
+	mdeploy_lock_info li;
 	int rc;
-	if ((rc = run_open(&r, ctx, cfg, &opts, group)) == 0 && (rc = lock_take(&r, "cleanup", 0)) == 0) {
+	if ((rc = run_open(&r, ctx, cfg, &opts, group)))
+		goto out;
+	/* Never take over the lock of a crashed deployment: resume does that, with its journal. */
+	if (mdeploy_store_lock_get(r.store, r.lock, &li) == 0) {
+		rc = mdeploy__error_set(MDEPLOY_ELOCKED, CLS, "group %s is locked by %s (pid %ld on %s)", group,
+		                        li.owner, li.pid, li.host);
+		goto out;
+	}
+	mdeploy_error_clear();
+	if ((rc = lock_take(&r, "cleanup", 0)) == 0) {
 		rc = cleanup_expired(&r, terminated);
 		mdeploy_store_lock_release(r.store, r.lock);
 	}
+out:
 	run_dispose(&r);
+	return rc;
+}
+
+int mdeploy_deploy_retained(mdeploy_ctx *ctx, const char *application, const char *group, char fleet[128],
+                            int64_t *until_ms)
+{
+	mdeploy_deploy__run r;
+	char bundle[8];
+	int rc;
+	fleet[0] = '\0';
+	*until_ms = 0;
+	if (!ctx || !application || !group)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "context, application and group are required");
+	memset(&r, 0, sizeof(r));
+	snprintf(r.key, sizeof(r.key), "deploy/%s/%s", application, group);
+	if ((rc = mdeploy_store_open(&r.store, ctx, NULL)))
+		return rc;
+	rc = retained_get(&r, fleet, 128, until_ms, bundle, sizeof(bundle));
+	mdeploy_store_free(r.store);
 	return rc;
 }
 

@@ -89,11 +89,20 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_conf
  * `group` is NULL, once its blue_retention has passed; `terminated` (may
  * be NULL) gets how many fleets went. Idempotent, for cron or a systemd
  * timer; create and rollback do the same for their group. Takes each
- * group's lock without waiting: MDEPLOY_ELOCKED when `group` is busy,
+ * group's lock without waiting, never a crashed deployment's (resume
+ * takes that over): MDEPLOY_ELOCKED when `group` is busy,
  * busy groups are skipped when `group` is NULL.
  */
 MDEPLOY_EXTERN(int) mdeploy_deploy_cleanup(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group,
                                            size_t *terminated);
+
+/*
+ * The fleet of `group` retained as blue and when its retention ends
+ * (Unix ms; it is terminated by the first cleanup after that), or
+ * MDEPLOY_ENOTFOUND when none is retained.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_retained(mdeploy_ctx *ctx, const char *application, const char *group,
+                                            char fleet[128], int64_t *until_ms);
 
 /*
  * Scale the live fleet of group `opts->group` to `desired` instances (and
