@@ -1,0 +1,111 @@
+#!/bin/sh
+# Linear traffic shifting: green's share of the load balancer weight grows by
+# percent every interval (seen in `lb show --json` and the journal), and
+# the unhealthy_hosts alarm rolls a deployment back when green turns sick.
+. "${top_srcdir:-.}/t/lib.sh"
+
+[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
+	skip_all "haproxy, php or curl missing"
+export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 97) % 150))"
+lbport=$(free_port) && port=$(free_port) || skip_all "no free port"
+export MDEPLOY_PROGRESS=0
+
+cleanup() {
+	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
+		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
+			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
+		done
+	done
+	for p in /proc/[0-9]*; do
+		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
+	done
+	_tap_cleanup
+}
+trap cleanup EXIT
+
+mkrel() {
+	mkdir -p "$1/hooks"
+	printf '<?php echo "%s\\n";\n' "$2" >"$1/index.php"
+	# with a third argument, the health check fails once $TMP/sick exists
+	printf '<?php if ("%s" && file_exists("%s/sick")) http_response_code(503); echo "ok";\n' \
+		"${3:-}" "$TMP" >"$1/health.php"
+	cat >"$1/appspec.yml" <<EOF
+version: 0.0
+os: linux
+hooks:
+  ValidateService:
+    - location: hooks/validate.sh
+EOF
+	printf '#!/bin/sh\ncurl -sf "http://$MDEPLOY_INSTANCE_ADDR:%s/" >/dev/null\n' "$port" >"$1/hooks/validate.sh"
+	chmod +x "$1/hooks/validate.sh"
+	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" >/dev/null || exit 1
+}
+
+cd "$TMP" || exit 1
+cat >mdeploy.yml <<EOF
+application:
+  name: ln
+groups:
+  - name: prod
+    fleet: { size: 2, min: 1, max: 4, port: $port }
+    load_balancer: { listen: '127.0.0.1:$lbport', slots: 12 }
+    health_check: { path: /health.php, interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+    traffic_shift: { type: linear, percent: 25, interval: 1s }
+    alarms: { unhealthy_hosts: 1, window: 1s }
+    drain_timeout: 1s
+EOF
+mkrel A "release A"
+mkrel B "release B"
+mkrel C "release C" sick
+get() { curl -s -m 5 "http://127.0.0.1:$lbport/"; }
+# green's percentage of the weight of the targets in rotation
+share() {
+	_a=$(mdeploy --json fleet show "$1" 2>/dev/null | jq -c '[.instances[].address]')
+	mdeploy --json lb show ln-prod 2>/dev/null | jq -r --argjson g "${_a:-[]}" '
+		[.targets[] | select(.state == "ready")] as $t
+		| ([$t[] | .weight] | add) as $all
+		| ([$t[] | select(.address as $a | $g | index($a)) | .weight] | add // 0) as $green
+		| if $all > 0 then ($green * 100 / $all | round) else "-" end'
+}
+
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 0 "deploy A"
+[ "$rc" = 0 ] || diag "$err"
+"$MDEPLOY" deploy create prod B.tar.zst >b.out 2>b.err &
+dep=$!
+: >shares
+while kill -0 "$dep" 2>/dev/null; do
+	share ln-prod-v002 >>shares
+	sleep 0.2
+done
+wait "$dep"
+is "$?" 0 "linear deployment of B succeeds"
+seen=$(grep -v -- - shares | uniq | tr '\n' ' ')
+diag "green's share seen: $seen"
+is "$(grep -x -e 25 -e 50 -e 75 shares | uniq | tr '\n' ' ')" "25 50 75 " "lb show: green's share went 25, 50, 75 in turn"
+is "$(get)" "release B" "then only B"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '[.steps[] | select(.step == "shift") | .target] | join(",")')" "25,50,75,100" \
+	"journal: shift 25, 50, 75, 100"
+gaps=$(printf '%s' "$out" | jq '[.steps[] | select(.step == "shift") | .started_at_ms] | [range(1; length) as $i | .[$i] - .[$i - 1]] | min')
+ok "$([ "$gaps" -ge 950 ] && echo 0 || echo 1)" "an interval (1s) between steps (shortest ${gaps} ms)"
+
+# C's health check fails once $TMP/sick exists: the unhealthy_hosts alarm fires.
+"$MDEPLOY" deploy create prod C.tar.zst >c.out 2>c.err &
+dep=$!
+i=0
+while [ $i -lt 100 ] && [ "$(share ln-prod-v003)" != 25 ]; do sleep 0.1; i=$((i + 1)); done
+is "$(share ln-prod-v003)" 25 "C takes its first 25%"
+: >sick
+wait "$dep"
+is "$?" 1 "the deployment of C fails"
+like "$(cat c.err)" "rolled back: alarm: " "rolled back by an alarm"
+like "$(cat c.err)" " of ln-prod-v003 failing health checks" "the unhealthy-hosts alarm on green"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r .status)" RolledBack "status RolledBack"
+is "$(get)" "release B" "B serves again"
+is "$(share ln-prod-v002)" 100 "B's fleet has all the weight"
+done_testing
