@@ -3,30 +3,8 @@
 # from HAProxy's stats rolling a deployment back.
 . "${top_srcdir:-.}/t/lib.sh"
 
-[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
-	skip_all "haproxy, php or curl missing"
-export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 31) % 150))"
-lbport=$((22200 + ($$ % 2000) * 3))
-port=$((lbport + 1))
-export MDEPLOY_PROGRESS=0
-
-cleanup() {
-	[ -n "${loop:-}" ] && kill "$loop" 2>/dev/null
-	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
-		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
-			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
-		done
-	done
-	# and anything else still running in the test's directory
-	for p in /proc/[0-9]*; do
-		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
-	done
-	_tap_cleanup
-}
-trap cleanup EXIT
+. "$top_srcdir/t/lib-deploy.sh"
+deploy_test_init 31
 
 # mkrel DIR TEXT [STATUS]: index.php answers TEXT with HTTP STATUS (200);
 # health.php always answers 200, so only real traffic sees the errors.

@@ -4,42 +4,9 @@
 # fleet, and a rollback then deploys the last good bundle again.
 . "${top_srcdir:-.}/t/lib.sh"
 
-[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
-	skip_all "haproxy, php or curl missing"
-export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 53) % 150))"
-lbport=$(free_port) && port=$(free_port) || skip_all "no free port"
-export MDEPLOY_PROGRESS=0
+. "$top_srcdir/t/lib-deploy.sh"
+deploy_test_init 53
 
-cleanup() {
-	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
-		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
-			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
-		done
-	done
-	for p in /proc/[0-9]*; do
-		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
-	done
-	_tap_cleanup
-}
-trap cleanup EXIT
-
-mkrel() {
-	mkdir -p "$1/hooks"
-	printf '<?php echo "%s\\n";\n' "$2" >"$1/index.php"
-	cat >"$1/appspec.yml" <<EOF
-version: 0.0
-os: linux
-hooks:
-  ValidateService:
-    - location: hooks/validate.sh
-EOF
-	printf '#!/bin/sh\ncurl -sf "http://$MDEPLOY_INSTANCE_ADDR:%s/" >/dev/null\n' "$port" >"$1/hooks/validate.sh"
-	chmod +x "$1/hooks/validate.sh"
-	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" >/dev/null || exit 1
-}
 
 cd "$TMP" || exit 1
 cat >mdeploy.yml <<EOF
@@ -54,8 +21,8 @@ groups:
     drain_timeout: 1s
     blue_retention: 2s
 EOF
-mkrel A "release A"
-mkrel B "release B"
+deploy_mkrel A "release A"
+deploy_mkrel B "release B"
 get() { curl -s -m 5 "http://127.0.0.1:$lbport/"; }
 fleets() { mdeploy --json fleet list | jq -r '[.fleets[].name] | join(",")'; }
 

@@ -4,45 +4,9 @@
 # the unhealthy_hosts alarm rolls a deployment back when green turns sick.
 . "${top_srcdir:-.}/t/lib.sh"
 
-[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
-	skip_all "haproxy, php or curl missing"
-export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + ($$ + 97) % 150))"
-lbport=$(free_port) && port=$(free_port) || skip_all "no free port"
-export MDEPLOY_PROGRESS=0
+. "$top_srcdir/t/lib-deploy.sh"
+deploy_test_init 97
 
-cleanup() {
-	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
-		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
-			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
-		done
-	done
-	for p in /proc/[0-9]*; do
-		case "$(readlink "$p/cwd" 2>/dev/null)" in "$TMP"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
-	done
-	_tap_cleanup
-}
-trap cleanup EXIT
-
-mkrel() {
-	mkdir -p "$1/hooks"
-	printf '<?php echo "%s\\n";\n' "$2" >"$1/index.php"
-	# with a third argument, the health check fails once $TMP/sick exists
-	printf '<?php if ("%s" && file_exists("%s/sick")) http_response_code(503); echo "ok";\n' \
-		"${3:-}" "$TMP" >"$1/health.php"
-	cat >"$1/appspec.yml" <<EOF
-version: 0.0
-os: linux
-hooks:
-  ValidateService:
-    - location: hooks/validate.sh
-EOF
-	printf '#!/bin/sh\ncurl -sf "http://$MDEPLOY_INSTANCE_ADDR:%s/" >/dev/null\n' "$port" >"$1/hooks/validate.sh"
-	chmod +x "$1/hooks/validate.sh"
-	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" >/dev/null || exit 1
-}
 
 cd "$TMP" || exit 1
 cat >mdeploy.yml <<EOF
@@ -57,9 +21,9 @@ groups:
     alarms: { unhealthy_hosts: 1, window: 1s }
     drain_timeout: 1s
 EOF
-mkrel A "release A"
-mkrel B "release B"
-mkrel C "release C" sick
+deploy_mkrel A "release A"
+deploy_mkrel B "release B"
+deploy_mkrel C "release C" sick
 get() { curl -s -m 5 "http://127.0.0.1:$lbport/"; }
 # green's percentage of the weight of the targets in rotation
 share() {
