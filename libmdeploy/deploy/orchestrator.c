@@ -930,6 +930,23 @@ int mdeploy_deploy_cleanup(mdeploy_ctx *ctx, const mdeploy_config *cfg, const ch
 static int inplace_revert(mdeploy_deploy__run *r);
 static int s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
 
+/*
+ * Release the group lock without losing the error that made us give up:
+ * releasing touches the store, which may overwrite the thread's last error.
+ */
+static void unlock_keep_error(mdeploy_deploy__run *r, int rc)
+{
+	char msg[2048];
+	int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
+
+	snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+	mdeploy_store_lock_release(r->store, r->lock);
+	if (rc)
+		mdeploy__error_set(code ? code : rc, klass, "%s", msg);
+	else
+		mdeploy_error_clear();
+}
+
 static int rollback(mdeploy_deploy__run *r, const char *why)
 {
 	int rc;
@@ -1668,16 +1685,7 @@ static int create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 	             r.blue[0] ? r.blue : "(no live fleet)", r.green);
 	rc = !strcmp(r.green, r.blue) ? in_place(&r) : blue_green(&r);
 unlock:
-	{
-		char msg[2048];
-		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
-		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
-		mdeploy_store_lock_release(r.store, r.lock);
-		if (rc)
-			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
-		else
-			mdeploy_error_clear();
-	}
+	unlock_keep_error(&r, rc);
 out:
 	free(live);
 	free(live_bundle);
@@ -1749,14 +1757,7 @@ int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const cha
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: resuming (%zu steps done)", r.id, r.ndone);
 	rc = r.blue[0] && !strcmp(r.green, r.blue) ? in_place(&r) : blue_green(&r);
 unlock:
-	{
-		char msg[2048];
-		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
-		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
-		mdeploy_store_lock_release(r.store, r.lock);
-		if (rc)
-			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
-	}
+	unlock_keep_error(&r, rc);
 out:
 	mdeploy_deployment_free(d);
 	run_dispose(&r);
@@ -1946,14 +1947,7 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 	rc = create_with(ctx, cfg, opts, prev, "rollback", id);
 	goto out;
 unlock:
-	{
-		char msg[2048];
-		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
-		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
-		mdeploy_store_lock_release(r.store, r.lock);
-		if (rc)
-			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
-	}
+	unlock_keep_error(&r, rc);
 out:
 	free(live);
 	free(prev);
@@ -2090,14 +2084,7 @@ int mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 	r.id[0] = '\0';
 	rc = wait_healthy(&r, live);
 unlock:
-	{
-		char msg[2048];
-		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
-		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
-		mdeploy_store_lock_release(r.store, r.lock);
-		if (rc)
-			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
-	}
+	unlock_keep_error(&r, rc);
 out:
 	mdeploy_provider_free(boot);
 	free(live);
