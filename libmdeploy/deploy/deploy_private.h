@@ -45,4 +45,101 @@ typedef struct mdeploy_deploy__run {
 int mdeploy_deploy__value_get(mdeploy_deploy__run *r, const char *name, char **out);
 int mdeploy_deploy__value_set(mdeploy_deploy__run *r, const char *name, const char *value);
 
+/* Provider views: a fleet's instances, the load balancer's targets. */
+typedef int (*step_fn)(mdeploy_deploy__run *r, const char *target, void *arg);
+
+typedef struct {
+	char id[64][32];
+	char addr[64][32];
+	char root[64][1024];
+	int running[64];
+	size_t n;
+} inst_list;
+
+typedef struct {
+	struct {
+		char instance[32];
+		unsigned int weight;
+		char state[8];
+		char health[24];
+		uint64_t sessions, total, e5xx;
+	} t[128];
+	size_t n;
+} target_list;
+
+struct install_arg { const char *root, *addr; int once; };
+
+struct inst_arg { const char *root, *addr; };
+
+/* Cross-file internals of the deploy module, by the file that defines them. */
+/* run.c */
+int mdeploy_deploy__flag_get(mdeploy_store *store, const char *id, const char *name, char **out);
+int mdeploy_deploy__flag_set(mdeploy_store *store, const char *id, const char *name, const char *value);
+void mdeploy_deploy__run_dispose(mdeploy_deploy__run *r);
+int mdeploy_deploy__run_open(mdeploy_deploy__run *r, mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                             const mdeploy_deploy_options *opts, const char *group);
+int mdeploy_deploy__lock_take(mdeploy_deploy__run *r, const char *owner, unsigned int wait_ms);
+int mdeploy_deploy__beat(mdeploy_deploy__run *r);
+int mdeploy_deploy__wait_for(mdeploy_deploy__run *r, unsigned int ms);
+int mdeploy_deploy__load_done(const mdeploy_journal_entry *e, void *payload);
+int mdeploy_deploy__is_done(mdeploy_deploy__run *r, const char *name, const char *target);
+int mdeploy_deploy__step(mdeploy_deploy__run *r, const char *name, const char *target, step_fn fn, void *arg);
+int mdeploy_deploy__instances(mdeploy_deploy__run *r, const char *fleet, inst_list *l);
+int mdeploy_deploy__targets(mdeploy_deploy__run *r, target_list *l);
+int mdeploy_deploy__in_list(const inst_list *l, const char *id);
+int mdeploy_deploy__fleet_sizes(mdeploy_deploy__run *r, const char *fleet, unsigned int sizes[3]);
+void mdeploy_deploy__unlock_keep_error(mdeploy_deploy__run *r, int rc);
+
+/* create.c */
+int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle);
+int mdeploy_deploy__save_data(mdeploy_deploy__run *r);
+int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                                const char *bundle, const char *strategy, char id[12]);
+
+/* install.c */
+extern const char *const mdeploy_deploy__install_events[6];
+void mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deployment *d, const char *id,
+                                      const char *addr, char *group_id, size_t n, int once);
+int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *arg);
+void mdeploy_deploy__tally(mdeploy_deploy__run *r, const inst_list *l, size_t i, const int *res, char (*msg)[1024],
+                           unsigned int *succeeded, int *last_failed_only, char *err, size_t nerr);
+int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, size_t from, size_t to,
+                                  size_t once_index, int *res, char (*msg)[1024]);
+int mdeploy_deploy__agent_event(mdeploy_deploy__run *r, const char *id, const char *root, const char *addr,
+                                const char *event);
+
+/* bluegreen.c */
+int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__blue_green(mdeploy_deploy__run *r);
+
+/* health.c */
+int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet);
+int mdeploy_deploy__s_health(mdeploy_deploy__run *r, const char *target, void *arg);
+
+/* traffic.c */
+int mdeploy_deploy__watch(mdeploy_deploy__run *r, unsigned int ms);
+int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const char *to, unsigned int pct);
+int mdeploy_deploy__s_shift(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_watch(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_drain(mdeploy_deploy__run *r, const char *target, void *arg);
+
+/* retention.c */
+int mdeploy_deploy__retire_fleet(mdeploy_deploy__run *r, const char *fleet);
+int mdeploy_deploy__retained_get(mdeploy_deploy__run *r, char *fleet, size_t nf, int64_t *until, char *bundle, size_t nb);
+int mdeploy_deploy__retained_set(mdeploy_deploy__run *r, const char *fleet, int64_t until, const char *bundle);
+int mdeploy_deploy__s_finish(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_retire(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_retire_retained(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__cleanup_expired(mdeploy_deploy__run *r, size_t *terminated);
+
+/* rollback.c */
+int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why);
+int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *payload);
+
+/* gate.c */
+int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
+
+/* inplace.c */
+int mdeploy_deploy__inplace_revert(mdeploy_deploy__run *r);
+int mdeploy_deploy__in_place(mdeploy_deploy__run *r);
 #endif

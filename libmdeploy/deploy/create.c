@@ -1,0 +1,313 @@
+/*
+ * create.c - starting and driving deployments: validation before anything
+ * changes, the deployment record and its plan (green, blue, bundle), and the
+ * public create, resume, stop and promote calls.
+ */
+#include "deploy_private.h"
+#include "store/store_private.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLS MDEPLOY_ERROR_CLASS_DEPLOY
+
+/* Everything that can be checked before an instance changes. */
+int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle)
+{
+	mdeploy_bundle_verify_options vo = MDEPLOY_BUNDLE_VERIFY_OPTIONS_INIT;
+	int rc;
+	vo.trusted_keys = r->opts ? r->opts->trusted_keys : NULL;
+	if (!bundle)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "no bundle given");
+	if (!realpath(bundle, r->bundle))
+		return mdeploy__error_os(CLS, "%s", bundle);
+	if ((rc = mdeploy_bundle_verify(r->bundle, &vo)))
+		return rc;
+	{
+		/* The appspec, as the agent will read it. */
+		char *tmp = mdeploy__sprintf("%s/tmp", mdeploy_ctx_state_dir(r->ctx));
+		char *dir = tmp ? mdeploy__sprintf("%s/validate-%ld", tmp, (long)getpid()) : NULL;
+		char *spec = dir ? mdeploy__sprintf("%s/appspec.yml", dir) : NULL;
+		mdeploy_bundle_extract_options eo = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
+		mdeploy_appspec *as = NULL;
+		if (!spec) {
+			rc = mdeploy__error_oom();
+		} else {
+			mdeploy__mkdir_p(tmp, 0700);
+			mdeploy__rm_rf(dir);
+			eo.trusted_keys = vo.trusted_keys;
+			if ((rc = mdeploy_bundle_extract(r->bundle, dir, &eo)) == 0) {
+				if (!mdeploy__path_exists(spec)) {
+					free(spec);
+					spec = mdeploy__sprintf("%s/appspec.yaml", dir);
+				}
+				rc = mdeploy_appspec_load(&as, spec);
+				mdeploy_appspec_free(as);
+			}
+			mdeploy__rm_rf(dir);
+		}
+		free(tmp);
+		free(dir);
+		free(spec);
+	}
+	return rc;
+}
+
+static int next_fleet_name(mdeploy_deploy__run *r, char *out, size_t n)
+{
+	char *v = NULL, num[16];
+	unsigned int seq = 0;
+	unsigned int sizes[3];
+	if (mdeploy_deploy__value_get(r, "seq", &v) == 0)
+		seq = (unsigned int)strtoul(v, NULL, 10);
+	free(v);
+	mdeploy_error_clear();
+	do {
+		seq++;
+		snprintf(out, n, "%s-%s-v%03u", r->app, r->g->name, seq);
+	} while (mdeploy_deploy__fleet_sizes(r, out, sizes) == 0);
+	mdeploy_error_clear();
+	snprintf(num, sizeof(num), "%u", seq);
+	return mdeploy_deploy__value_set(r, "seq", num);
+}
+
+int mdeploy_deploy__save_data(mdeploy_deploy__run *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
+	                      "upgrade", r->upgrade);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc = s ? mdeploy_store_deployment_set_data(r->store, r->id, s) : mdeploy__error_oom();
+	free(s);
+	json_decref(o);
+	return rc;
+}
+
+static int load_data(mdeploy_deploy__run *r, const char *data)
+{
+	json_t *o = data ? json_loads(data, 0, NULL) : NULL;
+	const char *g, *b, *bu;
+	if (!o || json_unpack(o, "{s:s, s:s, s:s}", "green", &g, "blue", &b, "bundle", &bu)) {
+		json_decref(o);
+		return mdeploy__error_set(MDEPLOY_ECORRUPT, CLS, "deployment %s: its record has no plan to resume", r->id);
+	}
+	snprintf(r->green, sizeof(r->green), "%s", g);
+	snprintf(r->blue, sizeof(r->blue), "%s", b);
+	snprintf(r->bundle, sizeof(r->bundle), "%s", bu);
+	r->upgrade = json_is_true(json_object_get(o, "upgrade"));
+	json_decref(o);
+	return 0;
+}
+
+int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                                const char *bundle, const char *strategy, char id[12])
+{
+	mdeploy_deploy__run r;
+	mdeploy_deployment_record rec;
+	char *live = NULL, *live_bundle = NULL;
+	unsigned int sizes[3];
+	int rc;
+
+	if (id)
+		id[0] = '\0';
+	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
+		goto out;
+	if ((rc = mdeploy_deploy__validate(&r, bundle)))
+		goto out;
+	{
+		/* Which path: a code-only swap, or the upgrade gate. */
+		mdeploy_deploy_options po = *opts;
+		mdeploy_plan *plan = NULL;
+		po.bundle = r.bundle;
+		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
+			goto out;
+		r.upgrade = mdeploy_plan_upgrade(plan);
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s", mdeploy_plan_reason(plan));
+		mdeploy_plan_free(plan);
+	}
+	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
+		goto out;
+	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
+		goto unlock;
+	if (mdeploy_deploy__value_get(&r, "live", &live) == 0 && mdeploy_deploy__fleet_sizes(&r, live, sizes) == 0)
+		snprintf(r.blue, sizeof(r.blue), "%s", live);
+	if (mdeploy_deploy__value_get(&r, "live_bundle", &live_bundle))
+		mdeploy_error_clear();
+	mdeploy_error_clear();
+	if (r.g->strategy == MDEPLOY_STRATEGY_IN_PLACE && r.blue[0]) {
+		/* In place: the live fleet itself gets the release. */
+		snprintf(r.green, sizeof(r.green), "%s", r.blue);
+		strategy = "in-place";
+	} else if ((rc = next_fleet_name(&r, r.green, sizeof(r.green)))) {
+		goto unlock;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.id = r.id;
+	rec.application = r.app;
+	rec.group = r.g->name;
+	rec.status = "Created";
+	rec.strategy = strategy;
+	rec.revision = r.bundle;
+	rec.bundle = r.bundle;
+	rec.previous_revision = live_bundle;
+	if ((rc = mdeploy_store_deployment_insert(r.store, &rec)) || (rc = mdeploy_deploy__save_data(&r)))
+		goto unlock;
+	if (id)
+		memcpy(id, r.id, 12);
+	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %s to group %s: %s -> %s", r.id, r.bundle, r.g->name,
+	             r.blue[0] ? r.blue : "(no live fleet)", r.green);
+	rc = !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
+unlock:
+	mdeploy_deploy__unlock_keep_error(&r, rc);
+out:
+	free(live);
+	free(live_bundle);
+	mdeploy_deploy__run_dispose(&r);
+	return rc;
+}
+
+int mdeploy_deploy_create(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts, char id[12])
+{
+	int rc;
+	if (!opts)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "deployment options are required");
+	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_DEPLOY_OPTIONS_VERSION, "mdeploy_deploy_options")))
+		return rc;
+	return mdeploy_deploy__create_with(ctx, cfg, opts, opts->bundle, "blue-green", id);
+}
+
+/* Open a run for an existing deployment, its lock taken. */
+static int reopen(mdeploy_deploy__run *r, mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *id,
+                  const mdeploy_deploy_options *opts, mdeploy_deployment **dout)
+{
+	mdeploy_store *st = NULL;
+	mdeploy_deployment *d = NULL;
+	const mdeploy_deployment_record *rec;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = mdeploy_store_open(&st, ctx, NULL)))
+		return rc;
+	rc = mdeploy_store_deployment_get(st, id, &d);
+	mdeploy_store_free(st);
+	if (rc)
+		return rc;
+	rec = mdeploy_deployment_record_of(d);
+	if ((rc = mdeploy_deploy__run_open(r, ctx, cfg, opts, rec->group))) {
+		mdeploy_deployment_free(d);
+		return rc;
+	}
+	snprintf(r->id, sizeof(r->id), "%s", rec->id);
+	if ((rc = load_data(r, rec->data))) {
+		mdeploy_deployment_free(d);
+		return rc;
+	}
+	*dout = d;
+	return 0;
+}
+
+int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *id,
+                          const mdeploy_deploy_options *opts)
+{
+	mdeploy_deploy_options def = MDEPLOY_DEPLOY_OPTIONS_INIT;
+	mdeploy_deploy__run r;
+	mdeploy_deployment *d = NULL;
+	int rc;
+
+	if (!opts)
+		opts = &def;
+	if ((rc = reopen(&r, ctx, cfg, id, opts, &d)))
+		goto out;
+	if (mdeploy_deployment_status_is_final(mdeploy_deployment_record_of(d)->status)) {
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s already ended: %s", id,
+		             mdeploy_deployment_record_of(d)->status);
+		goto out;
+	}
+	if ((rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
+		goto out;
+	if ((rc = mdeploy_store_journal_foreach(r.store, r.id, mdeploy_deploy__load_done, &r)))
+		goto unlock;
+	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: resuming (%zu steps done)", r.id, r.ndone);
+	rc = r.blue[0] && !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
+unlock:
+	mdeploy_deploy__unlock_keep_error(&r, rc);
+out:
+	mdeploy_deployment_free(d);
+	mdeploy_deploy__run_dispose(&r);
+	return rc;
+}
+
+int mdeploy_deploy_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *id, int rollback_)
+{
+	mdeploy_deploy_options opts = MDEPLOY_DEPLOY_OPTIONS_INIT;
+	mdeploy_deploy__run r;
+	mdeploy_deployment *d = NULL;
+	mdeploy_lock_info li;
+	int rc;
+
+	if ((rc = reopen(&r, ctx, cfg, id, &opts, &d)))
+		goto out;
+	if (mdeploy_deployment_status_is_final(mdeploy_deployment_record_of(d)->status)) {
+		rc = mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "deployment %s already ended (%s)", id,
+		                        mdeploy_deployment_record_of(d)->status);
+		goto out;
+	}
+	if ((rc = mdeploy_deploy__flag_set(r.store, r.id, "stop", rollback_ ? "rollback" : "stop")))
+		goto out;
+	/* A live owner acts on the flag itself; wait for it to finish. */
+	if (mdeploy_store_lock_get(r.store, r.lock, &li) == 0 && !strcmp(li.owner, r.id)) {
+		mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+		lo.owner = "stop";
+		lo.wait_ms = 120000;
+		if ((rc = mdeploy_store_lock_acquire(r.store, r.lock, &lo, NULL)))
+			goto out;
+		mdeploy_store_lock_release(r.store, r.lock);
+		mdeploy_deployment_free(d);
+		d = NULL;
+		if ((rc = mdeploy_store_deployment_get(r.store, id, &d)))
+			goto out;
+		if (mdeploy_deployment_status_is_final(mdeploy_deployment_record_of(d)->status))
+			goto out;
+	}
+	mdeploy_error_clear();
+	/* Nobody runs it: do it here. */
+	if ((rc = mdeploy_deploy__lock_take(&r, r.id, 0)))
+		goto out;
+	mdeploy_store_journal_foreach(r.store, r.id, mdeploy_deploy__load_done, &r);
+	if (rollback_) {
+		rc = mdeploy_deploy__rollback(&r, "stopped on request");
+		if (rc == MDEPLOY_EHOOK)
+			rc = 0;
+	} else {
+		mdeploy_deploy__flag_set(r.store, r.id, "stop", NULL);
+		rc = mdeploy_store_deployment_set_status(r.store, r.id, "Stopped", "stopped on request");
+	}
+	mdeploy_store_lock_release(r.store, r.lock);
+out:
+	mdeploy_deployment_free(d);
+	mdeploy_deploy__run_dispose(&r);
+	return rc;
+}
+
+int mdeploy_deploy_promote(mdeploy_ctx *ctx, const char *id)
+{
+	mdeploy_store *st = NULL;
+	mdeploy_deployment *d = NULL;
+	int rc;
+	if ((rc = mdeploy_store_open(&st, ctx, NULL)))
+		return rc;
+	if ((rc = mdeploy_store_deployment_get(st, id, &d)))
+		goto out;
+	if (mdeploy_deployment_status_is_final(mdeploy_deployment_record_of(d)->status)) {
+		rc = mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "deployment %s already ended (%s)", id,
+		                        mdeploy_deployment_record_of(d)->status);
+		goto out;
+	}
+	rc = mdeploy_deploy__flag_set(st, id, "promote", "1");
+out:
+	mdeploy_deployment_free(d);
+	mdeploy_store_free(st);
+	return rc;
+}

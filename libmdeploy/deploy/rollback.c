@@ -1,0 +1,167 @@
+/*
+ * rollback.c - going back: the rollback of a failed or stopped deployment,
+ * and `deploy rollback` after success (the warm retained fleet, or the
+ * previous bundle deployed again).
+ */
+#include "deploy_private.h"
+#include "store/store_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLS MDEPLOY_ERROR_CLASS_DEPLOY
+
+static int s_rollback_traffic(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	(void)target; (void)arg;
+	if (!r->blue[0])
+		return 0;
+	return mdeploy_deploy__apply_split(r, r->green, r->blue, 100);
+}
+
+int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
+{
+	int rc;
+	char msg[2048];
+	snprintf(msg, sizeof(msg), "%s", why);
+	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: rolling back: %s", r->id, msg);
+	/* A stop request must not stop the rollback itself. */
+	mdeploy_deploy__flag_set(r->store, r->id, "stop", NULL);
+	if (r->blue[0] && !strcmp(r->blue, r->green)) {
+		if ((rc = mdeploy_deploy__inplace_revert(r)))
+			return rc;
+	} else if ((rc = mdeploy_deploy__step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
+	           (mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
+	            (rc = mdeploy_deploy__step(r, "rollback-maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))) ||
+	           (rc = mdeploy_deploy__step(r, "retire-green", r->green, mdeploy_deploy__s_retire, NULL))) {
+		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
+		return rc;
+	}
+	mdeploy_store_deployment_set_status(r->store, r->id, "RolledBack", msg);
+	mdeploy__error_set(MDEPLOY_EHOOK, CLS, "deployment %s rolled back: %s", r->id, msg);
+	return MDEPLOY_EHOOK;
+}
+
+int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *payload)
+{
+	if (!strncmp(e->step, "rollback", 8) || !strcmp(e->step, "retire-green"))
+		*(int *)payload = 1;
+	return 0;
+}
+
+static int s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	inst_list l;
+	target_list t;
+	size_t i, j;
+	int rc;
+	(void)arg;
+	/* The retained fleet may have been taken out: put it back, wait for health, then switch. */
+	if ((rc = mdeploy_deploy__instances(r, target, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
+		return rc;
+	for (i = 0; i < l.n; i++) {
+		int reg = 0;
+		if (!l.running[i] && (rc = mdeploy_instance_start(r->p, l.id[i])))
+			return rc;
+		for (j = 0; j < t.n; j++)
+			reg |= !strcmp(t.t[j].instance, l.id[i]);
+		if (!reg && (rc = mdeploy_lb_register(r->p, r->lb, l.id[i], 0, MDEPLOY_TARGET_READY)))
+			return rc;
+	}
+	if ((rc = mdeploy_deploy__wait_healthy(r, target)))
+		return rc;
+	return mdeploy_deploy__apply_split(r, r->green, target, 100);
+}
+
+static int s_swap_state(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	char *lb_old = NULL;
+	const char *back_bundle = arg;
+	int rc;
+	(void)target;
+	if (mdeploy_deploy__value_get(r, "live_bundle", &lb_old))
+		mdeploy_error_clear();
+	if ((rc = mdeploy_deploy__value_set(r, "live", r->blue)) ||
+	    (rc = mdeploy_deploy__value_set(r, "live_bundle", back_bundle)) ||
+	    (rc = mdeploy_deploy__value_set(r, "live_deployment", r->id)) ||
+	    (rc = mdeploy_deploy__retained_set(r, r->green, mdeploy_store__unix_ms() + r->g->blue_retention_ms, lb_old))) {
+		free(lb_old);
+		return rc;
+	}
+	free(lb_old);
+	return rc;
+}
+
+int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                            char id[12])
+{
+	mdeploy_deploy__run r;
+	mdeploy_deployment_record rec;
+	char fleet[128], bundle[4096], *live = NULL, *prev = NULL;
+	unsigned int sizes[3];
+	int64_t until;
+	uint64_t t0 = mdeploy__now_ms();
+	int rc;
+
+	if (id)
+		id[0] = '\0';
+	if (!opts)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "rollback options are required");
+	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
+		goto out;
+	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
+		goto out;
+	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
+		goto unlock;
+	if (mdeploy_deploy__value_get(&r, "live", &live)) {
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "group %s has no live release to roll back", r.g->name);
+		goto unlock;
+	}
+	if (mdeploy_deploy__retained_get(&r, fleet, sizeof(fleet), &until, bundle, sizeof(bundle)) == 0 && strcmp(fleet, live) &&
+	    mdeploy_deploy__fleet_sizes(&r, fleet, sizes) == 0) {
+		/* Instant: the previous fleet is still warm. */
+		snprintf(r.green, sizeof(r.green), "%s", live);  /* what we leave */
+		snprintf(r.blue, sizeof(r.blue), "%s", fleet);   /* what we go back to */
+		snprintf(r.bundle, sizeof(r.bundle), "%s", bundle);
+		memset(&rec, 0, sizeof(rec));
+		rec.id = r.id;
+		rec.application = r.app;
+		rec.group = r.g->name;
+		rec.status = "InProgress";
+		rec.strategy = "rollback";
+		rec.revision = bundle;
+		rec.bundle = bundle;
+		if ((rc = mdeploy_store_deployment_insert(r.store, &rec)) || (rc = mdeploy_deploy__save_data(&r)))
+			goto unlock;
+		if (id)
+			memcpy(id, r.id, 12);
+		if ((rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, s_swap_back, NULL)) ||
+		    (rc = mdeploy_deploy__step(&r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
+		    (rc = mdeploy_deploy__step(&r, "swap", fleet, s_swap_state, bundle))) {
+			mdeploy_store_deployment_set_status(r.store, r.id, "Failed", mdeploy_error_last()->message);
+			goto unlock;
+		}
+		mdeploy_store_deployment_set_status(r.store, r.id, "Succeeded", NULL);
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: back on %s in %llu ms; %s is retained",
+		             r.id, fleet, (unsigned long long)(mdeploy__now_ms() - t0), live);
+		goto unlock;
+	}
+	/* The old fleet is gone: deploy the previous bundle again. */
+	if (mdeploy_deploy__value_get(&r, "previous_bundle", &prev)) {
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS,
+			"group %s: no retained fleet and no previous bundle to roll back to", r.g->name);
+		goto unlock;
+	}
+	mdeploy_store_lock_release(r.store, r.lock);
+	mdeploy_deploy__run_dispose(&r);
+	rc = mdeploy_deploy__create_with(ctx, cfg, opts, prev, "rollback", id);
+	goto out;
+unlock:
+	mdeploy_deploy__unlock_keep_error(&r, rc);
+out:
+	free(live);
+	free(prev);
+	mdeploy_deploy__run_dispose(&r);
+	return rc;
+}

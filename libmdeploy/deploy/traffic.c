@@ -1,0 +1,217 @@
+/*
+ * traffic.c - moving traffic between fleets: weights for a percentage
+ * split, applied in one round trip; the alarms watched while traffic moves;
+ * draining a fleet's sessions.
+ */
+#include "deploy_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLS MDEPLOY_ERROR_CLASS_DEPLOY
+
+/* Sum green's response counters now. */
+static int green_counters(mdeploy_deploy__run *r, const inst_list *green, uint64_t *total, uint64_t *e5xx,
+                          unsigned int *unhealthy)
+{
+	target_list t;
+	size_t i;
+	int rc;
+	*total = *e5xx = 0;
+	*unhealthy = 0;
+	if ((rc = mdeploy_deploy__targets(r, &t)))
+		return rc;
+	for (i = 0; i < t.n; i++) {
+		if (!mdeploy_deploy__in_list(green, t.t[i].instance))
+			continue;
+		*total += t.t[i].total;
+		*e5xx += t.t[i].e5xx;
+		if (strncmp(t.t[i].health, "UP", 2) && strcmp(t.t[i].health, "DRAIN"))
+			(*unhealthy)++;
+	}
+	return 0;
+}
+
+/* 0: quiet; MDEPLOY_ECONFLICT with the alarm in the message when one fired. */
+static int check_alarms(mdeploy_deploy__run *r, const inst_list *green)
+{
+	uint64_t total, e5xx;
+	unsigned int unhealthy;
+	int rc;
+
+	if (!r->g->alarm_5xx_percent && !r->g->alarm_unhealthy_hosts)
+		return 0;
+	if ((rc = green_counters(r, green, &total, &e5xx, &unhealthy)))
+		return rc;
+	if (!r->have_base) {
+		r->base_total = total;
+		r->base_5xx = e5xx;
+		r->have_base = 1;
+		return 0;
+	}
+	if (r->g->alarm_unhealthy_hosts && unhealthy >= r->g->alarm_unhealthy_hosts)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "alarm: %u instance%s of %s failing health checks",
+		                          unhealthy, unhealthy == 1 ? "" : "s", r->green);
+	total -= r->base_total;
+	e5xx -= r->base_5xx;
+	if (r->g->alarm_5xx_percent && total >= 20 && e5xx * 100 >= total * r->g->alarm_5xx_percent)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS,
+			"alarm: %llu of %llu responses from %s were 5xx (threshold %u%%)",
+			(unsigned long long)e5xx, (unsigned long long)total, r->green, r->g->alarm_5xx_percent);
+	return 0;
+}
+
+/* Wait `ms` while watching the alarms. */
+int mdeploy_deploy__watch(mdeploy_deploy__run *r, unsigned int ms)
+{
+	uint64_t t0 = mdeploy__now_ms();
+	inst_list green;
+	int rc;
+	if ((rc = mdeploy_deploy__instances(r, r->green, &green)))
+		return rc;
+	for (;;) {
+		if ((rc = check_alarms(r, &green)))
+			return rc;
+		if (mdeploy__now_ms() - t0 >= ms)
+			return 0;
+		if ((rc = mdeploy_deploy__wait_for(r, 100)))
+			return rc;
+	}
+}
+
+/*
+ * Weights that send `pct` percent to green: per-instance weights in
+ * 0..256 such that G*wg / (G*wg + B*wb) = pct/100.
+ */
+static void shift_weights(unsigned int pct, size_t nb, size_t ng, unsigned int *wb, unsigned int *wg)
+{
+	unsigned long long a = (unsigned long long)pct * nb, b = (unsigned long long)(100 - pct) * ng;
+	unsigned long long k = a > b ? a : b;
+	if (!nb || pct >= 100) {
+		*wg = 100;
+		*wb = 0;
+		return;
+	}
+	if (!ng || pct == 0) {
+		*wg = 0;
+		*wb = 100;
+		return;
+	}
+	*wg = (unsigned int)((a * 256 + k / 2) / k);
+	*wb = (unsigned int)((b * 256 + k / 2) / k);
+}
+
+/* Point traffic: `pct` percent to fleet `to`, the rest to `from` (may be ""). One round trip. */
+int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const char *to, unsigned int pct)
+{
+	inst_list lf, lt;
+	target_list t;
+	mdeploy_lb_change ch[128];
+	size_t i, n = 0, nf = 0, nt = 0;
+	unsigned int wf, wt;
+	int rc, pass;
+
+	memset(&lf, 0, sizeof(lf));
+	if ((from[0] && (rc = mdeploy_deploy__instances(r, from, &lf))) || (rc = mdeploy_deploy__instances(r, to, &lt)) || (rc = mdeploy_deploy__targets(r, &t)))
+		return rc;
+	for (i = 0; i < t.n; i++) {
+		nf += mdeploy_deploy__in_list(&lf, t.t[i].instance);
+		nt += mdeploy_deploy__in_list(&lt, t.t[i].instance);
+	}
+	shift_weights(pct, nf, nt, &wf, &wt);
+	/*
+	 * The fleet that gains goes first: HAProxy applies the commands in
+	 * order, and lowering the other fleet first would leave a moment with
+	 * no weight anywhere (503s).
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		const inst_list *fl = pass == 0 ? &lt : &lf;
+		unsigned int w = pass == 0 ? wt : wf;
+		for (i = 0; i < t.n && n < 128; i++) {
+			size_t j;
+			for (j = 0; j < fl->n; j++) {
+				if (strcmp(fl->id[j], t.t[i].instance))
+					continue;
+				ch[n].instance = fl->id[j];
+				ch[n].weight = (int)w;
+				ch[n].state = MDEPLOY_TARGET_READY;
+				n++;
+			}
+		}
+	}
+	if (nt == 0 && pct > 0)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no registered instance", to);
+	{
+		uint64_t t0 = mdeploy__now_ms();
+		rc = mdeploy_lb_apply(r->p, r->lb, ch, n);
+		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %u%% of traffic to %s (weights %u/%u) applied in %llu ms",
+		             r->id, pct, to, wt, wf, (unsigned long long)(mdeploy__now_ms() - t0));
+	}
+	return rc;
+}
+
+int mdeploy_deploy__s_shift(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	unsigned int pct = (unsigned int)atoi(target);
+	int rc;
+	(void)arg;
+	if ((rc = mdeploy_deploy__apply_split(r, r->blue, r->green, pct)))
+		return rc;
+	if (pct < 100)
+		return mdeploy_deploy__watch(r, r->g->traffic_interval_ms);
+	return 0;
+}
+
+int mdeploy_deploy__s_watch(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	(void)target; (void)arg;
+	return mdeploy_deploy__watch(r, r->g->alarm_window_ms);
+}
+
+/* Drain a fleet's targets: no new requests; wait for sessions to end (or the timeout). */
+static int drain_fleet(mdeploy_deploy__run *r, const char *fleet)
+{
+	inst_list l;
+	target_list t;
+	mdeploy_lb_change ch[128];
+	size_t i, j, n = 0;
+	uint64_t t0, sessions;
+	int rc;
+
+	if ((rc = mdeploy_deploy__instances(r, fleet, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
+		return rc;
+	for (i = 0; i < t.n && n < 128; i++)
+		for (j = 0; j < l.n; j++)
+			if (!strcmp(t.t[i].instance, l.id[j])) {
+				ch[n].instance = l.id[j];
+				ch[n].weight = 0;
+				ch[n].state = MDEPLOY_TARGET_DRAIN;
+				n++;
+			}
+	if ((rc = mdeploy_lb_apply(r->p, r->lb, ch, n)))
+		return rc;
+	t0 = mdeploy__now_ms();
+	for (;;) {
+		if ((rc = mdeploy_deploy__targets(r, &t)))
+			return rc;
+		for (i = 0, sessions = 0; i < t.n; i++)
+			if (mdeploy_deploy__in_list(&l, t.t[i].instance))
+				sessions += t.t[i].sessions;
+		if (sessions == 0)
+			return 0;
+		if (mdeploy__now_ms() - t0 > r->g->drain_timeout_ms) {
+			mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: %s still has %llu sessions after %u ms; going on",
+			             r->id, fleet, (unsigned long long)sessions, r->g->drain_timeout_ms);
+			return 0;
+		}
+		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+			return rc;
+	}
+}
+
+int mdeploy_deploy__s_drain(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	(void)arg;
+	return drain_fleet(r, target);
+}
