@@ -106,6 +106,64 @@ static void test_race(const char *state)
 	is_int(0, other, "no racer failed otherwise");
 }
 
+/* A waiter that takes the lock, says which one it is on `fd`, and releases it. */
+static pid_t waiter(const char *state, int fd, char tag)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		mdeploy_ctx *cctx = new_ctx(state);
+		mdeploy_store *cst = NULL;
+		mdeploy_lock_options co = MDEPLOY_LOCK_OPTIONS_INIT;
+		co.wait_ms = 20000;
+		if (!cctx || mdeploy_store_open(&cst, cctx, NULL) || mdeploy_store_lock_acquire(cst, "fifo", &co, NULL))
+			_exit(1);
+		if (write(fd, &tag, 1) != 1)
+			_exit(1);
+		usleep(50000);
+		mdeploy_store_lock_release(cst, "fifo");
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * Arrival order: A queues long before B (so A's retries are far apart and
+ * B's close together); when the holder releases, A must still go first. A
+ * command that does not wait is refused while others queue.
+ */
+static void test_fifo(mdeploy_store *st, const char *state)
+{
+	int p[2], status;
+	pid_t a, b;
+	char order[3] = "";
+	if (pipe(p) != 0) {
+		ok(0, "pipe");
+		return;
+	}
+	is_int(0, mdeploy_store_lock_acquire(st, "fifo", NULL, NULL), "FIFO: the holder takes the lock");
+	a = waiter(state, p[1], 'A');
+	usleep(2500000);
+	b = waiter(state, p[1], 'B');
+	usleep(150000);
+	is_int(0, mdeploy_store_lock_acquire(st, "fifo", NULL, NULL), "the holder still re-acquires its own lock");
+	mdeploy_store_lock_release(st, "fifo");
+	{
+		mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+		lo.owner = "latecomer";
+		is_int(MDEPLOY_ELOCKED, mdeploy_store_lock_acquire(st, "fifo", &lo, NULL),
+		       "a caller that does not wait is refused while others queue");
+		like(mdeploy_error_last()->message, "waiting before this one", "and told why");
+	}
+	close(p[1]);
+	ok(read(p[0], order, 1) == 1 && read(p[0], order + 1, 1) == 1, "both waiters got the lock");
+	is_str("AB", order, "in arrival order");
+	close(p[0]);
+	waitpid(a, &status, 0);
+	waitpid(b, &status, 0);
+	is_int(0, mdeploy_store_lock_acquire(st, "fifo", NULL, NULL), "the lock is free again, no ticket left");
+	mdeploy_store_lock_release(st, "fifo");
+}
+
 int main(void)
 {
 	const char *tmp = test_tmpdir();
@@ -302,6 +360,20 @@ int main(void)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	warnings[0] = '\0';
+	{
+		/* A caller that must not inherit unfinished work is refused, and told who died. */
+		mdeploy_lock_options no = MDEPLOY_LOCK_OPTIONS_INIT;
+		mdeploy_lock_info dead;
+		no.flags = MDEPLOY_LOCK_NO_TAKEOVER;
+		no.wait_ms = 5000;
+		t0 = mdeploy__now_ms();
+		is_int(MDEPLOY_ELOCKED, mdeploy_store_lock_acquire(st, "moodle/prod", &no, &dead),
+		       "NO_TAKEOVER: a dead owner's lock is refused");
+		ok(mdeploy__now_ms() - t0 < 2000, "at once, without waiting for a dead owner");
+		is_str("d-killed", dead.owner, "the dead holder is described");
+		like(mdeploy_error_last()->message, "which is gone", "the error says it is gone");
+		is_str("", warnings, "nothing was taken over");
+	}
 	is_int(0, mdeploy_store_lock_acquire(st, "moodle/prod", &lo, &info), "kill -9'd owner: lock taken over");
 	is_int((long long)pid, info.pid, "previous holder is the killed pid");
 	is_str("d-killed", info.owner, "previous owner reported");
@@ -340,6 +412,7 @@ int main(void)
 	is_str("", warnings, "and no warning");
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+	test_fifo(st, state);
 
 	mdeploy_store_free(st);
 	mdeploy_ctx_free(ctx);

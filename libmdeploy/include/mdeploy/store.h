@@ -80,10 +80,19 @@ typedef struct mdeploy_lock_options {
 	unsigned int wait_ms;
 	/* A lock held from another host is dead when its heartbeat is older. Default 60000. */
 	unsigned int stale_ms;
+	/* Version 2: MDEPLOY_LOCK_* flags. */
+	unsigned int flags;
 } mdeploy_lock_options;
 
-#define MDEPLOY_LOCK_OPTIONS_VERSION 1
-#define MDEPLOY_LOCK_OPTIONS_INIT { MDEPLOY_LOCK_OPTIONS_VERSION, NULL, 0, 60000 }
+/*
+ * A dead holder is not taken over: MDEPLOY_ELOCKED at once, the dead holder
+ * described in `*previous`. For callers that must not inherit unfinished work
+ * (a new deployment on a group whose last one was interrupted).
+ */
+#define MDEPLOY_LOCK_NO_TAKEOVER 1u
+
+#define MDEPLOY_LOCK_OPTIONS_VERSION 2
+#define MDEPLOY_LOCK_OPTIONS_INIT { MDEPLOY_LOCK_OPTIONS_VERSION, NULL, 0, 60000, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_lock_options_init(mdeploy_lock_options *opts, unsigned int version);
 
@@ -94,6 +103,12 @@ MDEPLOY_EXTERN(int) mdeploy_lock_options_init(mdeploy_lock_options *opts, unsign
  * `*previous` (may be NULL; its name is "" when there was no takeover).
  * Returns MDEPLOY_ELOCKED (the holder named in the message) when a live
  * owner holds it and `wait_ms` passed.
+ *
+ * Waiters are served in arrival order: a caller that waits (wait_ms > 0)
+ * takes a ticket at its first attempt, and the lock goes to the oldest live
+ * ticket; a caller that does not wait is refused while others queue. A
+ * ticket dies with its process (same host) or after stale_ms without a
+ * refresh (another host).
  */
 MDEPLOY_EXTERN(int) mdeploy_store_lock_acquire(mdeploy_store *store, const char *name,
                                                const mdeploy_lock_options *opts,
