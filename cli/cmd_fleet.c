@@ -1,10 +1,12 @@
-/* cmd_fleet.c - mdeploy fleet list|show|scale: fleets (Auto Scaling groups) and their instances. */
+/* cmd_fleet.c - mdeploy fleet list|show|scale|delete: fleets (Auto Scaling groups) and their instances. */
 #include "config.h"
 #include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static mdeploy_store *role_store; /* for the role of each fleet listed or shown */
 
 struct env {
 	mdeploy_ctx *ctx;
@@ -21,6 +23,7 @@ static int env_open(struct env *e)
 		return cli_lib_error("cannot open the state store");
 	if (mdeploy_provider_open(&e->p, e->ctx, e->store, NULL))
 		return cli_lib_error("cannot open the provider");
+	role_store = e->store;
 	return 0;
 }
 
@@ -31,11 +34,20 @@ static void env_close(struct env *e)
 	mdeploy_ctx_free(e->ctx);
 }
 
+static const char *role_of(const mdeploy_fleet_info *f)
+{
+	mdeploy_fleet_role role = MDEPLOY_FLEET_UNMANAGED;
+	if (mdeploy_deploy_fleet_role(role_store, f, &role))
+		mdeploy_error_clear();
+	return mdeploy_fleet_role_name(role);
+}
+
 static json_t *fleet_json(const mdeploy_fleet_info *f)
 {
-	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I}", "name", f->name, "desired", (int)f->desired,
+	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:s}", "name", f->name, "desired", (int)f->desired,
 	                      "min", (int)f->min, "max", (int)f->max, "port", (int)f->port,
-	                      "running", (int)f->running, "created_at", (json_int_t)f->created_at);
+	                      "running", (int)f->running, "created_at", (json_int_t)f->created_at,
+	                      "role", role_of(f));
 	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
 	json_object_set_new(o, "tags", tags ? tags : json_object());
 	return o;
@@ -47,7 +59,7 @@ static int list_cb(const mdeploy_fleet_info *f, void *payload)
 	if (arr)
 		json_array_append_new(arr, fleet_json(f));
 	else
-		printf("%-32s %7u %4u %4u %8u\n", f->name, f->desired, f->min, f->max, f->running);
+		printf("%-32s %7u %4u %4u %8u  %s\n", f->name, f->desired, f->min, f->max, f->running, role_of(f));
 	return 0;
 }
 
@@ -70,8 +82,8 @@ static int show_cb(const mdeploy_fleet_info *f, void *payload)
 	if (cli.json) {
 		*doc = fleet_json(f);
 	} else {
-		printf("fleet %s: desired %u (min %u, max %u), %u running, port %u\n", f->name, f->desired,
-		       f->min, f->max, f->running, f->port);
+		printf("fleet %s: desired %u (min %u, max %u), %u running, port %u, %s\n", f->name, f->desired,
+		       f->min, f->max, f->running, f->port, role_of(f));
 		if (f->tags && strcmp(f->tags, "{}"))
 			printf("tags: %s\n", f->tags);
 	}
@@ -135,7 +147,7 @@ int cmd_fleet(int argc, char **argv)
 		if ((rc = env_open(&e)) == 0) {
 			json_t *arr = cli.json ? json_array() : NULL;
 			if (!cli.json)
-				printf("%-32s %7s %4s %4s %8s\n", "FLEET", "DESIRED", "MIN", "MAX", "RUNNING");
+				printf("%-32s %7s %4s %4s %8s  %s\n", "FLEET", "DESIRED", "MIN", "MAX", "RUNNING", "ROLE");
 			if (mdeploy_fleet_foreach(e.p, optind < argc ? argv[optind] : NULL, list_cb, arr))
 				rc = cli_lib_error("cannot list fleets");
 			else if (arr)
@@ -184,6 +196,17 @@ int cmd_fleet(int argc, char **argv)
 				rc = cli_json_print(json_pack("{s:s, s:i}", "fleet", argv[optind], "desired", (int)desired));
 			else if (!rc)
 				cli_info("fleet %s: desired %u", argv[optind], desired);
+		}
+	} else if (!strcmp(sub, "delete")) {
+		if (optind + 1 != argc)
+			return cli_usage_error("fleet", optind >= argc ? "missing FLEET" : "too many arguments");
+		if ((rc = env_open(&e)) == 0) {
+			if (mdeploy_deploy_fleet_delete(e.ctx, argv[optind]))
+				rc = cli_lib_error(NULL);
+			else if (cli.json)
+				rc = cli_json_print(json_pack("{s:s, s:b}", "fleet", argv[optind], "deleted", 1));
+			else
+				cli_info("fleet %s: deleted", argv[optind]);
 		}
 	} else {
 		return cli_usage_error("fleet", "unknown subcommand '%s'", sub);

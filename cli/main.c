@@ -28,16 +28,20 @@ const struct cli_command cli_commands[] = {
 	  "FILE is an appspec.yml, DIR a directory holding one, BUNDLE an archive\n"
 	  "with one at its root (read, not extracted). Prints the first problem with\n"
 	  "file:line:col and field, and exits 1. See mdeploy-appspec(5).\n" },
-	{ "fleet", cmd_fleet, "List, show and scale fleets (Auto Scaling groups)",
+	{ "fleet", cmd_fleet, "List, show, scale and delete fleets (Auto Scaling groups)",
 	  "mdeploy fleet list [--json] [PREFIX]\n"
 	  "mdeploy fleet show [--json] FLEET\n"
-	  "mdeploy fleet scale [--json] [--min N] [--max N] FLEET DESIRED",
-	  "list shows every fleet with its desired, minimum and maximum size and how\n"
-	  "many instances run; show adds each instance (id, address, state, root).\n"
+	  "mdeploy fleet scale [--json] [--min N] [--max N] FLEET DESIRED\n"
+	  "mdeploy fleet delete [--json] FLEET",
+	  "list shows every fleet with its desired, minimum and maximum size, how\n"
+	  "many instances run and its role (live, retained, deploying, orphaned);\n"
+	  "show adds each instance (id, address, state, root).\n"
 	  "scale sets the desired size (and --min/--max). For a deployment group's\n"
 	  "live fleet, new instances boot with the live release through the agent\n"
 	  "and join the load balancer; surplus ones (newest first) are drained and\n"
-	  "leave it before they are terminated.\n" },
+	  "leave it before they are terminated. delete takes a fleet out of its\n"
+	  "group's load balancer and terminates it (not the live fleet, nor one of\n"
+	  "an unfinished deployment).\n" },
 	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
 	  "mdeploy lb show [--json] NAME",
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"

@@ -26,6 +26,8 @@
 #include "common.h"
 #include "context.h"
 #include "config.h"
+#include "provider.h"
+#include "store.h"
 
 MDEPLOY_BEGIN_DECL
 
@@ -117,6 +119,36 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_retained(mdeploy_ctx *ctx, const char *applic
 MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg,
                                          const mdeploy_deploy_options *opts, const char *fleet,
                                          unsigned int desired, unsigned int min, unsigned int max);
+
+/* ---- fleets of deployment groups ---- */
+
+typedef enum {
+	MDEPLOY_FLEET_UNMANAGED = 0, /* its tags name no application and group */
+	MDEPLOY_FLEET_LIVE,          /* serves the group's live release */
+	MDEPLOY_FLEET_RETAINED,      /* the previous blue, kept for an instant rollback */
+	MDEPLOY_FLEET_DEPLOYING,     /* green or blue of a deployment that has not finished */
+	MDEPLOY_FLEET_ORPHANED       /* the group's, but none of the above: nothing will remove it */
+} mdeploy_fleet_role;
+
+/* "live", "retained", "deploying", "orphaned", or "-" for an unmanaged fleet. */
+MDEPLOY_EXTERN(const char *) mdeploy_fleet_role_name(mdeploy_fleet_role role);
+
+/*
+ * What the state store knows `fleet` as (from its application and group
+ * tags, the group's live and retained fleets and its unfinished
+ * deployments). Reads only.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_fleet_role(mdeploy_store *store, const mdeploy_fleet_info *fleet,
+                                              mdeploy_fleet_role *out);
+
+/*
+ * Delete a fleet: its instances leave the group's load balancer, then they
+ * and the fleet are terminated. Refuses (MDEPLOY_ECONFLICT) the live fleet
+ * and a fleet of an unfinished deployment (named in the message); a retained
+ * fleet stops being retained. Takes the group's lock without taking over a
+ * dead owner (MDEPLOY_ELOCKED). MDEPLOY_ENOTFOUND for an unknown fleet.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_fleet_delete(mdeploy_ctx *ctx, const char *fleet);
 
 /* ---- plan: which path a bundle takes ---- */
 
