@@ -186,6 +186,14 @@ typedef enum {
  * Attach an instance to a free slot with `weight` (0-256) and `state`.
  * Registering a registered instance just updates weight and state.
  * MDEPLOY_ECONFLICT when no slot is free.
+ *
+ * A target that joins (a new registration, or leaving maintenance here or
+ * in mdeploy_lb_apply()) starts unhealthy: it takes traffic only once it
+ * has passed `healthy_threshold` consecutive health checks after joining,
+ * whatever its weight. (HAProxy would count a server leaving maintenance as
+ * UP before its first check; the local provider forces its health down as
+ * it joins.) Its response counters start at 0, whatever its slot served
+ * before.
  */
 MDEPLOY_EXTERN(int) mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instance,
                                         unsigned int weight, mdeploy_target_state state);
@@ -219,6 +227,12 @@ typedef struct mdeploy_target_status {
 	uint64_t responses_5xx;
 	uint64_t responses_total;
 	uint64_t check_failures;
+	/* The last health check, as the load balancer ran it: its result
+	 * ("L7OK", "L7STS" wrong status, "L4CON" refused, "L4TOUT"...), the
+	 * HTTP status the health path answered (0 when none) and its output. */
+	const char *check_status;
+	unsigned int check_code;
+	const char *check_output;
 } mdeploy_target_status;
 
 typedef int (*mdeploy_target_cb)(const mdeploy_target_status *t, void *payload);

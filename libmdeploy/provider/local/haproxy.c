@@ -11,6 +11,14 @@
  * the same addresses, weights and states. The slots name a DNS name
  * ("localhost") with `init-addr last,...` so that HAProxy takes the address
  * from the state file, not from the configuration.
+ *
+ * A slot that an instance joins (registered, or back from maintenance)
+ * first gets weight 0 and its health forced down, so that it takes traffic
+ * only after `rise` real checks: HAProxy itself counts a server leaving
+ * maintenance as UP before any check ("start OK, check immediately").
+ * HAProxy's counters belong to the slot; the counters of its previous
+ * occupants are kept as an offset in the state store when an instance takes
+ * it, so that each instance's counters start at 0.
  */
 #include "local.h"
 
@@ -394,6 +402,189 @@ int mdeploy_local__lb_bind(mdeploy_provider *p, const char *lb, char *out, size_
 	return 0;
 }
 
+/* ---- show stat ---- */
+
+typedef int (*stat_row_cb)(char **hdr, int nh, char **f, int nf, void *payload);
+
+static int field_index(char **hdr, int nh, const char *name);
+static int split(char *line, char sep, char **fields, int max);
+
+/* Call `cb` for each server row of the backend in `show stat`. */
+static int stat_each(const lb_paths *lp, stat_row_cb cb, void *payload)
+{
+	char *reply = NULL, *line, *save = NULL, *hdr[160], *f[160];
+	int nh = 0, rc;
+
+	if ((rc = cli_send(lp, "show stat", &reply)))
+		return rc;
+	for (line = strtok_r(reply, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		int nf, k;
+		if (!strncmp(line, "# ", 2)) {
+			nh = split(line + 2, ',', hdr, 160);
+			continue;
+		}
+		if (!nh)
+			continue;
+		nf = split(line, ',', f, 160);
+		if ((k = field_index(hdr, nh, "pxname")) < 0 || k >= nf || strcmp(f[k], BACKEND))
+			continue;
+		if ((k = field_index(hdr, nh, "svname")) < 0 || k >= nf || !strcmp(f[k], "BACKEND"))
+			continue;
+		rc = cb(hdr, nh, f, nf, payload);
+	}
+	free(reply);
+	return rc < 0 ? rc : 0;
+}
+
+static const char *str_field(char **hdr, int nh, char **f, int nf, const char *name)
+{
+	int k = field_index(hdr, nh, name);
+	return k >= 0 && k < nf ? f[k] : "";
+}
+
+static uint64_t num_field(char **hdr, int nh, char **f, int nf, const char *name)
+{
+	return strtoull(str_field(hdr, nh, f, nf, name), NULL, 10);
+}
+
+/* The counters of a slot that an instance's counters start from. */
+typedef struct {
+	uint64_t sessions_total, responses_total, responses_5xx, check_failures;
+} slot_counters;
+
+static void counters_of(char **hdr, int nh, char **f, int nf, slot_counters *c)
+{
+#define NUM(name) num_field(hdr, nh, f, nf, name)
+	c->sessions_total = NUM("stot");
+	c->responses_5xx = NUM("hrsp_5xx");
+	c->responses_total = NUM("hrsp_1xx") + NUM("hrsp_2xx") + NUM("hrsp_3xx") + NUM("hrsp_4xx") +
+	                     NUM("hrsp_5xx") + NUM("hrsp_other");
+	c->check_failures = NUM("chkfail");
+#undef NUM
+}
+
+struct slot_stat {
+	const char *slot;
+	char status[32];
+	slot_counters c;
+	int found;
+};
+
+static int slot_stat_cb(char **hdr, int nh, char **f, int nf, void *payload)
+{
+	struct slot_stat *ss = payload;
+	if (strcmp(str_field(hdr, nh, f, nf, "svname"), ss->slot))
+		return 0;
+	snprintf(ss->status, sizeof(ss->status), "%s", str_field(hdr, nh, f, nf, "status"));
+	counters_of(hdr, nh, f, nf, &ss->c);
+	ss->found = 1;
+	return 0;
+}
+
+static int slot_stat(const lb_paths *lp, const char *slot, struct slot_stat *ss)
+{
+	int rc;
+	memset(ss, 0, sizeof(*ss));
+	ss->slot = slot;
+	if ((rc = stat_each(lp, slot_stat_cb, ss)))
+		return rc;
+	if (!ss->found)
+		return mdeploy__error_set(MDEPLOY_ENETWORK, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "load balancer reports no server '%s'", slot);
+	return 0;
+}
+
+/* Counter offsets: "lb/<name>/counters/<slot>" = "<instance> <haproxy pid> <stot> <responses> <5xx> <chkfail>". */
+static void offset_key(char *key, size_t n, const char *lb, const char *slot)
+{
+	snprintf(key, n, "lb/%s/counters/%s", lb, slot);
+}
+
+static int offset_save(mdeploy_provider *p, const lb_paths *lp, const char *lb, const char *slot,
+                       const char *instance)
+{
+	struct slot_stat ss;
+	char key[300], value[256];
+	int rc;
+	if ((rc = slot_stat(lp, slot, &ss)))
+		return rc;
+	offset_key(key, sizeof(key), lb, slot);
+	snprintf(value, sizeof(value), "%s %ld %llu %llu %llu %llu", instance, read_pid(lp),
+	         (unsigned long long)ss.c.sessions_total, (unsigned long long)ss.c.responses_total,
+	         (unsigned long long)ss.c.responses_5xx, (unsigned long long)ss.c.check_failures);
+	return mdeploy_store_value_set(p->store, key, value);
+}
+
+/* The offset of `instance` in `slot`; zero when none applies (another occupant, a restarted HAProxy). */
+static void offset_load(mdeploy_provider *p, const char *lb, const char *slot, const char *instance, long pid,
+                        slot_counters *c)
+{
+	char key[300], inst[64];
+	char *v = NULL;
+	long opid = 0;
+	unsigned long long a, b, d, e;
+	memset(c, 0, sizeof(*c));
+	offset_key(key, sizeof(key), lb, slot);
+	if (mdeploy_store_value_get(p->store, key, &v)) {
+		mdeploy_error_clear();
+		return;
+	}
+	if (sscanf(v, "%63s %ld %llu %llu %llu %llu", inst, &opid, &a, &b, &d, &e) == 6 && !strcmp(inst, instance) &&
+	    opid == pid) {
+		c->sessions_total = a;
+		c->responses_total = b;
+		c->responses_5xx = d;
+		c->check_failures = e;
+	}
+	free(v);
+}
+
+static uint64_t minus(uint64_t v, uint64_t off)
+{
+	return v >= off ? v - off : v;
+}
+
+/*
+ * Let `slot` join in `state` (ready or drain) with weight 0 and its health
+ * forced down, and wait until HAProxy shows it down: from there only `rise`
+ * passing checks bring it up. Leaving maintenance is processed after the
+ * command that asks for it, and would set the health back to "up": so the
+ * health goes down only once the slot has left maintenance.
+ */
+static int join_slot(mdeploy_provider *p, const lb_paths *lp, const char *slot, const char *state)
+{
+	char cmd[256];
+	struct slot_stat ss;
+	uint64_t t0 = mdeploy__now_ms(), sent = 0;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s 0; set server " BACKEND "/%s state %s", slot, slot, state);
+	if ((rc = cli_change(lp, cmd)))
+		return rc;
+	for (;;) {
+		if ((rc = slot_stat(lp, slot, &ss)))
+			return rc;
+		if (strncmp(ss.status, "MAINT", 5)) {
+			if (sent && !strncmp(ss.status, "DOWN", 4))
+				break;
+			if (!sent || mdeploy__now_ms() - sent > 200) {
+				snprintf(cmd, sizeof(cmd), "set server " BACKEND "/%s health down", slot);
+				if ((rc = cli_change(lp, cmd)))
+					return rc;
+				sent = mdeploy__now_ms();
+				continue;
+			}
+		}
+		if (mdeploy__now_ms() - t0 > 5000)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, MDEPLOY_ERROR_CLASS_PROVIDER,
+				"load balancer slot %s did not take its joining state (status %s)", slot, ss.status);
+		sleep_ms(5);
+	}
+	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "%s joined (%s), down until it passes its checks",
+	             slot, state);
+	return 0;
+}
+
 /* ---- slots ---- */
 
 typedef struct {
@@ -540,16 +731,13 @@ int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *
 	local_instance li;
 	char cmd[512];
 	size_t i;
-	int rc;
+	int rc, joins;
 
 	if ((rc = paths(p, lb, &lp)) || (rc = mdeploy_local__instance_load(p, instance, &li)))
 		return rc;
 	if ((rc = load_slots(p, &lp, &sl)))
 		return rc;
-	if ((s = slot_of(&sl, instance))) {
-		snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s %u; set server " BACKEND "/%s state %s",
-		         s->name, weight, s->name, state_word(state));
-	} else {
+	if (!(s = slot_of(&sl, instance))) {
 		for (i = 0, s = NULL; i < sl.n && !s; i++)
 			if (sl.v[i].port == FREE_PORT && (sl.v[i].admin & ADMIN_MAINT))
 				s = &sl.v[i];
@@ -558,14 +746,21 @@ int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *
 			return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_PROVIDER,
 				"load balancer '%s' has no free slot for '%s' (all %zu in use)", lb, instance, sl.n);
 		}
-		/* Address first, while the slot is still in maintenance. */
-		snprintf(cmd, sizeof(cmd),
-		         "set server " BACKEND "/%s addr %s port %u; set weight " BACKEND "/%s %u;"
-		         " set server " BACKEND "/%s state %s",
-		         s->name, li.address, li.port, s->name, weight, s->name, state_word(state));
+		/* Address first, while the slot is still in maintenance; its counters are its past occupants'. */
+		snprintf(cmd, sizeof(cmd), "set server " BACKEND "/%s addr %s port %u", s->name, li.address, li.port);
+		mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd);
+		if ((rc = cli_change(&lp, cmd)) || (rc = offset_save(p, &lp, lb, s->name, instance)))
+			goto out;
+		s->admin |= 0x01u;
 	}
+	joins = (s->admin & ADMIN_MAINT) && state != MDEPLOY_TARGET_MAINT;
+	if (joins && (rc = join_slot(p, &lp, s->name, state_word(state))))
+		goto out;
+	snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s %u; set server " BACKEND "/%s state %s",
+	         s->name, weight, s->name, state_word(state));
 	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd);
 	rc = cli_change(&lp, cmd);
+out:
 	free(sl.v);
 	if (!rc)
 		rc = save_state(&lp);
@@ -621,6 +816,13 @@ int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_l
 			mdeploy__buf_printf(&cmd, "%sset server " BACKEND "/%s state %s", cmd.size ? "; " : "",
 			                    s->name, state_word(c[i].state));
 	}
+	/* Targets leaving maintenance join first (down until checked); the rest lands at once. */
+	for (i = 0; i < n; i++) {
+		slot *s = slot_of(&sl, c[i].instance);
+		if ((s->admin & ADMIN_MAINT) && c[i].state >= 0 && c[i].state != MDEPLOY_TARGET_MAINT &&
+		    (rc = join_slot(p, &lp, s->name, state_word(c[i].state))))
+			goto out;
+	}
 	if (!cmd.size)
 		goto out;
 	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd.ptr);
@@ -632,66 +834,68 @@ out:
 	return rc;
 }
 
-static uint64_t num_field(char **hdr, int nh, char **f, int nf, const char *name)
+struct targets_ctx {
+	mdeploy_provider *p;
+	const char *lb;
+	slot_list *sl;
+	long pid;
+	mdeploy_target_cb cb;
+	void *payload;
+};
+
+static int target_row(char **hdr, int nh, char **f, int nf, void *payload)
 {
-	int k = field_index(hdr, nh, name);
-	return k >= 0 && k < nf ? strtoull(f[k], NULL, 10) : 0;
+	struct targets_ctx *tc = payload;
+	const char *name = str_field(hdr, nh, f, nf, "svname");
+	mdeploy_target_status t;
+	slot_counters now, off;
+	slot *s = NULL;
+	size_t i;
+
+	for (i = 0; i < tc->sl->n; i++)
+		if (!strcmp(tc->sl->v[i].name, name))
+			s = &tc->sl->v[i];
+	if (!s || !s->instance[0])
+		return 0;
+	memset(&t, 0, sizeof(t));
+	t.slot = s->name;
+	t.instance = s->instance;
+	t.address = s->address;
+	t.port = s->port;
+	t.weight = s->weight;
+	t.state = admin_state_name(s->admin);
+	t.health = str_field(hdr, nh, f, nf, "status");
+	t.sessions = num_field(hdr, nh, f, nf, "scur");
+	counters_of(hdr, nh, f, nf, &now);
+	offset_load(tc->p, tc->lb, s->name, s->instance, tc->pid, &off);
+	t.sessions_total = minus(now.sessions_total, off.sessions_total);
+	t.responses_total = minus(now.responses_total, off.responses_total);
+	t.responses_5xx = minus(now.responses_5xx, off.responses_5xx);
+	t.check_failures = minus(now.check_failures, off.check_failures);
+	t.check_status = str_field(hdr, nh, f, nf, "check_status");
+	t.check_code = (unsigned int)num_field(hdr, nh, f, nf, "check_code");
+	t.check_output = str_field(hdr, nh, f, nf, "last_chk");
+	if (tc->cb(&t, tc->payload))
+		return mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aborted by callback");
+	return 0;
 }
 
 int mdeploy_local__lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload)
 {
 	lb_paths lp;
 	slot_list sl;
-	char *reply = NULL, *line, *save = NULL, *hdr[128], *f[128];
-	int nh = 0, rc;
-	size_t i;
+	struct targets_ctx tc;
+	int rc;
 
 	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
 		return rc;
-	if ((rc = cli_send(&lp, "show stat", &reply))) {
-		free(sl.v);
-		return rc;
-	}
-	for (line = strtok_r(reply, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
-		mdeploy_target_status t;
-		slot *s = NULL;
-		int nf, k;
-		if (!strncmp(line, "# ", 2)) {
-			nh = split(line + 2, ',', hdr, 128);
-			continue;
-		}
-		if (!nh)
-			continue;
-		nf = split(line, ',', f, 128);
-		if ((k = field_index(hdr, nh, "pxname")) < 0 || k >= nf || strcmp(f[k], BACKEND))
-			continue;
-		k = field_index(hdr, nh, "svname");
-		for (i = 0; k >= 0 && k < nf && i < sl.n; i++)
-			if (!strcmp(sl.v[i].name, f[k]))
-				s = &sl.v[i];
-		if (!s || !s->instance[0])
-			continue;
-		memset(&t, 0, sizeof(t));
-		t.slot = s->name;
-		t.instance = s->instance;
-		t.address = s->address;
-		t.port = s->port;
-		t.weight = s->weight;
-		t.state = admin_state_name(s->admin);
-#define NUM(name) num_field(hdr, nh, f, nf, name)
-		k = field_index(hdr, nh, "status");
-		t.health = k >= 0 && k < nf ? f[k] : "";
-		t.sessions = NUM("scur");
-		t.sessions_total = NUM("stot");
-		t.responses_5xx = NUM("hrsp_5xx");
-		t.responses_total = NUM("hrsp_1xx") + NUM("hrsp_2xx") + NUM("hrsp_3xx") + NUM("hrsp_4xx") +
-		                    NUM("hrsp_5xx") + NUM("hrsp_other");
-		t.check_failures = NUM("chkfail");
-#undef NUM
-		if (cb(&t, payload))
-			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aborted by callback");
-	}
-	free(reply);
+	tc.p = p;
+	tc.lb = lb;
+	tc.sl = &sl;
+	tc.pid = read_pid(&lp);
+	tc.cb = cb;
+	tc.payload = payload;
+	rc = stat_each(&lp, target_row, &tc);
 	free(sl.v);
 	return rc;
 }
