@@ -54,3 +54,37 @@ EOT
 	chmod +x "$1/hooks/validate.sh"
 	"$MDEPLOY" -q bundle create "$1" "$1.tar.zst" >/dev/null || exit 1
 }
+
+# deploy_load_start URL: wrk against URL in the background until
+# deploy_load_stop, which sets $load_good, $load_bad (responses other than
+# 2xx), $load_errors (connect errors and timeouts) and $load_summary. wrk
+# counts every connection PHP's server closes as a read error, so failures
+# are counted by status code in a Lua hook (see TESTING-NOTES.md).
+deploy_load_start() {
+	cat >"$TMP/count.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) good = 0; bad = 0 end
+function response(status, headers, body)
+	if status >= 200 and status < 300 then good = good + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+	local g, b = 0, 0
+	for _, t in ipairs(threads) do g = g + t:get("good"); b = b + t:get("bad") end
+	io.write(string.format("RESULT %d %d %d\n", g, b, summary.errors.connect + summary.errors.timeout))
+end
+LUA
+	wrk -t2 -c8 -d600s --timeout 5s -s "$TMP/count.lua" "$1" >"$TMP/wrk.out" 2>&1 &
+	loop=$!
+	sleep 1
+}
+
+deploy_load_stop() {
+	[ -n "${loop:-}" ] || return 0
+	kill -INT "$loop" 2>/dev/null
+	wait "$loop" 2>/dev/null
+	loop=
+	set -- $(sed -n 's/^RESULT //p' "$TMP/wrk.out")
+	load_good=${1:-0} load_bad=${2:-?} load_errors=${3:-?}
+	load_summary="$load_good 2xx, $load_bad other, $load_errors connect errors or timeouts"
+}

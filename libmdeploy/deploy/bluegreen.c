@@ -91,6 +91,22 @@ static int s_promote(mdeploy_deploy__run *r, const char *target, void *arg)
 	return mdeploy_store_deployment_set_status(r->store, r->id, "InProgress", NULL);
 }
 
+/*
+ * As CodeDeploy does: the next batch of `width` instances starts only if,
+ * with the `failed` ones and the batch itself out, `min_healthy` can still
+ * be met. Otherwise installing goes no further and the deployment fails
+ * (and rolls back) with the first failure `err`.
+ */
+static int batch_allowed(mdeploy_deploy__run *r, const inst_list *l, size_t failed, size_t width,
+                         unsigned int min_healthy, const char *err)
+{
+	if (!failed || (long)l->n - (long)failed - (long)width >= (long)min_healthy)
+		return 0;
+	return mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_DEPLOY,
+		"%zu of %zu instances failed and %s needs %u healthy: the next batch of %zu was not installed: %s",
+		failed, l->n, r->g->config.name, min_healthy, width, err);
+}
+
 int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 {
 	mdeploy_deployment_config *c = (mdeploy_deployment_config *)&r->g->config;
@@ -140,9 +156,9 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		goto failed;
 	{
 		/* Batches as wide as the deployment configuration allows, in parallel. */
-		unsigned int width = 1;
-		size_t k;
-		if (mdeploy_deployment_config_plan(c, (unsigned int)l.n, NULL, &width) || width == 0)
+		unsigned int width = 1, min_healthy = 0;
+		size_t k, installed = 0;
+		if (mdeploy_deployment_config_plan(c, (unsigned int)l.n, &min_healthy, &width) || width == 0)
 			width = 1;
 		if (width > 32)
 			width = 32;
@@ -157,12 +173,17 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		 */
 		for (k = gate ? 1 : 0; k < l.n; k += width) {
 			size_t end = k + width < l.n ? k + width : l.n;
+			if ((rc = batch_allowed(r, &l, installed - succeeded, end - k, min_healthy, err)))
+				goto failed;
 			if ((rc = mdeploy_deploy__install_batch(r, &l, k, end, gate ? (size_t)-1 : 0, ires, imsg)))
 				goto failed;
 			for (i = k; i < end; i++)
 				mdeploy_deploy__tally(r, &l, i, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
+			installed += end - k;
 		}
 		if (gate && l.n > 0) {
+			if ((rc = batch_allowed(r, &l, installed - succeeded, 1, min_healthy, err)))
+				goto failed;
 			if ((rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")))
 				goto failed;
 			if ((rc = mdeploy_deploy__install_batch(r, &l, 0, 1, 0, ires, imsg)))

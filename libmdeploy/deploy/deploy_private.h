@@ -63,6 +63,9 @@ typedef struct {
 		char state[8];
 		char health[24];
 		uint64_t sessions, total, e5xx;
+		char check_status[16];      /* the last health check: L7OK, L7STS, L4CON... */
+		unsigned int check_code;    /* the HTTP status the health path answered */
+		char check_output[160];
 	} t[128];
 	size_t n;
 } target_list;
@@ -138,6 +141,11 @@ int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *pa
 
 /* gate.c */
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
+
+/* ownership.c */
+int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);
+int mdeploy_deploy__refuse_interrupted(mdeploy_deploy__run *r, const char *id, const char *step);
+int mdeploy_deploy__lock_take_new(mdeploy_deploy__run *r, const char *owner, unsigned int wait_ms);
 
 /* inplace.c */
 int mdeploy_deploy__inplace_revert(mdeploy_deploy__run *r);

@@ -1,6 +1,10 @@
 /*
  * health.c - the health gate: a fleet takes traffic only once the load
  * balancer's checks pass for every one of its targets.
+ *
+ * A target that joins the load balancer starts unhealthy (the provider sees
+ * to it), so UP here means `healthy_threshold` real checks passed after it
+ * joined, never the load balancer's initial optimism.
  */
 #include "deploy_private.h"
 
@@ -10,7 +14,39 @@
 
 #define CLS MDEPLOY_ERROR_CLASS_DEPLOY
 
-/* Wait until every target of `fleet` passes the load balancer's health checks. */
+static int is_up(const char *health)
+{
+	return !strncmp(health, "UP", 2) || !strcmp(health, "DRAIN");
+}
+
+/* Name each target of `l` that is not up, with its last check. */
+static void describe_down(const inst_list *l, const target_list *t, char *out, size_t n)
+{
+	size_t i, len = 0;
+	out[0] = '\0';
+	for (i = 0; i < t->n && len + 1 < n; i++) {
+		if (!mdeploy_deploy__in_list(l, t->t[i].instance) || is_up(t->t[i].health))
+			continue;
+		snprintf(out + len, n - len, "%s%s is %s, last check %s", len ? "; " : "", t->t[i].instance,
+		         t->t[i].health, t->t[i].check_status[0] ? t->t[i].check_status : "not run");
+		len += strlen(out + len);
+		if (t->t[i].check_code && len + 1 < n) {
+			snprintf(out + len, n - len, ", health path answered %u", t->t[i].check_code);
+			len += strlen(out + len);
+		}
+		if (t->t[i].check_output[0] && len + 1 < n) {
+			snprintf(out + len, n - len, " (%s)", t->t[i].check_output);
+			len += strlen(out + len);
+		}
+	}
+}
+
+/*
+ * Wait until every target of `fleet` passes the load balancer's health
+ * checks: at most interval x (healthy_threshold + 2) + timeout + 10 s (the
+ * limit mdeploy.yml(5) documents), else MDEPLOY_ETIMEOUT naming each
+ * instance still down, what its health path answered and the check's output.
+ */
 int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
 {
 	unsigned int limit = r->g->health_interval_ms * (r->g->healthy_threshold + 2) +
@@ -30,14 +66,17 @@ int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
 			if (!mdeploy_deploy__in_list(&l, t.t[i].instance))
 				continue;
 			want++;
-			up += !strncmp(t.t[i].health, "UP", 2) || !strcmp(t.t[i].health, "DRAIN");
+			up += is_up(t.t[i].health);
 		}
 		if (want > 0 && up == want)
 			return 0;
-		if (mdeploy__now_ms() - t0 > limit)
+		if (mdeploy__now_ms() - t0 > limit) {
+			char why[1400];
+			describe_down(&l, &t, why, sizeof(why));
 			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS,
-				"fleet %s: %zu of %zu instances passed the health check (%s) in %u ms", fleet, up, want,
-				r->g->health_path, limit);
+				"fleet %s: %zu of %zu instances passed the health check (%s) in %u ms: %s", fleet, up, want,
+				r->g->health_path, limit, why);
+		}
 		if ((rc = mdeploy_deploy__wait_for(r, 50)))
 			return rc;
 	}

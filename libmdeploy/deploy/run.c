@@ -250,6 +250,9 @@ static int target_collect(const mdeploy_target_status *t, void *payload)
 	l->t[l->n].sessions = t->sessions;
 	l->t[l->n].total = t->responses_total;
 	l->t[l->n].e5xx = t->responses_5xx;
+	snprintf(l->t[l->n].check_status, sizeof(l->t[0].check_status), "%s", t->check_status ? t->check_status : "");
+	l->t[l->n].check_code = t->check_code;
+	snprintf(l->t[l->n].check_output, sizeof(l->t[0].check_output), "%s", t->check_output ? t->check_output : "");
 	l->n++;
 	return 0;
 }
