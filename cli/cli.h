@@ -9,6 +9,7 @@
 #define MDEPLOY_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <mdeploy.h>
@@ -27,6 +28,7 @@ struct cli_globals {
 	int progress;          /* draw progress bars (stderr is a TTY, not -q) */
 	const char *state_dir; /* NULL: library default */
 	const char *config;    /* NULL: ./mdeploy.yml */
+	int64_t started_ms;    /* Unix ms when the command started, for honest timings */
 };
 extern struct cli_globals cli;
 

@@ -76,15 +76,33 @@ static json_t *record_json(const mdeploy_deployment_record *r)
 	return o;
 }
 
+static mdeploy_store *history_store; /* to tell interrupted deployments apart */
+
+/* "Interrupted" for an unfinished deployment whose process is gone, else its status. */
+static const char *shown_status(mdeploy_store *st, const mdeploy_deployment_record *r, json_t *o)
+{
+	char step[64];
+	if (!st || !mdeploy_deploy_interrupted(st, r, step))
+		return r->status;
+	if (o) {
+		json_object_set_new(o, "interrupted", json_true());
+		json_object_set_new(o, "interrupted_at", json_string(step));
+	}
+	return "Interrupted";
+}
+
 static int history_cb(const mdeploy_deployment_record *r, void *payload)
 {
 	json_t *arr = payload;
 	char b[32];
-	if (arr)
-		json_array_append_new(arr, record_json(r));
-	else
-		printf("%-12s %-12s %-11s %-10s %s  %s\n", r->id, r->group, r->status, r->strategy ? r->strategy : "-",
-		       when(r->created_at, b, sizeof(b)), r->bundle ? r->bundle : "");
+	if (arr) {
+		json_t *o = record_json(r);
+		shown_status(history_store, r, o);
+		json_array_append_new(arr, o);
+	} else {
+		printf("%-12s %-12s %-11s %-10s %s  %s\n", r->id, r->group, shown_status(history_store, r, NULL),
+		       r->strategy ? r->strategy : "-", when(r->created_at, b, sizeof(b)), r->bundle ? r->bundle : "");
+	}
 	return 0;
 }
 
@@ -149,6 +167,7 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 		mdeploy_error_clear();
 		if (cli.json) {
 			json_t *o = record_json(r), *steps = json_array();
+			shown_status(st, r, o);
 			if (fleet[0])
 				json_object_set_new(o, "retained", json_pack("{s:s, s:I}", "fleet", fleet,
 					"expires_at_ms", (json_int_t)until));
@@ -156,7 +175,13 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 			json_object_set_new(o, "steps", steps);
 			rc = cli_json_print(o);
 		} else {
-			printf("deployment %s: %s\n  group %s/%s, %s\n  bundle %s\n  created %s", r->id, r->status,
+			char step[64];
+			int intr = mdeploy_deploy_interrupted(st, r, step);
+			printf("deployment %s: %s\n", r->id, intr ? "Interrupted" : r->status);
+			if (intr)
+				printf("  interrupted at step %s (its process is gone): run 'mdeploy deploy resume %s' or "
+				       "'mdeploy deploy stop %s'\n", step, r->id, r->id);
+			printf("  group %s/%s, %s\n  bundle %s\n  created %s",
 			       r->application, r->group, r->strategy ? r->strategy : "", r->bundle ? r->bundle : "-",
 			       when(r->created_at, b, sizeof(b)));
 			printf(", completed %s\n", when(r->completed_at, b, sizeof(b)));
@@ -198,6 +223,56 @@ static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o
 		}
 	}
 	mdeploy_plan_free(p);
+	return CLI_EXIT_OK;
+}
+
+static int report(int rc, const char *what, const char *id);
+
+struct traffic_at { int64_t ms; };
+
+static int traffic_cb(const mdeploy_journal_entry *e, void *payload)
+{
+	struct traffic_at *t = payload;
+	if (e->finished_at && !strcmp(e->state, "done") &&
+	    (!strcmp(e->step, "rollback-shift") || !strcmp(e->step, "rollback-traffic") ||
+	     (!strcmp(e->step, "shift") && e->target && !strcmp(e->target, "100"))))
+		t->ms = e->finished_at;
+	return 0;
+}
+
+/*
+ * Where the time of a create or rollback went, from the command's start:
+ * when traffic reached its fleet (the journal's time for the step that moved
+ * it) and the whole command. Per-step durations are in 'deploy status'.
+ */
+static void timing(mdeploy_ctx *ctx, const char *id, json_int_t *traffic_ms, json_int_t *total_ms)
+{
+	mdeploy_store *st = NULL;
+	struct traffic_at t = { 0 };
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*total_ms = (json_int_t)((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - cli.started_ms);
+	*traffic_ms = -1;
+	if (id && id[0] && mdeploy_store_open(&st, ctx, NULL) == 0 &&
+	    mdeploy_store_journal_foreach(st, id, traffic_cb, &t) == 0 && t.ms)
+		*traffic_ms = (json_int_t)(t.ms - cli.started_ms);
+	mdeploy_store_free(st);
+	mdeploy_error_clear();
+}
+
+static int report_timed(mdeploy_ctx *ctx, int rc, const char *what, const char *id, const char *verb)
+{
+	json_int_t traffic, total;
+	if (rc || !id[0])
+		return report(rc, what, id);
+	timing(ctx, id, &traffic, &total);
+	if (cli.json)
+		return cli_json_print(json_pack("{s:s, s:s, s:I, s:I}", "id", id, "status", "Succeeded",
+		                                "traffic_applied_ms", traffic, "command_ms", total));
+	if (traffic >= 0)
+		cli_info("deployment %s: %s: traffic moved %lld ms after the command started; it took %lld ms in all",
+		         id, verb, (long long)traffic, (long long)total);
+	printf("%s\n", id);
 	return CLI_EXIT_OK;
 }
 
@@ -270,6 +345,7 @@ int cmd_deploy(int argc, char **argv)
 		if (mdeploy_store_open(&st, ctx, NULL)) {
 			rc = cli_lib_error("cannot open the state store");
 		} else {
+			history_store = st;
 			if (!cli.json)
 				printf("%-12s %-12s %-11s %-10s %-20s  %s\n", "ID", "GROUP", "STATUS", "STRATEGY", "CREATED", "BUNDLE");
 			if (mdeploy_store_deployment_foreach(st, NULL, nargs ? argv[optind] : NULL, d.limit, history_cb, arr))
@@ -288,7 +364,7 @@ int cmd_deploy(int argc, char **argv)
 			o.group = argv[optind];
 			o.bundle = argv[optind + 1];
 			rc = mdeploy_deploy_create(ctx, cfg, &o, id);
-			rc = report(rc, id[0] ? id : "deployment failed", id);
+			rc = report_timed(ctx, rc, id[0] ? id : "deployment failed", id, "deployed");
 		} else if (!strcmp(sub, "plan")) {
 			o.group = argv[optind];
 			o.bundle = argv[optind + 1];
@@ -296,7 +372,7 @@ int cmd_deploy(int argc, char **argv)
 		} else if (!strcmp(sub, "rollback")) {
 			o.group = argv[optind];
 			rc = mdeploy_deploy_rollback(ctx, cfg, &o, id);
-			rc = report(rc, "rollback failed", id);
+			rc = report_timed(ctx, rc, "rollback failed", id, "rolled back");
 		} else if (!strcmp(sub, "resume")) {
 			rc = mdeploy_deploy_resume(ctx, cfg, argv[optind], &o);
 			rc = report(rc, argv[optind], argv[optind]);

@@ -114,21 +114,22 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		id[0] = '\0';
 	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
 		goto out;
-	if ((rc = mdeploy_deploy__validate(&r, bundle)))
+	/* The lock (or a place in its queue) before any slow work: commands are served in arrival order. */
+	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take_new(&r, r.id, opts->lock_wait_ms)))
 		goto out;
+	if ((rc = mdeploy_deploy__validate(&r, bundle)))
+		goto unlock;
 	{
 		/* Which path: a code-only swap, or the upgrade gate. */
 		mdeploy_deploy_options po = *opts;
 		mdeploy_plan *plan = NULL;
 		po.bundle = r.bundle;
 		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
-			goto out;
+			goto unlock;
 		r.upgrade = mdeploy_plan_upgrade(plan);
 		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s", mdeploy_plan_reason(plan));
 		mdeploy_plan_free(plan);
 	}
-	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
-		goto out;
 	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
 		goto unlock;
 	if (mdeploy_deploy__value_get(&r, "live", &live) == 0 && mdeploy_deploy__fleet_sizes(&r, live, sizes) == 0)

@@ -110,6 +110,19 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "rollback options are required");
 	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
 		goto out;
+	{
+		/* An interrupted deployment is undone first, and that is the rollback: the group
+		 * stays on the release it had before it. */
+		char iid[12], step[64];
+		if (mdeploy_deploy__find_interrupted(&r, NULL, iid, step)) {
+			mdeploy__log(ctx, MDEPLOY_LOG_WARN, "deploy", "deployment %s was interrupted at step %s: rolling it back",
+			             iid, step);
+			mdeploy_deploy__run_dispose(&r);
+			if ((rc = mdeploy_deploy_stop(ctx, cfg, iid, 1)) == 0 && id)
+				memcpy(id, iid, 12);
+			goto out;
+		}
+	}
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
 		goto out;
 	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
@@ -143,7 +156,8 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 			goto unlock;
 		}
 		mdeploy_store_deployment_set_status(r.store, r.id, "Succeeded", NULL);
-		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: back on %s in %llu ms; %s is retained",
+		/* Counted from this call; the CLI reports from the command's start (journal times). */
+		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: back on %s, %llu ms after the rollback call; %s is retained",
 		             r.id, fleet, (unsigned long long)(mdeploy__now_ms() - t0), live);
 		goto unlock;
 	}

@@ -61,7 +61,7 @@ int mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
 		goto out;
 	snprintf(owner, sizeof(owner), "scale-%ld", (long)getpid());
-	if ((rc = mdeploy_deploy__lock_take(&r, owner, opts->lock_wait_ms)))
+	if ((rc = mdeploy_deploy__lock_take_new(&r, owner, opts->lock_wait_ms)))
 		goto out;
 	if (mdeploy_deploy__value_get(&r, "live", &live) || mdeploy_deploy__value_get(&r, "live_bundle", &bundle) ||
 	    mdeploy_deploy__value_get(&r, "live_deployment", &dep)) {

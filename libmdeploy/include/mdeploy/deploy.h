@@ -120,6 +120,15 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config 
                                          const mdeploy_deploy_options *opts, const char *fleet,
                                          unsigned int desired, unsigned int min, unsigned int max);
 
+/*
+ * Non-zero when the deployment `rec` has not finished and no live process
+ * runs it (killed, crashed): only `resume`, `stop` or `rollback` carry it
+ * on, and a new deployment of its group is refused until then. `step` (may
+ * be NULL) gets the step it was interrupted at.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_interrupted(mdeploy_store *store, const mdeploy_deployment_record *rec,
+                                               char step[64]);
+
 /* ---- fleets of deployment groups ---- */
 
 typedef enum {
