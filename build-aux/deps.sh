@@ -1,4 +1,5 @@
-# deps.sh - install the Debian 12 packages mdeploy needs to build and test.
+# deps.sh - install the Debian 12 packages mdeploy needs to build and test
+# (PostgreSQL and PHP's extensions are for the real-Moodle tests, make check-moodle).
 # Sourced by build-aux/mdeploy-demo, build-aux/mdeploy-test and .ci/run.
 # Idempotent: installs only what is missing, runs apt-get update only then.
 
@@ -7,7 +8,9 @@ MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
  libyaml-dev
  libsqlite3-dev libjansson-dev libzstd-dev zlib1g-dev
  haproxy php-cli php-curl git jq groff-base valgrind zstd curl ca-certificates
- bsdutils shellcheck wrk sqlite3 openssl procps iproute2 acl python3"
+ bsdutils shellcheck wrk sqlite3 openssl procps iproute2 acl python3
+ postgresql php8.2-pgsql php8.2-xml php8.2-mbstring php8.2-curl php8.2-zip php8.2-gd
+ php8.2-intl php8.2-soap"
 
 mdeploy_install_deps() {
 	missing=
