@@ -8,7 +8,7 @@
 #include <time.h>
 
 struct dopts {
-	int wait, keep_failed, rollback;
+	int wait, keep_failed, rollback, allow_downgrade;
 	unsigned int limit;
 	const char *keys[9];
 	int nkeys;
@@ -26,6 +26,7 @@ static int opt_cb(int c, const char *arg, void *data)
 		o->keys[o->nkeys++] = arg;
 		break;
 	case CLI_OPT_CMD + 3: o->rollback = 1; break;
+	case CLI_OPT_CMD + 5: o->allow_downgrade = 1; break;
 	case CLI_OPT_CMD + 4: {
 		char *end;
 		unsigned long v = strtoul(arg, &end, 10);
@@ -201,28 +202,42 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o)
 {
 	mdeploy_plan *p = NULL;
+	mdeploy_plan_kind kind;
+	int refused;
 	size_t i;
 	if (mdeploy_deploy_plan(ctx, cfg, o, &p))
 		return cli_lib_error("cannot plan");
+	kind = mdeploy_plan_kind_of(p);
+	refused = kind == MDEPLOY_PLAN_DOWNGRADE && !o->allow_downgrade;
 	if (cli.json) {
 		json_t *ch = json_array();
 		for (i = 0; i < mdeploy_plan_change_count(p); i++) {
 			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
-			json_array_append_new(ch, json_pack("{s:s, s:s?, s:s?}", "component", c->component, "from", c->from,
-			                                    "to", c->to));
+			json_array_append_new(ch, json_pack("{s:s, s:s?, s:s?, s:b}", "component", c->component, "from", c->from,
+			                                    "to", c->to, "downgrade", c->downgrade));
 		}
-		cli_json_print(json_pack("{s:s, s:s, s:b, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
-		                         "upgrade", mdeploy_plan_upgrade(p), "reason", mdeploy_plan_reason(p),
+		cli_json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
+		                         "kind", mdeploy_plan_kind_name(kind), "upgrade", mdeploy_plan_upgrade(p),
+		                         "refused", refused, "reason", mdeploy_plan_reason(p),
 		                         "live_bundle", mdeploy_plan_live_bundle(p), "changes", ch));
 	} else {
-		printf("%s: %s\n  %s\n", o->group, mdeploy_plan_upgrade(p) ? "upgrade (maintenance window)" : "zero-downtime swap",
+		printf("%s: %s\n  %s\n", o->group,
+		       kind == MDEPLOY_PLAN_DOWNGRADE ? (refused ? "downgrade (refused)" : "downgrade (allowed, maintenance window)") :
+		       mdeploy_plan_upgrade(p) ? (kind == MDEPLOY_PLAN_INSTALL ? "install (maintenance window)" :
+		                                  "upgrade (maintenance window)") : "zero-downtime swap",
 		       mdeploy_plan_reason(p));
 		for (i = 0; i < mdeploy_plan_change_count(p); i++) {
 			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
-			printf("  %-30s %s -> %s\n", c->component, c->from ? c->from : "(none)", c->to ? c->to : "(removed)");
+			printf("  %-30s %s -> %s%s\n", c->component, c->from ? c->from : "(none)", c->to ? c->to : "(removed)",
+			       c->downgrade ? "  (downgrade)" : "");
 		}
 	}
 	mdeploy_plan_free(p);
+	if (refused) {
+		cli_error("deployment of '%s' to '%s' would be refused: it is a downgrade", o->bundle, o->group);
+		cli_hint("restore a database that matches the release, then deploy with --allow-downgrade");
+		return CLI_EXIT_FAILURE;
+	}
 	return CLI_EXIT_OK;
 }
 
@@ -298,6 +313,7 @@ int cmd_deploy(int argc, char **argv)
 		{ "trusted-key", required_argument, NULL, CLI_OPT_CMD + 2 },
 		{ "rollback", no_argument, NULL, CLI_OPT_CMD + 3 },
 		{ "limit", required_argument, NULL, CLI_OPT_CMD + 4 },
+		{ "allow-downgrade", no_argument, NULL, CLI_OPT_CMD + 5 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct dopts d;
@@ -334,6 +350,7 @@ int cmd_deploy(int argc, char **argv)
 	o.trusted_keys = d.nkeys ? d.keys : NULL;
 	o.lock_wait_ms = d.wait ? 24u * 3600u * 1000u : 0;
 	o.keep_failed = d.keep_failed;
+	o.allow_downgrade = d.allow_downgrade;
 
 	if (!strcmp(sub, "status")) {
 		rc = status(ctx, nargs ? argv[optind] : NULL);

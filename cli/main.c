@@ -201,8 +201,8 @@ const struct cli_command cli_commands[] = {
 	  "   --interval SECONDS watch: between polls (default 30)\n"
 	  "   --polls N          watch: stop after N polls (default: never)\n" },
 	{ "deploy", cmd_deploy, "Deploy a bundle to a group: blue/green, traffic shifting, rollback",
-	  "mdeploy deploy create [--json] [--wait] [--keep-failed] [--trusted-key FILE] GROUP BUNDLE\n"
-	  "mdeploy deploy plan [--json] GROUP BUNDLE\n"
+	  "mdeploy deploy create [--json] [--wait] [--keep-failed] [--allow-downgrade] [--trusted-key FILE] GROUP BUNDLE\n"
+	  "mdeploy deploy plan [--json] [--allow-downgrade] GROUP BUNDLE\n"
 	  "mdeploy deploy status [--json] [ID]\n"
 	  "mdeploy deploy promote ID\n"
 	  "mdeploy deploy stop [--rollback] ID\n"
@@ -211,8 +211,9 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy deploy history [--json] [--limit N] [GROUP]\n"
 	  "mdeploy deploy cleanup [--json] [GROUP]",
 	  "create deploys BUNDLE to deployment GROUP of mdeploy.yml and waits for the\n"
-	  "end; it prints the deployment id. plan shows whether the bundle needs a\n"
-	  "database upgrade and why, changing nothing. status shows a deployment\n"
+	  "end; it prints the deployment id. plan shows whether the bundle is an\n"
+	  "install, an upgrade, a code-only swap or a downgrade, and why, changing\n"
+	  "nothing (a downgrade exits 1 unless allowed). status shows a deployment\n"
 	  "(the latest by default) and its journal. promote lets a deployment waiting\n"
 	  "for manual promotion shift traffic. stop stops one (--rollback: traffic\n"
 	  "back to the old fleet). rollback returns a group to its previous release.\n"
@@ -220,6 +221,8 @@ const struct cli_command cli_commands[] = {
 	  "resume continues a deployment after a crash.\n"
 	  "   --wait              queue behind a running deployment of the group\n"
 	  "   --keep-failed       keep a failed green fleet running for inspection\n"
+	  "   --allow-downgrade   deploy component versions lower than the live ones\n"
+	  "                       (the database must already match the release)\n"
 	  "   --trusted-key FILE  the bundle must be signed by this key (repeatable)\n"
 	  "   --limit N           history: at most N deployments\n" },
 	{ NULL, NULL, NULL, NULL, NULL }

@@ -115,4 +115,31 @@ run mdeploy --json deploy status
 is "$(printf '%s' "$out" | jq -r '[.steps[] | select(.step == "shift") | .target] | join(",")')" "100" \
 	"after an upgrade traffic moves all at once"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
+# A release whose versions are lower than the live one's is a downgrade:
+# Moodle would refuse to run it on the upgraded database.
+mkrel D 2024100705.01
+run mdeploy --json deploy plan prod D.tar.zst
+is "$rc" 1 "plan: a downgrade exits 1"
+is "$(printf '%s' "$out" | jq -r '"\(.kind) \(.refused) \(.upgrade)"')" "downgrade true false" \
+	"plan: D is a refused downgrade, not an upgrade"
+is "$(printf '%s' "$out" | jq -r '.changes[] | select(.downgrade) | "\(.component) \(.from) -> \(.to)"')" \
+	"core 2024100800 -> 2024100705.01" "plan names the component whose version goes down"
+like "$err" "would be refused: it is a downgrade" "plan says the deployment would be refused"
+run mdeploy deploy plan prod D.tar.zst
+like "$out" "prod: downgrade (refused)" "plan's text names the downgrade"
+like "$out" "2024100800 -> 2024100705.01  (downgrade)" "and marks the component"
+run mdeploy --json deploy plan --allow-downgrade prod D.tar.zst
+is "$rc:$(printf '%s' "$out" | jq -r .refused)" "0:false" "plan --allow-downgrade: not refused"
+: >"$MDEPLOY_TEST_DATAROOT/log"
+run mdeploy deploy create prod D.tar.zst
+is "$rc" 1 "create refuses a downgrade"
+like "$err" "D.tar.zst: refused: downgrade: 1 component version is lower than the live release's (core 2024100800 -> 2024100705.01)" \
+	"the error names the component and both versions"
+like "$err" "--allow-downgrade" "and says how to allow it"
+is "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "" "nothing ran for the refused downgrade"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves"
+mkrel E 2024100800.00
+run mdeploy --json deploy plan prod E.tar.zst
+is "$(printf '%s' "$out" | jq -r '"\(.kind) \([.changes[] | select(.downgrade)] | length)"')" "upgrade 0" \
+	"2024100800 -> 2024100800.00 is no downgrade"
 done_testing

@@ -127,6 +127,16 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
 			goto unlock;
 		r.upgrade = mdeploy_plan_upgrade(plan);
+		if (mdeploy_plan_kind_of(plan) == MDEPLOY_PLAN_DOWNGRADE) {
+			if (opts->version < 2 || !opts->allow_downgrade) {
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, CLS, "%s: refused: %s (allow it with --allow-downgrade "
+				                        "once the database matches the release)", bundle, mdeploy_plan_reason(plan));
+				mdeploy_plan_free(plan);
+				goto unlock;
+			}
+			/* Allowed: the database is the operator's to match; the window applies. */
+			r.upgrade = 1;
+		}
 		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s", mdeploy_plan_reason(plan));
 		mdeploy_plan_free(plan);
 	}

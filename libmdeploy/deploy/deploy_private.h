@@ -42,6 +42,8 @@ typedef struct mdeploy_deploy__run {
 } mdeploy_deploy__run;
 
 /* Group state kept in the store's values under r->key. */
+/* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
+int mdeploy_deploy__version_cmp(const char *a, const char *b);
 int mdeploy_deploy__value_get(mdeploy_deploy__run *r, const char *name, char **out);
 int mdeploy_deploy__value_set(mdeploy_deploy__run *r, const char *name, const char *value);
 

@@ -7,6 +7,11 @@
  * as {"components": {"core": "2024100700", "mod_forum": "2024100700"}}.
  * Bundles without that are compared by their version.php files: any one
  * added, removed or changed counts as a version change.
+ *
+ * A version lower than the live one is a downgrade: Moodle refuses to run
+ * code older than the database ("The code you are using is OLDER than the
+ * version that made these databases"), so the deployment is refused
+ * unless the caller allows it (having restored the database to match).
  */
 #include "deploy_private.h"
 
@@ -21,6 +26,7 @@ struct plan_change {
 
 struct mdeploy_plan {
 	int upgrade;
+	mdeploy_plan_kind kind;
 	char *reason;
 	char *live_bundle;
 	struct plan_change *v;
@@ -44,6 +50,54 @@ void mdeploy_plan_free(mdeploy_plan *plan)
 }
 
 int mdeploy_plan_upgrade(const mdeploy_plan *plan) { return plan->upgrade; }
+mdeploy_plan_kind mdeploy_plan_kind_of(const mdeploy_plan *plan) { return plan->kind; }
+
+const char *mdeploy_plan_kind_name(mdeploy_plan_kind kind)
+{
+	switch (kind) {
+	case MDEPLOY_PLAN_CODE_ONLY: return "code-only";
+	case MDEPLOY_PLAN_UPGRADE: return "upgrade";
+	case MDEPLOY_PLAN_INSTALL: return "install";
+	case MDEPLOY_PLAN_DOWNGRADE: return "downgrade";
+	}
+	return "unknown";
+}
+
+/*
+ * Moodle versions are decimals, YYYYMMDDRR[.XX] ("2024100705.01"): compare
+ * the integer parts by value, then the fractions digit by digit. Returns
+ * -1, 0 or 1, or 2 when either is not such a number.
+ */
+int mdeploy_deploy__version_cmp(const char *a, const char *b)
+{
+	const char *ai = a, *bi = b, *af, *bf;
+	size_t la, lb;
+	int c;
+	if (!a || !b)
+		return 2;
+	while (*ai == '0' && ai[1] >= '0' && ai[1] <= '9')
+		ai++;
+	while (*bi == '0' && bi[1] >= '0' && bi[1] <= '9')
+		bi++;
+	la = strspn(ai, "0123456789");
+	lb = strspn(bi, "0123456789");
+	if (!la || !lb || (ai[la] && ai[la] != '.') || (bi[lb] && bi[lb] != '.'))
+		return 2;
+	af = ai[la] ? ai + la + 1 : "";
+	bf = bi[lb] ? bi + lb + 1 : "";
+	if (strspn(af, "0123456789") != strlen(af) || strspn(bf, "0123456789") != strlen(bf))
+		return 2;
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	if ((c = strncmp(ai, bi, la)))
+		return c < 0 ? -1 : 1;
+	while (*af || *bf) {
+		char x = *af ? *af++ : '0', y = *bf ? *bf++ : '0';
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
 const char *mdeploy_plan_reason(const mdeploy_plan *plan) { return plan->reason; }
 const char *mdeploy_plan_live_bundle(const mdeploy_plan *plan) { return plan->live_bundle; }
 size_t mdeploy_plan_change_count(const mdeploy_plan *plan) { return plan->n; }
@@ -73,6 +127,7 @@ static int add_change(mdeploy_plan *plan, const char *component, const char *fro
 	c->pub.component = c->component;
 	c->pub.from = c->from;
 	c->pub.to = c->to;
+	c->pub.downgrade = mdeploy_deploy__version_cmp(c->to, c->from) == -1;
 	plan->n++;
 	return 0;
 }
@@ -177,6 +232,7 @@ int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 	if (mdeploy_store_value_get(st, key, &plan->live_bundle)) {
 		mdeploy_error_clear();
 		plan->upgrade = 1;
+		plan->kind = MDEPLOY_PLAN_UPGRADE;
 		plan->reason = mdeploy__strdup("first deployment to this group: Moodle installs or upgrades its database");
 		goto out;
 	}
@@ -193,6 +249,26 @@ int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 	if (rc)
 		goto out;
 	plan->upgrade = plan->n > 0;
+	plan->kind = plan->n > 0 ? MDEPLOY_PLAN_UPGRADE : MDEPLOY_PLAN_CODE_ONLY;
+	{
+		size_t i, nd = 0;
+		char first[256] = "";
+		for (i = 0; i < plan->n; i++) {
+			if (!plan->v[i].pub.downgrade)
+				continue;
+			if (!nd++)
+				snprintf(first, sizeof(first), "%s %s -> %s", plan->v[i].component, plan->v[i].from, plan->v[i].to);
+		}
+		if (nd) {
+			plan->kind = MDEPLOY_PLAN_DOWNGRADE;
+			plan->upgrade = 0;
+			plan->reason = mdeploy__sprintf("downgrade: %zu component version%s lower than the live release's "
+			                                "(%s%s): Moodle refuses to run code older than its database; "
+			                                "restore a matching database first",
+			                                nd, nd == 1 ? " is" : "s are", first, nd > 1 ? ", ..." : "");
+			goto out;
+		}
+	}
 	if (plan->n == 0)
 		plan->reason = mdeploy__strdup("no component version changes: code-only swap with no downtime");
 	else

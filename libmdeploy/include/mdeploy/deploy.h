@@ -42,10 +42,14 @@ typedef struct mdeploy_deploy_options {
 	unsigned int lock_wait_ms;
 	/* On rollback, keep the failed green fleet running for inspection. */
 	int keep_failed;
+	/* Version 2. Deploy a release whose component versions are lower than
+	 * the live release's (Moodle refuses to run older code on a newer
+	 * database: the database must be restored to match). 0: refuse. */
+	int allow_downgrade;
 } mdeploy_deploy_options;
 
-#define MDEPLOY_DEPLOY_OPTIONS_VERSION 1
-#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0 }
+#define MDEPLOY_DEPLOY_OPTIONS_VERSION 2
+#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_deploy_options_init(mdeploy_deploy_options *opts, unsigned int version);
 
@@ -167,19 +171,36 @@ typedef struct mdeploy_plan_change {
 	const char *component;   /* "core", "mod_forum", or a version.php path */
 	const char *from;        /* NULL when added */
 	const char *to;          /* NULL when removed */
+	int downgrade;           /* both versions known and `to` is lower than `from` */
 } mdeploy_plan_change;
+
+/* What a release does to the database. */
+typedef enum mdeploy_plan_kind {
+	MDEPLOY_PLAN_CODE_ONLY = 0, /* no component version changes: zero-downtime swap */
+	MDEPLOY_PLAN_UPGRADE = 1,   /* versions go up, or plugins come or go: maintenance window */
+	MDEPLOY_PLAN_INSTALL = 2,   /* an empty database: Moodle installs the site */
+	MDEPLOY_PLAN_DOWNGRADE = 3  /* some version goes down: refused unless allow_downgrade */
+} mdeploy_plan_kind;
 
 /*
  * Compare `opts->bundle` with what group `opts->group` runs now, from the
  * bundle manifests: any component version change, or a plugin added or
  * removed, needs a database upgrade (the maintenance path); otherwise the
- * swap has no downtime. Nothing changes. Free with mdeploy_plan_free().
+ * swap has no downtime. A component whose numeric version ($version of its
+ * version.php, as the manifest records it) is lower than the live one's
+ * makes it a downgrade: the plan says so and which, and still succeeds;
+ * mdeploy_deploy_create() refuses a downgrade unless
+ * opts->allow_downgrade. Nothing changes. Free with mdeploy_plan_free().
  */
 MDEPLOY_EXTERN(int) mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg,
                                         const mdeploy_deploy_options *opts, mdeploy_plan **out);
 MDEPLOY_EXTERN(void) mdeploy_plan_free(mdeploy_plan *plan);
-/* Non-zero when the release needs a database upgrade. */
+/* Non-zero when the release needs a database upgrade (or install). */
 MDEPLOY_EXTERN(int) mdeploy_plan_upgrade(const mdeploy_plan *plan);
+/* Install, upgrade, code-only or downgrade. */
+MDEPLOY_EXTERN(mdeploy_plan_kind) mdeploy_plan_kind_of(const mdeploy_plan *plan);
+/* "code-only", "upgrade", "install" or "downgrade". */
+MDEPLOY_EXTERN(const char *) mdeploy_plan_kind_name(mdeploy_plan_kind kind);
 /* One sentence saying why. */
 MDEPLOY_EXTERN(const char *) mdeploy_plan_reason(const mdeploy_plan *plan);
 /* The live bundle compared against, or NULL for a first deployment. */
