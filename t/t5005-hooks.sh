@@ -104,6 +104,29 @@ ok "$([ -e "$R/shared/moodledata/climaintenance.html" ]; echo $?)" "failing upgr
 is "$(basename "$(readlink "$R/current")")" d-3 "failing upgrade: previous release live"
 rm -f "$R/shared/moodledata/upgrade-fails" "$R/shared/moodledata/upgrade-pending" "$R/shared/moodledata/climaintenance.html"
 
+# Under mdeploy's upgrade gate maintenance is already on when the upgrade
+# runs: it stays on (the orchestrator turns it off once traffic has moved
+# to the new code); with nothing pending nothing changes either.
+upgrade_hook() {
+	(cd "$R/current" && MDEPLOY_PARAMS_FILE="$TMP/params" MDEPLOY_SHARED_DIR="$R/shared" \
+		MDEPLOY_RELEASE_DIR="$(pwd -P)" sh mdeploy-hooks/upgrade.sh)
+}
+: >"$R/shared/moodledata/upgrade-pending"
+: >"$R/shared/moodledata/calls"
+: >"$R/shared/moodledata/climaintenance.html"
+run upgrade_hook
+is "$rc" 0 "gate: the upgrade under maintenance succeeds"
+is "$(grep -v -e '^checks' -e '^alternative' "$R/shared/moodledata/calls" | tr '\n' '|')" \
+	"upgrade.php --is-pending|upgrade.php --non-interactive|" "gate: upgrade without touching maintenance"
+ok "$([ -e "$R/shared/moodledata/climaintenance.html" ]; echo $?)" "gate: maintenance stays on after the upgrade"
+like "$out" "maintenance mode stays on" "gate: the hook says so"
+rm -f "$R/shared/moodledata/upgrade-pending"
+: >"$R/shared/moodledata/calls"
+run upgrade_hook
+is "$rc:$(grep -c maintenance "$R/shared/moodledata/calls")" "0:0" "gate: nothing pending, maintenance untouched"
+ok "$([ -e "$R/shared/moodledata/climaintenance.html" ]; echo $?)" "gate: nothing pending, maintenance still on"
+rm -f "$R/shared/moodledata/climaintenance.html"
+
 # ValidateService fails when the login page does not answer 200.
 : >"$R/shared/moodledata/login-500"
 "$top_srcdir/t/fixtures/mkmoodle-release.sh" "$TMP/rel5"

@@ -1,10 +1,13 @@
 #!/bin/sh
-# The Moodle upgrade gate: a release that changes a component version is
-# installed on green without its `scope: once` (upgrade) hooks, maintenance
-# goes on through the live release's admin/cli/maintenance.php (a shared
-# dataroot), the first green instance is installed last with the upgrade
-# hook, traffic moves all at once, maintenance goes off and caches are
-# purged. A code-only release takes none of that.
+# The Moodle upgrade gate, with the default deployment config (OneAtATime):
+# a release that changes a component version is installed on every green
+# instance without its `scope: once` (upgrade) hooks and without
+# ValidateService; maintenance goes on through the live release's
+# admin/cli/maintenance.php (a shared dataroot); the upgrade runs once;
+# every green instance is validated against the upgraded "database";
+# traffic moves all at once, blue is drained, then maintenance goes off and
+# caches are purged. An install failure stops it before the upgrade. A
+# code-only release takes none of that; a downgrade is refused.
 . "${top_srcdir:-.}/t/lib.sh"
 
 [ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
@@ -54,15 +57,34 @@ version: 0.0
 os: linux
 hooks:
   AfterInstall:
+    - location: hooks/after-install.sh
     - location: hooks/upgrade.sh
       scope: once
+  ValidateService:
+    - location: hooks/validate.sh
+EOF
+	# The "database" is a file in the shared dataroot: its version must be
+	# the release's for the release to validate (as checks.php would say).
+	printf '%s\n' "$2" >"$1/hooks/version"
+	cat >"$1/hooks/after-install.sh" <<'EOF'
+#!/bin/sh
+[ -f "$MDEPLOY_TEST_DATAROOT/fail-install" ] && ! mkdir "$MDEPLOY_TEST_DATAROOT/installed-one" 2>/dev/null && {
+	echo "install failed on purpose" >&2; exit 1; }
+exit 0
 EOF
 	cat >"$1/hooks/upgrade.sh" <<'EOF'
 #!/bin/sh
 if [ -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; then m=on; else m=off; fi
 echo "upgrade on $MDEPLOY_INSTANCE_ID, maintenance $m" >>"$MDEPLOY_TEST_DATAROOT/log"
+cp "$(dirname "$0")/version" "$MDEPLOY_TEST_DATAROOT/dbversion"
 EOF
-	chmod +x "$1/hooks/upgrade.sh"
+	cat >"$1/hooks/validate.sh" <<'EOF'
+#!/bin/sh
+echo "validate on $MDEPLOY_INSTANCE_ID" >>"$MDEPLOY_TEST_DATAROOT/log"
+[ ! -f "$MDEPLOY_TEST_DATAROOT/dbversion" ] || cmp -s "$MDEPLOY_TEST_DATAROOT/dbversion" "$(dirname "$0")/version" ||
+	{ echo "CRITICAL: upgrade pending" >&2; exit 2; }
+EOF
+	chmod +x "$1/hooks/upgrade.sh" "$1/hooks/after-install.sh" "$1/hooks/validate.sh"
 	printf '{"components": {"core": "%s", "mod_forum": "2024100700"}}\n' "$2" >"$1.json"
 	"$MDEPLOY" -q bundle create --source-json "$1.json" "$1" "$1.tar.zst" >/dev/null || exit 1
 }
@@ -76,7 +98,6 @@ groups:
     fleet: { size: 2, min: 1, max: 4, port: $port }
     load_balancer: { listen: '127.0.0.1:$lbport', slots: 12 }
     health_check: { interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }
-    deployment_config: AllAtOnce
     traffic_shift: { type: canary, percent: 50, interval: 1s }
     alarms: { window: 100ms }
     drain_timeout: 1s
@@ -107,14 +128,32 @@ run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "deployment of C through the upgrade gate"
 [ "$rc" = 0 ] || diag "$err"
 log=$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')
-is "$log" "maintenance --enable;upgrade on;maintenance --disable;purge caches;" \
-	"maintenance on, upgrade once, maintenance off, caches purged, in that order"
+is "$log" "maintenance --enable;upgrade on;validate on;validate on;maintenance --disable;purge caches;" \
+	"OneAtATime: maintenance on, upgrade once, both instances validated, maintenance off, caches purged"
+run mdeploy --json deploy status
+steps=$(printf '%s' "$out" | jq -r '[.steps[] | .step + (if .step == "shift" then .target else "" end)] | join(",")')
+like "$steps" "install,install,maintenance-on,upgrade,validate,validate," "both installs come before maintenance and the upgrade"
+like "$steps" "shift100,drain-blue,maintenance-off,purge-caches" \
+	"traffic moves and blue is drained before maintenance goes off (old code never serves the new database)"
 like "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance on" "the upgrade hook ran under maintenance"
 ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off at the end"
 run mdeploy --json deploy status
 is "$(printf '%s' "$out" | jq -r '[.steps[] | select(.step == "shift") | .target] | join(",")')" "100" \
 	"after an upgrade traffic moves all at once"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
+
+# A green instance that fails to install stops the gate before maintenance
+# and the upgrade: the database is untouched.
+mkrel F 2024100900
+: >"$MDEPLOY_TEST_DATAROOT/log"
+: >"$MDEPLOY_TEST_DATAROOT/fail-install"
+run mdeploy deploy create prod F.tar.zst
+rm -rf "$MDEPLOY_TEST_DATAROOT/fail-install" "$MDEPLOY_TEST_DATAROOT/installed-one"
+is "$rc" 1 "an install failure fails the upgrade"
+like "$err" "the database upgrade needs them all and did not run (the database is untouched)" "and says the database is untouched"
+is "$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')" "" "no maintenance, no upgrade, no validation"
+is "$(cat "$MDEPLOY_TEST_DATAROOT/dbversion")" 2024100800 "the database keeps C's version"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves"
 # A release whose versions are lower than the live one's is a downgrade:
 # Moodle would refuse to run it on the upgraded database.
 mkrel D 2024100705.01

@@ -1,6 +1,11 @@
 #!/bin/sh
 # upgrade.sh - the once-per-deployment Moodle upgrade (scope: once).
 # Maintenance on, admin/cli/upgrade.php --non-interactive, maintenance off.
+# Under mdeploy's upgrade gate maintenance is already on (the orchestrator
+# turned it on through the live release): then it is left on, for the
+# orchestrator to turn off once traffic has moved to the new release (old
+# code must never serve the upgraded database). Nothing pending: nothing
+# changes, maintenance included.
 # When the upgrade fails the site is left in maintenance and this exits
 # non-zero: an administrator must look before anyone uses the site.
 set -eu
@@ -21,12 +26,23 @@ case $pending in
 *) mdh_die "admin/cli/upgrade.php --is-pending failed (exit $pending): is the database reachable and installed?" ;;
 esac
 
-mdh_log "upgrade pending: enabling maintenance mode"
-mdh_php admin/cli/maintenance.php --enable || mdh_die "cannot enable maintenance mode"
+dataroot=$(mdh_param MOODLE_DATAROOT "${MDEPLOY_SHARED_DIR:-/var/lib/mdeploy/shared}/moodledata")
+if [ -f "$dataroot/climaintenance.html" ]; then
+	ours=
+	mdh_log "upgrade pending; maintenance mode is already on (left on afterwards)"
+else
+	ours=1
+	mdh_log "upgrade pending: enabling maintenance mode"
+	mdh_php admin/cli/maintenance.php --enable || mdh_die "cannot enable maintenance mode"
+fi
 if ! mdh_php admin/cli/upgrade.php --non-interactive; then
 	echo "$mdh_name: error: UPGRADE FAILED: the site stays in maintenance mode." >&2
 	echo "$mdh_name: error: fix the cause, then run admin/cli/upgrade.php and admin/cli/maintenance.php --disable" >&2
 	exit 1
+fi
+if [ -z "$ours" ]; then
+	mdh_log "upgrade done; maintenance mode stays on for the deployment to end"
+	exit 0
 fi
 mdh_php admin/cli/maintenance.php --disable || mdh_die "upgrade done, but maintenance mode could not be disabled"
 mdh_log "upgrade done; maintenance mode disabled"

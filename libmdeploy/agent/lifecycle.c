@@ -323,6 +323,10 @@ static int run_hooks(struct run *r, const char *event, const char *release_dir)
 			log_line(r->logfd, "Script - %s skipped (scope: once runs on another instance)", h->location);
 			continue;
 		}
+		if (!h->scope_once && r->d->version >= 2 && r->d->once_hooks_only) {
+			log_line(r->logfd, "Script - %s skipped (ran when the release was installed)", h->location);
+			continue;
+		}
 		rc = run_script(r, spec, event, release_dir, h);
 	}
 	mdeploy_appspec_free(spec);

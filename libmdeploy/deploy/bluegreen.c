@@ -167,11 +167,12 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 			goto failed;
 		}
 		/*
-		 * The Moodle upgrade gate: with a database upgrade, no green instance
-		 * runs the `scope: once` (upgrade) hooks until maintenance is on;
-		 * the first instance is then installed last, with them.
+		 * The Moodle upgrade gate (see gate.c): every green instance is
+		 * installed without its `scope: once` (upgrade) hooks and without
+		 * ValidateService, whose checks need the upgraded database.
 		 */
-		for (k = gate ? 1 : 0; k < l.n; k += width) {
+		r->install_no_validate = gate;
+		for (k = 0; k < l.n; k += width) {
 			size_t end = k + width < l.n ? k + width : l.n;
 			if ((rc = batch_allowed(r, &l, installed - succeeded, end - k, min_healthy, err)))
 				goto failed;
@@ -181,17 +182,24 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 				mdeploy_deploy__tally(r, &l, i, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
 			installed += end - k;
 		}
-		if (gate && l.n > 0) {
-			if ((rc = batch_allowed(r, &l, installed - succeeded, 1, min_healthy, err)))
-				goto failed;
-			if ((rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")))
-				goto failed;
-			if ((rc = mdeploy_deploy__install_batch(r, &l, 0, 1, 0, ires, imsg)))
-				goto failed;
-			mdeploy_deploy__tally(r, &l, 0, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
-		}
+		r->install_no_validate = 0;
 		free(imsg);
 		imsg = NULL;
+		if (gate && succeeded < l.n) {
+			/* Before maintenance and the upgrade: the database is untouched. */
+			rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%zu of %zu green instances failed to install; the "
+			                        "database upgrade needs them all and did not run (the database is untouched): %s",
+			                        l.n - succeeded, l.n, err);
+			goto failed;
+		}
+		if (gate && l.n > 0) {
+			if ((rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")) ||
+			    (rc = mdeploy_deploy__step(r, "upgrade", l.id[0], mdeploy_deploy__s_upgrade, NULL)))
+				goto failed;
+			for (i = 0; i < l.n; i++)
+				if ((rc = mdeploy_deploy__step(r, "validate", l.id[i], mdeploy_deploy__s_validate, NULL)))
+					goto failed;
+		}
 	}
 	if (!mdeploy_deployment_config_succeeded(c, (unsigned int)l.n, succeeded, last_failed_only)) {
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%u of %zu instances succeeded, %s needs more: %s",
@@ -224,7 +232,9 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if ((rc = mdeploy_deploy__step(r, "shift", t, mdeploy_deploy__s_shift, NULL)))
 			goto failed;
 	}
-	if (gate && ((rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
+	/* Blue takes no request on the upgraded database: drained before maintenance goes off. */
+	if (gate && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||
+	             (rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	             (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches"))))
 		goto failed;
 	if ((rc = mdeploy_deploy__step(r, "watch", r->green, mdeploy_deploy__s_watch, NULL)))

@@ -39,11 +39,12 @@ typedef struct mdeploy_deploy__run {
 	int have_base;
 	unsigned int steps;
 	int upgrade;                /* the release changes component versions */
+	int install_no_validate;    /* install batches skip ValidateService (the upgrade gate) */
 } mdeploy_deploy__run;
 
-/* Group state kept in the store's values under r->key. */
 /* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
 int mdeploy_deploy__version_cmp(const char *a, const char *b);
+/* Group state kept in the store's values under r->key. */
 int mdeploy_deploy__value_get(mdeploy_deploy__run *r, const char *name, char **out);
 int mdeploy_deploy__value_set(mdeploy_deploy__run *r, const char *name, const char *value);
 
@@ -72,7 +73,8 @@ typedef struct {
 	size_t n;
 } target_list;
 
-struct install_arg { const char *root, *addr; int once; };
+/* no_validate: stop after ApplicationStart (the upgrade gate validates once the database is upgraded). */
+struct install_arg { const char *root, *addr; int once, no_validate; };
 
 struct inst_arg { const char *root, *addr; };
 
@@ -143,6 +145,9 @@ int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *pa
 
 /* gate.c */
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r);
 
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);

@@ -1,6 +1,17 @@
 /*
  * gate.c - the Moodle upgrade gate's steps: Moodle's own CLI (maintenance
- * mode, cache purge) run on a fleet's instance.
+ * mode, cache purge) run on a fleet's instance, the database upgrade (the
+ * release's `scope: once` hooks) on one green instance, and the deferred
+ * validation of every green instance once the database is upgraded.
+ *
+ * The sequence (bluegreen.c), for any deployment configuration: every
+ * green instance installed without ValidateService (its database-dependent
+ * checks cannot pass before the upgrade); any install failure stops here,
+ * the database untouched; maintenance on through blue's release; the
+ * upgrade once; ValidateService on every green instance; traffic to green
+ * all at once and blue drained; maintenance off and caches purged through
+ * green. Old code never answers on the upgraded database: blue takes no
+ * request after the shift, and maintenance stays on until then.
  */
 #include "deploy_private.h"
 
@@ -11,10 +22,34 @@
 #define CLS MDEPLOY_ERROR_CLASS_DEPLOY
 
 /*
- * Moodle's own CLI on the first running instance of fleet `target`:
- * maintenance on or off (a shared dataroot makes it apply to every fleet),
- * or purging caches (theme and JavaScript revisions bumped). A release
- * without the script (not a Moodle tree) skips it.
+ * The instance of fleet `target` to run a step on: running, and for the
+ * green fleet one whose install succeeded (it has the new release as
+ * `current`). None is an error naming the step: a step the gate needs is
+ * never skipped.
+ */
+static int pick_instance(mdeploy_deploy__run *r, const char *target, const char *what, inst_list *l, size_t *out)
+{
+	size_t i;
+	int rc, green = !strcmp(target, r->green);
+	if ((rc = mdeploy_deploy__instances(r, target, l)))
+		return rc;
+	for (i = 0; i < l->n; i++) {
+		if (!l->running[i])
+			continue;
+		if (green && !mdeploy_deploy__is_done(r, "install", l->id[i]))
+			continue;
+		*out = i;
+		return 0;
+	}
+	return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no running instance%s to run %s on", target,
+	                          green ? " whose install succeeded" : "", what);
+}
+
+/*
+ * Moodle's own CLI on an instance of fleet `target`: maintenance on or off
+ * (a shared dataroot makes it apply to every fleet), or purging caches
+ * (theme and JavaScript revisions bumped). A release without the script
+ * cannot go through the gate: an error, never a silent skip.
  */
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg)
 {
@@ -25,21 +60,21 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 	mdeploy_exec_result *res = NULL;
 	inst_list l;
 	char cwd[1100], path[1200];
-	size_t i;
+	size_t i = 0;
 	int rc;
 
-	if ((rc = mdeploy_deploy__instances(r, target, &l)))
+	if ((rc = pick_instance(r, target, what, &l, &i)))
 		return rc;
-	for (i = 0; i < l.n && !l.running[i]; i++)
-		;
-	if (i == l.n)
-		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no running instance for %s", target, what);
-	snprintf(cwd, sizeof(cwd), "%s/current", l.root[i]);
+	/* Moodle 5.1 keeps admin/ under public/. */
+	snprintf(cwd, sizeof(cwd), "%s/current/public", l.root[i]);
 	snprintf(path, sizeof(path), "%s/%s", cwd, script);
 	if (!mdeploy__path_exists(path)) {
-		mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: %s: no %s in the release; skipped", r->id, what, script);
-		return 0;
+		snprintf(cwd, sizeof(cwd), "%s/current", l.root[i]);
+		snprintf(path, sizeof(path), "%s/%s", cwd, script);
 	}
+	if (!mdeploy__path_exists(path))
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "%s on %s: the release has no %s (%s): the upgrade gate "
+		                          "needs Moodle's CLI", what, l.id[i], script, path);
 	{
 		const char *argv[] = { "php", script, flag ? flag : NULL, NULL };
 		eo.cwd = cwd;
@@ -54,4 +89,69 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 		                        flag ? flag : "", mdeploy_exec_result_describe(res), mdeploy_exec_result_stdout(res, NULL));
 	mdeploy_exec_result_free(res);
 	return rc;
+}
+
+static int find(mdeploy_deploy__run *r, const char *id, inst_list *l, size_t *out)
+{
+	size_t i;
+	int rc;
+	if ((rc = mdeploy_deploy__instances(r, r->green, l)))
+		return rc;
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->id[i], id)) {
+			*out = i;
+			return 0;
+		}
+	return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "instance %s is not in fleet %s", id, r->green);
+}
+
+/* The release's `scope: once` AfterInstall scripts (the database upgrade) on instance `target`. */
+int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
+	mdeploy_agent_deployment d;
+	mdeploy_agent *agent = NULL;
+	inst_list l;
+	char gid[160];
+	size_t i = 0;
+	int rc;
+	(void)arg;
+	if ((rc = find(r, target, &l, &i)))
+		return rc;
+	ao.ctx = r->ctx;
+	if ((rc = mdeploy_agent_open(&agent, l.root[i], &ao)))
+		return rc;
+	mdeploy_deploy__agent_deployment(r, &d, target, l.addr[i], gid, sizeof(gid), 1);
+	d.once_hooks_only = 1;
+	if ((rc = mdeploy_agent_run_event(agent, "AfterInstall", NULL, &d)))
+		mdeploy__error_prefix("upgrade on instance %s", target);
+	mdeploy_agent_free(agent);
+	return rc;
+}
+
+/* ValidateService on green instance `target`, after the upgrade. */
+int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	inst_list l;
+	size_t i = 0;
+	int rc;
+	(void)arg;
+	if ((rc = find(r, target, &l, &i)))
+		return rc;
+	return mdeploy_deploy__agent_event(r, target, l.root[i], l.addr[i], "ValidateService");
+}
+
+static int upgrade_begun_cb(const mdeploy_journal_entry *e, void *payload)
+{
+	if (!strcmp(e->step, "upgrade"))
+		*(int *)payload = 1;
+	return 0;
+}
+
+/* Non-zero once the deployment's database upgrade has started (even if it failed). */
+int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r)
+{
+	int begun = 0;
+	mdeploy_store_journal_foreach(r->store, r->id, upgrade_begun_cb, &begun);
+	return begun;
 }

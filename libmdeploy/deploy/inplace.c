@@ -165,7 +165,7 @@ int mdeploy_deploy__in_place(mdeploy_deploy__run *r)
 				goto failed;
 		}
 		for (i = k; i < end; i++) {
-			struct install_arg ia = { l.root[i], l.addr[i], i == 0 };
+			struct install_arg ia = { l.root[i], l.addr[i], i == 0, 0 };
 			struct inst_arg ib = { l.root[i], l.addr[i] };
 			if (mdeploy_deploy__step(r, "install", l.id[i], mdeploy_deploy__s_install, &ia) == 0) {
 				succeeded++;

@@ -60,7 +60,7 @@ int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *
 			mdeploy__error_prefix("instance %s", target);
 	}
 	/* The provider runs the server: (re)start it on the new release, then validate. */
-	if (!rc && (rc = mdeploy_instance_restart(r->p, target)) == 0) {
+	if (!rc && (rc = mdeploy_instance_restart(r->p, target)) == 0 && !ia->no_validate) {
 		rc = mdeploy_agent_run_event(agent, "ValidateService", NULL, &d);
 		if (rc)
 			mdeploy__error_prefix("instance %s", target);
@@ -146,6 +146,7 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
 				ia.root = l->root[i];
 				ia.addr = l->addr[i];
 				ia.once = i == once_index;
+				ia.no_validate = r->install_no_validate;
 				mdeploy_error_clear();
 				crc = mdeploy_store_open(&c.store, r->ctx, NULL);
 				if (!crc)

@@ -22,9 +22,24 @@ static int s_rollback_traffic(mdeploy_deploy__run *r, const char *target, void *
 
 int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 {
-	int rc;
+	int rc, upgraded = mdeploy_deploy__upgrade_begun(r);
 	char msg[2048];
-	snprintf(msg, sizeof(msg), "%s", why);
+	/*
+	 * Once the database upgrade has started, the old code cannot serve it:
+	 * traffic goes back to blue but maintenance stays on (users get the
+	 * maintenance page), until the database backup is restored.
+	 */
+	if (upgraded) {
+		char *backup = NULL;
+		if (mdeploy_deploy__value_get(r, "backup", &backup))
+			mdeploy_error_clear();
+		snprintf(msg, sizeof(msg), "%s; the database upgrade had started, so the site stays in maintenance: "
+		         "restore the database from %s%s, then run 'php admin/cli/maintenance.php --disable' on %s",
+		         why, backup ? "the backup taken before the upgrade, " : "a backup taken before the upgrade",
+		         backup ? backup : "", r->blue);
+		free(backup);
+	} else
+		snprintf(msg, sizeof(msg), "%s", why);
 	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: rolling back: %s", r->id, msg);
 	/* A stop request must not stop the rollback itself. */
 	mdeploy_deploy__flag_set(r->store, r->id, "stop", NULL);
@@ -32,7 +47,7 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 		if ((rc = mdeploy_deploy__inplace_revert(r)))
 			return rc;
 	} else if ((rc = mdeploy_deploy__step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
-	           (mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
+	           (!upgraded && mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
 	            (rc = mdeploy_deploy__step(r, "rollback-maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))) ||
 	           (rc = mdeploy_deploy__step(r, "retire-green", r->green, mdeploy_deploy__s_retire, NULL))) {
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);

@@ -83,10 +83,14 @@ typedef struct mdeploy_agent_deployment {
 	 * --ignore-application-stop-failures: a broken stop script must not
 	 * block every later deployment. */
 	int ignore_application_stop_failures;
+	/* Version 2. Non-zero (with run_once_hooks): run only the `scope: once`
+	 * scripts of the event, on a release already installed: the upgrade
+	 * gate runs the database upgrade once every instance is installed. */
+	int once_hooks_only;
 } mdeploy_agent_deployment;
 
-#define MDEPLOY_AGENT_DEPLOYMENT_VERSION 1
-#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0, 0 }
+#define MDEPLOY_AGENT_DEPLOYMENT_VERSION 2
+#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0, 0, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_agent_deployment_init(mdeploy_agent_deployment *d, unsigned int version);
 
