@@ -177,6 +177,13 @@ like "$err" "D.tar.zst: refused: downgrade: 1 component version is lower than th
 like "$err" "--allow-downgrade" "and says how to allow it"
 is "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "" "nothing ran for the refused downgrade"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves"
+: >"$MDEPLOY_TEST_DATAROOT/log"
+run mdeploy deploy rollback prod
+is "$rc" 1 "rollback across the upgrade is refused"
+like "$err" "upgraded the database, and the previous release's code cannot run on it" "and says why"
+like "$err" "then run 'mdeploy deploy create --allow-downgrade prod " "and gives the command to run"
+is "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "" "nothing ran for the refused rollback"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves after the refusal"
 mkrel E 2024100800.00
 run mdeploy --json deploy plan prod E.tar.zst
 is "$(printf '%s' "$out" | jq -r '"\(.kind) \([.changes[] | select(.downgrade)] | length)"')" "upgrade 0" \

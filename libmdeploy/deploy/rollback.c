@@ -108,6 +108,13 @@ static int s_swap_state(mdeploy_deploy__run *r, const char *target, void *arg)
 	return rc;
 }
 
+static int upgrade_step_cb(const mdeploy_journal_entry *e, void *payload)
+{
+	if (!strcmp(e->step, "upgrade"))
+		*(int *)payload = 1;
+	return 0;
+}
+
 int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
                             char id[12])
 {
@@ -145,6 +152,26 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 	if (mdeploy_deploy__value_get(&r, "live", &live)) {
 		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "group %s has no live release to roll back", r.g->name);
 		goto unlock;
+	}
+	{
+		/* Old code cannot run on a database the live release upgraded: refuse, never silently. */
+		char *ld = NULL, *pb = NULL;
+		int upgraded = 0;
+		if (mdeploy_deploy__value_get(&r, "live_deployment", &ld) == 0)
+			mdeploy_store_journal_foreach(r.store, ld, upgrade_step_cb, &upgraded);
+		mdeploy_error_clear();
+		if (upgraded) {
+			if (mdeploy_deploy__value_get(&r, "previous_bundle", &pb))
+				mdeploy_error_clear();
+			rc = mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "group %s: refused: deployment %s upgraded the database, "
+			                        "and the previous release's code cannot run on it; restore the database backup "
+			                        "taken before %s (with maintenance on), then run 'mdeploy deploy create "
+			                        "--allow-downgrade %s %s'", r.g->name, ld, ld, r.g->name, pb ? pb : "PREVIOUS-BUNDLE");
+			free(ld);
+			free(pb);
+			goto unlock;
+		}
+		free(ld);
 	}
 	if (mdeploy_deploy__retained_get(&r, fleet, sizeof(fleet), &until, bundle, sizeof(bundle)) == 0 && strcmp(fleet, live) &&
 	    mdeploy_deploy__fleet_sizes(&r, fleet, sizes) == 0) {
