@@ -81,6 +81,7 @@ EOF
 	cat >"$1/hooks/validate.sh" <<'EOF'
 #!/bin/sh
 echo "validate on $MDEPLOY_INSTANCE_ID" >>"$MDEPLOY_TEST_DATAROOT/log"
+[ ! -f "$MDEPLOY_TEST_DATAROOT/fail-validate" ] || { echo "CRITICAL: on purpose" >&2; exit 2; }
 [ ! -f "$MDEPLOY_TEST_DATAROOT/dbversion" ] || cmp -s "$MDEPLOY_TEST_DATAROOT/dbversion" "$(dirname "$0")/version" ||
 	{ echo "CRITICAL: upgrade pending" >&2; exit 2; }
 EOF
@@ -188,4 +189,17 @@ mkrel E 2024100800.00
 run mdeploy --json deploy plan prod E.tar.zst
 is "$(printf '%s' "$out" | jq -r '"\(.kind) \([.changes[] | select(.downgrade)] | length)"')" "upgrade 0" \
 	"2024100800 -> 2024100800.00 is no downgrade"
+# A failure after the upgrade started: traffic stays on (or returns to)
+# blue, but maintenance stays on: old code must not serve the new database.
+mkrel G 2024101000
+: >"$MDEPLOY_TEST_DATAROOT/log"
+: >"$MDEPLOY_TEST_DATAROOT/fail-validate"
+run mdeploy deploy create prod G.tar.zst
+rm -f "$MDEPLOY_TEST_DATAROOT/fail-validate"
+is "$rc" 1 "a validation failure after the upgrade fails the deployment"
+like "$err" "the database upgrade had started, so the site stays in maintenance: restore the database" \
+	"the error says the site stays in maintenance until the database is restored"
+ok "$([ -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is still on"
+unlike "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance --disable" "maintenance was never turned off"
+rm -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html"
 done_testing
