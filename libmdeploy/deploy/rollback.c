@@ -65,11 +65,33 @@ int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *pa
 	return 0;
 }
 
+/*
+ * Did the last deployment on this instance succeed? An instance of the
+ * retained fleet whose install failed (a deployment config that tolerates
+ * failures) was never put behind the load balancer and must not be now.
+ */
+static int install_succeeded(mdeploy_deploy__run *r, const char *root)
+{
+	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
+	mdeploy_agent *agent = NULL;
+	const mdeploy_agent_history_entry *h;
+	size_t n;
+	int ok = 0;
+	ao.ctx = r->ctx;
+	if (mdeploy_agent_open(&agent, root, &ao) == 0 && (n = mdeploy_agent_history_count(agent)) > 0 &&
+	    (h = mdeploy_agent_history_at(agent, n - 1)) && h->status && !strcmp(h->status, "Succeeded") &&
+	    mdeploy_agent_live(agent))
+		ok = 1;
+	mdeploy_agent_free(agent);
+	mdeploy_error_clear();
+	return ok;
+}
+
 static int s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	inst_list l;
 	target_list t;
-	size_t i, j;
+	size_t i, j, usable = 0;
 	int rc;
 	(void)arg;
 	/* The retained fleet may have been taken out: put it back, wait for health, then switch. */
@@ -77,13 +99,22 @@ static int s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg)
 		return rc;
 	for (i = 0; i < l.n; i++) {
 		int reg = 0;
-		if (!l.running[i] && (rc = mdeploy_instance_start(r->p, l.id[i])))
-			return rc;
 		for (j = 0; j < t.n; j++)
 			reg |= !strcmp(t.t[j].instance, l.id[i]);
+		if (!reg && !install_succeeded(r, l.root[i])) {
+			mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: instance %s of %s failed its install: left out",
+			             r->id, l.id[i], target);
+			continue;
+		}
+		usable++;
+		if (!l.running[i] && (rc = mdeploy_instance_start(r->p, l.id[i])))
+			return rc;
 		if (!reg && (rc = mdeploy_lb_register(r->p, r->lb, l.id[i], 0, MDEPLOY_TARGET_READY)))
 			return rc;
 	}
+	if (!usable)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "retained fleet %s has no instance whose install succeeded",
+		                          target);
 	if ((rc = mdeploy_deploy__wait_healthy(r, target)))
 		return rc;
 	return mdeploy_deploy__apply_split(r, r->green, target, 100);
