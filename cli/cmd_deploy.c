@@ -141,6 +141,21 @@ static void touch_group(mdeploy_ctx *ctx, const char *app, const char *group)
 	mdeploy_error_clear();
 }
 
+static int log_cb(const char *path, void *payload)
+{
+	if (payload)
+		json_array_append_new(payload, json_string(path));
+	else
+		printf("  %s\n", path);
+	return 0;
+}
+
+static int log_first_cb(const char *path, void *payload)
+{
+	(void)path; (void)payload;
+	return 1; /* there is one: stop */
+}
+
 static int status(mdeploy_ctx *ctx, const char *id_arg)
 {
 	mdeploy_store *st = NULL;
@@ -174,6 +189,11 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 					"expires_at_ms", (json_int_t)until));
 			mdeploy_store_journal_foreach(st, id, journal_cb, steps);
 			json_object_set_new(o, "steps", steps);
+			{
+				json_t *logs = json_array();
+				mdeploy_deploy_logs(ctx, id, log_cb, logs);
+				json_object_set_new(o, "logs", logs);
+			}
 			rc = cli_json_print(o);
 		} else {
 			char step[64];
@@ -192,6 +212,11 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 				printf("  group %s retains %s until %s\n", r->group, fleet, when(until / 1000, b, sizeof(b)));
 			printf("steps:\n");
 			mdeploy_store_journal_foreach(st, id, journal_cb, NULL);
+			if (mdeploy_deploy_logs(ctx, id, log_first_cb, NULL) == MDEPLOY_EUSER) {
+				printf("logs kept:\n");
+				mdeploy_deploy_logs(ctx, id, log_cb, NULL);
+			}
+			mdeploy_error_clear();
 		}
 	}
 	mdeploy_deployment_free(d);

@@ -253,10 +253,12 @@ failed:
 	{
 		const mdeploy_error *e = mdeploy_error_last();
 		char msg[2048];
-		int code = e->code ? e->code : rc;
+		int code = e->code ? e->code : rc, klass = e->klass;
 		int is_stop = code == MDEPLOY_ECONFLICT && strstr(e->message, "stopped");
 		int is_alarm = code == MDEPLOY_ECONFLICT && !strncmp(e->message, "alarm:", 6);
 		snprintf(msg, sizeof(msg), "%s", e->message);
+		/* Before green is retired: the logs its error names stay with the deployment. */
+		mdeploy_deploy__keep_fleet_logs(r, r->green, msg, sizeof(msg));
 		if (is_stop) {
 			char *f = NULL;
 			if (mdeploy_deploy__flag_get(r->store, r->id, "stop", &f) == 0 && !strcmp(f, "rollback")) {
@@ -271,6 +273,6 @@ failed:
 		if ((is_alarm && r->g->rollback_on_alarm) || (!is_alarm && r->g->rollback_on_failure))
 			return mdeploy_deploy__rollback(r, msg);
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", msg);
-		return mdeploy__error_set(code, e->klass, "%s", msg);
+		return mdeploy__error_set(code, klass, "%s", msg);
 	}
 }

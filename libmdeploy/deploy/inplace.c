@@ -211,6 +211,7 @@ failed:
 		char msg[2048];
 		int code = mdeploy_error_last()->code ? mdeploy_error_last()->code : rc;
 		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		mdeploy_deploy__keep_fleet_logs(r, r->green, msg, sizeof(msg));
 		mdeploy_deploy__flag_set(r->store, r->id, "stop", NULL);
 		if (r->g->rollback_on_failure) {
 			if (mdeploy_deploy__inplace_revert(r))

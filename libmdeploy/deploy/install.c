@@ -78,6 +78,7 @@ void mdeploy_deploy__tally(mdeploy_deploy__run *r, const inst_list *l, size_t i,
 		*last_failed_only = 0;
 		return;
 	}
+	mdeploy_deploy__keep_log(r, l->id[i], l->root[i], msg[i], sizeof(msg[0]));
 	if (!err[0])
 		snprintf(err, nerr, "%s", msg[i]);
 	*last_failed_only = i + 1 == l->n && *succeeded == i;

@@ -107,6 +107,8 @@ out:
 int mdeploy_deploy__s_retire(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	(void)arg;
+	/* Resumed after a crash, the failure path may not have kept them yet. */
+	mdeploy_deploy__keep_fleet_logs(r, target, NULL, 0);
 	if (r->opts && r->opts->keep_failed) {
 		/* Kept for inspection: out of the load balancer, still running. */
 		inst_list l;

@@ -133,6 +133,17 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config 
 MDEPLOY_EXTERN(int) mdeploy_deploy_interrupted(mdeploy_store *store, const mdeploy_deployment_record *rec,
                                                char step[64]);
 
+/*
+ * The logs a failed (or stopped) deployment kept: for each green instance,
+ * INSTANCE.log (its hook output, as the agent wrote it) and
+ * INSTANCE.server.log (the last MiB of its server's log), copied to
+ * STATE_DIR/deployments/ID/logs/ before its fleet was retired; the errors
+ * of the deployment name these paths. `cb` gets each path, sorted; non-zero
+ * stops with MDEPLOY_EUSER. Nothing kept is not an error.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_logs(mdeploy_ctx *ctx, const char *id,
+                                        int (*cb)(const char *path, void *payload), void *payload);
+
 /* ---- fleets of deployment groups ---- */
 
 typedef enum {
