@@ -241,16 +241,16 @@ static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o
 			json_array_append_new(ch, json_pack("{s:s, s:s?, s:s?, s:b}", "component", c->component, "from", c->from,
 			                                    "to", c->to, "downgrade", c->downgrade));
 		}
-		cli_json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
+		cli_json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
 		                         "kind", mdeploy_plan_kind_name(kind), "upgrade", mdeploy_plan_upgrade(p),
-		                         "refused", refused, "reason", mdeploy_plan_reason(p),
+		                         "refused", refused, "reason", mdeploy_plan_reason(p), "checked", mdeploy_plan_checked(p),
 		                         "live_bundle", mdeploy_plan_live_bundle(p), "changes", ch));
 	} else {
-		printf("%s: %s\n  %s\n", o->group,
+		printf("%s: %s\n  %s\n  checked: %s\n", o->group,
 		       kind == MDEPLOY_PLAN_DOWNGRADE ? (refused ? "downgrade (refused)" : "downgrade (allowed, maintenance window)") :
-		       mdeploy_plan_upgrade(p) ? (kind == MDEPLOY_PLAN_INSTALL ? "install (maintenance window)" :
-		                                  "upgrade (maintenance window)") : "zero-downtime swap",
-		       mdeploy_plan_reason(p));
+		       kind == MDEPLOY_PLAN_INSTALL ? "install (first install of the site)" :
+		       mdeploy_plan_upgrade(p) ? "upgrade (maintenance window)" : "zero-downtime swap",
+		       mdeploy_plan_reason(p), mdeploy_plan_checked(p));
 		for (i = 0; i < mdeploy_plan_change_count(p); i++) {
 			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
 			printf("  %-30s %s -> %s%s\n", c->component, c->from ? c->from : "(none)", c->to ? c->to : "(removed)",

@@ -113,7 +113,9 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 	inst_list l;
 	int ires[64];
 	char (*imsg)[1024] = NULL;
-	int gate = r->upgrade && r->blue[0];
+	/* The upgrade gate (gate.c); a first install takes it too, without blue. */
+	int gate = r->upgrade && (r->blue[0] || r->kind == MDEPLOY_PLAN_INSTALL);
+	const char *dbstep = r->kind == MDEPLOY_PLAN_INSTALL ? "install-site" : "upgrade";
 	unsigned int pcts[101], npct = 0, pct, succeeded = 0;
 	size_t i;
 	int rc, last_failed_only = 0;
@@ -188,13 +190,14 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if (gate && succeeded < l.n) {
 			/* Before maintenance and the upgrade: the database is untouched. */
 			rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%zu of %zu green instances failed to install; the "
-			                        "database upgrade needs them all and did not run (the database is untouched): %s",
-			                        l.n - succeeded, l.n, err);
+			                        "database %s needs them all and did not run (the database is untouched): %s",
+			                        l.n - succeeded, l.n, r->kind == MDEPLOY_PLAN_INSTALL ? "install" : "upgrade", err);
 			goto failed;
 		}
 		if (gate && l.n > 0) {
-			if ((rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")) ||
-			    (rc = mdeploy_deploy__step(r, "upgrade", l.id[0], mdeploy_deploy__s_upgrade, NULL)))
+			/* Maintenance through blue's release; a first install has no blue, and nothing serves. */
+			if ((r->blue[0] && (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on"))) ||
+			    (rc = mdeploy_deploy__step(r, dbstep, l.id[0], mdeploy_deploy__s_upgrade, NULL)))
 				goto failed;
 			for (i = 0; i < l.n; i++)
 				if ((rc = mdeploy_deploy__step(r, "validate", l.id[i], mdeploy_deploy__s_validate, NULL)))
@@ -233,7 +236,7 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 			goto failed;
 	}
 	/* Blue takes no request on the upgraded database: drained before maintenance goes off. */
-	if (gate && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||
+	if (gate && r->blue[0] && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||
 	             (rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	             (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches"))))
 		goto failed;

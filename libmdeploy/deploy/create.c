@@ -76,8 +76,8 @@ static int next_fleet_name(mdeploy_deploy__run *r, char *out, size_t n)
 
 int mdeploy_deploy__save_data(mdeploy_deploy__run *r)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
-	                      "upgrade", r->upgrade);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
+	                      "upgrade", r->upgrade, "kind", mdeploy_plan_kind_name(r->kind));
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int rc = s ? mdeploy_store_deployment_set_data(r->store, r->id, s) : mdeploy__error_oom();
 	free(s);
@@ -97,6 +97,15 @@ static int load_data(mdeploy_deploy__run *r, const char *data)
 	snprintf(r->blue, sizeof(r->blue), "%s", b);
 	snprintf(r->bundle, sizeof(r->bundle), "%s", bu);
 	r->upgrade = json_is_true(json_object_get(o, "upgrade"));
+	{
+		/* Records before the kind was kept: an upgrade or a code-only swap. */
+		const char *k = json_string_value(json_object_get(o, "kind"));
+		r->kind = r->upgrade ? MDEPLOY_PLAN_UPGRADE : MDEPLOY_PLAN_CODE_ONLY;
+		if (k && !strcmp(k, "install"))
+			r->kind = MDEPLOY_PLAN_INSTALL;
+		else if (k && !strcmp(k, "downgrade"))
+			r->kind = MDEPLOY_PLAN_DOWNGRADE;
+	}
 	json_decref(o);
 	return 0;
 }
@@ -127,7 +136,8 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
 			goto unlock;
 		r.upgrade = mdeploy_plan_upgrade(plan);
-		if (mdeploy_plan_kind_of(plan) == MDEPLOY_PLAN_DOWNGRADE) {
+		r.kind = mdeploy_plan_kind_of(plan);
+		if (r.kind == MDEPLOY_PLAN_DOWNGRADE) {
 			if (opts->version < 2 || !opts->allow_downgrade) {
 				rc = mdeploy__error_set(MDEPLOY_EINVALID, CLS, "%s: refused: %s (allow it with --allow-downgrade "
 				                        "once the database matches the release)", bundle, mdeploy_plan_reason(plan));

@@ -38,7 +38,10 @@ typedef struct mdeploy_deploy__run {
 	uint64_t base_total, base_5xx; /* green's counters when the shift began */
 	int have_base;
 	unsigned int steps;
-	int upgrade;                /* the release changes component versions */
+	int upgrade;                /* the release changes component versions (or installs the site) */
+	mdeploy_plan_kind kind;     /* install, upgrade, code-only, downgrade (allowed) */
+	char kind_env[48];          /* "MDEPLOY_DEPLOYMENT_KIND=<kind>", for every hook */
+	const char *hook_env[2];
 	int install_no_validate;    /* install batches skip ValidateService (the upgrade gate) */
 } mdeploy_deploy__run;
 

@@ -12,6 +12,11 @@
  * all at once and blue drained; maintenance off and caches purged through
  * green. Old code never answers on the upgraded database: blue takes no
  * request after the shift, and maintenance stays on until then.
+ *
+ * A first deployment (no live release: the site is installed) takes the
+ * same path without blue and without maintenance: no instance is behind
+ * the load balancer until the install ran once and every green instance
+ * was validated against the installed database.
  */
 #include "deploy_private.h"
 
@@ -105,7 +110,10 @@ static int find(mdeploy_deploy__run *r, const char *id, inst_list *l, size_t *ou
 	return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "instance %s is not in fleet %s", id, r->green);
 }
 
-/* The release's `scope: once` AfterInstall scripts (the database upgrade) on instance `target`. */
+/*
+ * The release's `scope: once` AfterInstall scripts on instance `target`:
+ * the database upgrade, or on a first deployment the site install.
+ */
 int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
@@ -124,7 +132,7 @@ int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *
 	mdeploy_deploy__agent_deployment(r, &d, target, l.addr[i], gid, sizeof(gid), 1);
 	d.once_hooks_only = 1;
 	if ((rc = mdeploy_agent_run_event(agent, "AfterInstall", NULL, &d)))
-		mdeploy__error_prefix("upgrade on instance %s", target);
+		mdeploy__error_prefix("%s on instance %s", r->kind == MDEPLOY_PLAN_INSTALL ? "site install" : "upgrade", target);
 	mdeploy_agent_free(agent);
 	return rc;
 }

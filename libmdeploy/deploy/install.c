@@ -31,6 +31,11 @@ void mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_depl
 	d->instance_id = id;
 	d->instance_addr = addr;
 	d->run_once_hooks = once;
+	/* What this deployment does to the database: the install hook installs only on "install". */
+	snprintf(r->kind_env, sizeof(r->kind_env), "MDEPLOY_DEPLOYMENT_KIND=%s", mdeploy_plan_kind_name(r->kind));
+	r->hook_env[0] = r->kind_env;
+	r->hook_env[1] = NULL;
+	d->env = r->hook_env;
 }
 
 int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *arg)

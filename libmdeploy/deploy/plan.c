@@ -12,6 +12,12 @@
  * code older than the database ("The code you are using is OLDER than the
  * version that made these databases"), so the deployment is refused
  * unless the caller allows it (having restored the database to match).
+ *
+ * A group that has never had a live release gets a first install: the
+ * plan reads that from the store, not from the database (the control host
+ * may not reach it), and says so. The install hook probes the database on
+ * the one instance that installs, installs only into an empty one, and
+ * fails on a partial install; see mdeploy-hooks(7).
  */
 #include "deploy_private.h"
 
@@ -28,6 +34,7 @@ struct mdeploy_plan {
 	int upgrade;
 	mdeploy_plan_kind kind;
 	char *reason;
+	char *checked;
 	char *live_bundle;
 	struct plan_change *v;
 	size_t n;
@@ -45,6 +52,7 @@ void mdeploy_plan_free(mdeploy_plan *plan)
 	}
 	free(plan->v);
 	free(plan->reason);
+	free(plan->checked);
 	free(plan->live_bundle);
 	free(plan);
 }
@@ -99,6 +107,7 @@ int mdeploy_deploy__version_cmp(const char *a, const char *b)
 	return 0;
 }
 const char *mdeploy_plan_reason(const mdeploy_plan *plan) { return plan->reason; }
+const char *mdeploy_plan_checked(const mdeploy_plan *plan) { return plan->checked; }
 const char *mdeploy_plan_live_bundle(const mdeploy_plan *plan) { return plan->live_bundle; }
 size_t mdeploy_plan_change_count(const mdeploy_plan *plan) { return plan->n; }
 
@@ -232,8 +241,11 @@ int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 	if (mdeploy_store_value_get(st, key, &plan->live_bundle)) {
 		mdeploy_error_clear();
 		plan->upgrade = 1;
-		plan->kind = MDEPLOY_PLAN_UPGRADE;
-		plan->reason = mdeploy__strdup("first deployment to this group: Moodle installs or upgrades its database");
+		plan->kind = MDEPLOY_PLAN_INSTALL;
+		plan->reason = mdeploy__sprintf("first deployment to group %s: Moodle installs the site into an empty "
+		                                "database, once, on one instance, before any instance serves", g->name);
+		plan->checked = mdeploy__strdup("the group has no live release recorded; the database was not probed "
+		                                "(the install step probes it and installs only into an empty one)");
 		goto out;
 	}
 	if ((rc = mdeploy_bundle_open(&lb, plan->live_bundle))) {
@@ -242,10 +254,13 @@ int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 	}
 	cn = components_of(nb);
 	cl = components_of(lb);
-	if (cn && cl)
+	if (cn && cl) {
 		rc = compare_components(plan, cl, cn);
-	else
+		plan->checked = mdeploy__strdup("component versions in the manifests of this bundle and the live one");
+	} else {
 		rc = mdeploy_bundle_diff(lb, nb, diff_cb, plan);
+		plan->checked = mdeploy__strdup("the version.php files of this bundle and the live one");
+	}
 	if (rc)
 		goto out;
 	plan->upgrade = plan->n > 0;
@@ -280,7 +295,7 @@ out:
 	mdeploy_bundle_free(nb);
 	mdeploy_bundle_free(lb);
 	mdeploy_store_free(st);
-	if (!rc && !plan->reason)
+	if (!rc && (!plan->reason || !plan->checked))
 		rc = mdeploy__error_oom();
 	if (rc) {
 		mdeploy_plan_free(plan);

@@ -200,6 +200,7 @@ typedef enum mdeploy_plan_kind {
  * swap has no downtime. A component whose numeric version ($version of its
  * version.php, as the manifest records it) is lower than the live one's
  * makes it a downgrade: the plan says so and which, and still succeeds;
+ * a group that has never had a live release gets MDEPLOY_PLAN_INSTALL;
  * mdeploy_deploy_create() refuses a downgrade unless
  * opts->allow_downgrade. Nothing changes. Free with mdeploy_plan_free().
  */
@@ -214,6 +215,12 @@ MDEPLOY_EXTERN(mdeploy_plan_kind) mdeploy_plan_kind_of(const mdeploy_plan *plan)
 MDEPLOY_EXTERN(const char *) mdeploy_plan_kind_name(mdeploy_plan_kind kind);
 /* One sentence saying why. */
 MDEPLOY_EXTERN(const char *) mdeploy_plan_reason(const mdeploy_plan *plan);
+/*
+ * What the plan looked at to decide, in words: a first install is decided
+ * from the store (the group never had a live release), not by probing the
+ * database.
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_plan_checked(const mdeploy_plan *plan);
 /* The live bundle compared against, or NULL for a first deployment. */
 MDEPLOY_EXTERN(const char *) mdeploy_plan_live_bundle(const mdeploy_plan *plan);
 MDEPLOY_EXTERN(size_t) mdeploy_plan_change_count(const mdeploy_plan *plan);
