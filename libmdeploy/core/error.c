@@ -80,9 +80,13 @@ int mdeploy__error_setv(int code, int klass, const char *fmt, va_list ap)
 		code = MDEPLOY_ERROR;
 	last_error.code = code;
 	last_error.klass = klass;
-	if (fmt)
-		vsnprintf(error_msg, sizeof(error_msg), fmt, ap);
-	else
+	if (fmt) {
+		/* Through a copy: an argument may be the last message itself
+		 * (error_set(rc, klass, "%s", mdeploy_error_last()->message)). */
+		char tmp[sizeof(error_msg)];
+		vsnprintf(tmp, sizeof(tmp), fmt, ap);
+		memcpy(error_msg, tmp, sizeof(tmp));
+	} else
 		snprintf(error_msg, sizeof(error_msg), "%s", mdeploy_strerror(code));
 	return code;
 }

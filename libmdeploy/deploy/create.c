@@ -24,7 +24,8 @@ int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "no bundle given");
 	if (!realpath(bundle, r->bundle))
 		return mdeploy__error_os(CLS, "%s", bundle);
-	if ((rc = mdeploy_bundle_verify(r->bundle, &vo)))
+	/* A parameter or secret the hooks cannot get stops the deployment here. */
+	if ((rc = mdeploy_deploy__env_load(r)) || (rc = mdeploy_bundle_verify(r->bundle, &vo)))
 		return rc;
 	{
 		/* The appspec, as the agent will read it. */

@@ -40,9 +40,8 @@ typedef struct mdeploy_deploy__run {
 	unsigned int steps;
 	int upgrade;                /* the release changes component versions (or installs the site) */
 	mdeploy_plan_kind kind;     /* install, upgrade, code-only, downgrade (allowed) */
-	char kind_env[48];          /* "MDEPLOY_DEPLOYMENT_KIND=<kind>", for every hook */
-	const char *hook_env[2];
 	int install_no_validate;    /* install batches skip ValidateService (the upgrade gate) */
+	char **env;                 /* the hooks' "K=V" list (env.c), secrets included; NULL: not loaded */
 } mdeploy_deploy__run;
 
 /* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
@@ -108,8 +107,8 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 
 /* install.c */
 extern const char *const mdeploy_deploy__install_events[6];
-void mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deployment *d, const char *id,
-                                      const char *addr, char *group_id, size_t n, int once);
+int mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deployment *d, const char *id,
+                                     const char *addr, char *group_id, size_t n, int once);
 int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *arg);
 void mdeploy_deploy__tally(mdeploy_deploy__run *r, const inst_list *l, size_t i, const int *res, char (*msg)[1024],
                            unsigned int *succeeded, int *last_failed_only, char *err, size_t nerr);
@@ -151,6 +150,13 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r);
+
+/* env.c: the group's parameters and secrets, the port and the load balancer's URL, for hooks. */
+int mdeploy_deploy__env_load(mdeploy_deploy__run *r);
+/* Bring MDEPLOY_DEPLOYMENT_KIND (the list's first entry) up to date with r->kind. */
+int mdeploy_deploy__env_kind(mdeploy_deploy__run *r);
+void mdeploy_deploy__env_free(mdeploy_deploy__run *r);
+int mdeploy_deploy__lb_url(const mdeploy_group *g, char *out, size_t n);
 
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);

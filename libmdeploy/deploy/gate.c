@@ -129,9 +129,9 @@ int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *
 	ao.ctx = r->ctx;
 	if ((rc = mdeploy_agent_open(&agent, l.root[i], &ao)))
 		return rc;
-	mdeploy_deploy__agent_deployment(r, &d, target, l.addr[i], gid, sizeof(gid), 1);
+	rc = mdeploy_deploy__agent_deployment(r, &d, target, l.addr[i], gid, sizeof(gid), 1);
 	d.once_hooks_only = 1;
-	if ((rc = mdeploy_agent_run_event(agent, "AfterInstall", NULL, &d)))
+	if (rc || (rc = mdeploy_agent_run_event(agent, "AfterInstall", NULL, &d)))
 		mdeploy__error_prefix("%s on instance %s", r->kind == MDEPLOY_PLAN_INSTALL ? "site install" : "upgrade", target);
 	mdeploy_agent_free(agent);
 	return rc;

@@ -82,14 +82,18 @@ static int s_revert(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	struct inst_arg *ia = arg;
 	mdeploy_agent_options ao = MDEPLOY_AGENT_OPTIONS_INIT;
+	mdeploy_agent_deployment d;
 	mdeploy_agent *agent = NULL;
+	char gid[160];
 	int rc;
 	ao.ctx = r->ctx;
 	if ((rc = mdeploy_agent_open(&agent, ia->root, &ao)))
 		return rc;
-	/* The agent already restored a failed install; roll back only what went live. */
-	if (mdeploy_agent_last_successful(agent) && !strcmp(mdeploy_agent_last_successful(agent), r->id))
-		rc = mdeploy_agent_rollback(agent, NULL);
+	/* The agent already restored a failed install; roll back only what went live
+	 * (the previous release's hooks get the group's environment too). */
+	if (mdeploy_agent_last_successful(agent) && !strcmp(mdeploy_agent_last_successful(agent), r->id) &&
+	    (rc = mdeploy_deploy__agent_deployment(r, &d, target, ia->addr, gid, sizeof(gid), 0)) == 0)
+		rc = mdeploy_agent_rollback(agent, &d);
 	mdeploy_agent_free(agent);
 	if (rc == MDEPLOY_ENOTFOUND)
 		rc = 0;

@@ -18,10 +18,12 @@ const char *const mdeploy_deploy__install_events[] = {
 	"ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall", "ApplicationStart",
 };
 
-void mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deployment *d, const char *id,
-                                      const char *addr, char *group_id, size_t n, int once)
+/* Who and what for the agent, with the hooks' environment (loaded once per run: env.c). */
+int mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deployment *d, const char *id,
+                                     const char *addr, char *group_id, size_t n, int once)
 {
 	mdeploy_agent_deployment def = MDEPLOY_AGENT_DEPLOYMENT_INIT;
+	int rc = mdeploy_deploy__env_load(r);
 	snprintf(group_id, n, "dg-%s-%s", r->app, r->g->name);
 	*d = def;
 	d->deployment_id = r->id;
@@ -32,10 +34,10 @@ void mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_depl
 	d->instance_addr = addr;
 	d->run_once_hooks = once;
 	/* What this deployment does to the database: the install hook installs only on "install". */
-	snprintf(r->kind_env, sizeof(r->kind_env), "MDEPLOY_DEPLOYMENT_KIND=%s", mdeploy_plan_kind_name(r->kind));
-	r->hook_env[0] = r->kind_env;
-	r->hook_env[1] = NULL;
-	d->env = r->hook_env;
+	if (!rc)
+		rc = mdeploy_deploy__env_kind(r);
+	d->env = (const char *const *)r->env;
+	return rc;
 }
 
 int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *arg)
@@ -52,7 +54,10 @@ int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *
 	ao.trusted_keys = r->opts ? r->opts->trusted_keys : NULL;
 	if ((rc = mdeploy_agent_open(&agent, ia->root, &ao)))
 		return rc;
-	mdeploy_deploy__agent_deployment(r, &d, target, ia->addr, gid, sizeof(gid), ia->once);
+	if ((rc = mdeploy_deploy__agent_deployment(r, &d, target, ia->addr, gid, sizeof(gid), ia->once))) {
+		mdeploy_agent_free(agent);
+		return rc;
+	}
 	if (mdeploy_agent_last_successful(agent) && !strcmp(mdeploy_agent_last_successful(agent), r->id)) {
 		/* Installed and validated before a crash: make sure it serves. */
 		rc = mdeploy_instance_start(r->p, target);
@@ -213,9 +218,9 @@ int mdeploy_deploy__agent_event(mdeploy_deploy__run *r, const char *id, const ch
 	ao.ctx = r->ctx;
 	if ((rc = mdeploy_agent_open(&agent, root, &ao)))
 		return rc;
-	mdeploy_deploy__agent_deployment(r, &d, id, addr, gid, sizeof(gid), 0);
+	rc = mdeploy_deploy__agent_deployment(r, &d, id, addr, gid, sizeof(gid), 0);
 	/* The traffic hooks of a host that never had a release have nothing to run. */
-	if (mdeploy_agent_last_successful(agent) || !strstr(event, "BlockTraffic"))
+	if (!rc && (mdeploy_agent_last_successful(agent) || !strstr(event, "BlockTraffic")))
 		rc = mdeploy_agent_run_event(agent, event, NULL, &d);
 	if (rc)
 		mdeploy__error_prefix("instance %s", id);

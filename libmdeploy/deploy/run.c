@@ -67,6 +67,7 @@ void mdeploy_deploy__run_dispose(mdeploy_deploy__run *r)
 	for (i = 0; i < r->ndone; i++)
 		free(r->done[i].key);
 	free(r->done);
+	mdeploy_deploy__env_free(r);
 	mdeploy_provider_free(r->p);
 	mdeploy_store_free(r->store);
 	memset(r, 0, sizeof(*r));

@@ -32,7 +32,7 @@ static int boot_install(mdeploy_provider *p, const mdeploy_instance_info *inst, 
 		return rc;
 	memcpy(saved, bc->r->id, sizeof(saved));
 	snprintf(bc->r->id, sizeof(bc->r->id), "%s", bc->deployment);
-	mdeploy_deploy__agent_deployment(bc->r, &d, inst->id, inst->address, gid, sizeof(gid), 0);
+	rc = mdeploy_deploy__agent_deployment(bc->r, &d, inst->id, inst->address, gid, sizeof(gid), 0);
 	for (i = 0; i < MDEPLOY__ARRAY_SIZE(mdeploy_deploy__install_events) && !rc; i++)
 		rc = mdeploy_agent_run_event(agent, mdeploy_deploy__install_events[i], i == 1 ? bc->bundle : NULL, &d);
 	memcpy(bc->r->id, saved, sizeof(saved));
