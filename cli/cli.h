@@ -77,6 +77,9 @@ int cli_ctx_open(mdeploy_ctx **out);
 
 /* Print one JSON document on stdout and drop the reference. Return 0 or 1. */
 int cli_json_print(json_t *doc);
+/* Sets o[key] to a file name; one that is not UTF-8 goes as key_hex, its
+ * bytes in hex, as in a bundle's manifest. */
+int cli_json_set_name(json_t *o, const char *key, const char *name);
 
 /* All of standard input without one final newline (cli/read_stdin.c);
  * NULL when out of memory. The caller frees it. */

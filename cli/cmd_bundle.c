@@ -121,14 +121,14 @@ static json_t *entry_json(const mdeploy_bundle_entry *e)
 	char mode[8];
 	json_t *o;
 	snprintf(mode, sizeof(mode), "%04o", e->mode);
-	o = json_pack("{s:s, s:s, s:s}", "path", e->path, "type", type_name(e->type), "mode", mode);
+	o = json_pack("{s:s, s:s}", "type", type_name(e->type), "mode", mode);
+	cli_json_set_name(o, "path", e->path);
 	if (e->type == MDEPLOY_BUNDLE_ENTRY_FILE) {
 		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
 		if (e->sha256)
 			json_object_set_new(o, "sha256", json_string(e->sha256));
 	}
-	if (e->target)
-		json_object_set_new(o, "target", json_string(e->target));
+	cli_json_set_name(o, "target", e->target);
 	return o;
 }
 
@@ -283,7 +283,8 @@ static int diff_cb(char status, const mdeploy_bundle_entry *old, const mdeploy_b
 	const char *path = new_ ? new_->path : old->path;
 	if (list) {
 		char s[2] = { status, 0 };
-		json_t *o = json_pack("{s:s, s:s}", "status", s, "path", path);
+		json_t *o = json_pack("{s:s}", "status", s);
+		cli_json_set_name(o, "path", path);
 		if (old)
 			json_object_set_new(o, "old", entry_json(old));
 		if (new_)

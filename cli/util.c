@@ -195,6 +195,30 @@ int cli_ctx_open(mdeploy_ctx **out)
 	return 0;
 }
 
+int cli_json_set_name(json_t *o, const char *key, const char *name)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hkey[64], *hex;
+	size_t n, i;
+	int rc;
+	if (!name)
+		return 0;
+	if (mdeploy_bundle_name_is_utf8(name))
+		return json_object_set_new(o, key, json_string(name));
+	n = strlen(name);
+	if (!(hex = malloc(2 * n + 1)))
+		return -1;
+	for (i = 0; i < n; i++) {
+		hex[2 * i] = digits[(unsigned char)name[i] >> 4];
+		hex[2 * i + 1] = digits[(unsigned char)name[i] & 15];
+	}
+	hex[2 * n] = '\0';
+	snprintf(hkey, sizeof(hkey), "%s_hex", key);
+	rc = json_object_set_new(o, hkey, json_string(hex));
+	free(hex);
+	return rc;
+}
+
 int cli_json_print(json_t *doc)
 {
 	int rc;

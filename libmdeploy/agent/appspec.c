@@ -700,9 +700,13 @@ static int load_archive(mdeploy_appspec **out, const char *path)
 	struct archive_entry *e;
 	char *name = NULL;
 	int rc = 0, r;
+	mdeploy__locale old_locale;
 
 	if (!a)
 		return mdeploy__error_oom();
+	/* Names are bytes (see core/charset.c): a UTF-8 one must not stop the
+	 * search when the program runs in the C locale. */
+	old_locale = mdeploy__locale_enter(true);
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
 	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
@@ -711,7 +715,7 @@ static int load_archive(mdeploy_appspec **out, const char *path)
 		                        path, archive_error_string(a));
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *n = archive_entry_pathname(e);
 		while (n && n[0] == '.' && n[1] == '/')
 			n += 2;
@@ -754,6 +758,7 @@ static int load_archive(mdeploy_appspec **out, const char *path)
 out:
 	free(name);
 	archive_read_free(a);
+	mdeploy__locale_leave(old_locale);
 	return rc;
 }
 

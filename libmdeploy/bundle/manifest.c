@@ -8,6 +8,66 @@
 
 #define MANIFEST_FORMAT 1
 
+/*
+ * A JSON string holds UTF-8 only: a name that is not (git allows any bytes)
+ * is written as "<key>_hex", its bytes in hexadecimal, instead of "<key>".
+ */
+static int set_name(json_t *o, const char *key, const char *name)
+{
+	size_t n = strlen(name);
+	char hkey[32], *hex;
+	int rc;
+	if (mdeploy__utf8_valid(name, n))
+		return json_object_set_new(o, key, json_string(name));
+	if (!(hex = malloc(2 * n + 1)))
+		return -1;
+	mdeploy_bundle__hex(hex, (const unsigned char *)name, n);
+	snprintf(hkey, sizeof(hkey), "%s_hex", key);
+	rc = json_object_set_new(o, hkey, json_string(hex));
+	free(hex);
+	return rc;
+}
+
+/* The name set_name() wrote: "<key>" or "<key>_hex" decoded; NULL when
+ * neither or both are there, or the hex is not hex or holds a NUL. */
+static char *get_name(json_t *o, const char *key, int *bad_hex)
+{
+	char hkey[32];
+	const char *s, *h;
+	char *out;
+	size_t n, i;
+
+	snprintf(hkey, sizeof(hkey), "%s_hex", key);
+	s = json_string_value(json_object_get(o, key));
+	h = json_string_value(json_object_get(o, hkey));
+	*bad_hex = 0;
+	if (s && h) {
+		*bad_hex = 1;
+		return NULL;
+	}
+	if (s)
+		return mdeploy__strdup(s);
+	if (!h)
+		return NULL;
+	n = strlen(h);
+	if (n % 2 || !n || strspn(h, "0123456789abcdef") != n || !(out = malloc(n / 2 + 1))) {
+		*bad_hex = 1;
+		return NULL;
+	}
+	for (i = 0; i < n / 2; i++) {
+		unsigned int v;
+		sscanf(h + 2 * i, "%2x", &v);
+		if (!v) {
+			free(out);
+			*bad_hex = 1;
+			return NULL;
+		}
+		out[i] = (char)v;
+	}
+	out[n / 2] = '\0';
+	return out;
+}
+
 static int oom_json(json_t *j)
 {
 	json_decref(j);
@@ -64,14 +124,16 @@ int mdeploy_bundle__manifest_build(char **out, size_t *len, mdeploy_bundle__list
 		if (!f)
 			return oom_json(doc);
 		snprintf(mode, sizeof(mode), "%04o", it->mode & 07777);
-		json_object_set_new(f, "path", json_string(it->path));
+		if (set_name(f, "path", it->path))
+			return oom_json(doc);
 		json_object_set_new(f, "type", json_string(mdeploy_bundle__type_name(it->type)));
 		json_object_set_new(f, "mode", json_string(mode));
 		if (it->type == MDEPLOY_BUNDLE_ENTRY_FILE) {
 			json_object_set_new(f, "size", json_integer((json_int_t)it->size));
 			json_object_set_new(f, "sha256", json_string(it->sha256));
 		} else if (it->type == MDEPLOY_BUNDLE_ENTRY_SYMLINK) {
-			json_object_set_new(f, "target", json_string(it->target));
+			if (set_name(f, "target", it->target))
+				return oom_json(doc);
 		}
 		if (json_array_append_new(files, f))
 			return oom_json(doc);
@@ -156,19 +218,24 @@ int mdeploy_bundle__manifest_parse(mdeploy_bundle__manifest *m, const char *data
 	}
 	for (i = 0; i < json_array_size(files); i++) {
 		json_t *f = json_array_get(files, i);
-		const char *path, *type, *mode, *sha;
+		const char *type, *mode, *sha;
 		mdeploy_bundle__item *it;
-		char *norm, *end;
+		char *path, *norm, *end;
 		unsigned long md;
+		int bad_hex;
 
-		path = json_string_value(json_object_get(f, "path"));
+		path = get_name(f, "path", &bad_hex);
 		type = json_string_value(json_object_get(f, "type"));
 		mode = json_string_value(json_object_get(f, "mode"));
 		if (!path || !type || !mode) {
-			rc = bad("needs path, type and mode", i);
+			free(path);
+			rc = bad(bad_hex ? "needs one of path and path_hex, the latter in lowercase hex without 00"
+			                 : "needs path, type and mode", i);
 			goto out;
 		}
-		if ((rc = mdeploy_bundle__path_normalize(&norm, path)) != 0) {
+		rc = mdeploy_bundle__path_normalize(&norm, path);
+		free(path);
+		if (rc != 0) {
 			mdeploy__error_prefix("%s: files[%zu]", MDEPLOY_BUNDLE__MANIFEST, i);
 			goto out;
 		}
@@ -199,14 +266,10 @@ int mdeploy_bundle__manifest_parse(mdeploy_bundle__manifest *m, const char *data
 		} else if (!strcmp(type, "dir")) {
 			it->type = MDEPLOY_BUNDLE_ENTRY_DIR;
 		} else if (!strcmp(type, "symlink")) {
-			const char *target = json_string_value(json_object_get(f, "target"));
 			it->type = MDEPLOY_BUNDLE_ENTRY_SYMLINK;
-			if (!target) {
-				rc = bad("a symlink needs a target", i);
-				goto out;
-			}
-			if (!(it->target = mdeploy__strdup(target))) {
-				rc = MDEPLOY_ENOMEM;
+			if (!(it->target = get_name(f, "target", &bad_hex))) {
+				rc = bad(bad_hex ? "needs one of target and target_hex, the latter in lowercase hex without 00"
+				                 : "a symlink needs a target", i);
 				goto out;
 			}
 		} else {

@@ -163,3 +163,8 @@ void mdeploy_bundle__list_dispose(mdeploy_bundle__list *l)
 	l->v = NULL;
 	l->n = l->alloc = 0;
 }
+
+int mdeploy_bundle_name_is_utf8(const char *name)
+{
+	return name && mdeploy__utf8_str(name);
+}

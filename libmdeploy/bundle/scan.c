@@ -78,6 +78,10 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 	uint64_t count = 0, total = 0;
 	char *path = NULL;
 	int rc = 0, r;
+	/* Names are bytes: read under a UTF-8 locale, a pax name (UTF-8) and a
+	 * zip name flagged UTF-8 come out unchanged, and raw ones
+	 * (hdrcharset=BINARY, unflagged zip) as they are. See core/charset.c. */
+	mdeploy__locale old_locale = mdeploy__locale_enter(true);
 
 	if (!s->max_entries)
 		s->max_entries = 1000000;
@@ -133,9 +137,7 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		}
 		free(path);
 		path = NULL;
-		raw = archive_entry_pathname_utf8(e);
-		if (!raw)
-			raw = archive_entry_pathname(e);
+		raw = archive_entry_pathname(e);
 		ft = archive_entry_filetype(e);
 		/* `tar -czf bundle.tgz .` starts with a "./" entry for the root
 		 * itself; CodeDeploy accepts such bundles, and the root exists
@@ -221,9 +223,7 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		if (ft == AE_IFDIR) {
 			it->type = MDEPLOY_BUNDLE_ENTRY_DIR;
 		} else if (ft == AE_IFLNK) {
-			const char *t = archive_entry_symlink_utf8(e);
-			if (!t)
-				t = archive_entry_symlink(e);
+			const char *t = archive_entry_symlink(e);
 			it->type = MDEPLOY_BUNDLE_ENTRY_SYMLINK;
 			if ((rc = mdeploy_bundle__symlink_check(path, t)) != 0) {
 				mdeploy__error_prefix("%s", bundle_path);
@@ -304,6 +304,7 @@ out:
 	free(chunk);
 	EVP_MD_CTX_free(md);
 	archive_read_free(a);
+	mdeploy__locale_leave(old_locale);
 	return rc;
 }
 

@@ -359,12 +359,46 @@ static void entry_reset(mdeploy_bundle_writer *w, const char *path, mode_t type,
 {
 	int64_t t = w->opts.build_time ? w->opts.build_time : MDEPLOY_BUNDLE__DEFAULT_MTIME;
 	archive_entry_clear(w->entry);
-	archive_entry_set_pathname(w->entry, path);
+	/* libarchive's zip reader takes a name without '/' but with '\\' for
+	 * a Windows path and turns each '\\' into '/': a "./" prefix (which
+	 * readers drop) keeps such a top-level name as it is. */
+	if (w->opts.format == MDEPLOY_BUNDLE_FORMAT_ZIP && type != AE_IFDIR && strchr(path, '\\') &&
+	    !strchr(path, '/')) {
+		char *p = mdeploy__sprintf("./%s", path);
+		archive_entry_set_pathname(w->entry, p ? p : path);
+		free(p);
+	} else {
+		archive_entry_set_pathname(w->entry, path);
+	}
 	archive_entry_set_filetype(w->entry, type);
 	archive_entry_set_perm(w->entry, perm);
 	archive_entry_set_uid(w->entry, 0);
 	archive_entry_set_gid(w->entry, 0);
 	archive_entry_set_mtime(w->entry, (time_t)t, 0);
+}
+
+/*
+ * Writes the header set up in w->entry for `name` (and symlink `target`).
+ * Names are bytes (see core/charset.c): tar stores a UTF-8 name as pax
+ * defines it, and any other one as raw bytes under hdrcharset=BINARY (the
+ * fallback libarchive takes, with a warning, when a name does not convert);
+ * zip flags a non-ASCII UTF-8 name as UTF-8 and stores any other one raw,
+ * unflagged, for which the locale must not claim UTF-8.
+ */
+static int write_header(mdeploy_bundle_writer *w, const char *name, const char *target)
+{
+	bool utf8 = mdeploy__utf8_str(name) && mdeploy__utf8_str(target);
+	mdeploy__locale old;
+	int r;
+
+	old = mdeploy__locale_enter(w->opts.format == MDEPLOY_BUNDLE_FORMAT_ZIP ? mdeploy__utf8_str(name) : true);
+	r = archive_write_header(w->a, w->entry);
+	mdeploy__locale_leave(old);
+	/* Without a UTF-8 locale (a system lacking C.UTF-8), every non-ASCII
+	 * name takes the raw-bytes fallback. */
+	if (r == ARCHIVE_OK || (r == ARCHIVE_WARN && (!utf8 || !mdeploy__locale_have_utf8())))
+		return 0;
+	return arc_error(w, name);
 }
 
 static int write_dir(mdeploy_bundle_writer *w, const char *dir)
@@ -374,8 +408,8 @@ static int write_dir(mdeploy_bundle_writer *w, const char *dir)
 	if (rc)
 		return rc < 0 ? rc : 0;
 	entry_reset(w, dir, AE_IFDIR, 0755);
-	if (archive_write_header(w->a, w->entry) != ARCHIVE_OK)
-		return arc_error(w, dir);
+	if ((rc = write_header(w, dir, NULL)) != 0)
+		return rc;
 	if (!(it = mdeploy_bundle__list_push(&w->items)) || !(it->path = mdeploy__strdup(dir)))
 		return MDEPLOY_ENOMEM;
 	it->type = MDEPLOY_BUNDLE_ENTRY_DIR;
@@ -624,10 +658,8 @@ int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path,
 	}
 	entry_reset(w, norm, AE_IFREG, mode);
 	archive_entry_set_size(w->entry, (la_int64_t)size);
-	if (archive_write_header(w->a, w->entry) != ARCHIVE_OK) {
-		rc = arc_error(w, norm);
+	if ((rc = write_header(w, norm, NULL)) != 0)
 		goto out;
-	}
 	if (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		rc = mdeploy__error_oom();
 		goto out;
@@ -715,9 +747,9 @@ int mdeploy_bundle_writer_add_symlink(mdeploy_bundle_writer *w, const char *path
 	}
 	entry_reset(w, norm, AE_IFLNK, 0777);
 	archive_entry_set_symlink(w->entry, target);
-	if (archive_write_header(w->a, w->entry) != ARCHIVE_OK) {
+	if ((rc = write_header(w, norm, target)) != 0) {
 		free(norm);
-		return arc_error(w, path);
+		return rc;
 	}
 	w->files++;
 	if ((rc = add_item(w, norm, MDEPLOY_BUNDLE_ENTRY_SYMLINK, 0, 0777, NULL, target)) != 0)
@@ -742,8 +774,7 @@ static int write_meta(mdeploy_bundle_writer *w, const char *path, const char *da
 {
 	entry_reset(w, path, AE_IFREG, 0644);
 	archive_entry_set_size(w->entry, (la_int64_t)len);
-	if (archive_write_header(w->a, w->entry) != ARCHIVE_OK ||
-	    archive_write_data(w->a, data, len) != (la_ssize_t)len)
+	if (write_header(w, path, NULL) != 0 || archive_write_data(w->a, data, len) != (la_ssize_t)len)
 		return arc_error(w, path);
 	return 0;
 }
@@ -773,10 +804,8 @@ int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 	    (rc = mdeploy_bundle__sign(&sig, &slen, w->opts.signing_key, manifest, mlen)) != 0)
 		goto out;
 	entry_reset(w, MDEPLOY_BUNDLE__META_DIR, AE_IFDIR, 0755);
-	if (archive_write_header(w->a, w->entry) != ARCHIVE_OK) {
-		rc = arc_error(w, MDEPLOY_BUNDLE__META_DIR);
+	if ((rc = write_header(w, MDEPLOY_BUNDLE__META_DIR, NULL)) != 0)
 		goto out;
-	}
 	if ((rc = write_meta(w, MDEPLOY_BUNDLE__MANIFEST, manifest, mlen)) != 0 ||
 	    (sig && (rc = write_meta(w, MDEPLOY_BUNDLE__SIGNATURE, sig, slen)) != 0))
 		goto out;

@@ -76,4 +76,15 @@ bool mdeploy__is_dir(const char *path);
 /* Monotonic clock in milliseconds. */
 uint64_t mdeploy__now_ms(void);
 
+/* charset.c: names are bytes (see charset.c). */
+bool mdeploy__utf8_valid(const char *s, size_t len);
+bool mdeploy__utf8_str(const char *s);          /* NULL counts as valid */
+/* A UTF-8 locale exists to switch to (else names go through as bytes). */
+bool mdeploy__locale_have_utf8(void);
+/* Switches this thread's LC_CTYPE to UTF-8 (utf8) or C; returns what to
+ * pass to mdeploy__locale_leave() (NULL: nothing changed). */
+typedef void *mdeploy__locale;
+mdeploy__locale mdeploy__locale_enter(bool utf8);
+void mdeploy__locale_leave(mdeploy__locale old);
+
 #endif

@@ -54,6 +54,15 @@ typedef enum {
 	MDEPLOY_BUNDLE_ENTRY_SYMLINK = 3
 } mdeploy_bundle_entry_type;
 
+/*
+ * Names are bytes: a path or link target may hold any byte but NUL, as in
+ * git. Returns 1 when `name` is valid UTF-8 (RFC 3629), else 0. The
+ * manifest (and the CLI's --json output) carry a name that is not as
+ * "path_hex"/"target_hex", its bytes in lowercase hexadecimal, instead of
+ * "path"/"target".
+ */
+MDEPLOY_EXTERN(int) mdeploy_bundle_name_is_utf8(const char *name);
+
 /* One manifest entry. Strings are borrowed from the bundle that returned it. */
 typedef struct mdeploy_bundle_entry {
 	const char *path;
