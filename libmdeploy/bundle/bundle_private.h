@@ -93,6 +93,15 @@ void mdeploy_bundle__tree_dispose(mdeploy_bundle__tree *t);
 /* Adds tree entry `e` under `root` to `w`. */
 int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, const mdeploy_bundle__tree_entry *e);
 
+/* gzpipe.c: tgz output to `fd` through a deflate thread; new returns -1
+ * when the thread cannot start; write and close are libarchive's client
+ * callbacks (the client is the pipe); free ends the thread. */
+typedef struct mdeploy_bundle__gz mdeploy_bundle__gz;
+int mdeploy_bundle__gz_new(mdeploy_bundle__gz **out, int fd, int level);
+ssize_t mdeploy_bundle__gz_write(struct archive *a, void *client, const void *buf, size_t len);
+int mdeploy_bundle__gz_close(struct archive *a, void *client);
+void mdeploy_bundle__gz_free(mdeploy_bundle__gz *g);
+
 /* scan.c: one streaming pass over an archive. */
 typedef struct mdeploy_bundle__scan_hooks {
 	/* A file, dir, symlink or hard link (item->type FILE with `link`

@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <pthread.h>
-#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,217 +14,6 @@
 
 #define CHUNK (256 * 1024)
 
-
-/*
- * tgz: libarchive's gzip filter deflates on the thread that also reads,
- * hashes and frames every file, so on two cores `tar | gzip` beat it. The
- * tar stream goes instead through a small queue to a thread of its own
- * that deflates (zlib, gzip wrapper: mtime 0, so output stays the same).
- */
-#define GZ_CHUNK (1024 * 1024)
-#define GZ_QUEUE 4
-
-struct gz_pipe {
-	int fd;
-	int level;
-	pthread_t thread;
-	int started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned char *chunks[GZ_QUEUE];
-	size_t lens[GZ_QUEUE];
-	size_t head, count;       /* queued chunks: head .. head+count-1 */
-	unsigned char *cur;       /* being filled by the writer */
-	size_t cur_len;
-	int done;                 /* the writer has no more */
-	int err;                  /* errno of a failed write, or -1 for zlib */
-};
-
-static int gz_write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno ? errno : EIO;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void *gz_thread(void *arg)
-{
-	struct gz_pipe *g = arg;
-	unsigned char *out = malloc(256 * 1024);
-	z_stream z;
-	int zrc, err = 0, finished = 0;
-
-	memset(&z, 0, sizeof(z));
-	if (!out || deflateInit2(&z, g->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		free(out);
-		pthread_mutex_lock(&g->mu);
-		g->err = out ? -1 : ENOMEM;
-		pthread_cond_broadcast(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-		return NULL;
-	}
-	while (!finished) {
-		unsigned char *chunk = NULL;
-		size_t len = 0;
-		int last;
-		pthread_mutex_lock(&g->mu);
-		while (!g->count && !g->done)
-			pthread_cond_wait(&g->cv, &g->mu);
-		if (g->count) {
-			chunk = g->chunks[g->head];
-			len = g->lens[g->head];
-		}
-		last = g->done && g->count <= 1;
-		pthread_mutex_unlock(&g->mu);
-		z.next_in = chunk;
-		z.avail_in = (uInt)len;
-		do {
-			z.next_out = out;
-			z.avail_out = 256 * 1024;
-			zrc = deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
-			if (zrc == Z_STREAM_ERROR) {
-				err = -1;
-				break;
-			}
-			if (!err)
-				err = gz_write_all(g->fd, out, 256 * 1024 - z.avail_out);
-		} while (z.avail_out == 0 || (last && zrc != Z_STREAM_END));
-		pthread_mutex_lock(&g->mu);
-		if (chunk) {
-			free(chunk);
-			g->head = (g->head + 1) % GZ_QUEUE;
-			g->count--;
-		}
-		if (err && !g->err)
-			g->err = err;
-		finished = last || err;
-		pthread_cond_broadcast(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-	}
-	deflateEnd(&z);
-	free(out);
-	return NULL;
-}
-
-/* Hands the filled chunk to the thread; waits while the queue is full. */
-static int gz_push(struct gz_pipe *g)
-{
-	int err;
-	pthread_mutex_lock(&g->mu);
-	while (g->count == GZ_QUEUE && !g->err)
-		pthread_cond_wait(&g->cv, &g->mu);
-	err = g->err;
-	if (!err && g->cur) {
-		g->chunks[(g->head + g->count) % GZ_QUEUE] = g->cur;
-		g->lens[(g->head + g->count) % GZ_QUEUE] = g->cur_len;
-		g->count++;
-		g->cur = NULL;
-		g->cur_len = 0;
-		pthread_cond_broadcast(&g->cv);
-	}
-	pthread_mutex_unlock(&g->mu);
-	return err;
-}
-
-static la_ssize_t gz_write(struct archive *a, void *client, const void *buf, size_t len)
-{
-	struct gz_pipe *g = client;
-	const unsigned char *p = buf;
-	size_t left = len;
-	while (left) {
-		size_t n;
-		if (!g->cur && !(g->cur = malloc(GZ_CHUNK))) {
-			archive_set_error(a, ENOMEM, "out of memory");
-			return -1;
-		}
-		n = GZ_CHUNK - g->cur_len < left ? GZ_CHUNK - g->cur_len : left;
-		memcpy(g->cur + g->cur_len, p, n);
-		g->cur_len += n;
-		p += n;
-		left -= n;
-		if (g->cur_len == GZ_CHUNK) {
-			int err = gz_push(g);
-			if (err) {
-				archive_set_error(a, err > 0 ? err : EIO, err > 0 ? "cannot write: %s" : "%s",
-				                  err > 0 ? strerror(err) : "deflate failed");
-				return -1;
-			}
-		}
-	}
-	return (la_ssize_t)len;
-}
-
-/* Ends the stream and waits for the thread; 0 or an errno (-1: zlib). */
-static int gz_finish(struct gz_pipe *g)
-{
-	int err;
-	if (!g->started)
-		return g->err;
-	if (g->cur_len)
-		(void)gz_push(g);
-	pthread_mutex_lock(&g->mu);
-	g->done = 1;
-	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->mu);
-	pthread_join(g->thread, NULL);
-	g->started = 0;
-	free(g->cur);
-	g->cur = NULL;
-	/* A failed thread may leave chunks queued. */
-	while (g->count) {
-		free(g->chunks[g->head]);
-		g->head = (g->head + 1) % GZ_QUEUE;
-		g->count--;
-	}
-	err = g->err;
-	return err;
-}
-
-static int gz_close(struct archive *a, void *client)
-{
-	struct gz_pipe *g = client;
-	int err = gz_finish(g);
-	if (err) {
-		archive_set_error(a, err > 0 ? err : EIO, "%s", err > 0 ? strerror(err) : "deflate failed");
-		return ARCHIVE_FATAL;
-	}
-	return ARCHIVE_OK;
-}
-
-static int gz_open(struct gz_pipe *g, int fd, int level)
-{
-	memset(g, 0, sizeof(*g));
-	g->fd = fd;
-	g->level = level;
-	if (pthread_mutex_init(&g->mu, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&g->cv, NULL) != 0) {
-		pthread_mutex_destroy(&g->mu);
-		return -1;
-	}
-	if (pthread_create(&g->thread, NULL, gz_thread, g) != 0) {
-		pthread_cond_destroy(&g->cv);
-		pthread_mutex_destroy(&g->mu);
-		return -1;
-	}
-	g->started = 1;
-	return 0;
-}
-
-static void gz_dispose(struct gz_pipe *g)
-{
-	gz_finish(g);
-	pthread_cond_destroy(&g->cv);
-	pthread_mutex_destroy(&g->mu);
-}
 
 struct mdeploy_bundle_writer {
 	mdeploy_bundle_create_options opts;
@@ -244,7 +31,7 @@ struct mdeploy_bundle_writer {
 	int have_appspec, failed, finished;
 	unsigned char *chunk;
 	uint64_t files, bytes;
-	struct gz_pipe *gz;       /* tgz: the deflate thread */
+	mdeploy_bundle__gz *gz;       /* tgz: the deflate thread */
 };
 
 const char *mdeploy_bundle_format_name(int format)
@@ -571,13 +358,11 @@ int mdeploy_bundle_writer_new(mdeploy_bundle_writer **out, const char *bundle_pa
 			goto fail;
 		}
 		if (r == ARCHIVE_OK) {
-			if (!(w->gz = malloc(sizeof(*w->gz))) || gz_open(w->gz, w->fd, opts->level ? opts->level : 6) != 0) {
-				free(w->gz);
-				w->gz = NULL;
+			if (mdeploy_bundle__gz_new(&w->gz, w->fd, opts->level ? opts->level : 6) != 0) {
 				rc = mdeploy__error_set(MDEPLOY_EOS, MDEPLOY_ERROR_CLASS_BUNDLE, "cannot start the gzip thread");
 				goto fail;
 			}
-			if (archive_write_open(w->a, w->gz, NULL, gz_write, gz_close) != ARCHIVE_OK) {
+			if (archive_write_open(w->a, w->gz, NULL, mdeploy_bundle__gz_write, mdeploy_bundle__gz_close) != ARCHIVE_OK) {
 				rc = arc_error(w, "cannot set up the archive");
 				goto fail;
 			}
@@ -850,10 +635,7 @@ void mdeploy_bundle_writer_free(mdeploy_bundle_writer *w)
 			(void)archive_write_close(w->a);
 		archive_write_free(w->a);
 	}
-	if (w->gz) {
-		gz_dispose(w->gz);
-		free(w->gz);
-	}
+	mdeploy_bundle__gz_free(w->gz);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp) {
