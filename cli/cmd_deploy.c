@@ -116,14 +116,26 @@ static int latest_cb(const mdeploy_deployment_record *r, void *payload)
 static int journal_cb(const mdeploy_journal_entry *e, void *payload)
 {
 	json_t *arr = payload;
-	if (arr)
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I}", "seq", (json_int_t)e->seq,
+	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
+	if (arr) {
+		json_t *o = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I}", "seq", (json_int_t)e->seq,
 			"step", e->step, "target", e->target, "state", e->state, "error", e->error,
-			"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at));
-	else
+			"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at);
+		if (o && data && !strcmp(e->step, "backup"))
+			json_object_set(o, "backup", data);
+		json_array_append_new(arr, o);
+	} else {
 		printf("  %3lld %-17s %-28s %-8s %6lld ms%s%s\n", (long long)e->seq, e->step, e->target ? e->target : "",
 		       e->state, e->finished_at ? (long long)(e->finished_at - e->started_at) : 0LL,
 		       e->error ? "  " : "", e->error ? e->error : "");
+		if (data && !strcmp(e->step, "backup"))
+			printf("      %s of %s: %s (%lld bytes, sha256 %s)\n",
+			       json_string_value(json_object_get(data, "method")), json_string_value(json_object_get(data, "database")),
+			       json_string_value(json_object_get(data, "path")),
+			       (long long)json_integer_value(json_object_get(data, "bytes")),
+			       json_string_value(json_object_get(data, "sha256")));
+	}
+	json_decref(data);
 	return 0;
 }
 

@@ -35,12 +35,18 @@ cleanup() {
 	_tap_cleanup
 }
 trap cleanup EXIT
+# The backup before the upgrade dumps the database config.php names.
+. "$top_srcdir/t/lib-deploy.sh"
+. "$top_srcdir/t/lib-pg.sh"
+pg_test_init
+pg_site_db site || exit 1
 
 # mkrel NAME CORE_VERSION: a Moodle-like release whose admin/cli scripts
 # record what they do in the shared "dataroot".
 mkrel() {
 	mkdir -p "$1/hooks" "$1/admin/cli"
 	printf '<?php echo "release %s\\n";\n' "$1" >"$1/index.php"
+	pg_site_config "$1" site
 	cat >"$1/admin/cli/maintenance.php" <<'EOF'
 <?php
 $d = getenv('MDEPLOY_TEST_DATAROOT');
@@ -133,7 +139,8 @@ is "$log" "maintenance --enable;upgrade on;validate on;validate on;maintenance -
 	"OneAtATime: maintenance on, upgrade once, both instances validated, maintenance off, caches purged"
 run mdeploy --json deploy status
 steps=$(printf '%s' "$out" | jq -r '[.steps[] | .step + (if .step == "shift" then .target else "" end)] | join(",")')
-like "$steps" "install,install,maintenance-on,upgrade,validate,validate," "both installs come before maintenance and the upgrade"
+like "$steps" "install,install,maintenance-on,backup,upgrade,validate,validate," \
+	"both installs come before maintenance, the backup and the upgrade"
 like "$steps" "shift100,drain-blue,maintenance-off,purge-caches" \
 	"traffic moves and blue is drained before maintenance goes off (old code never serves the new database)"
 like "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance on" "the upgrade hook ran under maintenance"

@@ -196,8 +196,21 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		}
 		if (gate && l.n > 0) {
 			/* Maintenance through blue's release; a first install has no blue, and nothing serves. */
-			if ((r->blue[0] && (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on"))) ||
-			    (rc = mdeploy_deploy__step(r, dbstep, l.id[0], mdeploy_deploy__s_upgrade, NULL)))
+			if (r->blue[0] && (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")))
+				goto failed;
+			/* A first install has nothing to back up. */
+			if (r->blue[0] && (rc = mdeploy_deploy__step(r, "backup", r->green, mdeploy_deploy__s_backup, NULL))) {
+				/* No backup, no upgrade: the database is untouched and blue serves again. */
+				char why[2048];
+				snprintf(why, sizeof(why), "%s; the upgrade did not run (the database is untouched)",
+				         mdeploy_error_last()->message);
+				if (mdeploy_deploy__step(r, "maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))
+					snprintf(why + strlen(why), sizeof(why) - strlen(why), "; and maintenance mode could not be "
+					         "turned off: %s", mdeploy_error_last()->message);
+				mdeploy__error_set(rc, CLS, "%s", why);
+				goto failed;
+			}
+			if ((rc = mdeploy_deploy__step(r, dbstep, l.id[0], mdeploy_deploy__s_upgrade, NULL)))
 				goto failed;
 			for (i = 0; i < l.n; i++)
 				if ((rc = mdeploy_deploy__step(r, "validate", l.id[i], mdeploy_deploy__s_validate, NULL)))

@@ -42,6 +42,7 @@ typedef struct mdeploy_deploy__run {
 	mdeploy_plan_kind kind;     /* install, upgrade, code-only, downgrade (allowed) */
 	int install_no_validate;    /* install batches skip ValidateService (the upgrade gate) */
 	char **env;                 /* the hooks' "K=V" list (env.c), secrets included; NULL: not loaded */
+	char *step_data;            /* set by a step: JSON the journal keeps with it (backup.c) */
 } mdeploy_deploy__run;
 
 /* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
@@ -146,6 +147,8 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why);
 int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *payload);
 
 /* gate.c */
+int mdeploy_deploy__pick_instance(mdeploy_deploy__run *r, const char *target, const char *what, inst_list *l,
+                                  size_t *out);
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg);
@@ -157,6 +160,15 @@ int mdeploy_deploy__env_load(mdeploy_deploy__run *r);
 int mdeploy_deploy__env_kind(mdeploy_deploy__run *r);
 void mdeploy_deploy__env_free(mdeploy_deploy__run *r);
 int mdeploy_deploy__lb_url(const mdeploy_group *g, char *out, size_t n);
+/* backup.c: a deployment's database backup, as its journal recorded it. */
+typedef struct mdeploy_deploy__backup {
+	char method[32], path[1200], sha256[65], database[128];
+	uint64_t bytes;
+	int restorable;             /* mdeploy can restore it (else: by hand) */
+} mdeploy_deploy__backup;
+int mdeploy_deploy__s_backup(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdeploy_deploy__backup *b);
 
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);

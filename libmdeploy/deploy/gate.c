@@ -32,7 +32,7 @@
  * `current`). None is an error naming the step: a step the gate needs is
  * never skipped.
  */
-static int pick_instance(mdeploy_deploy__run *r, const char *target, const char *what, inst_list *l, size_t *out)
+int mdeploy_deploy__pick_instance(mdeploy_deploy__run *r, const char *target, const char *what, inst_list *l, size_t *out)
 {
 	size_t i;
 	int rc, green = !strcmp(target, r->green);
@@ -68,7 +68,7 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 	size_t i = 0;
 	int rc;
 
-	if ((rc = pick_instance(r, target, what, &l, &i)))
+	if ((rc = mdeploy_deploy__pick_instance(r, target, what, &l, &i)))
 		return rc;
 	/* Moodle 5.1 keeps admin/ under public/. */
 	snprintf(cwd, sizeof(cwd), "%s/current/public", l.root[i]);

@@ -48,6 +48,7 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 			return rc;
 	} else if ((rc = mdeploy_deploy__step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
 	           (!upgraded && mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
+	            !mdeploy_deploy__is_done(r, "maintenance-off", r->blue) &&
 	            (rc = mdeploy_deploy__step(r, "rollback-maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))) ||
 	           (rc = mdeploy_deploy__step(r, "retire-green", r->green, mdeploy_deploy__s_retire, NULL))) {
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);

@@ -68,6 +68,7 @@ void mdeploy_deploy__run_dispose(mdeploy_deploy__run *r)
 		free(r->done[i].key);
 	free(r->done);
 	mdeploy_deploy__env_free(r);
+	free(r->step_data);
 	mdeploy_provider_free(r->p);
 	mdeploy_store_free(r->store);
 	memset(r, 0, sizeof(*r));
@@ -199,10 +200,17 @@ int mdeploy_deploy__step(mdeploy_deploy__run *r, const char *name, const char *t
 	             target ? target : "");
 	mdeploy__progress(r->ctx, "deploy", r->id, "steps", r->steps, 0, 0, 0);
 	mdeploy_error_clear();
+	free(r->step_data);
+	r->step_data = NULL;
 	rc = fn(r, target, arg);
 	code = mdeploy_error_last()->code;
 	klass = mdeploy_error_last()->klass;
 	snprintf(err, sizeof(err), "%s", rc ? mdeploy_error_last()->message : "");
+	/* What the step found out (a backup's file and digest) is kept with it, before it is marked done. */
+	if (!rc && r->step_data && mdeploy_store__journal_data(r->store, r->id, seq, r->step_data))
+		return MDEPLOY_ERROR;
+	free(r->step_data);
+	r->step_data = NULL;
 	if (mdeploy_store_journal_end(r->store, r->id, seq, rc == 0, rc ? err : NULL) && !rc)
 		return MDEPLOY_ERROR;
 	if (rc) {

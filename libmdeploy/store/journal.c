@@ -321,6 +321,23 @@ int mdeploy_store_journal_end(mdeploy_store *store, const char *deployment_id, i
 	return 0;
 }
 
+int mdeploy_store__journal_data(mdeploy_store *store, const char *deployment_id, int64_t seq, const char *data)
+{
+	sqlite3_stmt *st = mdeploy_store__prepare(store, "UPDATE journal SET data = ? WHERE deployment_id = ? AND seq = ?");
+	int rc;
+	if (!st)
+		return MDEPLOY_ERROR;
+	bind_opt(st, 1, data);
+	sqlite3_bind_text(st, 2, deployment_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seq);
+	if ((rc = step_done(store, st, "cannot write the journal")))
+		return rc;
+	if (sqlite3_changes(store->db) == 0)
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_STORE,
+		                          "journal step %lld of '%s' not found", (long long)seq, deployment_id);
+	return 0;
+}
+
 int mdeploy_store_journal_foreach(mdeploy_store *store, const char *deployment_id,
                                   mdeploy_journal_cb cb, void *payload)
 {

@@ -30,6 +30,9 @@ void mdeploy_store__rollback(mdeploy_store *store);
 /* Prepare; on failure the error is set and NULL returned. */
 sqlite3_stmt *mdeploy_store__prepare(mdeploy_store *store, const char *sql);
 
+/* Replace the JSON data kept with journal step `seq` of a deployment. */
+int mdeploy_store__journal_data(mdeploy_store *store, const char *deployment_id, int64_t seq, const char *data);
+
 /* Migrations kept next to the module that owns the tables. */
 extern const char mdeploy_pipeline__schema[]; /* pipeline/schema.c */
 

@@ -1,0 +1,144 @@
+#!/bin/sh
+# The database backup before every upgrade, on a real PostgreSQL: the
+# upgrade gate dumps the database the release's config.php names (pg_dump
+# -Fc, the site's tables) after maintenance goes on and before the upgrade;
+# the file is kept 0600 in the state directory and recorded in the journal
+# (path, bytes, sha256, ms); the password is never on a command line nor in
+# the journal. A failed backup stops the deployment before the upgrade: the
+# database untouched, maintenance off again, the old release serving.
+. "${top_srcdir:-.}/t/lib.sh"
+. "$top_srcdir/t/lib-deploy.sh"
+deploy_test_init 97
+. "$top_srcdir/t/lib-pg.sh"
+pg_test_init
+pg_site_db site || exit 1
+export MDEPLOY_TEST_DATAROOT="$TMP/dataroot"
+mkdir -p "$MDEPLOY_TEST_DATAROOT" "$TMP/bin"
+
+# pg_dump as it is, recording its arguments and whether it got a password
+# in its environment; failing on demand.
+real_pg_dump=$(command -v pg_dump)
+cat >"$TMP/bin/pg_dump" <<EOF
+#!/bin/sh
+printf '%s\n' "\$*" >>"$TMP/pg_dump.argv"
+[ -n "\${PGPASSWORD:-}" ] && echo "PGPASSWORD set" >>"$TMP/pg_dump.argv"
+[ ! -f "$TMP/fail-dump" ] || { echo "pg_dump: error: failing on purpose" >&2; exit 1; }
+exec "$real_pg_dump" "\$@"
+EOF
+chmod +x "$TMP/bin/pg_dump"
+export PATH="$TMP/bin:$PATH"
+
+# mkrel NAME VERSION: a release of the "site" database: its upgrade hook
+# sets the version and adds a table; ValidateService wants the version.
+mkrel() {
+	mkdir -p "$1/hooks" "$1/admin/cli"
+	printf '<?php echo "release %s\\n";\n' "$1" >"$1/index.php"
+	pg_site_config "$1" site
+	cat >"$1/admin/cli/maintenance.php" <<'EOT'
+<?php
+$d = getenv('MDEPLOY_TEST_DATAROOT');
+if ($argv[1] === '--enable') { file_put_contents("$d/climaintenance.html", 'on'); }
+else { @unlink("$d/climaintenance.html"); }
+file_put_contents("$d/log", "maintenance $argv[1]\n", FILE_APPEND);
+EOT
+	cat >"$1/admin/cli/purge_caches.php" <<'EOT'
+<?php
+file_put_contents(getenv('MDEPLOY_TEST_DATAROOT') . '/log', "purge caches\n", FILE_APPEND);
+EOT
+	cat >"$1/appspec.yml" <<'EOT'
+version: 0.0
+os: linux
+hooks:
+  AfterInstall:
+    - location: hooks/upgrade.sh
+      scope: once
+  ValidateService:
+    - location: hooks/validate.sh
+EOT
+	cat >"$1/hooks/upgrade.sh" <<EOT
+#!/bin/sh
+echo "upgrade on \$MDEPLOY_INSTANCE_ID" >>"\$MDEPLOY_TEST_DATAROOT/log"
+PGPASSWORD=\$TEST_DBPASS psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $MOODLE_PGPORT -U site -d site -c \
+	"UPDATE mdl_config SET value = '$2' WHERE name = 'version'; CREATE TABLE mdl_added_$2 (id BIGSERIAL PRIMARY KEY);"
+EOT
+	cat >"$1/hooks/validate.sh" <<EOT
+#!/bin/sh
+v=\$(PGPASSWORD=\$TEST_DBPASS psql -X -A -t -h 127.0.0.1 -p $MOODLE_PGPORT -U site -d site -c \
+	"SELECT value FROM mdl_config WHERE name = 'version'")
+[ "\$v" = $2 ] || { echo "CRITICAL: database version \$v, release $2" >&2; exit 2; }
+EOT
+	chmod +x "$1/hooks/upgrade.sh" "$1/hooks/validate.sh"
+	printf '{"components": {"core": "%s"}}\n' "$2" >"$1.json"
+	"$MDEPLOY" -q bundle create --source-json "$1.json" "$1" "$1.tar.zst" >/dev/null || exit 1
+}
+dbversion() { pg_sql site "SELECT value FROM mdl_config WHERE name = 'version'"; }
+
+cd "$TMP" || exit 1
+cat >mdeploy.yml <<EOF
+application:
+  name: up
+groups:
+  - name: prod
+    fleet: { size: 2, min: 1, max: 4, port: $port }
+    load_balancer: { listen: '127.0.0.1:$lbport', slots: 12 }
+    health_check: { interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+    drain_timeout: 1s
+EOF
+mkrel A 2024100700
+mkrel C 2024100800
+mkrel F 2024100900
+
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 0 "first deployment"
+[ "$rc" = 0 ] || diag "$err"
+is "$(cat "$TMP/pg_dump.argv" 2>/dev/null)" "" "a first deployment (no upgrade gate) takes no backup"
+
+# A failed backup: no upgrade, maintenance off again, A still serves.
+: >"$MDEPLOY_TEST_DATAROOT/log"
+: >"$TMP/fail-dump"
+run mdeploy deploy create prod F.tar.zst
+rm -f "$TMP/fail-dump"
+is "$rc" 1 "a failed backup fails the deployment"
+like "$err" "database backup: pg_dump" "the error names the backup and pg_dump"
+like "$err" "failing on purpose" "and gives pg_dump's own message"
+like "$err" "the upgrade did not run (the database is untouched)" "and says the upgrade did not run"
+is "$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')" "maintenance --enable;maintenance --disable;" \
+	"maintenance went on, then off again; no upgrade ran"
+is "$(dbversion)" 2024100700 "the database keeps A's version"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release A" "A still serves"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | index("upgrade")')" null "the journal has no upgrade step"
+is "$(ls "$MDEPLOY_STATE_DIR/backups/up/prod/" 2>/dev/null)" "" "no partial backup file is left"
+
+# The upgrade: a backup between maintenance on and the upgrade.
+: >"$MDEPLOY_TEST_DATAROOT/log"
+: >"$TMP/pg_dump.argv"
+run mdeploy deploy create prod C.tar.zst
+is "$rc" 0 "deployment of C with its upgrade"
+[ "$rc" = 0 ] || diag "$err"
+id=$out
+is "$(dbversion)" 2024100800 "the database was upgraded"
+run mdeploy --json deploy status "$id"
+status=$out
+steps=$(printf '%s' "$status" | jq -r '[.steps[] | .step] | join(",")')
+like "$steps" "maintenance-on,backup,upgrade," "the backup comes after maintenance on and before the upgrade"
+b=$(printf '%s' "$status" | jq -c '.steps[] | select(.step == "backup") | .backup')
+file=$(printf '%s' "$b" | jq -r .path)
+is "$file" "$MDEPLOY_STATE_DIR/backups/up/prod/$id.pgdump" "the journal records the backup's path, in the state directory"
+is "$(printf '%s' "$b" | jq -r '"\(.method) \(.dbtype) \(.database)"')" "pg_dump pgsql site" "the method and the database"
+is "$(printf '%s' "$b" | jq -r .bytes)" "$(stat -c %s "$file")" "the journal records its size"
+is "$(printf '%s' "$b" | jq -r .sha256)" "$(sha256sum "$file" | cut -d' ' -f1)" "and its sha256"
+ok "$(printf '%s' "$b" | jq -e '.ms >= 0' >/dev/null; echo $?)" "and how long it took"
+is "$(stat -c %a "$file")" 600 "the backup file is mode 0600"
+is "$(stat -c %a "$MDEPLOY_STATE_DIR/backups/up/prod")" 700 "its directory is mode 0700"
+like "$(pg_restore -l "$file")" "TABLE DATA public mdl_config" "it is a pg_dump archive of the site's tables"
+is "$(pg_restore -a -t mdl_config -f - "$file" | grep -c 2024100700)" 1 "taken before the upgrade (the old version in it)"
+unlike "$(cat "$TMP/pg_dump.argv")" "$TEST_DBPASS" "the password is not on pg_dump's command line"
+like "$(cat "$TMP/pg_dump.argv")" "PGPASSWORD set" "pg_dump got it in its environment"
+unlike "$status" "$TEST_DBPASS" "the password is not in the journal or status"
+ok "$(grep -rqF "$TEST_DBPASS" "$MDEPLOY_STATE_DIR" 2>/dev/null; [ $? = 1 ]; echo $?)" \
+	"the password is in no file of the state directory"
+run mdeploy deploy status "$id"
+like "$out" "pg_dump of site: $file (" "deploy status shows the backup"
+done_testing
