@@ -225,6 +225,18 @@ const struct cli_command cli_commands[] = {
 	  "                       (the database must already match the release)\n"
 	  "   --trusted-key FILE  the bundle must be signed by this key (repeatable)\n"
 	  "   --limit N           history: at most N deployments\n" },
+	{ "cron", cmd_cron, "Run Moodle's cron for a group, once or on a schedule (one runner per group)",
+	  "mdeploy cron run [--json] [--every SECONDS [--count N]] [--timeout SECONDS] [--php PATH] GROUP",
+	  "Runs admin/cli/cron.php --keep-alive=0 of the release that takes traffic\n"
+	  "now (read from the load balancer at each run, so it follows blue/green\n"
+	  "swaps), on one of its instances. One runner per group: a second one is\n"
+	  "refused while the first runs. Exits 1 when a run failed (cron.php failed,\n"
+	  "the site is in maintenance, nothing takes traffic).\n"
+	  "   --every SECONDS    keep running: a run every SECONDS (a supervised\n"
+	  "                      process); failed runs are reported and it goes on\n"
+	  "   --count N          with --every: stop after N runs\n"
+	  "   --timeout SECONDS  one run's limit (default 3600)\n"
+	  "   --php PATH         the PHP CLI (default php from PATH)\n" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -226,6 +226,54 @@ MDEPLOY_EXTERN(const char *) mdeploy_plan_live_bundle(const mdeploy_plan *plan);
 MDEPLOY_EXTERN(size_t) mdeploy_plan_change_count(const mdeploy_plan *plan);
 MDEPLOY_EXTERN(const mdeploy_plan_change *) mdeploy_plan_change_at(const mdeploy_plan *plan, size_t i);
 
+/* ---- cron: Moodle's scheduled tasks, one runner per group ---- */
+
+typedef struct mdeploy_cron_options {
+	unsigned int version;
+	/* 0: one run. Otherwise a run every `every_ms` (start to start; at
+	 * once when a run took longer), `count` runs (0: until the callback
+	 * stops it). A failed run does not end the loop: the callback is told. */
+	unsigned int every_ms;
+	unsigned int count;
+	/* One run's limit; 0: none. Default 3600000 (an hour). */
+	unsigned int timeout_ms;
+	/* The PHP CLI; NULL: "php" from PATH. */
+	const char *php;
+} mdeploy_cron_options;
+
+#define MDEPLOY_CRON_OPTIONS_VERSION 1
+#define MDEPLOY_CRON_OPTIONS_INIT { MDEPLOY_CRON_OPTIONS_VERSION, 0, 0, 3600000, NULL }
+
+MDEPLOY_EXTERN(int) mdeploy_cron_options_init(mdeploy_cron_options *opts, unsigned int version);
+
+typedef struct mdeploy_cron_result {
+	char instance[32];       /* where it ran: the ready target with the greatest weight */
+	char fleet[128];
+	char release[128];       /* the release `current` named there (a deployment id) */
+	int status;              /* 0, or the MDEPLOY_E* code of the failure */
+	int exit_code;           /* cron.php's, -1 when it did not run or was killed */
+	uint64_t started_ms, duration_ms;
+	char error[1024];        /* when status is not 0 */
+	char output_tail[4096];  /* the end of cron.php's output (stdout and stderr) */
+} mdeploy_cron_result;
+
+/* After each run; non-zero stops (MDEPLOY_EUSER). */
+typedef int (*mdeploy_cron_cb)(const mdeploy_cron_result *res, void *payload);
+
+/*
+ * Run Moodle's admin/cli/cron.php --keep-alive=0 for group `group`, on one
+ * instance of the release that takes traffic now (read from the load
+ * balancer at each run, so a runner survives blue/green swaps), from the
+ * release's directory with its config.php. One runner per group: the lock
+ * cron/APP/GROUP is held for the whole call, and a second caller gets
+ * MDEPLOY_ELOCKED at once, naming the holder. A single run returns 0 or
+ * the failure (MDEPLOY_EHOOK when cron.php failed, with its last line;
+ * MDEPLOY_ENOTFOUND when nothing takes traffic). `opts` and `cb` may be NULL.
+ * Needs the instances' roots on this host (the local provider).
+ */
+MDEPLOY_EXTERN(int) mdeploy_cron_run(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group,
+                                     const mdeploy_cron_options *opts, mdeploy_cron_cb cb, void *payload);
+
 MDEPLOY_END_DECL
 
 #endif
