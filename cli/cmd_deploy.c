@@ -196,6 +196,7 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 		if (cli.json) {
 			json_t *o = record_json(r), *steps = json_array();
 			shown_status(st, r, o);
+			json_object_set_new(o, "group_stopped", json_boolean(mdeploy_group_stopped(ctx, r->application, r->group, NULL)));
 			if (fleet[0])
 				json_object_set_new(o, "retained", json_pack("{s:s, s:I}", "fleet", fleet,
 					"expires_at_ms", (json_int_t)until));
@@ -220,6 +221,12 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 			printf(", completed %s\n", when(r->completed_at, b, sizeof(b)));
 			if (r->error)
 				printf("  error: %s\n", r->error);
+			if (mdeploy_group_stopped(ctx, r->application, r->group, &until))
+				printf("  group %s is stopped since %s: 'mdeploy group start %s' brings it back\n", r->group,
+				       when(until / 1000, b, sizeof(b)), r->group);
+			if (mdeploy_deploy_retained(ctx, r->application, r->group, fleet, &until))
+				fleet[0] = '\0';
+			mdeploy_error_clear();
 			if (fleet[0])
 				printf("  group %s retains %s until %s\n", r->group, fleet, when(until / 1000, b, sizeof(b)));
 			printf("steps:\n");

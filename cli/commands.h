@@ -7,6 +7,7 @@ int cmd_version(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_appspec(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_group(int argc, char **argv);
 int cmd_lb(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_cron(int argc, char **argv);

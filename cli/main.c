@@ -43,6 +43,16 @@ const struct cli_command cli_commands[] = {
 	  "leave it before they are terminated. delete takes a fleet out of its\n"
 	  "group's load balancer and terminates it (not the live fleet, nor one of\n"
 	  "an unfinished deployment).\n" },
+	{ "group", cmd_group, "Stop a deployment group and start it again, keeping its state",
+	  "mdeploy group stop [--json] [--wait] GROUP\n"
+	  "mdeploy group start [--json] [--wait] GROUP",
+	  "stop drains the live fleet's targets and puts them into maintenance at the\n"
+	  "load balancer (it answers 503), then stops every instance of the live and\n"
+	  "retained fleets; fleets, releases and the group's state are kept, and\n"
+	  "deploy create, rollback and fleet scale refuse the group until it starts.\n"
+	  "start starts the instances on the release they hold and returns once every\n"
+	  "live instance passed the load balancer's health checks.\n"
+	  "   --wait   queue behind a running deployment of the group\n" },
 	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
 	  "mdeploy lb show [--json] NAME",
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"

@@ -127,6 +127,8 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	/* The lock (or a place in its queue) before any slow work: commands are served in arrival order. */
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take_new(&r, r.id, opts->lock_wait_ms)))
 		goto out;
+	if ((rc = mdeploy_deploy__refuse_stopped(&r)))
+		goto unlock;
 	if ((rc = mdeploy_deploy__validate(&r, bundle)))
 		goto unlock;
 	{

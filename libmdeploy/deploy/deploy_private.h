@@ -175,6 +175,9 @@ int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, c
 int mdeploy_deploy__refuse_interrupted(mdeploy_deploy__run *r, const char *id, const char *step);
 int mdeploy_deploy__lock_take_new(mdeploy_deploy__run *r, const char *owner, unsigned int wait_ms);
 
+/* group.c */
+int mdeploy_deploy__refuse_stopped(mdeploy_deploy__run *r);
+
 /* logs.c */
 void mdeploy_deploy__keep_log(mdeploy_deploy__run *r, const char *id, const char *root, char *msg, size_t n);
 void mdeploy_deploy__keep_fleet_logs(mdeploy_deploy__run *r, const char *fleet, char *msg, size_t n);

@@ -179,6 +179,8 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 	}
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take(&r, r.id, opts->lock_wait_ms)))
 		goto out;
+	if ((rc = mdeploy_deploy__refuse_stopped(&r)))
+		goto unlock;
 	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
 		goto unlock;
 	if (mdeploy_deploy__value_get(&r, "live", &live)) {

@@ -63,6 +63,8 @@ int mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 	snprintf(owner, sizeof(owner), "scale-%ld", (long)getpid());
 	if ((rc = mdeploy_deploy__lock_take_new(&r, owner, opts->lock_wait_ms)))
 		goto out;
+	if ((rc = mdeploy_deploy__refuse_stopped(&r)))
+		goto unlock;
 	if (mdeploy_deploy__value_get(&r, "live", &live) || mdeploy_deploy__value_get(&r, "live_bundle", &bundle) ||
 	    mdeploy_deploy__value_get(&r, "live_deployment", &dep)) {
 		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "group %s has no live release to scale", r.g->name);

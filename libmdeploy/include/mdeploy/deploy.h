@@ -144,6 +144,40 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_interrupted(mdeploy_store *store, const mdepl
 MDEPLOY_EXTERN(int) mdeploy_deploy_logs(mdeploy_ctx *ctx, const char *id,
                                         int (*cb)(const char *path, void *payload), void *payload);
 
+/* ---- stopping and starting a group ---- */
+
+/*
+ * Stop group `opts->group` and keep everything it is: the group is marked
+ * stopped (deploy create, rollback and scale refuse it, MDEPLOY_ECONFLICT,
+ * until it starts), its live fleet's targets drain (up to drain_timeout)
+ * and go into maintenance at the load balancer, which answers 503 and
+ * reports them MAINT with their weights kept, the retained fleet's targets
+ * too, then every instance of both fleets is stopped. `stopped` (may be
+ * NULL) gets how many instances were stopped. Idempotent: a stop
+ * interrupted half-way is finished by the next. MDEPLOY_ENOTFOUND when the
+ * group has no live fleet; takes the group's lock (never an interrupted
+ * deployment's: that one is named).
+ */
+MDEPLOY_EXTERN(int) mdeploy_group_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                       const mdeploy_deploy_options *opts, size_t *stopped);
+
+/*
+ * Start a stopped group: the load balancer is started if it is not
+ * running, the live fleet's instances start on the release they hold and
+ * leave maintenance, and the group runs again once every one of them has
+ * passed healthy_threshold real health checks (else MDEPLOY_ETIMEOUT naming
+ * each instance and what its health path answered; the group stays
+ * stopped and the call may be repeated). The retained fleet starts again
+ * warm and drained, as it was. `started` (may be NULL) gets how many
+ * instances started. A group that is not stopped is left alone (0).
+ */
+MDEPLOY_EXTERN(int) mdeploy_group_start(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                        const mdeploy_deploy_options *opts, size_t *started);
+
+/* Non-zero when the group is stopped; `since_ms` (may be NULL) gets when (Unix ms). */
+MDEPLOY_EXTERN(int) mdeploy_group_stopped(mdeploy_ctx *ctx, const char *application, const char *group,
+                                          int64_t *since_ms);
+
 /* ---- fleets of deployment groups ---- */
 
 typedef enum {
