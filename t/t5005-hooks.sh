@@ -127,6 +127,24 @@ is "$rc:$(grep -c maintenance "$R/shared/moodledata/calls")" "0:0" "gate: nothin
 ok "$([ -e "$R/shared/moodledata/climaintenance.html" ]; echo $?)" "gate: nothing pending, maintenance still on"
 rm -f "$R/shared/moodledata/climaintenance.html"
 
+# In maintenance (the upgrade gate validates green before it goes off)
+# Moodle's maintenance answer, 503 with Retry-After, is the one expected.
+validate_hook() {
+	(cd "$R/current" && MDEPLOY_PARAMS_FILE="$TMP/params" MDEPLOY_SHARED_DIR="$R/shared" \
+		MDEPLOY_RELEASE_DIR="$(pwd -P)" MDEPLOY_INSTANCE_ADDR=127.0.0.1 MDEPLOY_HTTP_PORT="$PORT" \
+		MDEPLOY_VALIDATE_TRIES=2 sh mdeploy-hooks/validate-service.sh)
+}
+: >"$R/shared/moodledata/climaintenance.html"
+run validate_hook
+is "$rc" 0 "ValidateService in maintenance: Moodle's maintenance page passes"
+like "$out" "answered HTTP 503 with Retry-After (Moodle's maintenance page: maintenance mode is on)" \
+	"ValidateService in maintenance: says what it accepted"
+: >"$R/shared/moodledata/no-retry-after"
+run validate_hook
+is "$rc" 1 "ValidateService in maintenance: a 503 without Retry-After fails"
+like "$err" "answered HTTP 503 without Retry-After, not 503 with Retry-After" "and says so"
+rm -f "$R/shared/moodledata/climaintenance.html" "$R/shared/moodledata/no-retry-after"
+
 # ValidateService fails when the login page does not answer 200.
 : >"$R/shared/moodledata/login-500"
 "$top_srcdir/t/fixtures/mkmoodle-release.sh" "$TMP/rel5"

@@ -1,6 +1,9 @@
 #!/bin/sh
 # validate-service.sh - ValidateService: the login page answers HTTP 200,
 # and admin/cli/checks.php reports nothing critical when PHP CLI is here.
+# In maintenance mode (climaintenance.html in the dataroot: mdeploy's
+# upgrade gate validates green before maintenance goes off) Moodle answers
+# every page with 503 and Retry-After: that answer is the one expected then.
 #
 # URL: MDEPLOY_VALIDATE_URL, else http://MDEPLOY_INSTANCE_ADDR[:MDEPLOY_HTTP_PORT]
 # + /login/index.php, sent with the Host of MOODLE_WWWROOT so the instance is
@@ -23,20 +26,36 @@ if [ -z "$url" ]; then
 	fi
 fi
 
+dataroot=$(mdh_param MOODLE_DATAROOT "${MDEPLOY_SHARED_DIR:-/var/lib/mdeploy/shared}/moodledata")
+want=200
+what=
+if [ -f "$dataroot/climaintenance.html" ]; then
+	want=503
+	what=" with Retry-After (Moodle's maintenance page: maintenance mode is on)"
+fi
+hdr=$(mktemp)
+trap 'rm -f "$hdr"' EXIT
 status=000
 i=0
 while [ "$i" -lt "$tries" ]; do
 	if [ -n "$host" ]; then
-		status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $host" "$url" || true)
+		status=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' --max-time 10 -H "Host: $host" "$url" || true)
 	else
-		status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$url" || true)
+		status=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' --max-time 10 "$url" || true)
 	fi
-	[ "$status" = 200 ] && break
+	if [ "$status" = "$want" ]; then
+		[ "$want" = 200 ] && break
+		grep -qi '^retry-after:' "$hdr" && break
+		status="$status without Retry-After"
+	fi
 	i=$((i + 1))
 	sleep 1
 done
-[ "$status" = 200 ] || mdh_die "$url answered HTTP $status, not 200, after $tries tries"
-mdh_log "$url answered HTTP 200"
+case $status in
+"$want") ;;
+*) mdh_die "$url answered HTTP $status, not $want$what, after $tries tries" ;;
+esac
+mdh_log "$url answered HTTP $want$what"
 
 if [ -n "$MDH_PHP" ] && [ -f "$MDH_WEB/admin/cli/checks.php" ]; then
 	# Nagios-style: 0 ok, 1 warning, 2 critical or error.
