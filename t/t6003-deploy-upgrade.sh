@@ -139,9 +139,9 @@ is "$log" "maintenance --enable;upgrade on;validate on;validate on;maintenance -
 	"OneAtATime: maintenance on, upgrade once, both instances validated, maintenance off, caches purged"
 run mdeploy --json deploy status
 steps=$(printf '%s' "$out" | jq -r '[.steps[] | .step + (if .step == "shift" then .target else "" end)] | join(",")')
-like "$steps" "install,install,maintenance-on,backup,upgrade,validate,validate," \
-	"both installs come before maintenance, the backup and the upgrade"
-like "$steps" "shift100,drain-blue,maintenance-off,purge-caches" \
+like "$steps" "install,install,lb-hold,maintenance-on,backup,upgrade,validate,validate," \
+	"both installs come before the hold, maintenance, the backup and the upgrade"
+like "$steps" "shift100,drain-blue,maintenance-off,purge-caches,lb-release" \
 	"traffic moves and blue is drained before maintenance goes off (old code never serves the new database)"
 like "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance on" "the upgrade hook ran under maintenance"
 ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off at the end"

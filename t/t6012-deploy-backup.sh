@@ -32,7 +32,17 @@ export PATH="$TMP/bin:$PATH"
 # sets the version and adds a table; ValidateService wants the version.
 mkrel() {
 	mkdir -p "$1/hooks" "$1/admin/cli"
-	printf '<?php echo "release %s\\n";\n' "$1" >"$1/index.php"
+	# Like Moodle's lib/setup.php: in maintenance every page is the maintenance page, 503 with Retry-After.
+	cat >"$1/index.php" <<EOT
+<?php
+if (file_exists(getenv('MDEPLOY_TEST_DATAROOT') . '/climaintenance.html')) {
+	header(\$_SERVER['SERVER_PROTOCOL'] . ' 503 Moodle under maintenance');
+	header('Retry-After: 300');
+	echo "maintenance page of $1\\n";
+	exit;
+}
+echo "release $1\\n";
+EOT
 	pg_site_config "$1" site
 	cat >"$1/admin/cli/maintenance.php" <<'EOT'
 <?php
@@ -58,6 +68,10 @@ EOT
 	cat >"$1/hooks/upgrade.sh" <<EOT
 #!/bin/sh
 echo "upgrade on \$MDEPLOY_INSTANCE_ID" >>"\$MDEPLOY_TEST_DATAROOT/log"
+# What users get through the load balancer during the window, once its
+# health checks (every 100 ms) have seen the maintenance page.
+sleep 1
+curl -s -m 5 -D "$TMP/window.headers" -o "$TMP/window.body" "http://127.0.0.1:$lbport/"
 PGPASSWORD=\$TEST_DBPASS psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $MOODLE_PGPORT -U site -d site -c \
 	"UPDATE mdl_config SET value = '$2' WHERE name = 'version'; CREATE TABLE mdl_added_$2 (id BIGSERIAL PRIMARY KEY);"
 EOT
@@ -141,4 +155,19 @@ ok "$(grep -rqF "$TEST_DBPASS" "$MDEPLOY_STATE_DIR" 2>/dev/null; [ $? = 1 ]; ech
 	"the password is in no file of the state directory"
 run mdeploy deploy status "$id"
 like "$out" "pg_dump of site: $file (" "deploy status shows the backup"
+
+# The maintenance window through the load balancer: Moodle's page, not
+# HAProxy's "no server" 503. The health checks fail during the window; the
+# gate holds the targets in rotation from before maintenance goes on until
+# it is off again.
+like "$(head -n 1 "$TMP/window.headers")" "503 Moodle under maintenance" \
+	"during the window the load balancer passes on the release's maintenance response"
+like "$(tr "A-Z" "a-z" <"$TMP/window.headers")" "retry-after: 300" "with its Retry-After"
+is "$(cat "$TMP/window.body")" "maintenance page of A" "and its page (served by blue, the live release)"
+like "$steps" "lb-hold,maintenance-on,backup,upgrade," "the targets are held before maintenance goes on"
+like "$steps" "maintenance-off,purge-caches,lb-release," "and released after it is off"
+run mdeploy --json lb show up-prod
+is "$(printf '%s' "$out" | jq -r '[.targets[] | select(.weight > 0) | .health] | unique | join(",")')" UP \
+	"after the release the serving targets are UP by their health checks"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
 done_testing

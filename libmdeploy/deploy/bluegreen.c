@@ -196,7 +196,8 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		}
 		if (gate && l.n > 0) {
 			/* Maintenance through blue's release; a first install has no blue, and nothing serves. */
-			if (r->blue[0] && (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on")))
+			if (r->blue[0] && ((rc = mdeploy_deploy__step(r, "lb-hold", r->lb, mdeploy_deploy__s_lb_hold, NULL)) ||
+			                   (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on"))))
 				goto failed;
 			/* A first install has nothing to back up. */
 			if (r->blue[0] && (rc = mdeploy_deploy__step(r, "backup", r->green, mdeploy_deploy__s_backup, NULL))) {
@@ -207,6 +208,9 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 				if (mdeploy_deploy__step(r, "maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))
 					snprintf(why + strlen(why), sizeof(why) - strlen(why), "; and maintenance mode could not be "
 					         "turned off: %s", mdeploy_error_last()->message);
+				else if (mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, r->blue))
+					snprintf(why + strlen(why), sizeof(why) - strlen(why), "; and the load balancer's health "
+					         "checks could not be restored: %s", mdeploy_error_last()->message);
 				mdeploy__error_set(rc, CLS, "%s", why);
 				goto failed;
 			}
@@ -251,7 +255,8 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 	/* Blue takes no request on the upgraded database: drained before maintenance goes off. */
 	if (gate && r->blue[0] && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||
 	             (rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
-	             (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches"))))
+	             (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	             (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, r->green))))
 		goto failed;
 	if ((rc = mdeploy_deploy__step(r, "watch", r->green, mdeploy_deploy__s_watch, NULL)))
 		goto failed;

@@ -124,6 +124,7 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r);
 
 /* health.c */
 int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet);
+int mdeploy_deploy__wait_checked(mdeploy_deploy__run *r, const char *fleet);
 int mdeploy_deploy__s_health(mdeploy_deploy__run *r, const char *target, void *arg);
 
 /* traffic.c */
@@ -153,6 +154,9 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r);
+int mdeploy_deploy__s_lb_hold(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__s_lb_release(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__held(mdeploy_deploy__run *r);
 
 /* env.c: the group's parameters and secrets, the port and the load balancer's URL, for hooks. */
 int mdeploy_deploy__env_load(mdeploy_deploy__run *r);

@@ -41,7 +41,8 @@ int mdeploy_deploy__pick_instance(mdeploy_deploy__run *r, const char *target, co
 	for (i = 0; i < l->n; i++) {
 		if (!l->running[i])
 			continue;
-		if (green && !mdeploy_deploy__is_done(r, "install", l->id[i]))
+		/* (A fleet this run did not create, e.g. the live one of a rollback, has no install to check.) */
+		if (green && mdeploy_deploy__is_done(r, "create-fleet", r->green) && !mdeploy_deploy__is_done(r, "install", l->id[i]))
 			continue;
 		*out = i;
 		return 0;
@@ -162,4 +163,39 @@ int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r)
 	int begun = 0;
 	mdeploy_store_journal_foreach(r->store, r->id, upgrade_begun_cb, &begun);
 	return begun;
+}
+
+/*
+ * The maintenance window at the load balancer. Moodle answers every request
+ * with its maintenance page and 503 while climaintenance.html exists, so
+ * the health checks would take every instance out and users would get the
+ * load balancer's bare 503. The gate holds the targets in rotation before
+ * maintenance goes on (each is healthy then) and releases them once it is
+ * off: users get Moodle's page with its Retry-After.
+ */
+int mdeploy_deploy__s_lb_hold(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	(void)target; (void)arg;
+	return mdeploy_lb_hold(r->p, r->lb, 1);
+}
+
+/* Non-zero while this run holds the load balancer's targets. */
+int mdeploy_deploy__held(mdeploy_deploy__run *r)
+{
+	return mdeploy_deploy__is_done(r, "lb-hold", r->lb) && !mdeploy_deploy__is_done(r, "lb-release", r->lb);
+}
+
+/*
+ * Release the hold, then wait until every target of fleet `arg` passed a
+ * health check run after the release: a read right away would show what
+ * the hold set, not what a check found.
+ */
+int mdeploy_deploy__s_lb_release(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	int rc;
+	(void)target;
+	if ((rc = mdeploy_lb_hold(r->p, r->lb, 0)) ||
+	    (rc = mdeploy_deploy__wait_for(r, r->g->health_interval_ms + r->g->health_timeout_ms + 100)))
+		return rc;
+	return arg ? mdeploy_deploy__wait_checked(r, arg) : 0;
 }

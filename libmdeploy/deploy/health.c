@@ -47,7 +47,7 @@ static void describe_down(const inst_list *l, const target_list *t, char *out, s
  * limit mdeploy.yml(5) documents), else MDEPLOY_ETIMEOUT naming each
  * instance still down, what its health path answered and the check's output.
  */
-int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
+static int wait_up(mdeploy_deploy__run *r, const char *fleet, int checked)
 {
 	unsigned int limit = r->g->health_interval_ms * (r->g->healthy_threshold + 2) +
 	                     r->g->health_timeout_ms + 10000;
@@ -55,7 +55,8 @@ int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
 	inst_list l;
 	target_list t;
 	size_t i, up, want;
-	int rc;
+	/* While the gate holds the targets (gate.c), a held one shows "no check": the gate validated it. */
+	int rc, held = !checked && mdeploy_deploy__held(r);
 
 	if ((rc = mdeploy_deploy__instances(r, fleet, &l)))
 		return rc;
@@ -66,7 +67,10 @@ int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
 			if (!mdeploy_deploy__in_list(&l, t.t[i].instance))
 				continue;
 			want++;
-			up += is_up(t.t[i].health);
+			if (checked)
+				up += is_up(t.t[i].health) && !strcmp(t.t[i].check_status, "L7OK");
+			else
+				up += is_up(t.t[i].health) || (held && !strcmp(t.t[i].health, "no check"));
 		}
 		if (want > 0 && up == want)
 			return 0;
@@ -80,6 +84,17 @@ int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
 		if ((rc = mdeploy_deploy__wait_for(r, 50)))
 			return rc;
 	}
+}
+
+int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)
+{
+	return wait_up(r, fleet, 0);
+}
+
+/* As mdeploy_deploy__wait_healthy(), and the last check of each target passed (L7OK). */
+int mdeploy_deploy__wait_checked(mdeploy_deploy__run *r, const char *fleet)
+{
+	return wait_up(r, fleet, 1);
 }
 
 int mdeploy_deploy__s_health(mdeploy_deploy__run *r, const char *target, void *arg)

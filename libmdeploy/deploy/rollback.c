@@ -50,6 +50,9 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 	           (!upgraded && mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
 	            !mdeploy_deploy__is_done(r, "maintenance-off", r->blue) &&
 	            (rc = mdeploy_deploy__step(r, "rollback-maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))) ||
+	           /* Maintenance off: the health checks decide again. (On, the hold keeps Moodle's page served.) */
+	           (!upgraded && mdeploy_deploy__held(r) &&
+	            (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, r->blue))) ||
 	           (rc = mdeploy_deploy__step(r, "retire-green", r->green, mdeploy_deploy__s_retire, NULL))) {
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
 		return rc;

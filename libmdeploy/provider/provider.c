@@ -266,3 +266,9 @@ int mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n)
 	CHECK("load balancer", lb);
 	return p->ops->lb_bind(p, lb, out, n);
 }
+
+int mdeploy_lb_hold(mdeploy_provider *p, const char *lb, int on)
+{
+	CHECK("load balancer", lb);
+	return p->ops->lb_hold(p, lb, on);
+}

@@ -38,6 +38,7 @@ typedef struct mdeploy_provider_ops {
 	int (*lb_apply)(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
 	int (*lb_targets)(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload);
 	int (*lb_bind)(mdeploy_provider *p, const char *lb, char *out, size_t n);
+	int (*lb_hold)(mdeploy_provider *p, const char *lb, int on);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

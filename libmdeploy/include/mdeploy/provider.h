@@ -244,6 +244,20 @@ MDEPLOY_EXTERN(int) mdeploy_lb_targets(mdeploy_provider *p, const char *lb,
  * MDEPLOY_ENOTFOUND when it was never set up. */
 MDEPLOY_EXTERN(int) mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);
 
+/*
+ * Hold every target of `lb` in rotation whatever its health checks say
+ * (`on` non-zero), or let the checks decide again (0). For a maintenance
+ * window in which every instance answers 503 on purpose: users get the
+ * application's own page (Moodle's climaintenance.html, with its
+ * Retry-After) through the load balancer instead of its bare 503 for "no
+ * server". Weights still decide who gets requests. A target that joins
+ * while held is held once it has joined. Released, the checks run again and
+ * a target failing them is taken out after `unhealthy_threshold` of them.
+ * Idempotent. (An ALB fails open by itself when every target of a target
+ * group is unhealthy.)
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_hold(mdeploy_provider *p, const char *lb, int on);
+
 MDEPLOY_END_DECL
 
 #endif

@@ -422,4 +422,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	mdeploy_local__lb_apply,
 	mdeploy_local__lb_targets,
 	mdeploy_local__lb_bind,
+	mdeploy_local__lb_hold,
 };

@@ -455,6 +455,19 @@ static int join_slot(mdeploy_provider *p, const lb_paths *lp, const char *slot, 
 	return 0;
 }
 
+/*
+ * While the load balancer holds its targets (mdeploy_lb_hold()), a target
+ * that joins is held too: its checks are suspended and it is marked up.
+ */
+static int hold_slot(const lb_paths *lp, const char *slot)
+{
+	char cmd[256];
+	if (!mdeploy__path_exists(lp->hold))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "disable health " BACKEND "/%s; set server " BACKEND "/%s health up", slot, slot);
+	return cli_change(lp, cmd);
+}
+
 /* ---- slots ---- */
 
 typedef struct {
@@ -629,7 +642,8 @@ int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *
 	snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s %u; set server " BACKEND "/%s state %s",
 	         s->name, weight, s->name, state_word(state));
 	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd);
-	rc = cli_change(&lp, cmd);
+	if (!(rc = cli_change(&lp, cmd)) && joins)
+		rc = hold_slot(&lp, s->name);
 out:
 	free(sl.v);
 	if (!rc)
@@ -690,7 +704,7 @@ int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_l
 	for (i = 0; i < n; i++) {
 		slot *s = slot_of(&sl, c[i].instance);
 		if ((s->admin & ADMIN_MAINT) && c[i].state >= 0 && c[i].state != MDEPLOY_TARGET_MAINT &&
-		    (rc = join_slot(p, &lp, s->name, state_word(c[i].state))))
+		    ((rc = join_slot(p, &lp, s->name, state_word(c[i].state))) || (rc = hold_slot(&lp, s->name))))
 			goto out;
 	}
 	if (!cmd.size)
@@ -766,6 +780,48 @@ int mdeploy_local__lb_targets(mdeploy_provider *p, const char *lb, mdeploy_targe
 	tc.cb = cb;
 	tc.payload = payload;
 	rc = stat_each(&lp, target_row, &tc);
+	free(sl.v);
+	return rc;
+}
+
+/*
+ * Hold (on) or release the targets of `lb`. Held, a target's health checks
+ * are suspended and it is marked up, so it keeps taking requests by its
+ * weight whatever it answers (`disable health` alone would keep a target
+ * that is already down, down). Released, the checks run again and the
+ * target starts from up: the next failing checks take it out. The hold file
+ * makes targets that join meanwhile held too, and survives a restart.
+ */
+int mdeploy_local__lb_hold(mdeploy_provider *p, const char *lb, int on)
+{
+	lb_paths lp;
+	slot_list sl;
+	mdeploy__buf cmd = MDEPLOY__BUF_INIT;
+	size_t i;
+	int rc;
+
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	if (on && (rc = mdeploy__file_write_atomic(lp.hold, "held\n", 5, 0600)))
+		goto out;
+	for (i = 0; i < sl.n; i++) {
+		if (!sl.v[i].instance[0] || (sl.v[i].admin & ADMIN_MAINT))
+			continue;
+		mdeploy__buf_printf(&cmd, "%s%s health " BACKEND "/%s; set server " BACKEND "/%s health up",
+		                    cmd.size ? "; " : "", on ? "disable" : "enable", sl.v[i].name, sl.v[i].name);
+	}
+	if (cmd.size) {
+		mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd.ptr);
+		if ((rc = cli_change(&lp, cmd.ptr)))
+			goto out;
+	}
+	if (!on && unlink(lp.hold) < 0 && errno != ENOENT) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "cannot remove '%s'", lp.hold);
+		goto out;
+	}
+	rc = save_state(&lp);
+out:
+	mdeploy__buf_dispose(&cmd);
 	free(sl.v);
 	return rc;
 }

@@ -50,6 +50,7 @@ int mdeploy_local__lb_deregister(mdeploy_provider *p, const char *lb, const char
 int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
 int mdeploy_local__lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload);
 int mdeploy_local__lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);
+int mdeploy_local__lb_hold(mdeploy_provider *p, const char *lb, int on);
 
 /* <state_dir>/local/<sub>, malloc'd. */
 char *mdeploy_local__path(mdeploy_provider *p, const char *sub);
