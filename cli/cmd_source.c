@@ -218,6 +218,8 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 			                                     "files_changed", c->files_counted ? json_integer((json_int_t)c->files_changed)
 			                                                                       : json_null(),
 			                                     "upgrade", c->upgrade));
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "reason",
+			                    c->reason ? json_string(c->reason) : json_null());
 			if (c->upgrade)
 				json_array_append_new(causes, json_string(c->component));
 		}
@@ -234,7 +236,8 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 		else if (c->kind == MDEPLOY_CHANGE_REMOVED)
 			snprintf(versions, sizeof(versions), "%s", c->old_version);
 		else if (c->upgrade)
-			snprintf(versions, sizeof(versions), "%s -> %s", c->old_version, c->new_version);
+			snprintf(versions, sizeof(versions), "%s -> %s", *c->old_version ? c->old_version : "?",
+			         *c->new_version ? c->new_version : "?");
 		else
 			snprintf(versions, sizeof(versions), "%s", c->new_version);
 		if (c->files_counted)
@@ -250,6 +253,11 @@ static int do_diff(mdeploy_ctx *ctx, const char *a, const char *b, const char *r
 			if (mdeploy_release_diff_get(d, i)->upgrade)
 				printf(" %s", mdeploy_release_diff_get(d, i)->component);
 		printf(")\n");
+		for (i = 0; i < mdeploy_release_diff_count(d); i++) {
+			const mdeploy_component_change *c = mdeploy_release_diff_get(d, i);
+			if (c->upgrade && c->reason)
+				printf("  %s: %s\n", c->component, c->reason);
+		}
 	} else {
 		printf("code-only: no version changed and no plugin added or removed; "
 		       "can be swapped with zero downtime\n");

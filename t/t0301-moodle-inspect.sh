@@ -30,7 +30,7 @@ like "$err" "2 problems found" "all problems reported, not only the first"
 
 run mdeploy moodle inspect --repo "$core" broken-versionphp
 is "$rc" 1 "malformed version.php: exit 1"
-like "$err" "mod/forum/version.php:4: unknown constant or function 'get_config'" "malformed version.php names file and line"
+like "$err" "mod/forum/version.php:4: \$plugin->version cannot be read without running PHP: it calls get_config(), which only PHP can run" "unreadable version.php names file, line and why"
 
 run mdeploy --json moodle inspect --repo "$core" vendored
 is "$(printf '%s' "$out" | jq -r '.plugins[] | select(.component == "local_tweaks") | .path')" "local/tweaks" \

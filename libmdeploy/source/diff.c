@@ -12,12 +12,14 @@
 #include "mdeploy/source.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct change {
 	mdeploy_component_change pub;
 	char *component;
+	char *reason;
 };
 
 struct mdeploy_release_diff {
@@ -44,6 +46,22 @@ static struct change *get(mdeploy_release_diff *d, const char *component)
 		return NULL;
 	d->n++;
 	return c;
+}
+
+static int set_reason(struct change *c, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(2, 3);
+static int set_reason(struct change *c, const char *fmt, ...)
+{
+	mdeploy__buf b = MDEPLOY__BUF_INIT;
+	va_list ap;
+	c->pub.upgrade = 1;
+	if (c->reason)
+		return 0;
+	va_start(ap, fmt);
+	mdeploy__buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (!(c->reason = mdeploy__buf_detach(&b)))
+		return mdeploy__error_oom();
+	return 0;
 }
 
 /* The component owning `path`: the plugin with the longest path prefix, else core. */
@@ -158,6 +176,42 @@ static int change_cmp(const void *x, const void *y)
 	return strcmp(a->component, b->component);
 }
 
+/* A file of `m` by its path relative to the Moodle root. */
+static const mdeploy__ventry *find_rel(const mdeploy_moodle *m, const char *rel)
+{
+	char *p = mdeploy__sprintf("%s%s", mdeploy_moodle_root(m), rel);
+	const mdeploy__ventry *e = p ? mdeploy__vtree_find(mdeploy__moodle_vtree(m), p) : NULL;
+	free(p);
+	return e;
+}
+
+/*
+ * A plugin in both releases whose version one of them cannot read: Moodle
+ * sees whatever its version.php says, so a change to it or to a file it
+ * includes is taken for an upgrade (never code-only); no change, no upgrade.
+ */
+static int unread_version(struct change *c, const mdeploy_moodle *a, const mdeploy_moodle *b, const char *component)
+{
+	const mdeploy_moodle *side[2] = { a, b };
+	const char *const *files;
+	size_t n, i, s;
+	for (s = 0; s < 2; s++) {
+		const char *why = mdeploy__moodle_version_unread(side[s], component, &files, &n);
+		size_t rl = strlen(mdeploy_moodle_root(side[s]));
+		if (!why)
+			continue;
+		for (i = 0; i < n; i++) {
+			const char *rel = strncmp(files[i], mdeploy_moodle_root(side[s]), rl) ? files[i] : files[i] + rl;
+			const mdeploy__ventry *ea = find_rel(a, rel), *eb = find_rel(b, rel);
+			if ((ea == NULL) != (eb == NULL) ||
+			    (ea && !same_content(mdeploy__moodle_vtree(a), ea, mdeploy__moodle_vtree(b), eb)))
+				return set_reason(c, "%s changed and its version cannot be read without running PHP, so it "
+				                  "is taken for an upgrade (%s)", files[i], why);
+		}
+	}
+	return 0;
+}
+
 int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *ra,
                              const mdeploy_release *rb)
 {
@@ -200,7 +254,7 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 		if (!c)
 			rc = mdeploy__error_oom();
 		else if (mdeploy_moodle_version_cmp(mdeploy_moodle_version(a), mdeploy_moodle_version(b)) != 0)
-			c->pub.upgrade = 1;
+			rc = set_reason(c, "version %s -> %s", mdeploy_moodle_version(a), mdeploy_moodle_version(b));
 	}
 	for (k = 0; rc == 0 && k < mdeploy_moodle_plugin_count(a); k++) {
 		const mdeploy_moodle_plugin *p = mdeploy_moodle_plugin_at(a, k);
@@ -211,11 +265,11 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 			break;
 		}
 		if (!q)
-			c->pub.upgrade = 1;
-		else if ((p->version == NULL) != (q->version == NULL) ||
-		         (p->version && strcmp(p->version, q->version) != 0 &&
-		          mdeploy_moodle_version_cmp(p->version, q->version) != 0))
-			c->pub.upgrade = 1;
+			rc = set_reason(c, "removed");
+		else if (!p->version || !q->version)
+			rc = unread_version(c, a, b, p->component);
+		else if (strcmp(p->version, q->version) != 0 && mdeploy_moodle_version_cmp(p->version, q->version) != 0)
+			rc = set_reason(c, "version %s -> %s", p->version, q->version);
 	}
 	for (k = 0; rc == 0 && k < mdeploy_moodle_plugin_count(b); k++) {
 		const mdeploy_moodle_plugin *q = mdeploy_moodle_plugin_at(b, k);
@@ -225,7 +279,7 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 		if (!(c = get(d, q->component)))
 			rc = mdeploy__error_oom();
 		else
-			c->pub.upgrade = 1;
+			rc = set_reason(c, "added");
 	}
 	if (rc) {
 		mdeploy_release_diff_free(d);
@@ -246,12 +300,14 @@ int mdeploy_release_diff_new(mdeploy_release_diff **out, const mdeploy_release *
 		}
 		c->pub.component = c->component;
 		c->pub.files_counted = 1;
+		c->pub.reason = c->reason;
 		c->pub.kind = !c->pub.old_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_ADDED
 		            : !c->pub.new_version && strcmp(c->component, "core") ? MDEPLOY_CHANGE_REMOVED
 		            : (c->pub.files_changed || c->pub.upgrade) ? MDEPLOY_CHANGE_CHANGED
 		            : MDEPLOY_CHANGE_NONE;
 		if (c->pub.kind == MDEPLOY_CHANGE_NONE) {
 			free(c->component);
+			free(c->reason);
 			continue;
 		}
 		if (c->pub.upgrade)
@@ -321,21 +377,20 @@ int mdeploy_release_diff_manifests(mdeploy_release_diff **out, const char *a, co
 		struct change *c;
 		if (nv && !mdeploy_moodle_version_cmp(vstr(v), vstr(nv)) && !strcmp(vstr(v), vstr(nv)))
 			continue;
-		if (!(c = get(d, key))) {
-			rc = mdeploy__error_oom();
+		if (!(c = get(d, key)) ||
+		    (rc = nv ? set_reason(c, "version %s -> %s", vstr(v), vstr(nv)) : set_reason(c, "removed")) != 0) {
+			rc = c ? rc : mdeploy__error_oom();
 			goto out;
 		}
-		c->pub.upgrade = 1;
 	}
 	json_object_foreach(cb, key, v) {
 		struct change *c;
 		if (json_object_get(ca, key))
 			continue;
-		if (!(c = get(d, key))) {
-			rc = mdeploy__error_oom();
+		if (!(c = get(d, key)) || (rc = set_reason(c, "added")) != 0) {
+			rc = c ? rc : mdeploy__error_oom();
 			goto out;
 		}
-		c->pub.upgrade = 1;
 	}
 	for (k = 0, w = 0; k < d->n; k++) {
 		struct change *c = &d->c[k];
@@ -344,6 +399,7 @@ int mdeploy_release_diff_manifests(mdeploy_release_diff **out, const char *a, co
 		c->pub.old_version = ov ? mdeploy__strdup(vstr(ov)) : NULL;
 		c->pub.new_version = nv ? mdeploy__strdup(vstr(nv)) : NULL;
 		c->pub.kind = !ov ? MDEPLOY_CHANGE_ADDED : !nv ? MDEPLOY_CHANGE_REMOVED : MDEPLOY_CHANGE_CHANGED;
+		c->pub.reason = c->reason;
 		d->upgrade = 1;
 		d->owned_versions = 1;
 		d->c[w++] = *c;
@@ -369,6 +425,7 @@ void mdeploy_release_diff_free(mdeploy_release_diff *d)
 		return;
 	for (i = 0; i < d->n; i++) {
 		free(d->c[i].component);
+		free(d->c[i].reason);
 		if (d->owned_versions) {
 			free((char *)d->c[i].pub.old_version);
 			free((char *)d->c[i].pub.new_version);

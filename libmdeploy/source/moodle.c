@@ -20,6 +20,9 @@ struct ptype {
 struct plugin {
 	mdeploy_moodle_plugin pub;
 	mdeploy_moodle_dependency *deps;
+	char **vfiles;             /* version.php and what it includes */
+	size_t nvfiles;
+	const char *unread;        /* why the version is not known, or NULL */
 };
 
 struct mdeploy_moodle {
@@ -232,6 +235,8 @@ static const char *pv_text(mdeploy_moodle *m, const mdeploy__pv *v)
 {
 	if (!v)
 		return NULL;
+	if (v->type == MDEPLOY__PV_CONST && !strcmp(v->text, "null"))
+		return NULL;
 	if (v->type == MDEPLOY__PV_NUMBER || v->type == MDEPLOY__PV_STRING || v->type == MDEPLOY__PV_CONST)
 		return keepdup(m, v->text);
 	return NULL;
@@ -265,17 +270,55 @@ static int plugin_name_ok(const char *type, const char *name)
 	return 1;
 }
 
+/* The reader version.php's includes go through: any file of the tree. */
+static int tree_read(const char *path, char **data, size_t *len, void *payload)
+{
+	mdeploy_moodle *m = payload;
+	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, path);
+	mdeploy__vdata d;
+	int rc;
+	if (!e || e->mode == 0120000)
+		return MDEPLOY_ENOTFOUND;
+	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
+		return rc;
+	*len = d.len;
+	*data = malloc(d.len ? d.len : 1);
+	if (*data)
+		memcpy(*data, d.data, d.len);
+	mdeploy__vdata_release(&d);
+	return *data ? 0 : mdeploy__error_oom();
+}
+
+static int keep_vfile(struct plugin *p, const char *path)
+{
+	char **n = realloc(p->vfiles, (p->nvfiles + 1) * sizeof(*n));
+	if (!n)
+		return mdeploy__error_oom();
+	p->vfiles = n;
+	if (!(n[p->nvfiles] = mdeploy__strdup(path)))
+		return mdeploy__error_oom();
+	p->nvfiles++;
+	return 0;
+}
+
 static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 {
 	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, vfile);
+	mdeploy__phpver_ctx ctx;
 	mdeploy__phpfile *f = NULL;
 	mdeploy__vdata d;
 	const mdeploy__pv *v;
+	size_t i;
 	int rc;
 
-	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
+	if ((rc = keep_vfile(p, vfile)) != 0 || (rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
 		return rc;
-	rc = mdeploy__phpver_parse(&f, vfile, d.data, d.len);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.root = m->root;
+	ctx.read = tree_read;
+	ctx.payload = m;
+	ctx.plugin = 1;
+	rc = mdeploy__phpver_eval(&f, vfile, d.data, d.len, &ctx);
 	mdeploy__vdata_release(&d);
 	if (rc == MDEPLOY_ENOMEM)
 		return rc;
@@ -286,7 +329,22 @@ static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 		unsigned long line = strtoul(msg, &end, 10);
 		if (*end == ':' && end[1] == ' ')
 			msg = end + 2;
-		return problem(m, "version-php", p->pub.component, vfile, (unsigned int)line, "%s", msg);
+		if ((rc = problem(m, "version-php", p->pub.component, vfile, (unsigned int)line, "%s", msg)) == 0)
+			p->unread = m->problems[m->nproblems - 1].message;
+		return rc;
+	}
+	for (i = 0; i < f->nincludes && rc == 0; i++)
+		rc = keep_vfile(p, f->includes[i]);
+	if (rc == 0 && (v = prop(f, "version")) && v->type == MDEPLOY__PV_UNKNOWN) {
+		/* What only PHP could tell: reported, and diff treats any change
+		 * to these files as an upgrade. */
+		if ((rc = problem(m, "version-php", p->pub.component, v->file ? v->file : vfile, v->line,
+		                  "$plugin->version cannot be read without running PHP: %s", v->text)) == 0)
+			p->unread = m->problems[m->nproblems - 1].message;
+	}
+	if (rc) {
+		mdeploy__phpver_free(f);
+		return rc;
 	}
 	p->pub.version = pv_text(m, prop(f, "version"));
 	p->pub.requires = pv_text(m, prop(f, "requires"));
@@ -299,7 +357,6 @@ static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 		p->pub.supported_max = pv_text(m, v->values[1]);
 	}
 	if ((v = prop(f, "dependencies")) && v->type == MDEPLOY__PV_ARRAY && v->count) {
-		size_t i;
 		p->deps = calloc(v->count, sizeof(*p->deps));
 		if (!p->deps) {
 			mdeploy__phpver_free(f);
@@ -316,9 +373,10 @@ static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 		}
 		p->pub.dependencies = p->deps;
 	}
-	if (rc == 0 && !p->pub.version)
-		rc = problem(m, "no-version", p->pub.component, vfile, 0,
-		             "sets no $plugin->version; Moodle refuses to install it");
+	if (rc == 0 && !p->pub.version && !p->unread &&
+	    (rc = problem(m, "no-version", p->pub.component, vfile, 0,
+	                  "sets no $plugin->version; Moodle refuses to install it")) == 0)
+		p->unread = m->problems[m->nproblems - 1].message;
 	if (rc == 0 && p->pub.declared_component && strcmp(p->pub.declared_component, p->pub.component))
 		rc = problem(m, "component-mismatch", p->pub.component, vfile, prop_line(f, "component"),
 		             "$plugin->component is '%s' but the directory %s makes it '%s'",
@@ -621,8 +679,13 @@ void mdeploy_moodle_free(mdeploy_moodle *m)
 		free(m->types[i].dir);
 	}
 	free(m->types);
-	for (i = 0; i < m->nplugins; i++)
+	for (i = 0; i < m->nplugins; i++) {
+		size_t k;
 		free(m->plugins[i].deps);
+		for (k = 0; k < m->plugins[i].nvfiles; k++)
+			free(m->plugins[i].vfiles[k]);
+		free(m->plugins[i].vfiles);
+	}
 	free(m->plugins);
 	free(m->problems);
 	for (i = 0; i < m->npool; i++)
@@ -758,6 +821,17 @@ const mdeploy_moodle_plugin *mdeploy_moodle_find(const mdeploy_moodle *m, const 
 }
 
 size_t mdeploy_moodle_problem_count(const mdeploy_moodle *m) { return m->nproblems; }
+
+const char *mdeploy__moodle_version_unread(const mdeploy_moodle *m, const char *component,
+                                           const char *const **files, size_t *n)
+{
+	const struct plugin *p = find_plugin(m, component);
+	if (!p || !p->unread)
+		return NULL;
+	*files = (const char *const *)p->vfiles;
+	*n = p->nvfiles;
+	return p->unread;
+}
 
 const mdeploy_moodle_problem *mdeploy_moodle_problem_at(const mdeploy_moodle *m, size_t i)
 {

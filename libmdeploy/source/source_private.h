@@ -82,6 +82,14 @@ int mdeploy__moodle_add_problem(mdeploy_moodle *m, const char *code, const char 
 
 /* Hand a repository the model's tree reads from over to the model. */
 int mdeploy__moodle_own_repo(mdeploy_moodle *m, git_repository *repo);
+/*
+ * When `component`'s version could not be read (unreadable version.php, or
+ * none set), why (the problem's message), and the tree paths of its
+ * version.php and of every file it includes (*n of them); NULL when the
+ * version was read or there is no such plugin.
+ */
+const char *mdeploy__moodle_version_unread(const mdeploy_moodle *m, const char *component,
+                                           const char *const **files, size_t *n);
 
 /* ---- mirrors (mirror.c) ---------------------------------------------- */
 

@@ -202,6 +202,10 @@ typedef struct mdeploy_component_change {
 	size_t files_changed;       /* files added, removed or modified under it */
 	int upgrade;                /* this component makes Moodle's DB upgrade pending */
 	int files_counted;          /* 0 when only versions were compared (manifests) */
+	/* Why it is an upgrade ("version 2024100700 -> 2024100705", "added",
+	 * "removed", or why a version that cannot be read counts as changed);
+	 * NULL when it is not. */
+	const char *reason;
 } mdeploy_component_change;
 
 typedef struct mdeploy_release_diff mdeploy_release_diff;
