@@ -185,6 +185,7 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	rc = !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	free(live);
 	free(live_bundle);
@@ -257,6 +258,7 @@ int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const cha
 	rc = r.blue[0] && !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	mdeploy_deployment_free(d);
 	mdeploy_deploy__run_dispose(&r);
@@ -308,7 +310,8 @@ int mdeploy_deploy_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char 
 		mdeploy_deploy__flag_set(r.store, r.id, "stop", NULL);
 		rc = mdeploy_store_deployment_set_status(r.store, r.id, "Stopped", "stopped on request");
 	}
-	mdeploy_store_lock_release(r.store, r.lock);
+	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	mdeploy_deployment_free(d);
 	mdeploy_deploy__run_dispose(&r);

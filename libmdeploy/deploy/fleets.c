@@ -25,6 +25,7 @@ const char *mdeploy_fleet_role_name(mdeploy_fleet_role role)
 	case MDEPLOY_FLEET_RETAINED: return "retained";
 	case MDEPLOY_FLEET_DEPLOYING: return "deploying";
 	case MDEPLOY_FLEET_ORPHANED: return "orphaned";
+	case MDEPLOY_FLEET_RETIRING: return "retiring";
 	default: return "-";
 	}
 }
@@ -68,7 +69,7 @@ static int inflight_cb(const mdeploy_deployment_record *r, void *payload)
 /* The role of `f` and, for a deploying one, the deployment in `dep` (may be NULL). */
 static int role_of(mdeploy_store *store, const mdeploy_fleet_info *f, mdeploy_fleet_role *out, char dep[12])
 {
-	char app[64], group[128], key[320], *v = NULL;
+	char app[64], group[128], key[400], *v = NULL;
 	struct inflight in;
 	int rc;
 
@@ -93,6 +94,13 @@ static int role_of(mdeploy_store *store, const mdeploy_fleet_info *f, mdeploy_fl
 		return 0;
 	}
 	free(v);
+	v = NULL;
+	snprintf(key, sizeof(key), "deploy/%s/%s/retiring/%s", app, group, f->name);
+	if (mdeploy_store_value_get(store, key, &v) == 0) {
+		free(v);
+		*out = MDEPLOY_FLEET_RETIRING;
+		return 0;
+	}
 	mdeploy_error_clear();
 	memset(&in, 0, sizeof(in));
 	in.fleet = f->name;
@@ -184,7 +192,7 @@ int mdeploy_deploy_fleet_delete(mdeploy_ctx *ctx, const char *fleet)
 	mdeploy_fleet_role role;
 	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
 	struct fleet_copy fc;
-	char app[64], group[128], lock[320], lb[200], dep[12], key[320];
+	char app[64], group[128], lock[320], lb[200], dep[12], key[400];
 	int rc, locked = 0;
 
 	if (!ctx || !fleet)
@@ -227,6 +235,9 @@ int mdeploy_deploy_fleet_delete(mdeploy_ctx *ctx, const char *fleet)
 		goto out;
 	if (role == MDEPLOY_FLEET_RETAINED) {
 		snprintf(key, sizeof(key), "deploy/%s/%s/retained", app, group);
+		rc = mdeploy_store_value_set(store, key, NULL);
+	} else if (role == MDEPLOY_FLEET_RETIRING) {
+		snprintf(key, sizeof(key), "deploy/%s/%s/retiring/%s", app, group, fleet);
 		rc = mdeploy_store_value_set(store, key, NULL);
 	}
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "fleet %s (%s) of group %s deleted", fleet,

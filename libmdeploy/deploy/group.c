@@ -188,6 +188,7 @@ int mdeploy_group_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 	             r.g->name, r.g->name, live);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	mdeploy_deploy__run_dispose(&r);
 	return rc;
@@ -237,6 +238,7 @@ int mdeploy_group_start(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "group %s runs again on %s", r.g->name, live);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	mdeploy_deploy__run_dispose(&r);
 	return rc;

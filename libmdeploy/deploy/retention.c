@@ -78,7 +78,7 @@ int mdeploy_deploy__s_finish(mdeploy_deploy__run *r, const char *target, void *a
 	/* Only one fleet is kept warm: an older retained one goes now. */
 	if (mdeploy_deploy__retained_get(r, old, sizeof(old), &until, oldb, sizeof(oldb)) == 0 && strcmp(old, r->blue) &&
 	    strcmp(old, r->green)) {
-		if ((rc = mdeploy_deploy__retire_fleet(r, old)))
+		if ((rc = mdeploy_deploy__retire_record(r, old)))
 			return rc;
 	}
 	if (mdeploy_deploy__value_get(r, "live_bundle", &live_bundle))
@@ -91,7 +91,8 @@ int mdeploy_deploy__s_finish(mdeploy_deploy__run *r, const char *target, void *a
 		goto out;
 	if (r->blue[0] && strcmp(r->blue, r->green)) {
 		if (r->g->blue_retention_ms == 0) {
-			if ((rc = mdeploy_deploy__retire_fleet(r, r->blue)) || (rc = mdeploy_deploy__retained_set(r, NULL, 0, NULL)))
+			/* Recorded and out of the load balancer; terminated once the lock is released. */
+			if ((rc = mdeploy_deploy__retire_record(r, r->blue)) || (rc = mdeploy_deploy__retained_set(r, NULL, 0, NULL)))
 				goto out;
 		} else if ((rc = mdeploy_deploy__retained_set(r, r->blue, mdeploy_store__unix_ms() + r->g->blue_retention_ms, live_bundle))) {
 			goto out;
@@ -122,14 +123,14 @@ int mdeploy_deploy__s_retire(mdeploy_deploy__run *r, const char *target, void *a
 				return rc;
 		return 0;
 	}
-	return mdeploy_deploy__retire_fleet(r, target);
+	return mdeploy_deploy__retire_record(r, target);
 }
 
 int mdeploy_deploy__s_retire_retained(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	int rc;
 	(void)arg;
-	if ((rc = mdeploy_deploy__retire_fleet(r, target)))
+	if ((rc = mdeploy_deploy__retire_record(r, target)))
 		return rc;
 	return mdeploy_deploy__retained_set(r, NULL, 0, NULL);
 }
@@ -153,7 +154,7 @@ int mdeploy_deploy__cleanup_expired(mdeploy_deploy__run *r, size_t *terminated)
 		return mdeploy_deploy__retained_set(r, NULL, 0, NULL);
 	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "group %s: retention of %s is over; terminating it",
 	             r->g->name, fleet);
-	if ((rc = mdeploy_deploy__retire_fleet(r, fleet)))
+	if ((rc = mdeploy_deploy__retire_record(r, fleet)))
 		return rc;
 	if (terminated)
 		(*terminated)++;
@@ -172,12 +173,22 @@ static int cleanup_group(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char
 	if (mdeploy_store_lock_get(r.store, r.lock, &li) == 0) {
 		rc = mdeploy__error_set(MDEPLOY_ELOCKED, CLS, "group %s is locked by %s (pid %ld on %s)", group,
 		                        li.owner, li.pid, li.host);
-		goto out;
+	} else {
+		mdeploy_error_clear();
+		if ((rc = mdeploy_deploy__lock_take(&r, "cleanup", 0)) == 0) {
+			rc = mdeploy_deploy__cleanup_expired(&r, terminated);
+			mdeploy_deploy__unlock_keep_error(&r, rc);
+		}
 	}
-	mdeploy_error_clear();
-	if ((rc = mdeploy_deploy__lock_take(&r, "cleanup", 0)) == 0) {
-		rc = mdeploy_deploy__cleanup_expired(&r, terminated);
-		mdeploy_store_lock_release(r.store, r.lock);
+	/* Retirements need no group lock: finish those recorded (by us, or by a command that died). */
+	if (!rc || rc == MDEPLOY_ELOCKED) {
+		char msg[1024];
+		int code = mdeploy_error_last()->code, rc1;
+		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		if ((rc1 = mdeploy_deploy__retire_pending(&r, NULL)))
+			rc = rc1;
+		else if (rc)
+			mdeploy__error_set(code ? code : rc, MDEPLOY_ERROR_CLASS_DEPLOY, "%s", msg);
 	}
 out:
 	mdeploy_deploy__run_dispose(&r);

@@ -252,6 +252,7 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 	goto out;
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	free(live);
 	free(prev);

@@ -142,6 +142,7 @@ int mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 	rc = mdeploy_deploy__wait_healthy(&r, live);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	mdeploy_deploy__retire_after(&r, rc);
 out:
 	mdeploy_provider_free(boot);
 	free(live);

@@ -16,7 +16,11 @@
  * appspec and the group are checked before any instance changes.
  *
  * Retained fleets whose time is up are terminated by the next deployment
- * command on their group (there is no daemon).
+ * command on their group (there is no daemon). Old fleets are terminated
+ * after the deployment reported its outcome and released the group lock:
+ * a deployment only records the retirement and takes the fleet out of the
+ * load balancer; an interrupted retirement is finished by the next command
+ * of the group (create, rollback, scale, cleanup, group stop/start).
  *
  * Thread-safety: one thread per context.
  */
@@ -185,10 +189,12 @@ typedef enum {
 	MDEPLOY_FLEET_LIVE,          /* serves the group's live release */
 	MDEPLOY_FLEET_RETAINED,      /* the previous blue, kept for an instant rollback */
 	MDEPLOY_FLEET_DEPLOYING,     /* green or blue of a deployment that has not finished */
-	MDEPLOY_FLEET_ORPHANED       /* the group's, but none of the above: nothing will remove it */
+	MDEPLOY_FLEET_ORPHANED,      /* the group's, but none of the above: nothing will remove it */
+	MDEPLOY_FLEET_RETIRING       /* out of the load balancer, recorded to be terminated (the next
+	                              * command of its group finishes an interrupted retirement) */
 } mdeploy_fleet_role;
 
-/* "live", "retained", "deploying", "orphaned", or "-" for an unmanaged fleet. */
+/* "live", "retained", "deploying", "orphaned", "retiring", or "-" for an unmanaged fleet. */
 MDEPLOY_EXTERN(const char *) mdeploy_fleet_role_name(mdeploy_fleet_role role);
 
 /*

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Retiring the old fleet holds neither the deployment nor the group lock
+# (issue 10 item 16): a deployment reports Succeeded once traffic is on
+# green and the retirement is recorded, and terminates the old fleet after
+# releasing the lock, so another deployment can start meanwhile. A
+# retirement interrupted by a crash is finished by a later command.
+# MDEPLOY_TEST_RETIRE_DELAY_MS makes the termination slow (N ms), or kills
+# the process right before it (-1).
+. "${top_srcdir:-.}/t/lib.sh"
+
+. "$top_srcdir/t/lib-deploy.sh"
+deploy_test_init 73
+
+cd "$TMP" || exit 1
+cat >mdeploy.yml <<EOF
+application:
+  name: rt
+groups:
+  - name: prod
+    fleet: { size: 2, min: 1, max: 2, port: $port }
+    load_balancer: { listen: '127.0.0.1:$lbport', slots: 8 }
+    health_check: { path: /health.php, interval: 200ms, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2 }
+    drain_timeout: 1s
+    blue_retention: 0s
+EOF
+for r in A B C D; do deploy_mkrel $r "release $r"; done
+role() { mdeploy --json fleet list | jq -r --arg f "$1" '.fleets[] | select(.name == $f) | .role'; }
+live() { mdeploy --json fleet list | jq -r '.fleets[] | select(.role == "live") | .name'; }
+
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 0 "A deployed"
+fa=$(live)
+
+MDEPLOY_TEST_RETIRE_DELAY_MS=4000 "$MDEPLOY" deploy create prod B.tar.zst >b.out 2>b.err &
+bpid=$!
+st= i=0
+while [ $i -lt 300 ]; do
+	st=$(mdeploy --json deploy status 2>/dev/null | jq -r 'select(.bundle | endswith("B.tar.zst")) | .status')
+	[ "$st" = Succeeded ] && break
+	sleep 0.1; i=$((i + 1))
+done
+kill -0 "$bpid" 2>/dev/null
+ok $? "B is Succeeded while its command is still retiring the old fleet"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release B" "B serves"
+is "$(role "$fa")" retiring "fleet list shows $fa as retiring"
+is "$(mdeploy --json lb show rt-prod | jq -r --argjson ids "$(mdeploy --json fleet show "$fa" | jq -c '[.instances[].id]')" \
+	'[.targets[] | select(.instance as $i | $ids | index($i))] | length')" 0 "$fa is out of the load balancer"
+run mdeploy deploy create prod C.tar.zst
+is "$rc" 0 "C deploys meanwhile: the retirement holds no lock"
+[ "$rc" = 0 ] || diag "$err"
+wait "$bpid"
+is "$?" 0 "B's command ends with 0"
+is "$(mdeploy --json fleet list | jq -r '[.fleets[].name] | join(",")')" "$(live)" "only C's fleet is left"
+
+fc=$(live)
+MDEPLOY_TEST_RETIRE_DELAY_MS=-1 "$MDEPLOY" deploy create prod D.tar.zst >d.out 2>d.err
+is "$?" 137 "D's command is killed before it terminates the old fleet"
+is "$(role "$fc")" retiring "$fc is left retiring"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release D" "D serves"
+run mdeploy --json deploy cleanup prod
+is "$rc" 0 "deploy cleanup"
+[ "$rc" = 0 ] || diag "$err"
+run mdeploy fleet show "$fc"
+is "$rc" 1 "finished the interrupted retirement: $fc is gone"
+is "$(mdeploy --json deploy status | jq -r .status)" Succeeded "D was Succeeded"
+is "$(mdeploy --json fleet list | jq -r '[.fleets[] | select(.role != "live")] | length')" 0 "nothing else is left"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release D" "D still serves"
+done_testing
