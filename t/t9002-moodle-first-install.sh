@@ -1,0 +1,139 @@
+#!/bin/sh
+# The first deployment of real Moodle 4.5.0 to an empty PostgreSQL database,
+# with the default hooks and the default deployment config: `deploy plan`
+# says install; `deploy create` installs the site once (DB version
+# 2024100700, the site's names from the parameters), runs cron once, and
+# only then serves: checks.php passes, the login page answers 200 through
+# the load balancer and the admin logs in with the password from the secret
+# store. That password is never on a command line (watched while the
+# install runs), in a log, the journal or the state directory. Without it
+# the deployment fails before the database is touched and nothing serves. A
+# redeploy does not install again.
+. "${top_srcdir:-.}/t/lib.sh"
+. "$top_srcdir/t/lib-deploy.sh"
+. "$top_srcdir/t/lib-moodle.sh"
+moodle_test_init 79
+moodle_has_ref v4.5.0 || skip_all "the Moodle repository has no tag v4.5.0"
+
+plan 27
+moodle_export v4.5.0 "$TMP/rel" || exit 1
+cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" || exit 1
+run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle.tar.zst"
+is "$rc" 0 "a bundle of Moodle 4.5.0 with the default hooks"
+# A code-only change of our own for the redeploy.
+printf '\n// mdeploy t9002: a code-only change\n' >>"$TMP/rel/index.php"
+run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle2.tar.zst"
+rm -rf "$TMP/rel"
+
+ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
+ok_cmd "an empty database for the site" moodle_pg_createdb moodle
+
+cd "$TMP" || exit 1
+# The instances listen on the load balancer's port (on their own addresses),
+# and the load balancer checks a static file: what this test is about does
+# not depend on Moodle behind a load balancer on another port (t9001).
+cat >mdeploy.yml <<EOF
+application:
+  name: moodle
+groups:
+  - name: prod
+    fleet: { size: 2, port: $lbport }
+    load_balancer: { listen: 127.0.0.1:$lbport }
+    health_check: { path: /lib/javascript-static.js }
+EOF
+lb="http://127.0.0.1:$lbport"
+adminpass="Adm-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')-x"
+for kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodle MOODLE_DBUSER=moodle \
+	MOODLE_DATAROOT="$TMP/moodledata" MOODLE_WWWROOT="$lb" MOODLE_FULLNAME="mdeploy first install" \
+	MOODLE_SHORTNAME=mfi MOODLE_ADMINEMAIL=admin@example.org; do
+	mdeploy -q params put "/moodle/prod/${kv%%=*}" "${kv#*=}" >/dev/null || exit 1
+done
+printf '%s' "$MOODLE_PGPASS" | mdeploy -q secrets put moodle/prod/MOODLE_DBPASS >/dev/null || exit 1
+
+run mdeploy deploy plan prod moodle.tar.zst
+like "$out" "prod: install (first install of the site)" "plan: an install"
+
+# Without the admin password: refused before anything is installed.
+run mdeploy deploy create prod moodle.tar.zst
+is "$rc" 1 "without MOODLE_ADMINPASS the first deployment fails"
+like "$err" "MOODLE_ADMINPASS (the admin password, a secret) is not set" "naming the secret"
+is "$(moodle_psql moodle "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'mdl\\_%'")" 0 \
+	"the database is untouched (real db-state.php probe: empty)"
+is "$(curl -s -o /dev/null -w '%{http_code}' -m 10 "$lb/login/index.php")" 503 "nothing serves"
+
+printf '%s' "$adminpass" | mdeploy -q secrets put moodle/prod/MOODLE_ADMINPASS >/dev/null || exit 1
+
+# While the deployment runs, watch every process's command line for the
+# admin password, and for install-database.php (the mechanism at work).
+# The patterns are in files: a grep given them on its command line would find itself.
+(umask 077 && printf '%s\n' "$adminpass" >"$TMP/pat.pass" && printf 'install-database.php\n' >"$TMP/pat.wrapper")
+watch() {
+	while :; do
+		grep -alF -f "$TMP/pat.pass" /proc/[0-9]*/cmdline 2>/dev/null | sed 's/^/PASSWORD ON A COMMAND LINE: /' >>"$TMP/watch"
+		grep -qaF -f "$TMP/pat.wrapper" /proc/[0-9]*/cmdline 2>/dev/null && echo wrapper >>"$TMP/watch"
+		sleep 0.2
+	done
+}
+: >"$TMP/watch"
+watch &
+watcher=$!
+t0=$(date +%s)
+run mdeploy deploy create prod moodle.tar.zst
+kill "$watcher"
+wait "$watcher" 2>/dev/null
+is "$rc" 0 "deploy create installs the site ($(($(date +%s) - t0)) s)"
+[ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 30)"
+like "$(sort -u "$TMP/watch")" "wrapper" "install-database.php ran (seen while the install ran)"
+unlike "$(cat "$TMP/watch")" "PASSWORD ON A COMMAND LINE" "the admin password was on no process's command line"
+
+is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'")" 2024100700 \
+	"the database has Moodle 4.5.0's version"
+is "$(moodle_psql moodle "SELECT fullname || '|' || shortname FROM mdl_course WHERE format = 'site'")" \
+	"mdeploy first install|mfi" "the site's names come from the parameters"
+is "$(moodle_psql moodle "SELECT email FROM mdl_user WHERE username = 'admin'")" admin@example.org \
+	"the admin's email too"
+ok "$([ -n "$(moodle_psql moodle "SELECT value FROM mdl_config_plugins WHERE plugin = 'tool_task' AND name = 'lastcronstart'")" ]; echo $?)" \
+	"cron ran once after the install"
+siteid=$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'siteidentifier'")
+run mdeploy --json deploy status
+steps=$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')
+like "$steps" "install,install,install-site,validate,validate,register,register" \
+	"both instances installed, the site installed once, both validated, then registered"
+
+live=$(mdeploy --json fleet list | jq -r '.fleets[] | select(.role == "live") | .name')
+root=$(mdeploy --json fleet show "$live" | jq -r '.instances[0].root')
+run sh -c "cd '$root/current/' && php admin/cli/checks.php"
+is "$rc" 0 "admin/cli/checks.php passes (nothing critical, no warning)"
+[ "$rc" = 0 ] || diag "$out"
+
+is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 \
+	"the login page answers 200 through the load balancer"
+jar="$TMP/cookies"
+(umask 077 && printf 'username=admin&password=%s' "$adminpass" >"$TMP/login.form")
+token=$(curl -s -m 30 -c "$jar" -b "$jar" "$lb/login/index.php" |
+	sed -n 's/.*name="logintoken" value="\([^"]*\)".*/\1/p' | head -n 1)
+res=$(curl -s -o /dev/null -m 30 -w '%{http_code} %{redirect_url}' -c "$jar" -b "$jar" \
+	--data "@$TMP/login.form" --data-urlencode "logintoken=$token" "$lb/login/index.php")
+is "$res" "303 $lb/login/index.php?testsession=2" \
+	"the admin logs in with the secret's password through the load balancer (Moodle's session test for user 2)"
+page=$(curl -s -m 30 -b "$jar" "$lb/user/profile.php")
+like "$page" "Admin User" "the admin's profile page is served: logged in"
+
+is "$(grep -rlaF -- "$adminpass" "$MDEPLOY_STATE_DIR" "$TMP/moodledata" 2>/dev/null)" "" \
+	"the admin password is in no file: state directory (logs, journal, releases, config.php), dataroot"
+run mdeploy --json deploy status
+unlike "$out$err" "$adminpass" "nor in the journal (deploy status)"
+
+# A redeploy: code-only, no second install.
+run mdeploy --json deploy plan prod moodle2.tar.zst
+is "$(printf '%s' "$out" | jq -r .kind)" code-only "plan: the redeploy is code-only, not an install"
+run mdeploy deploy create prod moodle2.tar.zst
+is "$rc" 0 "the redeploy succeeds"
+[ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 30)"
+is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'siteidentifier'")" "$siteid" \
+	"the site is the same one (not installed again)"
+logs=$(find "$MDEPLOY_STATE_DIR" -path '*/logs/*.log' -newer "$TMP/moodle2.tar.zst" -exec cat {} + 2>/dev/null)
+like "$logs" "the database holds a Moodle site (version 2024100700): nothing to install" \
+	"install.sh says there is nothing to install"
+is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 "the login page still answers 200"
+done_testing
