@@ -37,6 +37,36 @@ moodle_find_git() {
 	printf '%s' "$_mg"
 }
 
+# moodle_repo_init: $MOODLE_GIT, the shared bare clone of the Moodle
+# repository (made on first use); skips the test when there is none. For
+# tests of the real trees that need no database or PHP (source, bundles).
+moodle_repo_init() {
+	MOODLE_SOURCE=$(moodle_find_git) ||
+		skip_all "no Moodle git repository: set MDEPLOY_MOODLE_GIT to one" \
+			"(e.g. https://github.com/moodle/moodle.git or a local clone or bundle)" \
+			"or put moodle-releases.bundle in ../shared/moodle/"
+	MOODLE_CACHE="$top_builddir/t/moodle-cache"
+	MOODLE_GIT="$MOODLE_CACHE/moodle.git"
+	mkdir -p "$MOODLE_CACHE" || skip_all "cannot create $MOODLE_CACHE"
+	# One clone for every test, whichever starts first makes it.
+	if ! (
+		flock 9
+		if [ ! -f "$MOODLE_GIT/mdeploy-source" ]; then
+			rm -rf "$MOODLE_GIT.tmp"
+			git clone -q --bare "$MOODLE_SOURCE" "$MOODLE_GIT.tmp" >&2 || exit 1
+			printf '%s\n' "$MOODLE_SOURCE" >"$MOODLE_GIT.tmp/mdeploy-source"
+			rm -rf "$MOODLE_GIT" && mv "$MOODLE_GIT.tmp" "$MOODLE_GIT"
+		elif [ -n "${MDEPLOY_MOODLE_REFRESH:-}" ] ||
+		     [ "$(cat "$MOODLE_GIT/mdeploy-source")" != "$MOODLE_SOURCE" ]; then
+			git -C "$MOODLE_GIT" fetch -q --prune --force "$MOODLE_SOURCE" \
+				'+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' >&2 || exit 1
+			printf '%s\n' "$MOODLE_SOURCE" >"$MOODLE_GIT/mdeploy-source"
+		fi
+	) 9>"$MOODLE_CACHE/lock"; then
+		skip_all "cannot clone the Moodle repository '$MOODLE_SOURCE'"
+	fi
+}
+
 moodle_test_init() {
 	deploy_test_init "$1"
 	MOODLE_SOURCE=$(moodle_find_git) ||
@@ -61,26 +91,7 @@ moodle_test_init() {
 		chmod 711 "$TMP"
 	fi
 
-	MOODLE_CACHE="$top_builddir/t/moodle-cache"
-	MOODLE_GIT="$MOODLE_CACHE/moodle.git"
-	mkdir -p "$MOODLE_CACHE" || skip_all "cannot create $MOODLE_CACHE"
-	# One clone for every test, whichever starts first makes it.
-	if ! (
-		flock 9
-		if [ ! -f "$MOODLE_GIT/mdeploy-source" ]; then
-			rm -rf "$MOODLE_GIT.tmp"
-			git clone -q --bare "$MOODLE_SOURCE" "$MOODLE_GIT.tmp" >&2 || exit 1
-			printf '%s\n' "$MOODLE_SOURCE" >"$MOODLE_GIT.tmp/mdeploy-source"
-			rm -rf "$MOODLE_GIT" && mv "$MOODLE_GIT.tmp" "$MOODLE_GIT"
-		elif [ -n "${MDEPLOY_MOODLE_REFRESH:-}" ] ||
-		     [ "$(cat "$MOODLE_GIT/mdeploy-source")" != "$MOODLE_SOURCE" ]; then
-			git -C "$MOODLE_GIT" fetch -q --prune --force "$MOODLE_SOURCE" \
-				'+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*' >&2 || exit 1
-			printf '%s\n' "$MOODLE_SOURCE" >"$MOODLE_GIT/mdeploy-source"
-		fi
-	) 9>"$MOODLE_CACHE/lock"; then
-		skip_all "cannot clone the Moodle repository '$MOODLE_SOURCE'"
-	fi
+	moodle_repo_init
 
 	mkdir -p "$TMP/php.d"
 	MOODLE_PHP_INI="$TMP/php.d/90-mdeploy-moodle.ini"

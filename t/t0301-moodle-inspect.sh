@@ -84,6 +84,19 @@ run mdeploy moodle inspect "$TMP/v"
 like "$err" "local_tweaks depends on mod_certx 2024060100 or later, but the tree has 2024050100" "too old dependency"
 is "$rc" 1 "problems: exit 1"
 
+# Subplugins only for the plugin types core_component allows, read from
+# the tree's lib/classes/component.php: a block's db/subplugins.json is
+# ignored, as Moodle ignores it.
+run mdeploy --json moodle inspect --repo "$core" subplugins-block
+is "$(printf '%s' "$out" | jq -r '[.plugintypes | keys[] | select(. == "htmlpart" or . == "assignsubmission")] | join(" ")')" \
+	"assignsubmission" "a block's subplugin type is no plugin type; a module's is"
+is "$(printf '%s' "$out" | jq -r '[.plugins[] | select(.component == "htmlpart_fancy")] | length')" 0 \
+	"and what it names is no plugin"
+is "$(printf '%s' "$out" | jq -r '[.problems[] | select(.code == "misplaced") | .file] | join(" ")')" \
+	"blocks/html/parts/fancy/version.php" "it is reported where Moodle would silently ignore it"
+run mdeploy --json source diff --repo "$core" subplugins-block subplugins-block-removed
+is "$(printf '%s' "$out" | jq -r .classification)" code-only "removing it is no upgrade"
+
 run mdeploy moodle inspect
 is "$rc" 2 "no argument: usage error"
 done_testing

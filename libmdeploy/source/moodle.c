@@ -3,6 +3,7 @@
  * and every problem Moodle would trip over or silently ignore.
  */
 #include "source_private.h"
+#include "moodle_private.h"
 #include "phpver.h"
 
 #include <jansson.h>
@@ -11,36 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct ptype {
-	char *type;
-	char *dir;          /* relative to the Moodle root, no trailing slash */
-};
-
-struct plugin {
-	mdeploy_moodle_plugin pub;
-	mdeploy_moodle_dependency *deps;
-	char **vfiles;             /* version.php and what it includes */
-	size_t nvfiles;
-	const char *unread;        /* why the version is not known, or NULL */
-};
-
-struct mdeploy_moodle {
-	mdeploy__vtree vt;
-	git_repository **repos;    /* owned, when opened from git */
-	size_t nrepos;
-	const char *layout;
-	char *root;                /* "" or "public/" */
-	char *version, *release, *branch, *maturity;
-	struct ptype *types;
-	size_t ntypes;
-	struct plugin *plugins;
-	size_t nplugins;
-	mdeploy_moodle_problem *problems;
-	size_t nproblems;
-	char **pool;               /* strings the public structs point at */
-	size_t npool;
-};
 
 int mdeploy_moodle_options_init(mdeploy_moodle_options *opts, unsigned int version)
 {
@@ -109,7 +80,6 @@ int mdeploy__moodle_add_problem(mdeploy_moodle *m, const char *code, const char 
 	return rc;
 }
 
-#define problem mdeploy__moodle_add_problem
 
 /* ---- versions ------------------------------------------------------- */
 
@@ -127,106 +97,6 @@ int mdeploy_moodle_version_cmp(const char *a, const char *b)
 {
 	double x = version_num(a), y = version_num(b);
 	return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* ---- plugin types ------------------------------------------------- */
-
-static const char *type_dir(const mdeploy_moodle *m, const char *type)
-{
-	size_t i;
-	for (i = 0; i < m->ntypes; i++)
-		if (!strcmp(m->types[i].type, type))
-			return m->types[i].dir;
-	return NULL;
-}
-
-static int add_type(mdeploy_moodle *m, const char *type, const char *dir, const char *file)
-{
-	struct ptype *t;
-	const char *have = type_dir(m, type);
-	size_t n;
-	if (have) {
-		if (strcmp(have, dir) != 0)
-			return problem(m, "unknown-type", NULL, file, 0,
-			               "plugin type '%s' is declared again with directory '%s' "
-			               "(already '%s'); ignored", type, dir, have);
-		return 0;
-	}
-	t = realloc(m->types, (m->ntypes + 1) * sizeof(*t));
-	if (!t)
-		return mdeploy__error_oom();
-	m->types = t;
-	t += m->ntypes;
-	t->type = mdeploy__strdup(type);
-	t->dir = mdeploy__strdup(dir);
-	if (!t->type || !t->dir) {
-		free(t->type);
-		free(t->dir);
-		return mdeploy__error_oom();
-	}
-	n = strlen(t->dir);
-	while (n > 0 && t->dir[n - 1] == '/')
-		t->dir[--n] = '\0';
-	m->ntypes++;
-	return 0;
-}
-
-/*
- * Read the plugin types of a components.json (plugin_dir NULL: dirs
- * relative to the root) or a plugin's db/subplugins.json (the newer
- * "subplugintypes" relative to the plugin, else "plugintypes" relative to
- * the root). Malformed files are problems, not failures.
- */
-static int read_types(mdeploy_moodle *m, const char *file, const char *plugin_dir, const char *component)
-{
-	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, file);
-	mdeploy__vdata d;
-	json_error_t jerr;
-	json_t *doc, *types;
-	const char *key;
-	json_t *val;
-	int rc = 0, rel = 0;
-
-	if (!e)
-		return 0;
-	if ((rc = mdeploy__vtree_read(&m->vt, e, &d)) != 0)
-		return rc;
-	doc = json_loadb(d.data, d.len, 0, &jerr);
-	mdeploy__vdata_release(&d);
-	if (!doc)
-		return problem(m, "unknown-type", component, file, (unsigned int)jerr.line,
-		               "not valid JSON: %s", jerr.text);
-	types = plugin_dir ? json_object_get(doc, "subplugintypes") : NULL;
-	if (json_is_object(types))
-		rel = 1;
-	else
-		types = json_object_get(doc, "plugintypes");
-	if (!json_is_object(types)) {
-		rc = problem(m, "unknown-type", component, file, 0, "has no \"plugintypes\" object");
-		json_decref(doc);
-		return rc;
-	}
-	json_object_foreach(types, key, val) {
-		char *dir;
-		if (!json_is_string(val)) {
-			if ((rc = problem(m, "unknown-type", component, file, 0,
-			                  "plugin type '%s' has no directory", key)) != 0)
-				break;
-			continue;
-		}
-		dir = rel ? mdeploy__sprintf("%s/%s", plugin_dir, json_string_value(val))
-		          : mdeploy__strdup(json_string_value(val));
-		if (!dir) {
-			rc = mdeploy__error_oom();
-			break;
-		}
-		rc = add_type(m, key, dir, file);
-		free(dir);
-		if (rc)
-			break;
-	}
-	json_decref(doc);
-	return rc;
 }
 
 /* ---- plugins ---------------------------------------------------------- */
@@ -448,8 +318,12 @@ static int discover(mdeploy_moodle *m)
 				free(prefix);
 				return rc;
 			}
+			/* Moodle reads subplugins.json only for the plugin types
+			 * its core_component allows (mod, editor, tool, local). */
+			if (!mdeploy__moodle_type_has_subplugins(m, m->types[t].type))
+				continue;
 			sub = mdeploy__sprintf("%s%s/db/subplugins.json", m->root, path);
-			rc = sub ? read_types(m, sub, path, p->pub.component) : MDEPLOY_ENOMEM;
+			rc = sub ? mdeploy__moodle_read_types(m, sub, path, p->pub.component) : MDEPLOY_ENOMEM;
 			free(sub);
 			if (rc) {
 				free(prefix);
@@ -630,23 +504,8 @@ int mdeploy__moodle_build(mdeploy_moodle **out, mdeploy__vtree *vt)
 	}
 	if ((rc = read_core(m, file)) != 0)
 		goto fail;
-	free(file);
-	if (!(file = mdeploy__sprintf("%slib/components.json", m->root))) {
-		rc = mdeploy__error_oom();
+	if ((rc = mdeploy__moodle_read_core_types(m)) != 0)
 		goto fail;
-	}
-	if (!mdeploy__vtree_find(&m->vt, file)) {
-		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
-		                        "%s is missing: cannot tell the plugin types of this Moodle", file);
-		goto fail;
-	}
-	if ((rc = read_types(m, file, NULL, NULL)) != 0)
-		goto fail;
-	if (m->ntypes == 0) {
-		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE, "%s",
-		                        m->nproblems ? m->problems[0].message : "no plugin types");
-		goto fail;
-	}
 	if ((rc = discover(m)) != 0 || (rc = find_misplaced(m)) != 0 || (rc = cross_checks(m)) != 0)
 		goto fail;
 	if (m->nplugins)
@@ -679,6 +538,9 @@ void mdeploy_moodle_free(mdeploy_moodle *m)
 		free(m->types[i].dir);
 	}
 	free(m->types);
+	for (i = 0; i < m->nsubtypes_of; i++)
+		free(m->subtypes_of[i]);
+	free(m->subtypes_of);
 	for (i = 0; i < m->nplugins; i++) {
 		size_t k;
 		free(m->plugins[i].deps);
@@ -804,7 +666,7 @@ const char *mdeploy_moodle_type(const mdeploy_moodle *m, size_t i, const char **
 
 const char *mdeploy_moodle_type_dir(const mdeploy_moodle *m, const char *type)
 {
-	return type_dir(m, type);
+	return mdeploy__moodle_type_dir(m, type);
 }
 
 size_t mdeploy_moodle_plugin_count(const mdeploy_moodle *m) { return m->nplugins; }
