@@ -98,12 +98,23 @@ static int open_log(mdeploy_agent *a, const char *id)
 	return fd;
 }
 
+struct to_log_state { int fd; int ansi; };
+
+/* A hook's output goes to a file: no terminal escape sequences (colours) in it. */
 static int to_log(mdeploy_exec_stream stream, const char *data, size_t len, void *payload)
 {
-	int fd = *(int *)payload;
+	struct to_log_state *ls = payload;
+	char buf[8192];
 	(void)stream;
-	if (fd >= 0 && write(fd, data, len) < 0) {
-		/* best effort, as above */
+	while (ls->fd >= 0 && len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf), m;
+		memcpy(buf, data, n);
+		m = mdeploy__ansi_strip(&ls->ansi, buf, n);
+		if (m && write(ls->fd, buf, m) < 0) {
+			/* best effort, as above */
+		}
+		data += n;
+		len -= n;
 	}
 	return 0;
 }
@@ -229,6 +240,7 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 {
 	mdeploy_exec_options o = MDEPLOY_EXEC_OPTIONS_INIT;
 	mdeploy_exec_result *res = NULL;
+	struct to_log_state ls;
 	const char *loc = h->location;
 	char *script = NULL, **env = NULL;
 	const char *argv[2];
@@ -270,7 +282,9 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 	o.merge_stderr = 1;
 	o.capture_max = 16384;
 	o.output_cb = to_log;
-	o.payload = &r->logfd;
+	ls.fd = r->logfd;
+	ls.ansi = 0;
+	o.payload = &ls;
 	o.user = h->runas;
 
 	log_line(r->logfd, "Script - %s%s%s", h->location, h->runas ? " as " : "", h->runas ? h->runas : "");
@@ -286,8 +300,12 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 		mdeploy__buf_printf(&msg, "%s: script '%s' %s (log: %s/%s.log)", event, h->location,
 		                    mdeploy_exec_result_describe(res), r->a->logs_dir, r->d->deployment_id);
 		if (*mdeploy_exec_result_stdout(res, NULL)) {
+			char *out = mdeploy__strdup(mdeploy_exec_result_stdout(res, NULL));
 			mdeploy__buf_printf(&msg, "; last lines of output:");
-			tail_lines(&msg, mdeploy_exec_result_stdout(res, NULL), TAIL_LINES);
+			if (out)
+				mdeploy__ansi_strip(NULL, out, strlen(out));
+			tail_lines(&msg, out ? out : "", TAIL_LINES);
+			free(out);
 		}
 		log_line(r->logfd, "Script %s failed: %s", h->location, mdeploy_exec_result_describe(res));
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_AGENT, "%s", mdeploy__buf_cstr(&msg));

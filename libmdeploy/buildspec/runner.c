@@ -164,6 +164,8 @@ static void emit_line(struct run *r, mdeploy_exec_stream stream, const char *lin
 	char *masked = mdeploy_build__mask_apply(&r->mask, line);
 	if (!masked)
 		return;
+	/* The build log is a file: no colours (a line holds whole sequences, or the rest is lost with them). */
+	mdeploy__ansi_strip(NULL, masked, strlen(masked));
 	if (r->log) {
 		fprintf(r->log, "%-10s %s\n", r->phase, masked);
 		fflush(r->log);

@@ -50,6 +50,11 @@ typedef struct mdeploy__buf {
 	size_t alloc;
 } mdeploy__buf;
 #define MDEPLOY__BUF_INIT { NULL, 0, 0 }
+/* Remove terminal escape sequences from data in place (NUL-terminated when
+ * shortened); returns the new length. `state` (may be NULL, start at 0)
+ * carries a sequence split across calls. */
+size_t mdeploy__ansi_strip(int *state, char *data, size_t len);
+
 int mdeploy__buf_grow(mdeploy__buf *buf, size_t extra);
 int mdeploy__buf_put(mdeploy__buf *buf, const void *data, size_t len);
 int mdeploy__buf_puts(mdeploy__buf *buf, const char *s);
