@@ -169,4 +169,40 @@ agent d-7 "$TMP/rel7"
 is "$rc" 1 "missing parameter: deployment fails"
 like "$err" "parameter MOODLE_DBHOST is not set" "missing parameter: named"
 ok "$([ ! -e "$R/releases/d-7/config.php" ]; echo $?)" "missing parameter: no config.php"
+
+# Behind the load balancer: wwwroot defaults to its URL; reverseproxy when
+# users reach another port than the instance's (Moodle redirects every
+# request otherwise), not when they agree (Moodle refuses that); sslproxy
+# for an https wwwroot.
+printf 'MOODLE_DBHOST=db\nMOODLE_DBNAME=m\nMOODLE_DBUSER=m\nMOODLE_DBPASS=p\n' >"$TMP/lbparams"
+# render [VAR=VALUE...]: after-install.sh of the live release, as the orchestrator runs it.
+render() {
+	(cd "$R/current" && env MDEPLOY_PARAMS_FILE="$TMP/lbparams" MDEPLOY_SHARED_DIR="$R/shared" \
+		MDEPLOY_RELEASE_DIR="$(pwd -P)" MDEPLOY_PHP=true "$@" sh mdeploy-hooks/after-install.sh)
+}
+cfg() { cat "$R/current/config.php"; }
+run render MDEPLOY_LB_URL=http://127.0.0.1:8000 MDEPLOY_HTTP_PORT=8080
+is "$rc" 0 "no MOODLE_WWWROOT: config.php rendered"
+like "$(cfg)" "\$CFG->wwwroot   = 'http://127.0.0.1:8000';" "wwwroot defaults to the load balancer's URL"
+like "$(cfg)" "\$CFG->reverseproxy = true;" "load balancer port 8000, instance 8080: reverseproxy"
+unlike "$(cfg)" "sslproxy" "plain HTTP: no sslproxy"
+run render MDEPLOY_LB_URL=http://127.0.0.1:8080 MDEPLOY_HTTP_PORT=8080
+unlike "$(cfg)" "reverseproxy" "same port: no reverseproxy"
+run render MDEPLOY_LB_URL=https://moodle.example.org MDEPLOY_HTTP_PORT=8080
+like "$(cfg)" "\$CFG->sslproxy  = true;" "an https load balancer: sslproxy"
+unlike "$(cfg)" "reverseproxy" "no explicit port in wwwroot: no reverseproxy"
+run render MOODLE_WWWROOT=http://moodle.example.org:8443/ MOODLE_REVERSEPROXY=false \
+	MDEPLOY_LB_URL=http://127.0.0.1:8000 MDEPLOY_HTTP_PORT=8080
+like "$(cfg)" "\$CFG->wwwroot   = 'http://moodle.example.org:8443';" "MOODLE_WWWROOT wins, its trailing / dropped"
+unlike "$(cfg)" "reverseproxy" "MOODLE_REVERSEPROXY=false is obeyed"
+run render MDEPLOY_LB_URL=http://0.0.0.0:8000 MDEPLOY_HTTP_PORT=8080
+like "$err" "MOODLE_WWWROOT 'http://0.0.0.0:8000' is no address users can reach" \
+	"a load balancer on every address cannot be the wwwroot: refused, named"
+run render MOODLE_SSLPROXY=true MDEPLOY_LB_URL=http://127.0.0.1:8000 MDEPLOY_HTTP_PORT=8080
+like "$err" "MOODLE_SSLPROXY is true but MOODLE_WWWROOT is not https://" "sslproxy without https: refused"
+# validate-service.sh: no port-80 default.
+run sh -c "cd '$R/current' && MDEPLOY_PARAMS_FILE='$TMP/lbparams' MDEPLOY_INSTANCE_ADDR=127.0.0.1 \
+	MDEPLOY_LB_URL=http://127.0.0.1:8000 sh mdeploy-hooks/validate-service.sh"
+is "$rc" 1 "validate-service.sh without MDEPLOY_HTTP_PORT fails"
+like "$err" "MDEPLOY_INSTANCE_ADDR and MDEPLOY_HTTP_PORT are not both set" "... saying what is missing"
 done_testing

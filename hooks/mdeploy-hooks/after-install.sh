@@ -13,12 +13,13 @@ dbuser=$(mdh_require MOODLE_DBUSER)
 dbpass=$(mdh_require MOODLE_DBPASS)
 dbport=$(mdh_param MOODLE_DBPORT "")
 prefix=$(mdh_param MOODLE_PREFIX mdl_)
-wwwroot=$(mdh_require MOODLE_WWWROOT)
+wwwroot=$(mdh_wwwroot)
 dataroot=$(mdh_param MOODLE_DATAROOT "${MDEPLOY_SHARED_DIR:-/var/lib/mdeploy/shared}/moodledata")
 cacheroot=$(mdh_param MOODLE_LOCALCACHE_ROOT "${MDEPLOY_ROOT:-/var/cache/mdeploy}/localcache")
 deployment=${DEPLOYMENT_ID:-$(basename "$MDH_RELEASE")}
 localcachedir="$cacheroot/$deployment"
-sslproxy=$(mdh_param MOODLE_SSLPROXY "")
+sslproxy=$(mdh_param MOODLE_SSLPROXY auto)
+reverseproxy=$(mdh_param MOODLE_REVERSEPROXY auto)
 redis_host=$(mdh_param MOODLE_REDIS_HOST "")
 redis_port=$(mdh_param MOODLE_REDIS_PORT 6379)
 redis_prefix=$(mdh_param MOODLE_REDIS_PREFIX "${prefix}sess_")
@@ -28,9 +29,30 @@ case $dbtype in
 pgsql|mariadb|mysqli|sqlsrv|auroramysql) ;;
 *) mdh_die "MOODLE_DBTYPE must be pgsql, mariadb, mysqli, auroramysql or sqlsrv" ;;
 esac
-case $wwwroot in
-http://*|https://*) ;;
-*) mdh_die "MOODLE_WWWROOT must start with http:// or https://" ;;
+# Behind the load balancer (see mdeploy-hooks(7) and Moodle's lib/setuplib.php):
+# sslproxy when TLS ends there (an https wwwroot, instances on plain HTTP);
+# reverseproxy when users reach another port than the instance serves on,
+# else Moodle answers every request with a redirect to wwwroot. Not when
+# the ports agree: Moodle then refuses the request ("reverseproxyabused").
+case $sslproxy in
+auto) case $wwwroot in https://*) sslproxy=true ;; *) sslproxy=false ;; esac ;;
+1|true|yes|on) sslproxy=true ;;
+0|false|no|off|'') sslproxy=false ;;
+*) mdh_die "MOODLE_SSLPROXY must be auto, true or false" ;;
+esac
+case $sslproxy:$wwwroot in
+true:http://*) mdh_die "MOODLE_SSLPROXY is true but MOODLE_WWWROOT is not https://: Moodle refuses that" ;;
+esac
+wwwport=$(mdh_url_port "$wwwroot")
+case $reverseproxy in
+auto)
+	reverseproxy=false
+	if [ -n "$wwwport" ] && [ -n "${MDEPLOY_HTTP_PORT:-}" ] && [ "$wwwport" != "$MDEPLOY_HTTP_PORT" ]; then
+		reverseproxy=true
+	fi ;;
+1|true|yes|on) reverseproxy=true ;;
+0|false|no|off|'') reverseproxy=false ;;
+*) mdh_die "MOODLE_REVERSEPROXY must be auto, true or false" ;;
 esac
 case $redis_port in
 ''|*[!0-9]*) mdh_die "MOODLE_REDIS_PORT must be a number" ;;
@@ -71,9 +93,8 @@ umask 027
 	echo "\$CFG->alternative_component_cache = '$(q "$localcachedir/core_component.php")';"
 	echo "\$CFG->admin     = 'admin';"
 	echo "\$CFG->directorypermissions = 02770;"
-	case $sslproxy in
-	1|true|yes|on) echo "\$CFG->sslproxy  = true;" ;;
-	esac
+	[ "$sslproxy" = true ] && echo "\$CFG->sslproxy  = true;"
+	[ "$reverseproxy" = true ] && echo "\$CFG->reverseproxy = true;"
 	if [ -n "$redis_host" ]; then
 		printf '%s\n' "\$CFG->session_handler_class = '\\core\\session\\redis';"
 		echo "\$CFG->session_redis_host = '$(q "$redis_host")';"
@@ -90,7 +111,7 @@ if [ -n "$webgroup" ]; then
 fi
 mv -f "$tmp" "$MDH_CONFIG"
 trap - EXIT
-mdh_log "config.php written (mode 0640) for $dbtype database on the configured host"
+mdh_log "config.php written (mode 0640) for $dbtype database on the configured host, wwwroot $wwwroot (sslproxy $sslproxy, reverseproxy $reverseproxy)"
 
 if [ -z "$MDH_PHP" ]; then
 	mdh_log "no PHP CLI here: alternative component cache not built"

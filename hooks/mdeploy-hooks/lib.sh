@@ -41,6 +41,54 @@ mdh_require() {
 	mdh_param "$1" || mdh_die "parameter $1 is not set (environment or \$MDEPLOY_PARAMS_FILE)"
 }
 
+# mdh_wwwroot : MOODLE_WWWROOT, else the load balancer's URL (MDEPLOY_LB_URL,
+# which the orchestrator gives); without a trailing '/' (Moodle refuses one).
+mdh_wwwroot() {
+	_w=$(mdh_param MOODLE_WWWROOT "${MDEPLOY_LB_URL:-}")
+	[ -n "$_w" ] || mdh_die "parameter MOODLE_WWWROOT is not set, and no load balancer URL (MDEPLOY_LB_URL) to default to"
+	case $_w in
+	http://*|https://*) ;;
+	*) mdh_die "MOODLE_WWWROOT must start with http:// or https://" ;;
+	esac
+	_h=$(mdh_url_host "$_w")
+	case $_h in
+	''|0.0.0.0|'[::]'|'*') mdh_die "MOODLE_WWWROOT '$_w' is no address users can reach: set MOODLE_WWWROOT to the site's public URL" ;;
+	esac
+	printf '%s' "${_w%/}"
+}
+
+# mdh_url_hostport URL : "host[:port]" of an http(s) URL.
+mdh_url_hostport() {
+	_u=${1#*://}
+	printf '%s' "${_u%%/*}"
+}
+
+# mdh_url_host URL : its host (an IPv6 address keeps its brackets).
+mdh_url_host() {
+	_hp=$(mdh_url_hostport "$1")
+	case $_hp in
+	\[*\]*) printf '%s' "${_hp%%]*}]" ;;
+	*) printf '%s' "${_hp%%:*}" ;;
+	esac
+}
+
+# mdh_url_port URL : its explicit port, empty when it has none.
+mdh_url_port() {
+	_hp=$(mdh_url_hostport "$1")
+	_hp=${_hp##*]}
+	case $_hp in
+	*:*) printf '%s' "${_hp##*:}" ;;
+	esac
+}
+
+# mdh_url_path URL : its path without a trailing '/', empty for the root.
+mdh_url_path() {
+	_u=${1#*://}
+	case $_u in
+	*/*) _p=/${_u#*/}; printf '%s' "${_p%/}" ;;
+	esac
+}
+
 # The release being deployed; hooks run from it.
 MDH_RELEASE=${MDEPLOY_RELEASE_DIR:-$(pwd)}
 [ -d "$MDH_RELEASE" ] || mdh_die "release directory '$MDH_RELEASE' does not exist"

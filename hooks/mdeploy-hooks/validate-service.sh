@@ -5,25 +5,28 @@
 # upgrade gate validates green before maintenance goes off) Moodle answers
 # every page with 503 and Retry-After: that answer is the one expected then.
 #
-# URL: MDEPLOY_VALIDATE_URL, else http://MDEPLOY_INSTANCE_ADDR[:MDEPLOY_HTTP_PORT]
-# + /login/index.php, sent with the Host of MOODLE_WWWROOT so the instance is
-# asked directly, not through the load balancer.
+# URL: MDEPLOY_VALIDATE_URL, else the instance itself, at MDEPLOY_INSTANCE_ADDR
+# and MDEPLOY_HTTP_PORT (both given by the orchestrator; no default), plus
+# wwwroot's path and /login/index.php, sent with the Host of MOODLE_WWWROOT
+# (else of MDEPLOY_LB_URL) so the instance answers as it does behind the load
+# balancer instead of redirecting to wwwroot.
 set -eu
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-wwwroot=$(mdh_param MOODLE_WWWROOT "")
 url=$(mdh_param MDEPLOY_VALIDATE_URL "")
 tries=$(mdh_param MDEPLOY_VALIDATE_TRIES 30)
 host=
 if [ -z "$url" ]; then
-	addr=${MDEPLOY_INSTANCE_ADDR:-127.0.0.1}
+	addr=${MDEPLOY_INSTANCE_ADDR:-}
 	port=$(mdh_param MDEPLOY_HTTP_PORT "")
-	url="http://$addr${port:+:$port}/login/index.php"
-	if [ -n "$wwwroot" ]; then
-		host=${wwwroot#*://}
-		host=${host%%/*}
+	if [ -z "$addr" ] || [ -z "$port" ]; then
+		mdh_die "MDEPLOY_INSTANCE_ADDR and MDEPLOY_HTTP_PORT are not both set (mdeploy deploy gives them; by hand, pass them or MDEPLOY_VALIDATE_URL)"
 	fi
+	wwwroot=$(mdh_wwwroot)
+	host=$(mdh_url_hostport "$wwwroot")
+	case $addr in *:*) addr="[$addr]" ;; esac
+	url="http://$addr:$port$(mdh_url_path "$wwwroot")/login/index.php"
 fi
 
 dataroot=$(mdh_param MOODLE_DATAROOT "${MDEPLOY_SHARED_DIR:-/var/lib/mdeploy/shared}/moodledata")
@@ -39,10 +42,11 @@ status=000
 i=0
 while [ "$i" -lt "$tries" ]; do
 	if [ -n "$host" ]; then
-		status=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' --max-time 10 -H "Host: $host" "$url" || true)
+		res=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code} %{redirect_url}' --max-time 10 -H "Host: $host" "$url" || true)
 	else
-		status=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' --max-time 10 "$url" || true)
+		res=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code} %{redirect_url}' --max-time 10 "$url" || true)
 	fi
+	status=${res%% *}
 	if [ "$status" = "$want" ]; then
 		[ "$want" = 200 ] && break
 		grep -qi '^retry-after:' "$hdr" && break
@@ -53,7 +57,8 @@ while [ "$i" -lt "$tries" ]; do
 done
 case $status in
 "$want") ;;
-*) mdh_die "$url answered HTTP $status, not $want$what, after $tries tries" ;;
+30[0-9]) mdh_die "$url${host:+ (Host: $host)} answered HTTP $status, a redirect to '${res#* }', not $want$what, after $tries tries: is MOODLE_WWWROOT the URL this instance is reached by?" ;;
+*) mdh_die "$url${host:+ (Host: $host)} answered HTTP $status, not $want$what, after $tries tries" ;;
 esac
 mdh_log "$url answered HTTP $want$what"
 
