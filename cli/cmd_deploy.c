@@ -8,7 +8,7 @@
 #include <time.h>
 
 struct dopts {
-	int wait, keep_failed, rollback, allow_downgrade;
+	int wait, keep_failed, rollback, allow_downgrade, restore_database;
 	unsigned int limit;
 	const char *keys[9];
 	int nkeys;
@@ -27,6 +27,7 @@ static int opt_cb(int c, const char *arg, void *data)
 		break;
 	case CLI_OPT_CMD + 3: o->rollback = 1; break;
 	case CLI_OPT_CMD + 5: o->allow_downgrade = 1; break;
+	case CLI_OPT_CMD + 6: o->restore_database = 1; break;
 	case CLI_OPT_CMD + 4: {
 		char *end;
 		unsigned long v = strtoul(arg, &end, 10);
@@ -358,6 +359,7 @@ int cmd_deploy(int argc, char **argv)
 		{ "rollback", no_argument, NULL, CLI_OPT_CMD + 3 },
 		{ "limit", required_argument, NULL, CLI_OPT_CMD + 4 },
 		{ "allow-downgrade", no_argument, NULL, CLI_OPT_CMD + 5 },
+		{ "restore-database", no_argument, NULL, CLI_OPT_CMD + 6 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct dopts d;
@@ -395,6 +397,7 @@ int cmd_deploy(int argc, char **argv)
 	o.lock_wait_ms = d.wait ? 24u * 3600u * 1000u : 0;
 	o.keep_failed = d.keep_failed;
 	o.allow_downgrade = d.allow_downgrade;
+	o.restore_database = d.restore_database;
 
 	if (!strcmp(sub, "status")) {
 		rc = status(ctx, nargs ? argv[optind] : NULL);

@@ -216,7 +216,7 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy deploy status [--json] [ID]\n"
 	  "mdeploy deploy promote ID\n"
 	  "mdeploy deploy stop [--rollback] ID\n"
-	  "mdeploy deploy rollback [--json] [--wait] GROUP\n"
+	  "mdeploy deploy rollback [--json] [--wait] [--restore-database] GROUP\n"
 	  "mdeploy deploy resume [--json] ID\n"
 	  "mdeploy deploy history [--json] [--limit N] [GROUP]\n"
 	  "mdeploy deploy cleanup [--json] [GROUP]",
@@ -226,7 +226,8 @@ const struct cli_command cli_commands[] = {
 	  "nothing (a downgrade exits 1 unless allowed). status shows a deployment\n"
 	  "(the latest by default) and its journal. promote lets a deployment waiting\n"
 	  "for manual promotion shift traffic. stop stops one (--rollback: traffic\n"
-	  "back to the old fleet). rollback returns a group to its previous release.\n"
+	  "back to the old fleet). rollback returns a group to its previous release;\n"
+	  "across a database upgrade it refuses unless --restore-database.\n"
 	  "cleanup terminates retained fleets whose blue_retention has passed (cron).\n"
 	  "resume continues a deployment after a crash.\n"
 	  "   --wait              queue behind a running deployment of the group\n"
@@ -234,6 +235,8 @@ const struct cli_command cli_commands[] = {
 	  "   --allow-downgrade   deploy component versions lower than the live ones\n"
 	  "                       (the database must already match the release)\n"
 	  "   --trusted-key FILE  the bundle must be signed by this key (repeatable)\n"
+	  "   --restore-database  rollback across an upgrade: restore the backup taken\n"
+	  "                       before it (what was written since is lost)\n"
 	  "   --limit N           history: at most N deployments\n" },
 	{ "cron", cmd_cron, "Run Moodle's cron for a group, once or on a schedule (one runner per group)",
 	  "mdeploy cron run [--json] [--every SECONDS [--count N]] [--timeout SECONDS] [--php PATH] GROUP",

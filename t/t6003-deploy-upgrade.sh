@@ -189,7 +189,8 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves"
 run mdeploy deploy rollback prod
 is "$rc" 1 "rollback across the upgrade is refused"
 like "$err" "upgraded the database, and the previous release's code cannot run on it" "and says why"
-like "$err" "then run 'mdeploy deploy create --allow-downgrade prod " "and gives the command to run"
+like "$err" "'mdeploy deploy rollback --restore-database prod' restores the backup taken before the upgrade" \
+	"and gives the command that restores the backup"
 is "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "" "nothing ran for the refused rollback"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves after the refusal"
 mkrel E 2024100800.00
@@ -208,5 +209,30 @@ like "$err" "the database upgrade had started, so the site stays in maintenance:
 	"the error says the site stays in maintenance until the database is restored"
 ok "$([ -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is still on"
 unlike "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance --disable" "maintenance was never turned off"
+like "$err" "with 'mdeploy deploy rollback --restore-database prod', which turns maintenance off once it is back" \
+	"and gives the command that restores the backup the failed deployment took"
+gid=$(mdeploy --json deploy history prod | jq -r '.deployments[0].id')
+is "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$lbport/")" 200 \
+	"C serves (this fixture knows no maintenance page), the load balancer holding its targets"
+# Rollback after that failure: C stays; the backup G took is the way back.
+: >"$MDEPLOY_TEST_DATAROOT/log"
+run mdeploy deploy rollback prod
+is "$rc" 1 "rollback after a failure past the upgrade is refused without --restore-database"
+like "$err" "deployment $gid failed after its database upgrade began" "naming the failed deployment"
+like "$err" "'mdeploy deploy rollback --restore-database prod' restores the backup taken before that upgrade" \
+	"and the command"
+is "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "" "nothing ran"
+run mdeploy --json deploy rollback --restore-database prod
+is "$rc" 0 "rollback --restore-database restores G's backup"
+[ "$rc" = 0 ] || diag "$err"
+rid=$(printf '%s' "$out" | jq -r .id)
+run mdeploy --json deploy status "$rid"
+is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')" \
+	"lb-hold,maintenance-on,restore,maintenance-off,purge-caches,lb-release" \
+	"maintenance (already on), the restore, maintenance off through C, the load balancer released"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
+run mdeploy deploy rollback prod
+unlike "$err" "failed after its database upgrade began" "the failure is dealt with: no second restore"
 rm -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html"
 done_testing

@@ -170,4 +170,58 @@ run mdeploy --json lb show up-prod
 is "$(printf '%s' "$out" | jq -r '[.targets[] | select(.weight > 0) | .health] | unique | join(",")')" UP \
 	"after the release the serving targets are UP by their health checks"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
+
+# Rollback across the upgrade: refused, with the command that restores.
+pg_sql site "INSERT INTO mdl_post (message) VALUES ('written after the upgrade')" >/dev/null
+: >"$MDEPLOY_TEST_DATAROOT/log"
+run mdeploy deploy rollback prod
+is "$rc" 1 "rollback across the upgrade is refused"
+like "$err" "deployment $id upgraded the database, and the previous release's code cannot run on it" "and says why"
+like "$err" "'mdeploy deploy rollback --restore-database prod' restores the backup taken before the upgrade ($file," \
+	"and gives the command that restores the backup"
+like "$err" "what was written since the upgrade is lost" "and what that loses"
+is "$(dbversion):$(cat "$MDEPLOY_TEST_DATAROOT/log")" "2024100800:" "nothing ran, the database is C's"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C still serves"
+
+# A backup that is not the one recorded is not restored, and nothing changes.
+cp "$file" "$TMP/backup.keep"
+printf 'x' >>"$file"
+run mdeploy deploy rollback --restore-database prod
+is "$rc" 1 "a tampered backup: the restore is refused"
+like "$err" "backup $file is not the one recorded" "naming the file"
+is "$(dbversion):$(cat "$MDEPLOY_TEST_DATAROOT/log")" "2024100800:" "nothing ran: no maintenance, the database is C's"
+cp "$TMP/backup.keep" "$file"
+
+# --restore-database: maintenance on through C, the backup restored, A back.
+# The load balancer is sampled meanwhile: Moodle's page, never its own 503.
+(while :; do curl -s -m 5 "http://127.0.0.1:$lbport/" | head -n 1 >>"$TMP/rb.samples"; sleep 0.05; done) &
+sampler=$!
+c_fleet=$(mdeploy --json fleet list | jq -r '.fleets[] | select(.role == "live") | .name')
+run mdeploy --json deploy rollback --restore-database prod
+kill "$sampler"
+is "$rc" 0 "rollback --restore-database succeeds"
+[ "$rc" = 0 ] || diag "$err"
+rid=$(printf '%s' "$out" | jq -r .id)
+is "$(dbversion)" 2024100700 "the database has A's version again"
+is "$(pg_sql site "SELECT count(*) FROM pg_tables WHERE tablename = 'mdl_added_2024100800'")" 0 \
+	"the table the upgrade added is gone (every table of the site replaced, not only the backup's)"
+is "$(pg_sql site "SELECT string_agg(message, ',' ORDER BY id) FROM mdl_post")" "written before the upgrade" \
+	"what was written after the upgrade is lost, as said"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release A" "A serves again"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
+is "$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')" "maintenance --enable;maintenance --disable;purge caches;" \
+	"maintenance on, then off, caches purged"
+run mdeploy --json deploy status "$rid"
+is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')" \
+	"lb-hold,maintenance-on,restore,rollback-shift,drain,maintenance-off,purge-caches,lb-release,swap,retire" \
+	"the restore's sequence: the database back before traffic moves, maintenance off once A serves"
+is "$(mdeploy --json fleet list | jq -r --arg f "$c_fleet" '[.fleets[] | select(.name == $f)] | length')" 0 \
+	"the fleet that ran the upgraded code is terminated (it must not come back on the restored database)"
+is "$(grep -v -e '^release [AC]$' -e '^maintenance page of [AC]$' "$TMP/rb.samples" | sort | uniq -c)" "" \
+	"during the restore the load balancer answered a release or its maintenance page, nothing else"
+ok "$(grep -q '^maintenance page of' "$TMP/rb.samples"; echo $?)" "(the maintenance page was seen)"
+unlike "$(cat "$MDEPLOY_STATE_DIR"/local/lb/*/server-state 2>/dev/null)$(ls "$MDEPLOY_STATE_DIR"/local/lb/*/hold 2>/dev/null)" "hold" \
+	"the load balancer is released"
+run mdeploy deploy rollback prod
+unlike "$err" "--restore-database" "the restored release is not one across an upgrade"
 done_testing

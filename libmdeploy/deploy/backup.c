@@ -185,9 +185,14 @@ static int run_client(const db_conn *c, const char *const *argv, const char *wha
 	free_env(env, extra);
 	if (rc)
 		return mdeploy__error_set(rc, CLS, "%s: cannot run %s: %s", what, argv[0], mdeploy_error_last()->message);
-	if (!mdeploy_exec_result_success(res))
+	if (!mdeploy_exec_result_success(res)) {
+		/* The client's own error, not the notices before it. */
+		const char *o = mdeploy_exec_result_stdout(res, NULL), *e = strstr(o, "ERROR:");
+		if (!e && strlen(o) > 600)
+			e = o + strlen(o) - 600;
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%s: %s %s: %.600s", what, argv[0],
-		                        mdeploy_exec_result_describe(res), mdeploy_exec_result_stdout(res, NULL));
+		                        mdeploy_exec_result_describe(res), e ? e : o);
+	}
 	mdeploy_exec_result_free(res);
 	return rc;
 }
@@ -249,6 +254,7 @@ static int pg_restore(const db_conn *c, const char *file, const char *tmpdir)
 	}
 	like[j] = '\0';
 	if (!(text = mdeploy__sprintf(
+		"SET client_min_messages = warning;\n"
 		"DO $mdeploy$ DECLARE t record; BEGIN\n"
 		"  FOR t IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\n"
 		"    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S')\n"
@@ -522,6 +528,21 @@ int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdep
 	return 0;
 }
 
+/* The backup file is the one recorded: same size, same sha256. */
+int mdeploy_deploy__backup_verify(const mdeploy_deploy__backup *b)
+{
+	char sha[65];
+	uint64_t bytes = 0;
+	int rc;
+	if ((rc = sha256_file(b->path, sha, &bytes)))
+		return mdeploy__error_set(rc, CLS, "backup of database %s: %s", b->database, mdeploy_error_last()->message);
+	if (bytes != b->bytes || strcmp(sha, b->sha256))
+		return mdeploy__error_set(MDEPLOY_EVERIFY, CLS, "backup %s is not the one recorded (%llu bytes, sha256 %s; "
+		                          "recorded %llu bytes, sha256 %s): not restored", b->path, (unsigned long long)bytes,
+		                          sha, (unsigned long long)b->bytes, b->sha256);
+	return 0;
+}
+
 /*
  * The restore step: the backup `arg` (a mdeploy_deploy__backup) put back
  * into the database of fleet `target`'s release, after checking that the
@@ -533,20 +554,15 @@ int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *
 	const struct method *m = method_named(b->method);
 	db_conn c;
 	inst_list l;
-	char release[1100], dir[1024], sha[65];
-	uint64_t bytes = 0;
+	char release[1100], dir[1024];
 	size_t i = 0;
 	int rc;
 
 	if (!m || !m->restore)
 		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, CLS, "a %s backup cannot be restored by mdeploy: restore %s by hand",
 		                          b->method, b->path);
-	if ((rc = sha256_file(b->path, sha, &bytes)))
+	if ((rc = mdeploy_deploy__backup_verify(b)))
 		return rc;
-	if (bytes != b->bytes || strcmp(sha, b->sha256))
-		return mdeploy__error_set(MDEPLOY_EVERIFY, CLS, "backup %s is not the one recorded (%llu bytes, sha256 %s; "
-		                          "recorded %llu bytes, sha256 %s): not restored", b->path, (unsigned long long)bytes,
-		                          sha, (unsigned long long)b->bytes, b->sha256);
 	if ((rc = mdeploy_deploy__pick_instance(r, target, "the database restore", &l, &i)))
 		return rc;
 	snprintf(release, sizeof(release), "%s/current", l.root[i]);

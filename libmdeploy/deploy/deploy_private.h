@@ -143,7 +143,18 @@ int mdeploy_deploy__s_retire(mdeploy_deploy__run *r, const char *target, void *a
 int mdeploy_deploy__s_retire_retained(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__cleanup_expired(mdeploy_deploy__run *r, size_t *terminated);
 
+/* restore.c: `deploy rollback` across the upgrade by deployment `upgraded_by`: refuse with the
+ * command, or (opts->restore_database) restore its backup. A bundle left in `redeploy` is the
+ * previous one, to deploy again (no retained fleet), the lock released first. */
+int mdeploy_deploy__refuse_or_restore(mdeploy_deploy__run *r, const mdeploy_deploy_options *opts, const char *live,
+                                      const char *upgraded_by, char *id, char *redeploy, size_t n);
+/* The group's last deployment failed after its upgrade began (`failed` gets it); restore its backup or refuse. */
+int mdeploy_deploy__failed_upgrade(mdeploy_deploy__run *r, char failed[12]);
+int mdeploy_deploy__restore_failed(mdeploy_deploy__run *r, const mdeploy_deploy_options *opts, const char *live,
+                                   const char *failed, char *id);
+
 /* rollback.c */
+int mdeploy_deploy__s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why);
 int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *payload);
 
@@ -173,6 +184,7 @@ typedef struct mdeploy_deploy__backup {
 int mdeploy_deploy__s_backup(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdeploy_deploy__backup *b);
+int mdeploy_deploy__backup_verify(const mdeploy_deploy__backup *b);
 
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);

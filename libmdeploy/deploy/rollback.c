@@ -30,14 +30,18 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 	 * maintenance page), until the database backup is restored.
 	 */
 	if (upgraded) {
-		char *backup = NULL;
-		if (mdeploy_deploy__value_get(r, "backup", &backup))
-			mdeploy_error_clear();
-		snprintf(msg, sizeof(msg), "%s; the database upgrade had started, so the site stays in maintenance: "
-		         "restore the database from %s%s, then run 'php admin/cli/maintenance.php --disable' on %s",
-		         why, backup ? "the backup taken before the upgrade, " : "a backup taken before the upgrade",
-		         backup ? backup : "", r->blue);
-		free(backup);
+		mdeploy_deploy__backup b;
+		int have = mdeploy_deploy__backup_of(r->store, r->id, &b) == 0;
+		mdeploy_error_clear();
+		if (have && b.restorable)
+			snprintf(msg, sizeof(msg), "%s; the database upgrade had started, so the site stays in maintenance: "
+			         "restore the database from the backup taken before the upgrade (%s) with 'mdeploy deploy rollback "
+			         "--restore-database %s', which turns maintenance off once it is back", why, b.path, r->g->name);
+		else
+			snprintf(msg, sizeof(msg), "%s; the database upgrade had started, so the site stays in maintenance: "
+			         "restore the database from %s%s, then run 'php admin/cli/maintenance.php --disable' on %s",
+			         why, have ? "the backup taken before the upgrade, " : "a backup taken before the upgrade",
+			         have ? b.path : "", r->blue);
 	} else
 		snprintf(msg, sizeof(msg), "%s", why);
 	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: rolling back: %s", r->id, msg);
@@ -91,7 +95,7 @@ static int install_succeeded(mdeploy_deploy__run *r, const char *root)
 	return ok;
 }
 
-static int s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg)
+int mdeploy_deploy__s_swap_back(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	inst_list l;
 	target_list t;
@@ -191,22 +195,35 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 		goto unlock;
 	}
 	{
-		/* Old code cannot run on a database the live release upgraded: refuse, never silently. */
-		char *ld = NULL, *pb = NULL;
+		/* The last deployment failed after its upgrade began: the database first, the code is the live one. */
+		char fid[12];
+		if (mdeploy_deploy__failed_upgrade(&r, fid)) {
+			rc = mdeploy_deploy__restore_failed(&r, opts, live, fid, id);
+			goto unlock;
+		}
+	}
+	{
+		/* Old code cannot run on a database the live release upgraded: restore it or refuse, never silently. */
+		char *ld = NULL;
 		int upgraded = 0;
 		if (mdeploy_deploy__value_get(&r, "live_deployment", &ld) == 0)
 			mdeploy_store_journal_foreach(r.store, ld, upgrade_step_cb, &upgraded);
 		mdeploy_error_clear();
 		if (upgraded) {
-			if (mdeploy_deploy__value_get(&r, "previous_bundle", &pb))
-				mdeploy_error_clear();
-			rc = mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "group %s: refused: deployment %s upgraded the database, "
-			                        "and the previous release's code cannot run on it; restore the database backup "
-			                        "taken before %s (with maintenance on), then run 'mdeploy deploy create "
-			                        "--allow-downgrade %s %s'", r.g->name, ld, ld, r.g->name, pb ? pb : "PREVIOUS-BUNDLE");
+			rc = mdeploy_deploy__refuse_or_restore(&r, opts, live, ld, id, bundle, sizeof(bundle));
 			free(ld);
-			free(pb);
-			goto unlock;
+			if (rc || !bundle[0])
+				goto unlock;
+			/* The restore is done: the previous bundle again, through the gate. */
+			mdeploy_store_lock_release(r.store, r.lock);
+			mdeploy_deploy__run_dispose(&r);
+			{
+				mdeploy_deploy_options o = *opts;
+				o.version = MDEPLOY_DEPLOY_OPTIONS_VERSION;
+				o.allow_downgrade = 1;
+				rc = mdeploy_deploy__create_with(ctx, cfg, &o, bundle, "rollback", id);
+			}
+			goto out;
 		}
 		free(ld);
 	}
@@ -228,7 +245,7 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 			goto unlock;
 		if (id)
 			memcpy(id, r.id, 12);
-		if ((rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, s_swap_back, NULL)) ||
+		if ((rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
 		    (rc = mdeploy_deploy__step(&r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
 		    (rc = mdeploy_deploy__step(&r, "swap", fleet, s_swap_state, bundle))) {
 			mdeploy_store_deployment_set_status(r.store, r.id, "Failed", mdeploy_error_last()->message);

@@ -50,10 +50,14 @@ typedef struct mdeploy_deploy_options {
 	 * the live release's (Moodle refuses to run older code on a newer
 	 * database: the database must be restored to match). 0: refuse. */
 	int allow_downgrade;
+	/* Version 3. Rollback across a database upgrade: restore the backup the
+	 * upgrade took (what was written since is lost). 0: refuse, naming the
+	 * command that would. */
+	int restore_database;
 } mdeploy_deploy_options;
 
-#define MDEPLOY_DEPLOY_OPTIONS_VERSION 2
-#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0 }
+#define MDEPLOY_DEPLOY_OPTIONS_VERSION 3
+#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_deploy_options_init(mdeploy_deploy_options *opts, unsigned int version);
 
