@@ -50,6 +50,21 @@ run mdeploy source export "$TMP/out"
 is "$rc" 1 "export into a non-empty directory fails"
 like "$err" "already exists" "and says so"
 
+# bundle create --release gives the very bytes of bundling the export.
+mkdir -p "$TMP/ov" && printf 'version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /srv/moodle\n' >"$TMP/ov/appspec.yml"
+run mdeploy bundle create --release mdeploy.lock --overlay "$TMP/ov" --time 1764000000 "$TMP/rel.tar"
+is "$rc" 0 "bundle create --release"
+run mdeploy source export "$TMP/outb"
+cp -a "$TMP/ov/." "$TMP/outb/"
+run mdeploy bundle create --time 1764000000 "$TMP/outb" "$TMP/dir.tar"
+is "$rc" 0 "bundle create of the export"
+cmp -s "$TMP/rel.tar" "$TMP/dir.tar"
+ok $? "--release and the export's bundle are byte-identical"
+is "$(tar -xOf "$TMP/rel.tar" .mdeploy/manifest.json | jq -r '.source.application + " " + (.source.core.url | test("^/") | tostring)')" \
+	"demo true" "the manifest's source has the application and the core's URL"
+ok "$(tar -tf "$TMP/dir.tar" | grep -c '^\.mdeploy-release\.json$' >/dev/null; test $? = 1; echo $?)" \
+	"the export's .mdeploy-release.json is the bundle's source, not an entry"
+
 run mdeploy source diff v4.5.0 v4.5.1
 is "$rc" 0 "diff of a code-only release: exit 0"
 like "$out" "code-only" "code-only classified"

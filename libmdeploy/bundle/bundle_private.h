@@ -46,6 +46,13 @@ const mdeploy_bundle__item *mdeploy_bundle__list_find(const mdeploy_bundle__list
 /* True for a name that is only the root: ".", "./", "./.". */
 bool mdeploy_bundle__path_is_root(const char *raw);
 int mdeploy_bundle__path_normalize(char **out, const char *raw);
+/*
+ * The order of a bundle's entries: git's, where a directory sorts as its
+ * name with a '/' ("admin/settings.php" < "admin/settings/" <
+ * "admin/settings/x.php"), so a bundle streamed from git objects and one of
+ * the exported tree come out the same.
+ */
+int mdeploy_bundle__path_cmp(const char *a, int a_dir, const char *b, int b_dir);
 /* 0 when a symlink at `path` with `target` stays inside the tree. */
 int mdeploy_bundle__symlink_check(const char *path, const char *target);
 const char *mdeploy_bundle__type_name(int type);
@@ -77,8 +84,10 @@ int mdeploy_bundle__signature_check(const char *sig, size_t sig_len, const void 
  * sources it names must be among them (sorts `items`). */
 int mdeploy_bundle__appspec_check(const char *data, size_t len, mdeploy_bundle__list *items);
 
-/* create.c: a directory tree, sorted by path, without .git and a
- * top-level .mdeploy. */
+/* create.c: a directory tree in entry order (mdeploy_bundle__path_cmp),
+ * without .git, a top-level .mdeploy and a top-level .mdeploy-release.json
+ * (the release manifest of an exported tree, which goes into the bundle's
+ * manifest as its source instead). */
 typedef struct mdeploy_bundle__tree_entry {
 	char *rel;
 	mode_t mode;

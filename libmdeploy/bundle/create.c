@@ -50,7 +50,8 @@ static int walk_dir(walk_t *w, const char *root, const char *rel)
 		char *child, *childabs;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git"))
 			continue;
-		if (!rel && !strcmp(de->d_name, MDEPLOY_BUNDLE__META_DIR))
+		if (!rel && (!strcmp(de->d_name, MDEPLOY_BUNDLE__META_DIR) ||
+		             !strcmp(de->d_name, MDEPLOY_BUNDLE__RELEASE_FILE)))
 			continue;
 		child = rel ? mdeploy__sprintf("%s/%s", rel, de->d_name) : mdeploy__strdup(de->d_name);
 		if (!child || !(childabs = mdeploy__path_join(root, child))) {
@@ -85,7 +86,8 @@ static int walk_dir(walk_t *w, const char *root, const char *rel)
 
 static int walk_cmp(const void *a, const void *b)
 {
-	return strcmp(((const walk_entry *)a)->rel, ((const walk_entry *)b)->rel);
+	const walk_entry *x = a, *y = b;
+	return mdeploy_bundle__path_cmp(x->rel, S_ISDIR(x->mode), y->rel, S_ISDIR(y->mode));
 }
 
 int mdeploy_bundle__tree_read(mdeploy_bundle__tree *t, const char *root)

@@ -132,6 +132,24 @@ mdeploy_bundle__item *mdeploy_bundle__list_push(mdeploy_bundle__list *l)
 	return it;
 }
 
+/* The byte of `s` (length n) at i, with a directory ending in '/'; -1 past the end. */
+static int vch(const char *s, size_t n, int dir, size_t i)
+{
+	return i < n ? (unsigned char)s[i] : i == n && dir ? '/' : -1;
+}
+
+int mdeploy_bundle__path_cmp(const char *a, int a_dir, const char *b, int b_dir)
+{
+	size_t na = strlen(a), nb = strlen(b), i;
+	for (i = 0;; i++) {
+		int x = vch(a, na, a_dir, i), y = vch(b, nb, b_dir, i);
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (x < 0)
+			return 0;
+	}
+}
+
 static int item_cmp(const void *a, const void *b)
 {
 	return strcmp(((const mdeploy_bundle__item *)a)->path, ((const mdeploy_bundle__item *)b)->path);

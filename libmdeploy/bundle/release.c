@@ -39,7 +39,7 @@ static int flush_overlay(struct merge *m, const char *path)
 	int rc;
 	while (m->next < m->overlay.n) {
 		const mdeploy_bundle__tree_entry *e = &m->overlay.v[m->next];
-		int c = path ? strcmp(e->rel, path) : -1;
+		int c = path ? mdeploy_bundle__path_cmp(e->rel, S_ISDIR(e->mode), path, 0) : -1;
 		if (c > 0)
 			break;
 		if (c == 0 && !S_ISDIR(e->mode))

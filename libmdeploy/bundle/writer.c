@@ -24,6 +24,7 @@ struct mdeploy_bundle_writer {
 	struct archive_entry *entry;
 	mdeploy_bundle__list items;
 	char *last;               /* last explicitly added path */
+	int last_dir;             /* ... a directory */
 	char **dirs;              /* open-addressing set of added directories */
 	size_t dirs_alloc, dirs_n;
 	char *appspec;            /* copy of appspec.yml */
@@ -221,7 +222,7 @@ static int write_parents(mdeploy_bundle_writer *w, const char *path)
 }
 
 /* Checks the order and name of an explicitly added entry. */
-static int begin_entry(mdeploy_bundle_writer *w, const char *path, char **norm)
+static int begin_entry(mdeploy_bundle_writer *w, const char *path, int is_dir, char **norm)
 {
 	int rc;
 	*norm = NULL;
@@ -237,13 +238,14 @@ static int begin_entry(mdeploy_bundle_writer *w, const char *path, char **norm)
 		                        "'%s': the .mdeploy directory is reserved for the manifest", *norm);
 		goto fail;
 	}
-	if (w->last && strcmp(w->last, *norm) >= 0) {
+	if (w->last && mdeploy_bundle__path_cmp(w->last, w->last_dir, *norm, is_dir) >= 0) {
 		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
 		                        "'%s' added after '%s': entries must come in increasing path order",
 		                        *norm, w->last);
 		goto fail;
 	}
 	free(w->last);
+	w->last_dir = is_dir;
 	if (!(w->last = mdeploy__strdup(*norm))) {
 		rc = MDEPLOY_ENOMEM;
 		goto fail;
@@ -426,7 +428,7 @@ int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path,
 	char *norm;
 	int rc, is_appspec;
 
-	if ((rc = begin_entry(w, path, &norm)) != 0)
+	if ((rc = begin_entry(w, path, 0, &norm)) != 0)
 		return rc;
 	is_appspec = !strcmp(norm, "appspec.yml");
 	if (is_appspec) {
@@ -523,7 +525,7 @@ int mdeploy_bundle_writer_add_symlink(mdeploy_bundle_writer *w, const char *path
 {
 	char *norm;
 	int rc;
-	if ((rc = begin_entry(w, path, &norm)) != 0)
+	if ((rc = begin_entry(w, path, 0, &norm)) != 0)
 		return rc;
 	if ((rc = mdeploy_bundle__symlink_check(norm, target)) != 0) {
 		free(norm);
@@ -546,7 +548,7 @@ int mdeploy_bundle_writer_add_dir(mdeploy_bundle_writer *w, const char *path)
 {
 	char *norm;
 	int rc;
-	if ((rc = begin_entry(w, path, &norm)) != 0)
+	if ((rc = begin_entry(w, path, 1, &norm)) != 0)
 		return rc;
 	rc = write_dir(w, norm);
 	free(norm);

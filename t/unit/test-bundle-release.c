@@ -44,6 +44,15 @@ int main(void)
 	}
 	plan_lazy();
 	repo = mdeploy__sprintf("%s/moodle", fx);
+	/* Names whose order differs between a plain sort and git's, where a
+	 * directory sorts as "name/": admin/settings.php, admin/settings/. */
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && git checkout -q -b names v4.5.0 && mkdir -p admin/settings lib/a admin/settings-x &&"
+	         " echo 1 >admin/settings.php && echo 2 >admin/settings/x.php && echo 3 >admin/settings-x/y.php &&"
+	         " echo 4 >lib/a.b && echo 5 >lib/a/b && echo 6 >lib/a0 &&"
+	         " git add -A && git -c user.name=t -c user.email=t@t commit -q -m names && git tag names &&"
+	         " git checkout -q main", repo);
+	ok(system(cmd) == 0, "a commit with admin/settings.php and admin/settings/");
 	overlay = mdeploy__sprintf("%s/overlay", tmp);
 	exported = mdeploy__sprintf("%s/exported", tmp);
 	b1 = mdeploy__sprintf("%s/stream.tar.zst", tmp);
@@ -63,7 +72,7 @@ int main(void)
 		free(h);
 	}
 
-	rc = mdeploy_release_open_rev(&rel, repo, "v4.5.0");
+	rc = mdeploy_release_open_rev(&rel, repo, "names");
 	is_int(0, rc, "release opened from git");
 	if (rc) {
 		diag("%s", mdeploy_error_last()->message);
@@ -86,16 +95,21 @@ int main(void)
 
 	/* The same bytes as bundling the exported tree with the overlay copied in. */
 	is_int(0, mdeploy_release_export(rel, exported), "release exported");
-	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/' && rm -f '%s/.mdeploy-release.json'", overlay, exported, exported);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", overlay, exported);
 	ok(system(cmd) == 0, "overlay copied into the export");
-	co.source_json = mdeploy_release_manifest(rel);
+	/* The export's .mdeploy-release.json is its source, not an entry. */
 	is_int(0, mdeploy_bundle_create(b2, exported, &co), "bundle of the exported tree");
 	ok(same_file(b1, b2), "streamed and on-disk bundles are byte-identical");
+	is_int(0, mdeploy_bundle_open(&b, b2), "it opens");
+	ok(b && !mdeploy_bundle_entry_bypath(b, ".mdeploy-release.json"), "without .mdeploy-release.json as an entry");
+	ok(b && mdeploy_bundle_entry_bypath(b, "admin/settings") && mdeploy_bundle_entry_bypath(b, "admin/settings.php"),
+	   "with admin/settings/ and admin/settings.php");
+	mdeploy_bundle_free(b);
+	b = NULL;
 
 	/* A tree exported by the source stage records its release manifest. */
 	{
-		char *again = mdeploy__sprintf("%s/again.tar", tmp), *rf = mdeploy__sprintf("%s/.mdeploy-release.json", exported);
-		mdeploy__file_write_atomic(rf, mdeploy_release_manifest(rel), strlen(mdeploy_release_manifest(rel)), 0644);
+		char *again = mdeploy__sprintf("%s/again.tar", tmp);
 		co.source_json = NULL;
 		is_int(0, mdeploy_bundle_create(again, exported, &co), "bundle of an export with its release file");
 		b = NULL;
@@ -104,7 +118,6 @@ int main(void)
 		like(src ? src : "", "\"components\"", "source defaults to the export's release manifest");
 		mdeploy_bundle_free(b);
 		free(again);
-		free(rf);
 	}
 
 	/* A file in both is a conflict, and nothing is written. */

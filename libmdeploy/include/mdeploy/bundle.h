@@ -138,8 +138,10 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_create_from_release(const char *bundle_path, 
 /*
  * A writer for callers that produce entries themselves (for example from a
  * git object database, without writing a tree to disk). Entries must be
- * added in strictly increasing byte order of their paths (a pre-order walk
- * of a git tree gives that); parent directories are added automatically.
+ * added in git's order: strictly increasing byte order of their paths, a
+ * directory counting as its path with a '/' ("a/b.php" < "a/b/" <
+ * "a/b/c.php"; a pre-order walk of a git tree gives that); parent
+ * directories are added automatically.
  * The output is replaced only by mdeploy_bundle_writer_finish(); freeing an
  * unfinished writer removes its temporary file. appspec.yml is checked by
  * finish() unless skip_appspec_check.
