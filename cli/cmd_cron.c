@@ -14,7 +14,7 @@ struct cron_args {
 
 struct cron_out {
 	json_t *runs;
-	unsigned int failed;
+	unsigned int ran, failed;
 };
 
 static int seconds(const char *opt, const char *arg, unsigned int *out)
@@ -53,6 +53,7 @@ static int report(const mdeploy_cron_result *r, void *payload)
 	char when[32];
 	time_t t = (time_t)(r->started_ms / 1000);
 	struct tm tm;
+	out->ran++;
 	if (r->status)
 		out->failed++;
 	if (out->runs) {
@@ -84,7 +85,7 @@ int cmd_cron(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cron_args a;
-	struct cron_out out = { NULL, 0 };
+	struct cron_out out = { NULL, 0, 0 };
 	mdeploy_ctx *ctx = NULL;
 	mdeploy_config *cfg = NULL;
 	int rc;
@@ -112,7 +113,7 @@ int cmd_cron(int argc, char **argv)
 	if (cli.json)
 		out.runs = json_array();
 	rc = mdeploy_cron_run(ctx, cfg, argv[optind + 1], &a.o, report, &out);
-	if (rc && !json_array_size(out.runs) && !out.failed) {
+	if (rc && !out.ran) {
 		/* Refused before any run: the lock, the group. */
 		rc = cli_lib_error("cannot run cron");
 		if (mdeploy_error_last()->code == MDEPLOY_ELOCKED)
@@ -120,13 +121,17 @@ int cmd_cron(int argc, char **argv)
 		goto done;
 	}
 	if (out.runs) {
+		int lib = rc;
+		if (lib)
+			cli_lib_error(a.o.every_ms ? "cron stopped" : "cron failed");
 		rc = cli_json_print(json_pack("{s:s, s:i, s:i, s:o}", "group", argv[optind + 1], "runs_total",
-		                              (int)json_array_size(out.runs), "failed", (int)out.failed, "runs", out.runs));
+		                              (int)out.ran, "failed", (int)out.failed, "runs", out.runs));
 		out.runs = NULL;
-		if (!rc && out.failed)
+		if (!rc && (lib || out.failed))
 			rc = CLI_EXIT_FAILURE;
-	} else if (rc && !a.o.every_ms) {
-		rc = cli_lib_error("cron failed");
+	} else if (rc) {
+		/* The run failed (its line is printed), or the runner lost its lock. */
+		rc = cli_lib_error(a.o.every_ms ? "cron stopped" : "cron failed");
 	} else {
 		rc = out.failed ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 	}

@@ -8,14 +8,15 @@
 # store. That password is never on a command line (watched while the
 # install runs), in a log, the journal or the state directory. Without it
 # the deployment fails before the database is touched and nothing serves. A
-# redeploy does not install again.
+# redeploy does not install again; the group's cron then runs the new
+# release's cron.php.
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-moodle.sh"
 moodle_test_init 79
 moodle_has_ref v4.5.0 || skip_all "the Moodle repository has no tag v4.5.0"
 
-plan 27
+plan 30
 moodle_export v4.5.0 "$TMP/rel" || exit 1
 cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" || exit 1
 run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle.tar.zst"
@@ -130,10 +131,22 @@ is "$(printf '%s' "$out" | jq -r .kind)" code-only "plan: the redeploy is code-o
 run mdeploy deploy create prod moodle2.tar.zst
 is "$rc" 0 "the redeploy succeeds"
 [ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 30)"
+d2=$(printf '%s' "$out" | tail -n 1)
 is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'siteidentifier'")" "$siteid" \
 	"the site is the same one (not installed again)"
 logs=$(find "$MDEPLOY_STATE_DIR" -path '*/logs/*.log' -newer "$TMP/moodle2.tar.zst" -exec cat {} + 2>/dev/null)
 like "$logs" "the database holds a Moodle site (version 2024100700): nothing to install" \
 	"install.sh says there is nothing to install"
 is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 "the login page still answers 200"
+
+# The group's cron, after the swap: Moodle's cron.php of the new release.
+cronq="SELECT value FROM mdl_config_plugins WHERE plugin = 'tool_task' AND name = 'lastcronstart'"
+before=$(moodle_psql moodle "$cronq")
+sleep 1
+run mdeploy cron run prod
+is "$rc" 0 "mdeploy cron run: Moodle's cron runs"
+[ "$rc" = 0 ] || diag "$err"
+like "$out" "release $d2)" "on the release that serves now (the redeploy's)"
+after=$(moodle_psql moodle "$cronq")
+ok "$([ "${after:-0}" -gt "${before:-0}" ]; echo $?)" "Moodle recorded the run (lastcronstart $before -> $after)"
 done_testing
