@@ -41,8 +41,41 @@ static int probe(const struct check *c, char *detail, size_t n)
 	return ok;
 }
 
+struct php_out { json_t *arr; int failed; };
+
+static int php_req_cb(const mdeploy_php_requirement *q, void *payload)
+{
+	struct php_out *po = payload;
+	char check[128], detail[512];
+	snprintf(check, sizeof(check), "php-%s%s%s", q->kind, strcmp(q->kind, "php") ? ":" : "",
+	         strcmp(q->kind, "php") ? q->name : "version");
+	if (!strcmp(q->kind, "php"))
+		snprintf(check, sizeof(check), "php-version");
+	snprintf(detail, sizeof(detail), "%s, wants %s (%s)", q->have, q->want, q->source);
+	json_array_append_new(po->arr, json_pack("{s:s, s:b, s:b, s:s, s:s, s:s, s:s}", "check", check, "ok", q->ok,
+	                                         "required", q->required, "detail", detail, "want", q->want,
+	                                         "have", q->have, "source", q->source));
+	if (!cli.json)
+		printf("%-26s %-8s %s\n", check, q->ok ? "ok" : q->required ? "FAILED" : "warning", detail);
+	po->failed += !q->ok && q->required;
+	return 0;
+}
+
+static int opt_cb(int c, const char *arg, void *data)
+{
+	if (c != CLI_OPT_CMD)
+		return CLI_EXIT_USAGE;
+	*(const char **)data = arg;
+	return 0;
+}
+
 int cmd_doctor(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "php", required_argument, NULL, CLI_OPT_CMD },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *php = NULL, *release = NULL;
 	static const char *const haproxy_v[] = { "haproxy", "-v", NULL };
 	static const char *const php_v[] = { "php", "-v", NULL };
 	static const char *const git_v[] = { "git", "--version", NULL };
@@ -58,12 +91,13 @@ int cmd_doctor(int argc, char **argv)
 	size_t i;
 	const char *path = getenv("PATH");
 
-	if ((rc = cli_parse(argc, argv, "doctor", "", NULL, NULL, NULL)) >= 0)
+	if ((rc = cli_parse(argc, argv, "doctor", "", longopts, opt_cb, &php)) >= 0)
 		goto out;
-	if (optind < argc) {
+	if (optind + 1 < argc) {
 		rc = cli_usage_error("doctor", "too many arguments");
 		goto out;
 	}
+	release = optind < argc ? argv[optind] : NULL;
 	/* haproxy lives in /usr/sbin, which a non-root PATH often lacks. */
 	if (path && !strstr(path, "/usr/sbin")) {
 		char *np = malloc(strlen(path) + 32);
@@ -83,7 +117,7 @@ int cmd_doctor(int argc, char **argv)
 		json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "state-dir",
 		                                     "ok", ok, "required", 1, "detail", detail));
 		if (!cli.json)
-			printf("%-10s %-8s %s\n", "state-dir", ok ? "ok" : "FAILED", detail);
+			printf("%-26s %-8s %s\n", "state-dir", ok ? "ok" : "FAILED", detail);
 		failed += !ok;
 	}
 	{
@@ -93,7 +127,7 @@ int cmd_doctor(int argc, char **argv)
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", d[i].name,
 			                                     "ok", 1, "required", 1, "detail", d[i].version));
 			if (!cli.json)
-				printf("%-10s %-8s %s\n", d[i].name, "ok", d[i].version);
+				printf("%-26s %-8s %s\n", d[i].name, "ok", d[i].version);
 		}
 	}
 	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
@@ -101,13 +135,29 @@ int cmd_doctor(int argc, char **argv)
 		json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", checks[i].name,
 		                                     "ok", ok, "required", checks[i].required, "detail", detail));
 		if (!cli.json)
-			printf("%-10s %-8s %s\n", checks[i].name,
+			printf("%-26s %-8s %s\n", checks[i].name,
 			       ok ? "ok" : checks[i].required ? "MISSING" : "missing", detail);
 		if (!ok && checks[i].required) {
 			failed++;
 			if (!cli.json)
 				cli_hint("install it with: apt-get install -y %s", checks[i].package);
 		}
+	}
+	{
+		/* What Moodle needs of PHP: always max_input_vars, and what the release's environment.xml lists. */
+		struct php_out po = { arr, 0 };
+		if (mdeploy_moodle_php_check(ctx, php, release, php_req_cb, &po)) {
+			snprintf(detail, sizeof(detail), "%s", mdeploy_error_last()->message);
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "php-moodle", "ok", 0,
+			                                     "required", 1, "detail", detail));
+			if (!cli.json)
+				printf("%-26s %-8s %s\n", "php-moodle", "FAILED", detail);
+			failed++;
+		}
+		failed += po.failed;
+		if (po.failed && !cli.json)
+			cli_hint("install a missing extension with: apt-get install -y php-NAME; set ini values in a "
+			         "file of PHP's conf.d (php --ini lists them), e.g. max_input_vars = 5000");
 	}
 	json_object_set_new(doc, "checks", arr);
 	arr = NULL;

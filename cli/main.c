@@ -20,10 +20,14 @@ const struct cli_command cli_commands[] = {
 	{ "version", cmd_version, "Show the versions of mdeploy and its libraries",
 	  "mdeploy version [--json]", "" },
 	{ "doctor", cmd_doctor, "Check that this host has what mdeploy needs",
-	  "mdeploy doctor [--json]",
+	  "mdeploy doctor [--json] [--php PHP] [TREE|BUNDLE]",
 	  "Checks the state directory, the libraries mdeploy was built with, and the\n"
 	  "programs the local provider and the default Moodle hooks use (haproxy,\n"
-	  "php, git). Exits 1 when something required is missing.\n" },
+	  "php, git), and what Moodle needs of PHP: max_input_vars >= 5000 and, for\n"
+	  "the Moodle release in TREE or BUNDLE, the PHP version, extensions and\n"
+	  "settings its admin/environment.xml requires (without one, a database\n"
+	  "driver). Exits 1 when something required is missing.\n"
+	  "   --php PHP   the PHP to check (default: php on PATH)\n" },
 	{ "appspec", cmd_appspec, "Validate an appspec.yml as AWS CodeDeploy reads it",
 	  "mdeploy appspec validate [--json] FILE|DIR|BUNDLE",
 	  "FILE is an appspec.yml, DIR a directory holding one, BUNDLE an archive\n"

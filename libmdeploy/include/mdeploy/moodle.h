@@ -22,6 +22,7 @@
 #define MDEPLOY_MOODLE_H
 
 #include "common.h"
+#include "context.h"
 
 MDEPLOY_BEGIN_DECL
 
@@ -117,6 +118,37 @@ MDEPLOY_EXTERN(const mdeploy_moodle_plugin *) mdeploy_moodle_find(const mdeploy_
 /* Every problem found, in tree order. */
 MDEPLOY_EXTERN(size_t) mdeploy_moodle_problem_count(const mdeploy_moodle *m);
 MDEPLOY_EXTERN(const mdeploy_moodle_problem *) mdeploy_moodle_problem_at(const mdeploy_moodle *m, size_t i);
+
+/* ---- the PHP a release needs ---- */
+
+typedef struct mdeploy_php_requirement {
+	const char *kind;      /* "php" (the version), "extension" or "setting" */
+	const char *name;      /* "version", "pgsql", "max_input_vars"... */
+	const char *want;      /* ">= 8.1.0, < 8.4", "loaded", ">= 5000", "on", ">= 96M" */
+	const char *have;      /* what this PHP has: "8.2.29", "missing", "1000", "unset" */
+	int required;          /* Moodle refuses to install or run without it */
+	int ok;
+	const char *source;    /* where the requirement comes from */
+} mdeploy_php_requirement;
+
+typedef int (*mdeploy_php_requirement_cb)(const mdeploy_php_requirement *req, void *payload);
+
+/*
+ * Check the PHP at `php` (NULL: "php" on PATH, with its ini files, as the
+ * local instances' servers run it) against what Moodle needs, calling `cb`
+ * once per requirement, met or not (non-zero stops with MDEPLOY_EUSER).
+ * Always max_input_vars >= 5000 (Moodle's installer refuses less). With
+ * `release` (a Moodle tree directory or a bundle, read without extracting
+ * it): the PHP version range, extensions and settings that the <MOODLE>
+ * block of its own admin/environment.xml (public/admin/ for 5.1+) lists for
+ * its $release, each required or optional as the file says; without it, a
+ * database driver (pgsql or mysqli). Returns 0 when every requirement was
+ * reported (met or not); MDEPLOY_ENOTFOUND when `release` is not a Moodle
+ * release or its environment.xml lacks its version; an error when PHP
+ * cannot run.
+ */
+MDEPLOY_EXTERN(int) mdeploy_moodle_php_check(mdeploy_ctx *ctx, const char *php, const char *release,
+                                             mdeploy_php_requirement_cb cb, void *payload);
 
 /*
  * Compare two Moodle version numbers as Moodle does (as decimals):
