@@ -69,13 +69,14 @@ json_t *cli_moodle_json(const mdeploy_moodle *m)
 	json_object_set_new(doc, "plugins", plugins);
 	for (i = 0; i < mdeploy_moodle_problem_count(m); i++) {
 		const mdeploy_moodle_problem *p = mdeploy_moodle_problem_at(m, i);
-		json_array_append_new(problems, json_pack("{s:s, s:o, s:o, s:i, s:s}", "code", p->code,
+		json_array_append_new(problems, json_pack("{s:s, s:o, s:o, s:i, s:s, s:o}", "code", p->code,
 		                                          "component", str_or_null(p->component),
 		                                          "file", str_or_null(p->file), "line", (int)p->line,
-		                                          "message", p->message));
+		                                          "message", p->message, "accepted", str_or_null(p->accepted)));
 	}
 	json_object_set_new(doc, "problems", problems);
-	json_object_set_new(doc, "ok", json_boolean(mdeploy_moodle_problem_count(m) == 0));
+	/* Accepted problems (mdeploy.yml source.accept) do not fail. */
+	json_object_set_new(doc, "ok", json_boolean(mdeploy_moodle_problem_failing(m) == 0));
 	return doc;
 }
 
@@ -96,14 +97,19 @@ void cli_moodle_print(const mdeploy_moodle *m)
 	}
 }
 
-/* Report problems on stderr; returns how many. */
+/* Report problems on stderr; returns how many are not accepted. */
 int cli_moodle_problems(const mdeploy_moodle *m);
 int cli_moodle_problems(const mdeploy_moodle *m)
 {
 	size_t i, n = mdeploy_moodle_problem_count(m);
-	for (i = 0; i < n; i++)
-		cli_error("%s", mdeploy_moodle_problem_at(m, i)->message);
-	return (int)n;
+	for (i = 0; i < n; i++) {
+		const mdeploy_moodle_problem *p = mdeploy_moodle_problem_at(m, i);
+		if (p->accepted)
+			fprintf(stderr, "mdeploy: accepted: %s (%s)\n", p->message, p->accepted);
+		else
+			cli_error("%s", p->message);
+	}
+	return (int)mdeploy_moodle_problem_failing(m);
 }
 
 static int cmd_inspect(int argc, char **argv)

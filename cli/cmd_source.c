@@ -117,6 +117,8 @@ static int do_validate(mdeploy_source *src)
 	}
 	if ((n = cli_moodle_problems(m)) != 0)
 		rc = cli_error("%d problem%s found", n, n == 1 ? "" : "s");
+	else if (!cli.json && mdeploy_moodle_problem_count(m))
+		printf("ok: no problems but %zu accepted in mdeploy.yml\n", mdeploy_moodle_problem_count(m));
 	else if (!cli.json)
 		printf("ok: no problems\n");
 	mdeploy_release_free(rel);

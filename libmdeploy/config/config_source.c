@@ -17,10 +17,18 @@ struct repo_entry {
 	char field[48];
 };
 
+/* source.accept[i]: a known finding, accepted with a reason. */
+struct accept_entry {
+	mdeploy_config_accept pub;
+	char field[32];
+};
+
 struct mdeploy_config__source {
 	struct repo_entry *core;
 	struct repo_entry *plugins;
 	unsigned int plugins_count;
+	struct accept_entry *accept;
+	unsigned int accept_count;
 };
 
 #define REPO_STRING(key, member) \
@@ -45,11 +53,29 @@ static const cyaml_schema_value_t plugin_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct repo_entry, plugin_fields),
 };
 
+#define ACCEPT_STRING(key, member) \
+	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct accept_entry, \
+	                       pub.member, 0, CYAML_UNLIMITED)
+
+static const cyaml_schema_field_t accept_fields[] = {
+	ACCEPT_STRING("code", code),
+	ACCEPT_STRING("component", component),
+	ACCEPT_STRING("file", file),
+	ACCEPT_STRING("reason", reason),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t accept_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct accept_entry, accept_fields),
+};
+
 static const cyaml_schema_field_t source_fields[] = {
 	CYAML_FIELD_MAPPING_PTR("core", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 	                        struct mdeploy_config__source, core, core_fields),
 	CYAML_FIELD_SEQUENCE("plugins", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 	                     struct mdeploy_config__source, plugins, &plugin_schema, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("accept", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+	                     struct mdeploy_config__source, accept, &accept_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -127,6 +153,41 @@ static void check_repo(mdeploy_config__problems *p, struct repo_entry *r, int is
 	}
 }
 
+/* The codes of mdeploy_moodle_problem (mdeploy/moodle.h). */
+static const char *const problem_codes[] = {
+	"version-php", "component-mismatch", "unknown-type", "misplaced", "path-conflict",
+	"core-collision", "requires", "incompatible", "dependency-missing", "dependency-version",
+	"no-version",
+};
+
+static void check_accept(mdeploy_config__problems *p, struct accept_entry *a, unsigned int i)
+{
+	char f[64];
+	size_t k;
+	snprintf(a->field, sizeof(a->field), "source.accept[%u]", i);
+	a->pub.field = a->field;
+	snprintf(f, sizeof(f), "%s.code", a->field);
+	if (!a->pub.code) {
+		mdeploy_config__problem(p, f, "is required (the code of the finding, e.g. misplaced)");
+	} else {
+		for (k = 0; k < MDEPLOY__ARRAY_SIZE(problem_codes); k++)
+			if (!strcmp(a->pub.code, problem_codes[k]))
+				break;
+		if (k == MDEPLOY__ARRAY_SIZE(problem_codes))
+			mdeploy_config__problem(p, f, "'%s' is not a problem code (version-php, component-mismatch, "
+			                        "unknown-type, misplaced, path-conflict, core-collision, requires, "
+			                        "incompatible, dependency-missing, dependency-version, no-version)",
+			                        a->pub.code);
+	}
+	snprintf(f, sizeof(f), "%s.reason", a->field);
+	if (!a->pub.reason || !*a->pub.reason)
+		mdeploy_config__problem(p, f, "is required: say why this finding is accepted");
+	if (!a->pub.component && !a->pub.file) {
+		snprintf(f, sizeof(f), "%s", a->field);
+		mdeploy_config__problem(p, f, "needs component or file: an acceptance names what it accepts");
+	}
+}
+
 int mdeploy_config__source_check(mdeploy_config *cfg, mdeploy_config__problems *p)
 {
 	struct mdeploy_config__source *s = cfg->doc->source;
@@ -148,6 +209,8 @@ int mdeploy_config__source_check(mdeploy_config *cfg, mdeploy_config__problems *
 		r->pub.field = r->field;
 		check_repo(p, r, 0);
 	}
+	for (i = 0; i < s->accept_count; i++)
+		check_accept(p, &s->accept[i], i);
 	for (i = 0; i < s->plugins_count; i++) {
 		for (j = 0; j < i; j++) {
 			const struct repo_entry *a = &s->plugins[j], *b = &s->plugins[i];
@@ -186,4 +249,18 @@ const mdeploy_config_repo *mdeploy_config_source_plugin(const mdeploy_config *cf
 	if (i >= mdeploy_config_source_plugin_count(cfg))
 		return NULL;
 	return &cfg->doc->source->plugins[i].pub;
+}
+
+size_t mdeploy_config_source_accept_count(const mdeploy_config *cfg)
+{
+	if (!cfg || !cfg->doc || !cfg->doc->source)
+		return 0;
+	return cfg->doc->source->accept_count;
+}
+
+const mdeploy_config_accept *mdeploy_config_source_accept(const mdeploy_config *cfg, size_t i)
+{
+	if (i >= mdeploy_config_source_accept_count(cfg))
+		return NULL;
+	return &cfg->doc->source->accept[i].pub;
 }

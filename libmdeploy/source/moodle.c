@@ -6,6 +6,7 @@
 #include "moodle_private.h"
 #include "phpver.h"
 
+#include <fnmatch.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -62,6 +63,7 @@ static int vproblem(mdeploy_moodle *m, const char *code, const char *component, 
 	p->component = keepdup(m, component);
 	p->file = keepdup(m, file);
 	p->line = line;
+	p->accepted = NULL;
 	p->message = keep(m, mdeploy__buf_detach(&b));
 	if (!p->message)
 		return mdeploy__error_oom();
@@ -683,6 +685,34 @@ const mdeploy_moodle_plugin *mdeploy_moodle_find(const mdeploy_moodle *m, const 
 }
 
 size_t mdeploy_moodle_problem_count(const mdeploy_moodle *m) { return m->nproblems; }
+
+size_t mdeploy_moodle_problem_failing(const mdeploy_moodle *m)
+{
+	size_t i, n = 0;
+	for (i = 0; i < m->nproblems; i++)
+		n += !m->problems[i].accepted;
+	return n;
+}
+
+int mdeploy__moodle_accept(mdeploy_moodle *m, const char *code, const char *component, const char *file_glob,
+                           const char *reason)
+{
+	size_t i;
+	int n = 0;
+	const char *r = keepdup(m, reason);
+	if (!r)
+		return mdeploy__error_oom();
+	for (i = 0; i < m->nproblems; i++) {
+		mdeploy_moodle_problem *p = &m->problems[i];
+		if (strcmp(p->code, code) != 0 || (component && (!p->component || strcmp(p->component, component))) ||
+		    (file_glob && (!p->file || fnmatch(file_glob, p->file, 0) != 0)))
+			continue;
+		if (!p->accepted)
+			p->accepted = r;
+		n++;
+	}
+	return n;
+}
 
 const char *mdeploy__moodle_version_unread(const mdeploy_moodle *m, const char *component,
                                            const char *const **files, size_t *n)

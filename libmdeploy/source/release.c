@@ -302,6 +302,25 @@ static char *manifest_json(const mdeploy__lock *l, char **paths, mdeploy_moodle 
 	return s;
 }
 
+/* mdeploy.yml's source.accept: known findings, accepted with a reason. One
+ * that accepts nothing any more is said, so that acceptances do not rot. */
+static int apply_accepts(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_moodle *m)
+{
+	size_t i, n = mdeploy_config_source_accept_count(cfg);
+	for (i = 0; i < n; i++) {
+		const mdeploy_config_accept *a = mdeploy_config_source_accept(cfg, i);
+		int k = mdeploy__moodle_accept(m, a->code, a->component, a->file, a->reason);
+		if (k < 0)
+			return k;
+		if (k == 0) {
+			const char *where = mdeploy_config_where(cfg, a->field);
+			mdeploy__log(ctx, MDEPLOY_LOG_WARN, "source", "%s: accepts no problem of this release; remove it",
+			             where ? where : a->field);
+		}
+	}
+	return 0;
+}
+
 int mdeploy__release_assemble(mdeploy_release **out, mdeploy_ctx *ctx, const mdeploy__lock *l,
                               const mdeploy_config *cfg)
 {
@@ -378,7 +397,7 @@ int mdeploy__release_assemble(mdeploy_release **out, mdeploy_ctx *ctx, const mde
 		if (!progress || ++rounds > 64)
 			break;
 	}
-	if ((rc = final_checks(&a, m)) != 0)
+	if ((rc = final_checks(&a, m)) != 0 || (rc = apply_accepts(ctx, cfg, m)) != 0)
 		goto out;
 	/* The model owns the repositories from here on. */
 	for (i = 0; i < l->n; i++) {

@@ -88,6 +88,10 @@ int mdeploy__moodle_own_repo(mdeploy_moodle *m, git_repository *repo);
  * version.php and of every file it includes (*n of them); NULL when the
  * version was read or there is no such plugin.
  */
+/* Marks the problems with `code` (and `component`, and a file matching
+ * `file_glob`, when given) accepted for `reason`; returns how many match. */
+int mdeploy__moodle_accept(mdeploy_moodle *m, const char *code, const char *component, const char *file_glob,
+                           const char *reason);
 const char *mdeploy__moodle_version_unread(const mdeploy_moodle *m, const char *component,
                                            const char *const **files, size_t *n);
 

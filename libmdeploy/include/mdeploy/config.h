@@ -83,6 +83,24 @@ MDEPLOY_EXTERN(size_t) mdeploy_config_source_plugin_count(const mdeploy_config *
 /* source.plugins[i], in file order; NULL when out of range. */
 MDEPLOY_EXTERN(const mdeploy_config_repo *) mdeploy_config_source_plugin(const mdeploy_config *cfg, size_t i);
 
+/*
+ * source.accept: known findings of `source validate` accepted with a
+ * reason, so that validate can gate a pipeline. A problem is accepted when
+ * its code is `code` and, when given, its component is `component` and its
+ * file matches the glob `file` (fnmatch(3), '*' also matching '/').
+ */
+typedef struct mdeploy_config_accept {
+	const char *code;
+	const char *component;  /* or NULL */
+	const char *file;       /* glob, or NULL */
+	const char *reason;
+	const char *field;      /* "source.accept[2]", for mdeploy_config_where() */
+} mdeploy_config_accept;
+
+MDEPLOY_EXTERN(size_t) mdeploy_config_source_accept_count(const mdeploy_config *cfg);
+/* source.accept[i], in file order; NULL when out of range. */
+MDEPLOY_EXTERN(const mdeploy_config_accept *) mdeploy_config_source_accept(const mdeploy_config *cfg, size_t i);
+
 MDEPLOY_END_DECL
 
 #endif

@@ -64,6 +64,9 @@ typedef struct mdeploy_moodle_problem {
 	const char *file;      /* path in the tree (with the layout prefix), or NULL */
 	unsigned int line;     /* 0 when not about a line */
 	const char *message;   /* "public/mod/x/version.php:4: ..." style, complete */
+	/* The reason mdeploy.yml's source.accept gives for it, or NULL: an
+	 * accepted problem is reported but does not fail validate. */
+	const char *accepted;
 } mdeploy_moodle_problem;
 
 typedef struct mdeploy_moodle_options {
@@ -117,6 +120,8 @@ MDEPLOY_EXTERN(const mdeploy_moodle_plugin *) mdeploy_moodle_find(const mdeploy_
 
 /* Every problem found, in tree order. */
 MDEPLOY_EXTERN(size_t) mdeploy_moodle_problem_count(const mdeploy_moodle *m);
+/* How many problems are not accepted by mdeploy.yml (see accepted). */
+MDEPLOY_EXTERN(size_t) mdeploy_moodle_problem_failing(const mdeploy_moodle *m);
 MDEPLOY_EXTERN(const mdeploy_moodle_problem *) mdeploy_moodle_problem_at(const mdeploy_moodle *m, size_t i);
 
 /* ---- the PHP a release needs ---- */
