@@ -71,6 +71,13 @@ agent d-4 install
 is "$rc" 1 "a partial install fails"
 like "$err" "no finished install (an install failed part way): drop those tables" "naming what to clean up"
 
+printf 'down\n' >"$D/db-state"
+agent d-4b install
+is "$rc" 1 "a database Moodle cannot load a site from fails"
+like "$err" "Moodle cannot load a site from the database: it cannot be reached, or it holds an install that failed part way" \
+	"saying what it may be"
+like "$err" "Moodle said: !!! Error: Database connection failed !!!" "with Moodle's own message"
+
 printf 'empty\n' >"$D/db-state"
 grep -v MOODLE_ADMINPASS "$TMP/params" >"$TMP/p2" && cat "$TMP/p2" >"$TMP/params"
 agent d-5 install

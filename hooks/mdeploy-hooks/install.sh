@@ -35,7 +35,11 @@ set +e
 state=$("$MDH_PHP" "$hooks/db-state.php" "$MDH_CONFIG" 2>&1)
 rc=$?
 set -e
-[ "$rc" = 0 ] || mdh_die "cannot read the database's state (is it reachable?): $(printf '%s' "$state" | tail -n 3)"
+# Moodle's own setup fails when it cannot connect, and on tables an install
+# left half made; its message says which.
+[ "$rc" = 0 ] || mdh_die "Moodle cannot load a site from the database: it cannot be reached, or it holds an" \
+	"install that failed part way (then drop its tables, or the database, and deploy again)." \
+	"Moodle said: $(printf '%s' "$state" | grep -v '^[[:space:]]*$' | tail -n 3 | tr '\n' ' ')"
 state=$(printf '%s\n' "$state" | tail -n 1)
 case $state in
 installed\ *)
