@@ -11,7 +11,7 @@
 
 enum {
 	O_FORMAT = CLI_OPT_CMD, O_SIGN, O_BUILD_ID, O_BUILDER, O_TIME, O_SOURCE_JSON, O_NO_APPSPEC,
-	O_TRUSTED, O_REQUIRE_MANIFEST, O_MAX_ENTRIES, O_MAX_SIZE, O_FILES, O_LEVEL, O_GIT, O_REV, O_RELEASE,
+	O_TRUSTED, O_REQUIRE_MANIFEST, O_KEEP_MANIFEST, O_MAX_ENTRIES, O_MAX_SIZE, O_FILES, O_LEVEL, O_GIT, O_REV, O_RELEASE,
 	O_OVERLAY
 };
 
@@ -21,7 +21,7 @@ struct bopts {
 	mdeploy_bundle_create_options create;
 	const char *keys[MAX_KEYS + 1];
 	size_t nkeys;
-	int require_manifest;
+	int require_manifest, keep_manifest;
 	uint64_t max_entries, max_size;
 	const char *source_json_file;
 	int files;
@@ -76,6 +76,7 @@ static int bundle_opt(int c, const char *arg, void *data)
 		o->keys[o->nkeys++] = arg;
 		return 0;
 	case O_REQUIRE_MANIFEST: o->require_manifest = 1; return 0;
+	case O_KEEP_MANIFEST: o->keep_manifest = 1; return 0;
 	case O_MAX_ENTRIES:
 		if (parse_u64(arg, &o->max_entries) || !o->max_entries)
 			return cli_usage_error("bundle", "--max-entries wants a positive number");
@@ -324,6 +325,7 @@ static int do_extract(struct bopts *o, const char *path, const char *dest)
 	int rc;
 	xo.trusted_keys = o->nkeys ? o->keys : NULL;
 	xo.require_manifest = o->require_manifest;
+	xo.keep_manifest = o->keep_manifest;
 	xo.max_entries = o->max_entries;
 	xo.max_total_size = o->max_size;
 	xo.progress_cb = cli_progress;
@@ -350,6 +352,7 @@ int cmd_bundle(int argc, char **argv)
 		{ "no-appspec-check", no_argument, NULL, O_NO_APPSPEC },
 		{ "trusted-key", required_argument, NULL, O_TRUSTED },
 		{ "require-manifest", no_argument, NULL, O_REQUIRE_MANIFEST },
+		{ "keep-manifest", no_argument, NULL, O_KEEP_MANIFEST },
 		{ "max-entries", required_argument, NULL, O_MAX_ENTRIES },
 		{ "max-size", required_argument, NULL, O_MAX_SIZE },
 		{ "files", no_argument, NULL, O_FILES },

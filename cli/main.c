@@ -146,6 +146,7 @@ const struct cli_command cli_commands[] = {
 	  "   --trusted-key KEY     public key the bundle must be signed by (repeatable)\n"
 	  "   --files               inspect: list every entry\n"
 	  "   --require-manifest    extract: refuse plain archives\n"
+	  "   --keep-manifest       extract: also write .mdeploy/ (manifest, signature) into DIR\n"
 	  "   --max-entries N, --max-size BYTES   extract: bomb limits (1000000, 8 GiB)\n"
 	  "verify checks every file against the manifest and names the first that\n"
 	  "does not match. extract refuses unsafe entries and leaves nothing behind on\n"

@@ -73,6 +73,12 @@ like "$out" "M version.php" "diff shows the version bump"
 run mdeploy bundle extract --trusted-key signing.key.pub a.tar.zst out
 is "$rc" 0 "extract"
 is "$(cat out/version.php)" "$(cat site/version.php)" "content extracted"
+ok "$([ ! -e out/.mdeploy ]; echo $?)" "a plain extract leaves no .mdeploy/ in the tree"
+run mdeploy bundle extract --keep-manifest a.tar.zst out-kept
+is "$rc" 0 "extract --keep-manifest"
+is "$(cat out-kept/.mdeploy/manifest.json)" "$(zstd -dc a.tar.zst | tar -xOf - .mdeploy/manifest.json)" \
+	"keeps the bundle's manifest"
+ok "$(test -f out-kept/.mdeploy/signature.json; echo $?)" "and its signature"
 run mdeploy bundle extract a.tar.zst out
 is "$rc" 1 "extract refuses an existing directory"
 run mdeploy bundle extract --trusted-key other.key.pub a.tar.zst out2

@@ -72,6 +72,13 @@ run mdeploy agent install --root "$R" --deployment-id d-tar "$TMP/rev.tar.gz"
 is "$rc" 0 "install from a tar.gz bundle"
 is "$(trace "$R" | sed -n 2p)" "BeforeInstall tarrev d-tar" "bundle's hooks run"
 is "$(live "$R")" d-tar "bundle release is live"
+# A bundle with a manifest: the release keeps it (which build it holds).
+mkrev mrev
+run mdeploy bundle create --time 1764000000 "$TMP/mrev" "$TMP/mrev.tar.zst"
+run mdeploy agent install --root "$TMP/root-man" --deployment-id d-man "$TMP/mrev.tar.zst"
+is "$rc" 0 "install from an mdeploy bundle"
+is "$(cat "$TMP/root-man/releases/d-man/.mdeploy/manifest.json" 2>/dev/null)" \
+	"$(zstd -dc "$TMP/mrev.tar.zst" | tar -xOf - .mdeploy/manifest.json)" "the release keeps the bundle's manifest"
 
 # An invalid appspec is rejected before anything runs.
 mkrev badrev

@@ -375,6 +375,8 @@ static int stage_release(mdeploy_agent *a, const char *source, const char *id)
 		mdeploy_bundle_extract_options xo = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
 		xo.trusted_keys = a->trusted_keys;
 		xo.require_manifest = a->trusted_keys != NULL;
+		/* A release keeps its manifest: it says which build it holds. */
+		xo.keep_manifest = 1;
 		/* Safe extraction (no escapes, bombs, devices), into a temp dir renamed at the end. */
 		rc = mdeploy_bundle_extract(source, staging, &xo);
 	}

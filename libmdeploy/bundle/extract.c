@@ -350,7 +350,7 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		goto out;
 	if ((rc = mdeploy_bundle__scan_check(&s, bundle_path, opts->trusted_keys, 0, opts->require_manifest)) != 0)
 		goto out;
-	if (s.manifest) {
+	if (s.manifest && opts->version >= 2 && opts->keep_manifest) {
 		if (mkdirat(x.rootfd, MDEPLOY_BUNDLE__META_DIR, 0755) < 0 && errno != EEXIST) {
 			rc = entry_error(&x, MDEPLOY_BUNDLE__META_DIR, "cannot create");
 			goto out;

@@ -176,8 +176,18 @@ int main(void)
 			   "%s: mode and mtime applied", fmts[i]);
 			snprintf(a, sizeof(a), "%s/lib/link.php", out);
 			ok(lstat(P(a), &st) == 0 && S_ISLNK(st.st_mode), "%s: symlink extracted", fmts[i]);
-			snprintf(a, sizeof(a), "%s/.mdeploy/manifest.json", out);
-			ok(mdeploy__path_exists(P(a)), "%s: manifest extracted", fmts[i]);
+			snprintf(a, sizeof(a), "%s/.mdeploy", out);
+			ok(!mdeploy__path_exists(P(a)), "%s: the tree holds the application only, no .mdeploy/", fmts[i]);
+		}
+		{
+			/* keep_manifest: what the agent asks for in a release. */
+			mdeploy_bundle_extract_options ko = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
+			char kept[128], a[256];
+			ko.keep_manifest = 1;
+			snprintf(kept, sizeof(kept), "%.100s-kept", out);
+			is_int(0, mdeploy_bundle_extract(P(name), P(kept), &ko), "%s: extracts with keep_manifest", fmts[i]);
+			snprintf(a, sizeof(a), "%s/.mdeploy/manifest.json", kept);
+			ok(mdeploy__path_exists(P(a)), "%s: keep_manifest writes .mdeploy/manifest.json", fmts[i]);
 		}
 	}
 

@@ -255,10 +255,15 @@ typedef struct mdeploy_bundle_extract_options {
 	int require_manifest;     /* non-zero: a bundle without manifest fails */
 	mdeploy_progress_cb progress_cb; /* "extract", unit "files" */
 	void *payload;
+	/* Version 2. Non-zero: write the bundle's .mdeploy/manifest.json (and
+	 * signature.json) into the tree too, as the agent does in a release
+	 * so that it says which build it holds. By default the tree holds the
+	 * application's files only. */
+	int keep_manifest;
 } mdeploy_bundle_extract_options;
 
-#define MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION 1
-#define MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT { MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL }
+#define MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION 2
+#define MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT { MDEPLOY_BUNDLE_EXTRACT_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_options *opts,
                                                         unsigned int version);
@@ -282,9 +287,9 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_o
  *    succeeded. On any failure nothing is left: no `dest_dir`, no
  *    temporary directory.
  *
- * The extracted tree includes .mdeploy/manifest.json (and signature.json)
- * when the bundle has them. Returns 0; MDEPLOY_EEXISTS when dest_dir
- * exists; MDEPLOY_EINVALID for unsafe or damaged input (the message names
+ * The manifest is checked but not written into the tree, unless
+ * keep_manifest asks for .mdeploy/manifest.json (and signature.json).
+ * Returns 0; MDEPLOY_EEXISTS when dest_dir exists; MDEPLOY_EINVALID for unsafe or damaged input (the message names
  * the entry); MDEPLOY_EVERIFY for a manifest or signature mismatch;
  * MDEPLOY_EOS for a system error. `opts` may be NULL.
  */
