@@ -148,8 +148,15 @@ static void touch_group(mdeploy_ctx *ctx, const char *app, const char *group)
 	const char *name;
 	if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(ctx), NULL) == 0 &&
 	    (name = mdeploy_config_application_name(cfg)) && (!app || !strcmp(name, app)) &&
-	    mdeploy_config_group_find(cfg, group))
+	    mdeploy_config_group_find(cfg, group)) {
+		mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
 		mdeploy_deploy_cleanup(ctx, cfg, group, NULL);
+		/* Dead instances are replaced, as an Auto Scaling group would. */
+		o.group = group;
+		if (mdeploy_deploy_heal(ctx, cfg, &o, NULL, NULL) && mdeploy_error_last()->code != MDEPLOY_ELOCKED &&
+		    mdeploy_error_last()->code != MDEPLOY_ECONFLICT)
+			cli_warn("group %s: healing the live fleet failed: %s", group, mdeploy_error_last()->message);
+	}
 	mdeploy_config_free(cfg);
 	mdeploy_error_clear();
 }

@@ -101,6 +101,22 @@ static int group_of(const mdeploy_fleet_info *f, void *payload)
 	return 0;
 }
 
+/*
+ * As an Auto Scaling group would, without a daemon: every fleet command
+ * first replaces the dead instances of the groups of mdeploy.yml (best
+ * effort: without mdeploy.yml, or while a deployment holds a group, nothing
+ * happens; the failure is a warning).
+ */
+static void implicit_heal(mdeploy_ctx *ctx)
+{
+	mdeploy_config *cfg = NULL;
+	if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(ctx), NULL) == 0 &&
+	    mdeploy_deploy_heal(ctx, cfg, NULL, NULL, NULL))
+		cli_warn("healing the fleets failed: %s", mdeploy_error_last()->message);
+	mdeploy_config_free(cfg);
+	mdeploy_error_clear();
+}
+
 static int parse_uint(const char *s, unsigned int *out)
 {
 	char *end;
@@ -146,6 +162,7 @@ int cmd_fleet(int argc, char **argv)
 			return cli_usage_error("fleet", "too many arguments");
 		if ((rc = env_open(&e)) == 0) {
 			json_t *arr = cli.json ? json_array() : NULL;
+			implicit_heal(e.ctx);
 			if (!cli.json)
 				printf("%-32s %7s %4s %4s %8s  %s\n", "FLEET", "DESIRED", "MIN", "MAX", "RUNNING", "ROLE");
 			if (mdeploy_fleet_foreach(e.p, optind < argc ? argv[optind] : NULL, list_cb, arr))
@@ -160,6 +177,7 @@ int cmd_fleet(int argc, char **argv)
 			return cli_usage_error("fleet", optind >= argc ? "missing FLEET" : "too many arguments");
 		if ((rc = env_open(&e)) == 0) {
 			json_t *arr = cli.json ? json_array() : NULL;
+			implicit_heal(e.ctx);
 			if (mdeploy_fleet_get(e.p, argv[optind], show_cb, &doc) ||
 			    mdeploy_instance_foreach(e.p, argv[optind], inst_cb, arr)) {
 				rc = cli_lib_error(NULL);
@@ -196,6 +214,35 @@ int cmd_fleet(int argc, char **argv)
 				rc = cli_json_print(json_pack("{s:s, s:i}", "fleet", argv[optind], "desired", (int)desired));
 			else if (!rc)
 				cli_info("fleet %s: desired %u", argv[optind], desired);
+		}
+	} else if (!strcmp(sub, "heal")) {
+		if (optind + 1 < argc)
+			return cli_usage_error("fleet", "too many arguments");
+		if ((rc = env_open(&e)) == 0) {
+			mdeploy_config *cfg = NULL;
+			mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
+			char group[128] = "";
+			size_t n = 0;
+			if (optind < argc) {
+				if (mdeploy_fleet_get(e.p, argv[optind], group_of, group)) {
+					rc = cli_lib_error(NULL);
+					goto healed;
+				}
+				if (!group[0]) {
+					rc = cli_error("fleet '%s' belongs to no deployment group: nothing heals it", argv[optind]);
+					goto healed;
+				}
+				o.group = group;
+			}
+			if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(e.ctx), NULL) ||
+			    mdeploy_deploy_heal(e.ctx, cfg, &o, optind < argc ? argv[optind] : NULL, &n))
+				rc = cli_lib_error("cannot heal");
+			else if (cli.json)
+				rc = cli_json_print(json_pack("{s:I}", "replaced", (json_int_t)n));
+			else
+				cli_info("%zu instance%s replaced", n, n == 1 ? "" : "s");
+healed:
+			mdeploy_config_free(cfg);
 		}
 	} else if (!strcmp(sub, "delete")) {
 		if (optind + 1 != argc)

@@ -33,11 +33,12 @@ const struct cli_command cli_commands[] = {
 	  "FILE is an appspec.yml, DIR a directory holding one, BUNDLE an archive\n"
 	  "with one at its root (read, not extracted). Prints the first problem with\n"
 	  "file:line:col and field, and exits 1. See mdeploy-appspec(5).\n" },
-	{ "fleet", cmd_fleet, "List, show, scale and delete fleets (Auto Scaling groups)",
+	{ "fleet", cmd_fleet, "List, show, scale, heal and delete fleets (Auto Scaling groups)",
 	  "mdeploy fleet list [--json] [PREFIX]\n"
 	  "mdeploy fleet show [--json] FLEET\n"
 	  "mdeploy fleet scale [--json] [--min N] [--max N] FLEET DESIRED\n"
-	  "mdeploy fleet delete [--json] FLEET",
+	  "mdeploy fleet delete [--json] FLEET\n"
+	  "mdeploy fleet heal [--json] [FLEET]",
 	  "list shows every fleet with its desired, minimum and maximum size, how\n"
 	  "many instances run and its role (live, retained, deploying, orphaned);\n"
 	  "show adds each instance (id, address, state, root).\n"
@@ -46,7 +47,10 @@ const struct cli_command cli_commands[] = {
 	  "and join the load balancer; surplus ones (newest first) are drained and\n"
 	  "leave it before they are terminated. delete takes a fleet out of its\n"
 	  "group's load balancer and terminates it (not the live fleet, nor one of\n"
-	  "an unfinished deployment).\n" },
+	  "an unfinished deployment). heal replaces the dead and unhealthy instances\n"
+	  "of the live fleets (of FLEET's group, or of every group), as an Auto\n"
+	  "Scaling group does; list, show and scale heal first, and scale-in removes\n"
+	  "unhealthy instances first, then the newest.\n" },
 	{ "group", cmd_group, "Stop a deployment group and start it again, keeping its state",
 	  "mdeploy group stop [--json] [--wait] GROUP\n"
 	  "mdeploy group start [--json] [--wait] GROUP",

@@ -203,6 +203,7 @@ done
 id=$(mdeploy --json deploy status | jq -r .id)
 run mdeploy deploy stop --rollback "$id"
 is "$rc" 0 "stop --rollback"
+[ "$rc" = 0 ] || diag "$err" "$(cat m3.err)"
 wait
 is "$(cat m3.rc)" 1 "the stopped deployment exits 1"
 run mdeploy --json deploy status "$id"

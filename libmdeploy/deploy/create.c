@@ -139,6 +139,11 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	}
 	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
 		goto unlock;
+	/* Blue at full strength: it serves until the shift, and again on a rollback. */
+	if (mdeploy_deploy__heal_live(&r))
+		mdeploy__log(ctx, MDEPLOY_LOG_WARN, "deploy", "group %s: healing the live fleet failed, deploying anyway: %s",
+		             r.g->name, mdeploy_error_last()->message);
+	mdeploy_error_clear();
 	if (mdeploy_deploy__value_get(&r, "live", &live) == 0 && mdeploy_deploy__fleet_sizes(&r, live, sizes) == 0)
 		snprintf(r.blue, sizeof(r.blue), "%s", live);
 	if (mdeploy_deploy__value_get(&r, "live_bundle", &live_bundle))

@@ -191,6 +191,9 @@ int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, c
 int mdeploy_deploy__refuse_interrupted(mdeploy_deploy__run *r, const char *id, const char *step);
 int mdeploy_deploy__lock_take_new(mdeploy_deploy__run *r, const char *owner, unsigned int wait_ms);
 
+/* scale.c */
+int mdeploy_deploy__heal_live(mdeploy_deploy__run *r);
+
 /* retire.c */
 int mdeploy_deploy__retire_record(mdeploy_deploy__run *r, const char *fleet);
 int mdeploy_deploy__retire_pending(mdeploy_deploy__run *r, size_t *retired);

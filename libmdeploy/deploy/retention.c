@@ -169,6 +169,17 @@ static int cleanup_group(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char
 	int rc;
 	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, &opts, group)))
 		goto out;
+	{
+		/* Nothing expired: the group's lock is not taken (a status call must not hold off a deployment). */
+		char fleet[128], bundle[8];
+		int64_t until;
+		if (mdeploy_deploy__retained_get(&r, fleet, sizeof(fleet), &until, bundle, sizeof(bundle)) != 0 ||
+		    until > mdeploy_store__unix_ms()) {
+			mdeploy_error_clear();
+			rc = mdeploy_deploy__retire_pending(&r, NULL);
+			goto out;
+		}
+	}
 	/* Never take over the lock of a crashed deployment: resume does that, with its journal. */
 	if (mdeploy_store_lock_get(r.store, r.lock, &li) == 0) {
 		rc = mdeploy__error_set(MDEPLOY_ELOCKED, CLS, "group %s is locked by %s (pid %ld on %s)", group,

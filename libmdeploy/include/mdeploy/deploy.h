@@ -121,16 +121,35 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_retained(mdeploy_ctx *ctx, const char *applic
 /*
  * Scale the live fleet of group `opts->group` to `desired` instances (and
  * `min`/`max` when non-zero), as an Auto Scaling group with a load balancer
- * would: new instances boot with the group's live release through the
- * agent (as EC2 user data would), start, pass ValidateService and the
- * health check, and join the load balancer at the fleet's weight; surplus
- * instances (newest first) are drained and leave the load balancer before
- * they are terminated. `fleet` (may be NULL) must name the live fleet,
+ * would: dead or unhealthy instances are replaced first (see
+ * mdeploy_deploy_heal()); new instances boot with the group's live release
+ * through the agent (as EC2 user data would), start, pass ValidateService
+ * and the health check, and join the load balancer at the fleet's weight;
+ * surplus instances (unhealthy ones first, then the newest) are drained and
+ * leave the load balancer before they are terminated. `fleet` (may be NULL) must name the live fleet,
  * else MDEPLOY_ECONFLICT. Takes the group's lock.
  */
 MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config *cfg,
                                          const mdeploy_deploy_options *opts, const char *fleet,
                                          unsigned int desired, unsigned int min, unsigned int max);
+
+/*
+ * Heal the live fleet of `opts->group` (of every group of `cfg` when it is
+ * NULL; `fleet`, when given, must be that group's live fleet), as an Auto
+ * Scaling group does: instances whose server is not running, and those the
+ * load balancer has DOWN while another instance of the fleet is UP, leave
+ * the load balancer and are terminated, and as many new ones boot with the
+ * live release through the agent, pass ValidateService and healthy_threshold
+ * real health checks, and join at the fleet's weight. A fleet whose every
+ * instance fails its health check is left as it is (the release or the
+ * database is at fault, not an instance). Stopped groups and groups with
+ * nothing live are skipped. `replaced` (may be NULL) gets how many were
+ * replaced. Takes each group's lock (waiting opts->lock_wait_ms; with no
+ * group given, busy groups are skipped). mdeploy_deploy_scale() heals first,
+ * and removes unhealthy instances first, then the newest, when scaling in.
+ */
+MDEPLOY_EXTERN(int) mdeploy_deploy_heal(mdeploy_ctx *ctx, const mdeploy_config *cfg,
+                                        const mdeploy_deploy_options *opts, const char *fleet, size_t *replaced);
 
 /*
  * Non-zero when the deployment `rec` has not finished and no live process
