@@ -48,6 +48,22 @@ is "$rc" 0 "deploy create succeeds ($(($(date +%s) - t0)) s)"
 [ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 30)"
 
 lb="http://127.0.0.1:$lbport"
+
+# Figures for bench/README.md (per-instance install on the real tree): each
+# install step from the journal, each hook from the agent's log, and what
+# extracting the bundle alone takes.
+id=$(mdeploy --json deploy history prod | jq -r '.deployments[0].id')
+mdeploy --json deploy status "$id" | jq -r '.steps[] |
+	"timing: step \(.step) \(.target // ""): \(.finished_at_ms - .started_at_ms) ms"' | while read -r line; do diag "$line"; done
+for f in "$MDEPLOY_STATE_DIR"/local/instances/*/logs/"$id".log; do
+	[ -f "$f" ] || continue
+	sed -n "s|.*Script \(.*\) succeeded in \([0-9]*\) ms|timing: ${f%/logs/*}: \1 \2 ms|p" "$f" |
+		sed 's|timing: .*/instances/|timing: |' | while read -r line; do diag "$line"; done
+done
+t0=$(date +%s%N)
+mdeploy -q bundle extract moodle.tar.zst "$TMP/extract-timing" >/dev/null 2>&1 &&
+	diag "timing: mdeploy bundle extract of the same bundle: $((($(date +%s%N) - t0) / 1000000)) ms"
+rm -rf "$TMP/extract-timing"
 is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 \
 	"the login page answers 200 through the load balancer"
 like "$(curl -s -m 30 "$lb/login/index.php")" "action=\"$lb/login/index.php\"" \
