@@ -55,8 +55,7 @@ stages:
           mkdir -p site/hooks
           printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
           printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml
-          printf '#!/bin/sh\\ncurl -sf "http://\$MDEPLOY_INSTANCE_ADDR:$port/" >/dev/null\\n' > site/hooks/validate.sh
-          chmod +x site/hooks/validate.sh
+          cp $TMP/validate.sh site/hooks/validate.sh
   - name: Build
     actions:
       - name: Bundle
@@ -79,6 +78,17 @@ stages:
           curl -s -m 5 http://127.0.0.1:$lbport/ > $TMP/served
           echo "#{D.deployment_id}" > $TMP/deployment
 EOF
+# The hook checks the instance and writes down the group's parameter and
+# secret (mdeploy-hooks(7)): a deploy action gives hooks what deploy create does.
+cat >validate.sh <<EOF
+#!/bin/sh
+curl -sf "http://\$MDEPLOY_INSTANCE_ADDR:\$MDEPLOY_HTTP_PORT/" >/dev/null || exit 9
+printf '%s|%s\\n' "\$SITE_NAME" "\$SITE_PASS" >"$TMP/hookenv"
+EOF
+chmod 755 validate.sh
+mdeploy -q params put /demo/prod/SITE_NAME "Our site" >/dev/null || exit 1
+printf 'pipeline-secret' | mdeploy -q secrets put demo/prod/SITE_PASS >/dev/null || exit 1
+
 run mdeploy pipeline validate ship
 is "$rc" 0 "validate"
 
@@ -89,6 +99,7 @@ is "$(echo "$out" | jq -r .status)" Succeeded "run: Succeeded"
 is "$(cat served)" "release one" "the release answers through HAProxy"
 did=$(cat deployment)
 like "$did" "d-" "the deployment id reaches the next action"
+is "$(cat hookenv)" "Our site|pipeline-secret" "the deploy action's hooks get the group's parameters and secrets"
 is "$(mdeploy deploy status --json "$did" 2>/dev/null | jq -r .status)" Succeeded "the deployment is recorded as Succeeded"
 
 run mdeploy pipeline run ship --var text="release two"
