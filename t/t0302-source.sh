@@ -20,6 +20,23 @@ cp mdeploy.lock "$TMP/fx/lock1.json"
 run mdeploy source lock
 is "$(cat mdeploy.lock)" "$(cat "$TMP/fx/lock1.json")" "locking again gives the same file"
 
+# Local repositories are fetched by git(1) when it is there (libgit2's local
+# transport searches deltas anew: several times slower); the mirror is the
+# same as libgit2 makes it.
+run mdeploy -v source fetch
+like "$err" "fetching $(cd "$TMP/fx" && pwd -P)/moodle with git" "a local URL is fetched with git"
+MDEPLOY_GIT_FETCH=libgit2 MDEPLOY_STATE_DIR="$TMP/state-lg2" "$MDEPLOY" -q source fetch
+for m in "$MDEPLOY_STATE_DIR"/mirrors/*.git; do
+	n=$(basename "$m")
+	is "$(git --git-dir="$m" show-ref)" "$(git --git-dir="$TMP/state-lg2/mirrors/$n" show-ref)" \
+		"$n: the same refs as libgit2 fetches"
+done
+ok "$(git --git-dir="$(ls -d "$MDEPLOY_STATE_DIR"/mirrors/*-moodle.git)" fsck --no-progress >/dev/null 2>&1; echo $?)" \
+	"the mirror git fetched passes fsck"
+# Refs that went away upstream go from the mirror too.
+git -C moodle tag gone v4.5.0 && "$MDEPLOY" -q source fetch && git -C moodle tag -d gone >/dev/null && "$MDEPLOY" -q source fetch
+is "$(git --git-dir="$(ls -d "$MDEPLOY_STATE_DIR"/mirrors/*-moodle.git)" tag -l gone)" "" "a deleted tag is pruned"
+
 run mdeploy moodle inspect v4.5.2
 is "$rc" 0 "moodle inspect REF reads mdeploy.yml's core mirror"
 like "$out" "version 2024100702.00" "at that ref"

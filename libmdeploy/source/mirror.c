@@ -325,7 +325,7 @@ static void remove_stale_clones(const char *mirror)
 
 /* ---- fetch ------------------------------------------------------------------ */
 
-static int do_fetch(mdeploy_ctx *ctx, git_repository *repo, const char *url)
+static int do_fetch(mdeploy_ctx *ctx, git_repository *repo, const char *url, int lock_fd)
 {
 	static char heads[] = "+refs/heads/*:refs/heads/*";
 	static char tags[] = "+refs/tags/*:refs/tags/*";
@@ -338,6 +338,9 @@ static int do_fetch(mdeploy_ctx *ctx, git_repository *repo, const char *url)
 	const git_indexer_progress *stats;
 	int rc;
 
+	/* Paths, file:// and git://: git(1) when installed, see gitfetch.c. */
+	if ((rc = mdeploy__gitcli_fetch(ctx, git_repository_path(repo), url, lock_fd)) <= 0)
+		return rc ? rc : mdeploy__progress(ctx, "fetch", url, "objects", 0, 0, 0, 1);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	/* Anonymous, and without url.*.insteadOf rewriting: the URL in
 	 * mdeploy.yml is the one fetched (and libgit2 1.5 leaks memory
@@ -398,7 +401,7 @@ int mdeploy__mirror_fetch(mdeploy_ctx *ctx, const char *url)
 			goto out;
 		}
 		mdeploy__log(ctx, MDEPLOY_LOG_DEBUG, "source", "fetching %s into %s", url, mirror);
-		rc = do_fetch(ctx, repo, url);
+		rc = do_fetch(ctx, repo, url, fd);
 		goto out;
 	}
 	if (!(tmp = mdeploy__sprintf("%s.tmp-%ld", mirror, (long)getpid()))) {
@@ -410,7 +413,7 @@ int mdeploy__mirror_fetch(mdeploy_ctx *ctx, const char *url)
 		rc = mdeploy__git_error(rc, "cannot create mirror %s", tmp);
 		goto out;
 	}
-	if ((rc = do_fetch(ctx, repo, url)) != 0) {
+	if ((rc = do_fetch(ctx, repo, url, fd)) != 0) {
 		git_repository_free(repo);
 		repo = NULL;
 		mdeploy__rm_rf(tmp);

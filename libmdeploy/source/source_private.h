@@ -82,6 +82,11 @@ int mdeploy__moodle_add_problem(mdeploy_moodle *m, const char *code, const char 
 
 /* Hand a repository the model's tree reads from over to the model. */
 int mdeploy__moodle_own_repo(mdeploy_moodle *m, git_repository *repo);
+/* gitfetch.c: fetch `url` into the bare repository `gitdir` with git(1)
+ * when that is faster (paths, file://, git://): 0 done, 1 not done (use
+ * libgit2), <0 on an error to stop at. `lock_fd` is the mirror's lock. */
+int mdeploy__gitcli_fetch(mdeploy_ctx *ctx, const char *gitdir, const char *url, int lock_fd);
+
 /*
  * When `component`'s version could not be read (unreadable version.php, or
  * none set), why (the problem's message), and the tree paths of its
