@@ -71,8 +71,10 @@ static json_t *record_json(const mdeploy_deployment_record *r)
 	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
 	if (data) {
 		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");
+		json_t *t = json_object_get(data, "timings");
 		if (g) json_object_set(o, "green_fleet", g);
 		if (b) json_object_set(o, "blue_fleet", b);
+		if (t) json_object_set(o, "timings", t);
 		json_decref(data);
 	}
 	return o;
@@ -237,6 +239,20 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 			mdeploy_error_clear();
 			if (fleet[0])
 				printf("  group %s retains %s until %s\n", r->group, fleet, when(until / 1000, b, sizeof(b)));
+			{
+				/* Where the time went outside the steps. */
+				json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL, *t = json_object_get(data, "timings");
+				if (t)
+					printf("  before the steps: waited %lld ms for the group, validated the bundle in %lld ms, "
+					       "planned in %lld ms, healed the live fleet in %lld ms;\n  after them: the old fleet "
+					       "retired in %lld ms (the group already released)\n",
+					       (long long)json_integer_value(json_object_get(t, "queued_ms")),
+					       (long long)json_integer_value(json_object_get(t, "validate_ms")),
+					       (long long)json_integer_value(json_object_get(t, "plan_ms")),
+					       (long long)json_integer_value(json_object_get(t, "heal_ms")),
+					       (long long)json_integer_value(json_object_get(t, "retire_ms")));
+				json_decref(data);
+			}
 			printf("steps:\n");
 			mdeploy_store_journal_foreach(st, id, journal_cb, NULL);
 			if (mdeploy_deploy_logs(ctx, id, log_first_cb, NULL) == MDEPLOY_EUSER) {

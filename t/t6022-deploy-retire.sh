@@ -50,6 +50,16 @@ is "$rc" 0 "C deploys meanwhile: the retirement holds no lock"
 [ "$rc" = 0 ] || diag "$err"
 wait "$bpid"
 is "$?" 0 "B's command ends with 0"
+# Honest timings (issue 12 item 4): the retirement's time is B's, outside its steps.
+run mdeploy --json deploy status "$(cat b.out)"
+is "$(printf '%s' "$out" | jq '.timings.retire_ms >= 4000')" true \
+	"deploy status: the old fleet's retirement took $(printf '%s' "$out" | jq .timings.retire_ms) ms, after the lock"
+is "$(printf '%s' "$out" | jq '[.timings | has("queued_ms", "validate_ms", "plan_ms", "heal_ms")] | all')" true \
+	"and the time before the steps: queued, validate, plan, heal"
+is "$(printf '%s' "$out" | jq '[.steps[] | select(.step == "finish") | .finished_at_ms - .started_at_ms] | max < 4000')" true \
+	"the finish step does not hold the retirement"
+run mdeploy deploy status "$(cat b.out)"
+like "$out" "the old fleet retired in" "deploy status says where the time went"
 is "$(mdeploy --json fleet list | jq -r '[.fleets[].name] | join(",")')" "$(live)" "only C's fleet is left"
 
 fc=$(live)

@@ -63,7 +63,12 @@ int mdeploy_deploy__save_data(mdeploy_deploy__run *r)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
 	                      "upgrade", r->upgrade, "kind", mdeploy_plan_kind_name(r->kind));
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *s;
+	if (o && (r->t_queued || r->t_validate || r->t_plan || r->t_heal || r->t_retire))
+		json_object_set_new(o, "timings", json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued_ms", (json_int_t)r->t_queued,
+		                    "validate_ms", (json_int_t)r->t_validate, "plan_ms", (json_int_t)r->t_plan,
+		                    "heal_ms", (json_int_t)r->t_heal, "retire_ms", (json_int_t)r->t_retire));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int rc = s ? mdeploy_store_deployment_set_data(r->store, r->id, s) : mdeploy__error_oom();
 	free(s);
 	json_decref(o);
@@ -82,6 +87,14 @@ static int load_data(mdeploy_deploy__run *r, const char *data)
 	snprintf(r->blue, sizeof(r->blue), "%s", b);
 	snprintf(r->bundle, sizeof(r->bundle), "%s", bu);
 	r->upgrade = json_is_true(json_object_get(o, "upgrade"));
+	{
+		json_t *t = json_object_get(o, "timings");
+		r->t_queued = json_integer_value(json_object_get(t, "queued_ms"));
+		r->t_validate = json_integer_value(json_object_get(t, "validate_ms"));
+		r->t_plan = json_integer_value(json_object_get(t, "plan_ms"));
+		r->t_heal = json_integer_value(json_object_get(t, "heal_ms"));
+		r->t_retire = json_integer_value(json_object_get(t, "retire_ms"));
+	}
 	{
 		/* Records before the kind was kept: an upgrade or a code-only swap. */
 		const char *k = json_string_value(json_object_get(o, "kind"));
@@ -106,15 +119,22 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 
 	if (id)
 		id[0] = '\0';
+	uint64_t t = mdeploy__now_ms();
+	int recorded = 0;
+
 	if ((rc = mdeploy_deploy__run_open(&r, ctx, cfg, opts, opts->group)))
 		goto out;
 	/* The lock (or a place in its queue) before any slow work: commands are served in arrival order. */
 	if ((rc = mdeploy_deployment_id_new(r.id)) || (rc = mdeploy_deploy__lock_take_new(&r, r.id, opts->lock_wait_ms)))
 		goto out;
+	r.t_queued = (int64_t)(mdeploy__now_ms() - t);
+	t = mdeploy__now_ms();
 	if ((rc = mdeploy_deploy__refuse_stopped(&r)))
 		goto unlock;
 	if ((rc = mdeploy_deploy__validate(&r, bundle)))
 		goto unlock;
+	r.t_validate = (int64_t)(mdeploy__now_ms() - t);
+	t = mdeploy__now_ms();
 	{
 		/* Which path: a code-only swap, or the upgrade gate. */
 		mdeploy_deploy_options po = *opts;
@@ -137,13 +157,16 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s", mdeploy_plan_reason(plan));
 		mdeploy_plan_free(plan);
 	}
+	r.t_plan = (int64_t)(mdeploy__now_ms() - t);
 	if ((rc = mdeploy_deploy__cleanup_expired(&r, NULL)))
 		goto unlock;
+	t = mdeploy__now_ms();
 	/* Blue at full strength: it serves until the shift, and again on a rollback. */
 	if (mdeploy_deploy__heal_live(&r))
 		mdeploy__log(ctx, MDEPLOY_LOG_WARN, "deploy", "group %s: healing the live fleet failed, deploying anyway: %s",
 		             r.g->name, mdeploy_error_last()->message);
 	mdeploy_error_clear();
+	r.t_heal = (int64_t)(mdeploy__now_ms() - t);
 	if (mdeploy_deploy__value_get(&r, "live", &live) == 0 && mdeploy_deploy__fleet_sizes(&r, live, sizes) == 0)
 		snprintf(r.blue, sizeof(r.blue), "%s", live);
 	if (mdeploy_deploy__value_get(&r, "live_bundle", &live_bundle))
@@ -169,12 +192,26 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		goto unlock;
 	if (id)
 		memcpy(id, r.id, 12);
+	recorded = 1;
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %s to group %s: %s -> %s", r.id, r.bundle, r.g->name,
 	             r.blue[0] ? r.blue : "(no live fleet)", r.green);
 	rc = !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
+	t = mdeploy__now_ms();
 	mdeploy_deploy__retire_after(&r, rc);
+	if (recorded) {
+		/* Recorded once the record exists: the retirement's share, after the lock. */
+		char msg[2048];
+		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
+		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		r.t_retire = (int64_t)(mdeploy__now_ms() - t);
+		mdeploy_deploy__save_data(&r);
+		if (rc)
+			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
+		else
+			mdeploy_error_clear();
+	}
 out:
 	free(live);
 	free(live_bundle);

@@ -41,6 +41,10 @@ typedef struct mdeploy_deploy__run {
 	int upgrade;                /* the release changes component versions (or installs the site) */
 	mdeploy_plan_kind kind;     /* install, upgrade, code-only, downgrade (allowed) */
 	int install_no_validate;    /* install batches skip ValidateService (the upgrade gate) */
+	/* Where the time went outside the journal's steps (ms; deploy status shows them):
+	 * waiting for the group, validating the bundle, planning, healing blue, and the
+	 * retirement of the old fleet after the lock. */
+	int64_t t_queued, t_validate, t_plan, t_heal, t_retire;
 	char **env;                 /* the hooks' "K=V" list (env.c), secrets included; NULL: not loaded */
 	char *step_data;            /* set by a step: JSON the journal keeps with it (backup.c) */
 } mdeploy_deploy__run;
