@@ -233,19 +233,21 @@ static int pg_dump(const db_conn *c, const char *file)
 }
 
 /*
- * The site's tables replaced by the backup's, in one transaction: every
- * relation with the prefix is dropped (pg_restore --clean would drop only
- * those in the archive, and a table the upgrade added would break the next
- * upgrade), then the archive is restored. Nothing changes if any of it fails.
+ * The site's tables replaced by the backup's: every relation with the
+ * prefix dropped (pg_restore --clean would drop only those in the archive,
+ * and a table the upgrade added would break the next upgrade), then the
+ * archive restored, stopping at the first error. Not one transaction: a
+ * Moodle site is some 2,500 relations, and dropping and creating them all at
+ * once overflows PostgreSQL's lock table with its default
+ * max_locks_per_transaction. Run again, it does the same from the start.
  */
 static int pg_restore(const db_conn *c, const char *file, const char *tmpdir)
 {
-	char sql[1200], drop[1200], like[140], *text = NULL;
+	char drop[1200], like[140], *text = NULL;
 	const char *argv[24];
 	size_t k = 0, i, j;
 	int rc;
 
-	snprintf(sql, sizeof(sql), "%s/restore.sql", tmpdir);
 	snprintf(drop, sizeof(drop), "%s/drop.sql", tmpdir);
 	for (i = j = 0; c->prefix[i] && j + 3 < sizeof(like); i++) {
 		if (c->prefix[i] == '_')
@@ -253,52 +255,47 @@ static int pg_restore(const db_conn *c, const char *file, const char *tmpdir)
 		like[j++] = c->prefix[i];
 	}
 	like[j] = '\0';
+	/* psql's \gexec runs each statement the query makes, each in its own transaction. */
 	if (!(text = mdeploy__sprintf(
 		"SET client_min_messages = warning;\n"
-		"DO $mdeploy$ DECLARE t record; BEGIN\n"
-		"  FOR t IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\n"
-		"    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S')\n"
-		"    AND c.relname LIKE '%s%%' ORDER BY c.relkind = 'S' LOOP\n"
-		"    IF t.relkind = 'S' THEN EXECUTE format('DROP SEQUENCE IF EXISTS %%I CASCADE', t.relname);\n"
-		"    ELSIF t.relkind = 'v' THEN EXECUTE format('DROP VIEW IF EXISTS %%I CASCADE', t.relname);\n"
-		"    ELSIF t.relkind = 'm' THEN EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %%I CASCADE', t.relname);\n"
-		"    ELSE EXECUTE format('DROP TABLE IF EXISTS %%I CASCADE', t.relname); END IF;\n"
-		"  END LOOP;\nEND $mdeploy$;\n", like)))
+		"SELECT format('DROP TABLE IF EXISTS %%I CASCADE', c.relname) FROM pg_class c\n"
+		"  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()\n"
+		"  AND c.relkind IN ('r', 'p') AND c.relname LIKE '%s%%' \\gexec\n"
+		"SELECT format('DROP %%s IF EXISTS %%I CASCADE', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'\n"
+		"  ELSE 'MATERIALIZED VIEW' END, c.relname) FROM pg_class c\n"
+		"  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()\n"
+		"  AND c.relkind IN ('S', 'v', 'm') AND c.relname LIKE '%s%%' \\gexec\n", like, like)))
 		return mdeploy__error_oom();
 	rc = mdeploy__file_write_atomic(drop, text, strlen(text), 0600);
 	free(text);
 	if (rc)
 		return rc;
-	argv[k++] = "pg_restore";
-	argv[k++] = "--no-owner";
-	argv[k++] = "--no-privileges";
-	argv[k++] = "-f";
-	argv[k++] = sql;
-	argv[k++] = file;
-	argv[k] = NULL;
-	if ((rc = run_client(c, argv, "database restore")))
-		goto out;
-	chmod(sql, 0600);
-	k = 0;
 	argv[k++] = "psql";
 	argv[k++] = "-X";
 	argv[k++] = "-q";
 	argv[k++] = "-v";
 	argv[k++] = "ON_ERROR_STOP=1";
-	argv[k++] = "--single-transaction";
 	pg_conn_args(c, argv, &k);
 	argv[k++] = "-d";
 	argv[k++] = c->name;
 	argv[k++] = "-f";
 	argv[k++] = drop;
-	argv[k++] = "-f";
-	argv[k++] = sql;
 	argv[k] = NULL;
-	rc = run_client(c, argv, "database restore");
-out:
-	unlink(sql);
+	rc = run_client(c, argv, "database restore (dropping the site's tables)");
 	unlink(drop);
-	return rc;
+	if (rc)
+		return rc;
+	k = 0;
+	argv[k++] = "pg_restore";
+	argv[k++] = "--no-owner";
+	argv[k++] = "--no-privileges";
+	argv[k++] = "--exit-on-error";
+	pg_conn_args(c, argv, &k);
+	argv[k++] = "-d";
+	argv[k++] = c->name;
+	argv[k++] = file;
+	argv[k] = NULL;
+	return run_client(c, argv, "database restore");
 }
 
 /* MySQL and MariaDB read the password from an option file of mode 0600, never the command line. */
