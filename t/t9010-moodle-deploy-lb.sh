@@ -13,7 +13,7 @@
 moodle_test_init 73
 moodle_has_ref v4.5.0 || skip_all "the Moodle repository has no tag v4.5.0"
 
-plan 14
+plan 18
 # The release first: the tree with the hooks of this source tree.
 moodle_export v4.5.0 "$TMP/rel" || exit 1
 cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" || exit 1
@@ -103,4 +103,35 @@ is "$(grep -rlaF -- "$MOODLE_PGPASS" "$MDEPLOY_STATE_DIR" | grep -v '/releases/[
 	"the password is in no other file of the state directory (logs, journal, instances)"
 run mdeploy --json deploy history prod
 unlike "$out$err" "$MOODLE_PGPASS" "nor in deploy history or mdeploy's output"
+
+# TLS ends at the load balancer (a group with a certificate): wwwroot is its
+# https:// URL and Moodle, on plain HTTP behind it, needs sslproxy.
+if ! command -v openssl >/dev/null; then
+	skip 4 "openssl missing: no certificate for the TLS group"
+else
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=localhost \
+		>/dev/null 2>&1 && cat cert.pem key.pem >lb.pem || exit 1
+	tlsport=$(free_port) && tport=$(free_port) || exit 1
+	cat >>mdeploy.yml <<EOF2
+  - name: tls
+    fleet: { size: 2, port: $tport }
+    load_balancer: { listen: 127.0.0.1:$tlsport, tls_certificate: lb.pem }
+EOF2
+	moodle_site_restore v4.5.0 moodletls "$TMP/moodledata-tls" || exit 1
+	for kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodletls \
+		MOODLE_DBUSER=moodletls MOODLE_DATAROOT="$TMP/moodledata-tls"; do
+		mdeploy -q params put "/moodle/tls/${kv%%=*}" "${kv#*=}" >/dev/null || exit 1
+	done
+	printf '%s' "$MOODLE_PGPASS" | mdeploy -q secrets put moodle/tls/MOODLE_DBPASS >/dev/null || exit 1
+	run mdeploy deploy create tls moodle.tar.zst
+	is "$rc" 0 "deploy create behind a TLS load balancer succeeds"
+	[ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 20)"
+	tls="https://127.0.0.1:$tlsport"
+	is "$(curl -sk -o /dev/null -w '%{http_code}' -m 30 "$tls/login/index.php")" 200 \
+		"the login page answers 200 over HTTPS through the load balancer"
+	like "$(curl -sk -m 30 "$tls/login/index.php")" "action=\"$tls/login/index.php\"" \
+		"its links are https:// (sslproxy)"
+	cfgs=$(cat "$MDEPLOY_STATE_DIR"/local/instances/*/current/config.php 2>/dev/null | grep -c 'sslproxy  = true')
+	is "$cfgs" 2 "the TLS group's config.php files set sslproxy (and only theirs)"
+fi
 done_testing
