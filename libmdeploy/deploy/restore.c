@@ -37,10 +37,11 @@ static int s_restored_state(mdeploy_deploy__run *r, const char *target, void *ar
 	return 0;
 }
 
+/* Out of the load balancer now; terminated once the lock is released (retire.c). */
 static int s_retire_upgraded(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	(void)arg;
-	return mdeploy_deploy__retire_fleet(r, target);
+	return mdeploy_deploy__retire_record(r, target);
 }
 
 /* Steps shared by both ways back: hold, maintenance on through the live release, restore. */
