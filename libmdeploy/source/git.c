@@ -11,6 +11,11 @@ static void git_init_once(void)
 {
 	/* Balanced never: libgit2's global state lives as long as the process. */
 	git_libgit2_init();
+	/* Pack windows are mapped on demand and kept up to this much; the
+	 * default (8 GiB) let a walk of a whole release keep every byte of the
+	 * pack mapped, resident memory included. Reading goes on regardless. */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)32 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)64 << 20);
 }
 
 void mdeploy__git_init(void)
