@@ -16,6 +16,7 @@
  */
 #include "source_private.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,12 +55,66 @@ static char **git_env(void)
 	return env;
 }
 
+/* git's progress ("Receiving objects:  45% (24962/55472), 40.01 MiB | ...")
+ * turned into mdeploy's, as libgit2's transfer callback would give it. */
+struct progress {
+	mdeploy_ctx *ctx;
+	const char *url;
+	char line[256];
+	size_t n;
+	unsigned long long cur, total, bytes;
+	int rc;
+};
+
+static void progress_line(struct progress *p)
+{
+	unsigned long long cur, total;
+	const char *s;
+	double amount;
+	char unit[8];
+	p->line[p->n] = '\0';
+	p->n = 0;
+	/* A small fetch is unpacked without a progress line: its total then. */
+	if ((s = strstr(p->line, "remote: Total ")) && sscanf(s + 14, "%llu", &total) == 1) {
+		if (!p->total)
+			p->cur = p->total = total;
+		return;
+	}
+	if ((!strstr(p->line, "Receiving objects:") && !strstr(p->line, "Unpacking objects:")) ||
+	    !(s = strchr(p->line, '(')) || sscanf(s, "(%llu/%llu)", &cur, &total) != 2)
+		return;
+	p->cur = cur;
+	p->total = total;
+	if ((s = strstr(s, "), ")) && sscanf(s + 3, "%lf %7s", &amount, unit) == 2)
+		p->bytes = (unsigned long long)(amount * (!strncmp(unit, "GiB", 3) ? 1073741824.0 :
+		                                          !strncmp(unit, "MiB", 3) ? 1048576.0 :
+		                                          !strncmp(unit, "KiB", 3) ? 1024.0 : 1.0));
+	if (!p->rc)
+		p->rc = mdeploy__progress(p->ctx, "fetch", p->url, "objects", p->cur, p->total, p->bytes, 0);
+}
+
+static int output_cb(mdeploy_exec_stream stream, const char *data, size_t len, void *payload)
+{
+	struct progress *p = payload;
+	size_t i;
+	if (stream != MDEPLOY_EXEC_STDERR)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\r' || data[i] == '\n')
+			progress_line(p);
+		else if (p->n < sizeof(p->line) - 1)
+			p->line[p->n++] = data[i];
+	}
+	return p->rc ? 1 : 0;
+}
+
 int mdeploy__gitcli_fetch(mdeploy_ctx *ctx, const char *gitdir, const char *url, int lock_fd)
 {
+	struct progress prog;
 	mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
 	mdeploy_exec_result *res = NULL;
 	char *dirarg = NULL, **env = NULL;
-	const char *argv[] = { "git", NULL, "-c", "gc.auto=0", "-c", "core.askPass=", "fetch", "--quiet",
+	const char *argv[] = { "git", NULL, "-c", "gc.auto=0", "-c", "core.askPass=", "fetch", "--progress",
 	                       "--prune", "--force", url, "+refs/heads/*:refs/heads/*",
 	                       "+refs/tags/*:refs/tags/*", NULL };
 	int rc, keep = -1;
@@ -74,6 +129,11 @@ int mdeploy__gitcli_fetch(mdeploy_ctx *ctx, const char *gitdir, const char *url,
 	eo.env = (const char *const *)env;
 	eo.search_path = 1;
 	eo.capture_max = 4096;
+	memset(&prog, 0, sizeof(prog));
+	prog.ctx = ctx;
+	prog.url = url;
+	eo.output_cb = output_cb;
+	eo.payload = &prog;
 	/* git inherits a copy of the mirror's lock: should mdeploy be killed,
 	 * the next mdeploy waits for this git to finish instead of racing it. */
 	if (lock_fd >= 0)
@@ -82,8 +142,10 @@ int mdeploy__gitcli_fetch(mdeploy_ctx *ctx, const char *gitdir, const char *url,
 	rc = mdeploy_exec_run(&res, argv, &eo);
 	if (keep >= 0)
 		close(keep);
-	if (rc == 0 && mdeploy_exec_result_success(res)) {
-		rc = 0;
+	if (prog.rc) {
+		rc = prog.rc;   /* the progress callback said stop */
+	} else if (rc == 0 && mdeploy_exec_result_success(res)) {
+		rc = mdeploy__progress(ctx, "fetch", url, "objects", prog.cur, prog.total, prog.bytes, 1);
 	} else if (rc == MDEPLOY_ENOMEM) {
 		/* out of memory: give up */
 	} else {

@@ -340,7 +340,7 @@ static int do_fetch(mdeploy_ctx *ctx, git_repository *repo, const char *url, int
 
 	/* Paths, file:// and git://: git(1) when installed, see gitfetch.c. */
 	if ((rc = mdeploy__gitcli_fetch(ctx, git_repository_path(repo), url, lock_fd)) <= 0)
-		return rc ? rc : mdeploy__progress(ctx, "fetch", url, "objects", 0, 0, 0, 1);
+		return rc;
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	/* Anonymous, and without url.*.insteadOf rewriting: the URL in
 	 * mdeploy.yml is the one fetched (and libgit2 1.5 leaks memory
