@@ -79,6 +79,9 @@ out=$TMP/seen/\$MDEPLOY_INSTANCE_ID.\$(id -un)
 	fi
 } >"\$out"
 echo "hook ran"
+# A careless hook prints the secret, split across two writes: the agent masks it.
+printf 'the password is %.4s' "\$MOODLE_DBPASS"; printf '%s, said the hook\n' "\${MOODLE_DBPASS#????}"
+[ ! -f "$TMP/fail" ] || { echo "failing with \$MOODLE_DBPASS"; exit 3; }
 EOF2
 cat >rel/hooks/validate.sh <<'EOF2'
 #!/bin/sh
@@ -87,7 +90,7 @@ EOF2
 chmod 755 rel/hooks/*.sh
 mdeploy -q bundle create rel rel.tar.zst >/dev/null || exit 1
 
-plan 17
+plan 22
 
 run mdeploy deploy create prod rel.tar.zst
 is "$rc" 0 "deploy create succeeds"
@@ -109,10 +112,23 @@ if [ -n "$hookuser" ]; then
 else
 	skip 2 "runas needs root and a user to switch to"
 fi
+like "$(cat "$MDEPLOY_STATE_DIR"/local/instances/*/logs/*.log)" "the password is ***, said the hook" \
+	"a hook printing the secret: masked in the deployment log"
 is "$(grep -rlF -- "$secret" "$MDEPLOY_STATE_DIR" 2>/dev/null)" "" \
 	"the secret is nowhere in the state directory (logs, journal, instances)"
 run mdeploy --json deploy history prod
 unlike "$out$err" "$secret" "nor in deploy history"
+
+# A hook that fails printing the secret: the error (the output's last lines)
+# and the failed deployment's logs kept in the state directory mask it.
+: >"$TMP/fail"
+run mdeploy deploy create prod rel.tar.zst
+is "$rc" 1 "a failing hook fails the deployment"
+like "$err" "failing with ***" "the error quotes the hook's output with the secret masked"
+unlike "$err" "$secret" "... and not the secret"
+is "$(grep -rlF -- "$secret" "$MDEPLOY_STATE_DIR" 2>/dev/null)" "" \
+	"the failed deployment's logs and journal do not hold it either"
+rm -f "$TMP/fail"
 
 # A name that cannot be a variable: refused, naming it, before anything changes.
 mdeploy -q params put /envapp/prod/db-port 5432 >/dev/null || exit 1

@@ -98,14 +98,85 @@ static int open_log(mdeploy_agent *a, const char *id)
 	return fd;
 }
 
-struct to_log_state { int fd; int ansi; };
+struct to_log_state {
+	int fd;
+	int ansi;
+	const char *const *mask;   /* secrets to mask: then output goes out by whole lines */
+	mdeploy__buf line;         /* the line being masked */
+};
+
+/* `s` with every value of `mask` replaced by "***"; NULL when out of memory. */
+static char *mask_text(const char *const *mask, const char *s)
+{
+	mdeploy__buf b = MDEPLOY__BUF_INIT;
+	const char *p = s;
+	size_t i;
+	if (!mask || !mask[0])
+		return mdeploy__strdup(s);
+	while (*p) {
+		size_t best = 0;
+		for (i = 0; mask[i]; i++) {
+			size_t n = strlen(mask[i]);
+			if (n > best && !strncmp(p, mask[i], n))
+				best = n;
+		}
+		if (best) {
+			mdeploy__buf_puts(&b, "***");
+			p += best;
+		} else {
+			mdeploy__buf_put(&b, p, 1);
+			p++;
+		}
+	}
+	mdeploy__buf_puts(&b, "");
+	return b.ptr ? mdeploy__buf_detach(&b) : NULL;
+}
+
+static void write_clean(struct to_log_state *ls, const char *data, size_t len);
+
+/* Masked output leaves by whole lines (a secret split across reads is caught). */
+static void flush_line(struct to_log_state *ls)
+{
+	char *m;
+	if (!ls->line.size)
+		return;
+	m = mask_text(ls->mask, mdeploy__buf_cstr(&ls->line));
+	if (m)
+		write_clean(ls, m, strlen(m));
+	else
+		write_clean(ls, "(output line not written: out of memory)\n", 41);
+	if (m) {
+		memset(m, 0, strlen(m));
+		free(m);
+	}
+	memset(ls->line.ptr, 0, ls->line.size);
+	ls->line.size = 0;
+}
 
 /* A hook's output goes to a file: no terminal escape sequences (colours) in it. */
 static int to_log(mdeploy_exec_stream stream, const char *data, size_t len, void *payload)
 {
 	struct to_log_state *ls = payload;
-	char buf[8192];
 	(void)stream;
+	if (ls->mask && ls->mask[0]) {
+		while (len) {
+			const char *nl = memchr(data, '\n', len);
+			size_t n = nl ? (size_t)(nl - data) + 1 : len;
+			mdeploy__buf_put(&ls->line, data, n);
+			if (nl)
+				flush_line(ls);
+			data += n;
+			len -= n;
+		}
+		return 0;
+	}
+	write_clean(ls, data, len);
+	return 0;
+}
+
+static void write_clean(struct to_log_state *ls, const char *data, size_t len)
+{
+	char buf[8192];
 	while (ls->fd >= 0 && len) {
 		size_t n = len < sizeof(buf) ? len : sizeof(buf), m;
 		memcpy(buf, data, n);
@@ -116,7 +187,6 @@ static int to_log(mdeploy_exec_stream stream, const char *data, size_t len, void
 		data += n;
 		len -= n;
 	}
-	return 0;
 }
 
 /* The last `n` lines of `s`, each prefixed for the error message. */
@@ -282,14 +352,17 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 	o.merge_stderr = 1;
 	o.capture_max = 16384;
 	o.output_cb = to_log;
+	memset(&ls, 0, sizeof(ls));
 	ls.fd = r->logfd;
-	ls.ansi = 0;
+	ls.mask = r->d->version >= 3 ? r->d->mask : NULL;
 	o.payload = &ls;
 	o.user = h->runas;
 
 	log_line(r->logfd, "Script - %s%s%s", h->location, h->runas ? " as " : "", h->runas ? h->runas : "");
 	mdeploy__log(r->a->ctx, MDEPLOY_LOG_INFO, "agent", "%s: %s", event, h->location);
 	rc = mdeploy_exec_run(&res, argv, &o);
+	flush_line(&ls);
+	mdeploy__buf_dispose(&ls.line);
 	if (rc) {
 		mdeploy__error_prefix("%s: script '%s'", event, h->location);
 		log_line(r->logfd, "Script %s could not run: %s", h->location, mdeploy_error_last()->message);
@@ -300,7 +373,7 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 		mdeploy__buf_printf(&msg, "%s: script '%s' %s (log: %s/%s.log)", event, h->location,
 		                    mdeploy_exec_result_describe(res), r->a->logs_dir, r->d->deployment_id);
 		if (*mdeploy_exec_result_stdout(res, NULL)) {
-			char *out = mdeploy__strdup(mdeploy_exec_result_stdout(res, NULL));
+			char *out = mask_text(ls.mask, mdeploy_exec_result_stdout(res, NULL));
 			mdeploy__buf_printf(&msg, "; last lines of output:");
 			if (out)
 				mdeploy__ansi_strip(NULL, out, strlen(out));

@@ -46,6 +46,7 @@ typedef struct mdeploy_deploy__run {
 	 * retirement of the old fleet after the lock. */
 	int64_t t_queued, t_validate, t_plan, t_heal, t_retire;
 	char **env;                 /* the hooks' "K=V" list (env.c), secrets included; NULL: not loaded */
+	const char **mask;          /* the secrets' values in env, NULL-terminated: masked in the agent's logs */
 	char *step_data;            /* set by a step: JSON the journal keeps with it (backup.c) */
 } mdeploy_deploy__run;
 

@@ -10,7 +10,8 @@
  *
  * Values travel in memory into the hooks' environment through execve(2),
  * which only the hook's user (and root) can read: never on a command line,
- * in a file, a log or the journal. The list is wiped when freed.
+ * in a file, a log or the journal; the agent masks the secrets' values in
+ * what hooks print to the deployment log. The list is wiped when freed.
  */
 #include "deploy_private.h"
 #include "mdeploy/params.h"
@@ -38,6 +39,8 @@ struct env_build {
 	char *names;            /* "\nNAME\n..." of the parameters, to find clashes */
 	int rc;                 /* a callback's error, and its message */
 	char msg[1024];
+	const char **mask;      /* the secrets' values (inside list's strings) */
+	size_t nmask;
 };
 
 static int env_name_ok(const char *s)
@@ -147,6 +150,14 @@ static int secret_cb(const mdeploy_secret_info *info, void *payload)
 	}
 	rc = push(b, key, value);
 	mdeploy_secret_value_free(value);
+	if (!rc) {
+		const char **nm = realloc(b->mask, (b->nmask + 2) * sizeof(*nm));
+		if (!nm)
+			return keep(b, mdeploy__error_oom());
+		b->mask = nm;
+		b->mask[b->nmask++] = b->list[b->n - 1] + strlen(key) + 1;
+		b->mask[b->nmask] = NULL;
+	}
 	return keep(b, rc);
 }
 
@@ -174,6 +185,8 @@ void mdeploy_deploy__env_free(mdeploy_deploy__run *r)
 		wipe_free(r->env[i]);
 	free(r->env);
 	r->env = NULL;
+	free(r->mask);
+	r->mask = NULL;
 }
 
 int mdeploy_deploy__env_load(mdeploy_deploy__run *r)
@@ -212,10 +225,12 @@ out:
 		for (i = 0; i < b.n; i++)
 			wipe_free(b.list[i]);
 		free(b.list);
+		free(b.mask);
 		mdeploy__error_prefix("group %s: hook environment", r->g->name);
 		return rc;
 	}
 	r->env = b.list;
+	r->mask = b.mask;
 	return 0;
 }
 

@@ -37,6 +37,7 @@ int mdeploy_deploy__agent_deployment(mdeploy_deploy__run *r, mdeploy_agent_deplo
 	if (!rc)
 		rc = mdeploy_deploy__env_kind(r);
 	d->env = (const char *const *)r->env;
+	d->mask = (const char *const *)r->mask;
 	return rc;
 }
 

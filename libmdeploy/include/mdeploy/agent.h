@@ -87,10 +87,14 @@ typedef struct mdeploy_agent_deployment {
 	 * scripts of the event, on a release already installed: the upgrade
 	 * gate runs the database upgrade once every instance is installed. */
 	int once_hooks_only;
+	/* Version 3. Values (secrets given in `env`) that never reach a log:
+	 * replaced by "***" in the hooks' output written to the deployment log
+	 * and in error messages, line by line; NULL-terminated; NULL: none. */
+	const char *const *mask;
 } mdeploy_agent_deployment;
 
-#define MDEPLOY_AGENT_DEPLOYMENT_VERSION 2
-#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0, 0, 0 }
+#define MDEPLOY_AGENT_DEPLOYMENT_VERSION 3
+#define MDEPLOY_AGENT_DEPLOYMENT_INIT { MDEPLOY_AGENT_DEPLOYMENT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0, 0, 0, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_agent_deployment_init(mdeploy_agent_deployment *d, unsigned int version);
 
