@@ -312,7 +312,7 @@ stages:
     actions:
       - name: wait
         type: approval
-        timeout: 1s
+        timeout: 3s
 EOF
 "$MDEPLOY" pipeline run --poll-ms 50 deadline >/dev/null 2>&1 &
 pid=$!
@@ -320,11 +320,13 @@ wait_until '[ -n "$(latest_id deadline)" ] && [ "$(field "$(latest_id deadline)"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 did=$(latest_id deadline)
-sleep 1.2
-start=$(date +%s)
+sleep 3.2
+start=$(date +%s%3N)
 run mdeploy pipeline resume "$did"
 is "$rc:$(field "$did" '.actions[1].summary')" "1:timed out" "deadline kept across kill -9: times out on resume"
-ok "$([ $(( $(date +%s) - start )) -le 1 ]; echo $?)" "without waiting a new timeout"
+took=$(($(date +%s%3N) - start))
+# A new timeout would take 3 s; a loaded machine may need a second or two to resume.
+ok "$([ "$took" -lt 2800 ]; echo $?)" "without waiting a new timeout (${took} ms)"
 
 # ---- stop ---------------------------------------------------------------
 rm -f gate
