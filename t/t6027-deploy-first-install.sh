@@ -44,6 +44,7 @@ EOF
 	cat >"$1/hooks/validate.sh" <<'EOF'
 #!/bin/sh
 echo "validate on $MDEPLOY_INSTANCE_ID" >>"$MDEPLOY_TEST_DATAROOT/log"
+[ ! -f "$MDEPLOY_TEST_DATAROOT/fail-validate" ] || { echo "CRITICAL: on purpose" >&2; exit 2; }
 [ -f "$MDEPLOY_TEST_DATAROOT/site" ] || { echo "CRITICAL: no site installed" >&2; exit 2; }
 EOF
 	chmod +x "$1/hooks/"*.sh
@@ -66,7 +67,7 @@ EOF
 mkrel A
 mkrel B
 
-plan 19
+plan 22
 
 # A failed site install: nothing serves, and the error shows the hook's message.
 : >"$MDEPLOY_TEST_DATAROOT/fail-site-install"
@@ -88,6 +89,18 @@ like "$out" "checked: the group has no live release recorded; the database was n
 	"plan says what it checked, and that it did not probe the database"
 run mdeploy --json deploy plan prod A.tar.zst
 is "$(printf '%s' "$out" | jq -r '"\(.kind) \(.upgrade)"')" "install true" "plan --json: kind install"
+
+# The site install succeeds but validation fails: the next plan says a site is there.
+: >"$MDEPLOY_TEST_DATAROOT/fail-validate"
+run mdeploy deploy create prod A.tar.zst
+is "$rc" 1 "validation fails after the site install"
+run mdeploy --json deploy plan prod A.tar.zst
+like "$(printf '%s' "$out" | jq -r '"\(.kind): \(.reason) / \(.checked)"')" \
+	"install: first live release of group prod; deployment d-" "plan: still the first live release"
+like "$(printf '%s' "$out" | jq -r .reason)" "already ran the site install (then failed), so the install step should find a site" \
+	"plan: it says an earlier deployment installed the site"
+rm -f "$MDEPLOY_TEST_DATAROOT/fail-validate" "$MDEPLOY_TEST_DATAROOT/site"
+: >"$MDEPLOY_TEST_DATAROOT/log"
 
 run mdeploy deploy create prod A.tar.zst
 is "$rc" 0 "first deployment installs the site"

@@ -135,6 +135,9 @@ int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *
 	if (rc || (rc = mdeploy_agent_run_event(agent, "AfterInstall", NULL, &d)))
 		mdeploy__error_prefix("%s on instance %s", r->kind == MDEPLOY_PLAN_INSTALL ? "site install" : "upgrade", target);
 	mdeploy_agent_free(agent);
+	/* The group has a site now, even if this deployment never goes live: `deploy plan` says so. */
+	if (!rc && r->kind == MDEPLOY_PLAN_INSTALL)
+		rc = mdeploy_deploy__value_set(r, "site_installed_by", r->id);
 	return rc;
 }
 

@@ -239,13 +239,26 @@ int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 		goto out;
 	snprintf(key, sizeof(key), "deploy/%s/%s/live_bundle", mdeploy_config_application_name(cfg), g->name);
 	if (mdeploy_store_value_get(st, key, &plan->live_bundle)) {
+		char *by = NULL;
 		mdeploy_error_clear();
 		plan->upgrade = 1;
 		plan->kind = MDEPLOY_PLAN_INSTALL;
-		plan->reason = mdeploy__sprintf("first deployment to group %s: Moodle installs the site into an empty "
-		                                "database, once, on one instance, before any instance serves", g->name);
-		plan->checked = mdeploy__strdup("the group has no live release recorded; the database was not probed "
-		                                "(the install step probes it and installs only into an empty one)");
+		snprintf(key, sizeof(key), "deploy/%s/%s/site_installed_by", mdeploy_config_application_name(cfg), g->name);
+		if (mdeploy_store_value_get(st, key, &by) == 0) {
+			/* An earlier deployment ran the install step, and failed after it. */
+			plan->reason = mdeploy__sprintf("first live release of group %s; deployment %s already ran the site "
+			                                "install (then failed), so the install step should find a site and "
+			                                "install nothing, upgrading it if this release needs it", g->name, by);
+			plan->checked = mdeploy__sprintf("the group has no live release recorded, and deployment %s's install "
+			                                 "step succeeded; the database was not probed", by);
+			free(by);
+		} else {
+			mdeploy_error_clear();
+			plan->reason = mdeploy__sprintf("first deployment to group %s: Moodle installs the site into an empty "
+			                                "database, once, on one instance, before any instance serves", g->name);
+			plan->checked = mdeploy__strdup("the group has no live release recorded; the database was not probed "
+			                                "(the install step probes it and installs only into an empty one)");
+		}
 		goto out;
 	}
 	if ((rc = mdeploy_bundle_open(&lb, plan->live_bundle))) {
