@@ -199,6 +199,10 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 			if (r->blue[0] && ((rc = mdeploy_deploy__step(r, "lb-hold", r->lb, mdeploy_deploy__s_lb_hold, NULL)) ||
 			                   (rc = mdeploy_deploy__step(r, "maintenance-on", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-on"))))
 				goto failed;
+			/* No scheduled task runs while the database changes: a cron run begun before maintenance ends first. */
+			if (r->blue[0] && !mdeploy_deploy__is_done(r, dbstep, l.id[0]) &&
+			    (rc = mdeploy_deploy__cron_wait(r, 600000)))
+				goto failed;
 			/* A first install has nothing to back up. */
 			if (r->blue[0] && (rc = mdeploy_deploy__step(r, "backup", r->green, mdeploy_deploy__s_backup, NULL))) {
 				/* No backup, no upgrade: the database is untouched and blue serves again. */

@@ -8,6 +8,8 @@
  * Each run looks again, so a runner that outlives a blue/green swap runs
  * the new release's code from the next run on; while an upgrade holds the
  * site in maintenance, cron.php refuses to run and the run fails, saying so.
+ * Each run holds the lock cron-run/APP/GROUP: the upgrade gate waits for a
+ * run in progress once maintenance is on, before the database changes.
  */
 #include "deploy_private.h"
 
@@ -109,14 +111,27 @@ static int run_once(mdeploy_deploy__run *r, const mdeploy_cron_options *opts, md
 	const char *argv[] = { opts->php ? opts->php : "php", "admin/cli/cron.php", "--keep-alive=0", NULL };
 	const char *outp;
 	size_t len = 0;
-	char dir[1100];
-	int rc;
+	char dir[1100], run_lock[192];
+	int rc, locked = 0;
 
+	snprintf(run_lock, sizeof(run_lock), "cron-run/%s/%s", r->app, r->g->name);
 	memset(res, 0, sizeof(*res));
 	res->exit_code = -1;
 	res->started_ms = mdeploy__now_ms();
 	if ((rc = pick_live(r, res, dir, sizeof(dir))))
 		goto out;
+	/* The run lock: an upgrade waits for the run in progress (see mdeploy_deploy__cron_wait). */
+	{
+		mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+		lo.owner = "cron";
+		lo.stale_ms = (opts->timeout_ms ? opts->timeout_ms : 3600000u) + 60000u;
+		if ((rc = mdeploy_store_lock_acquire(r->store, run_lock, &lo, NULL))) {
+			if (rc == MDEPLOY_ELOCKED)
+				mdeploy__error_prefix("group %s: a deployment is upgrading the database: cron not run", r->g->name);
+			goto out;
+		}
+		locked = 1;
+	}
 	eo.cwd = dir;
 	eo.search_path = 1;
 	eo.merge_stderr = 1;
@@ -148,6 +163,14 @@ static int run_once(mdeploy_deploy__run *r, const mdeploy_cron_options *opts, md
 	}
 out:
 	mdeploy_exec_result_free(er);
+	if (locked) {
+		char msg[1024];
+		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
+		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		mdeploy_store_lock_release(r->store, run_lock);
+		if (rc)
+			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
+	}
 	res->duration_ms = mdeploy__now_ms() - res->started_ms;
 	res->status = rc;
 	if (rc)
@@ -222,4 +245,40 @@ out:
 		mdeploy_deploy__unlock_keep_error(&r, rc);
 	mdeploy_deploy__run_dispose(&r);
 	return rc;
+}
+
+/*
+ * For the upgrade gate, once maintenance is on: wait (at most `wait_ms`)
+ * for a cron run of the group that started before, so that no scheduled
+ * task runs while the database is upgraded. Runs that start later find the
+ * site in maintenance and stop at once. None running: returns at once.
+ */
+int mdeploy_deploy__cron_wait(mdeploy_deploy__run *r, unsigned int wait_ms)
+{
+	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+	mdeploy_lock_info li;
+	char name[192];
+	uint64_t t0 = mdeploy__now_ms();
+	int rc;
+
+	snprintf(name, sizeof(name), "cron-run/%s/%s", r->app, r->g->name);
+	if (mdeploy_store_lock_get(r->store, name, &li)) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: waiting for the cron run of group %s in progress (pid %ld) "
+	             "before the upgrade", r->id, r->g->name, li.pid);
+	lo.owner = r->id;
+	lo.wait_ms = wait_ms;
+	if ((rc = mdeploy_store_lock_acquire(r->store, name, &lo, NULL))) {
+		if (rc == MDEPLOY_ELOCKED)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "the cron run of group %s (pid %ld) did not end within "
+			                          "%u s: the upgrade did not start (the database is untouched)", r->g->name,
+			                          li.pid, wait_ms / 1000);
+		return rc;
+	}
+	mdeploy_store_lock_release(r->store, name);
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: the cron run ended after %llu ms of waiting", r->id,
+	             (unsigned long long)(mdeploy__now_ms() - t0));
+	return 0;
 }

@@ -191,6 +191,9 @@ int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *
 int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdeploy_deploy__backup *b);
 int mdeploy_deploy__backup_verify(const mdeploy_deploy__backup *b);
 
+/* cron.c */
+int mdeploy_deploy__cron_wait(mdeploy_deploy__run *r, unsigned int wait_ms);
+
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);
 int mdeploy_deploy__refuse_interrupted(mdeploy_deploy__run *r, const char *id, const char *step);
