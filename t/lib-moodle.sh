@@ -230,9 +230,11 @@ moodle_site_install() {
 	mkdir -p "$4" || return 1
 	moodle_pg_createdb "$3" || return 1
 	moodle_write_config "$2" "$3" "$4" || return 1
-	MOODLE_TEST_DBPASS=$MOODLE_PGPASS php "$2/admin/cli/install_database.php" --agree-license \
-		--adminpass="$MOODLE_ADMINPASS" --adminemail=admin@example.org \
-		--fullname="mdeploy test" --shortname=mdt >"$TMP/install-$3.log" 2>&1 ||
+	# Through the hooks' wrapper: the admin password stays off the command line.
+	MOODLE_TEST_DBPASS=$MOODLE_PGPASS MDH_ADMINPASS=$MOODLE_ADMINPASS MDH_ADMINEMAIL=admin@example.org \
+		MDH_FULLNAME="mdeploy test" MDH_SHORTNAME=mdt \
+		php "$top_srcdir/hooks/mdeploy-hooks/install-database.php" "$2/admin/cli/install_database.php" \
+		>"$TMP/install-$3.log" 2>&1 ||
 		{ diag "install_database.php failed:" "$(tail -n 20 "$TMP/install-$3.log")"; return 1; }
 	rm -f "$2/config.php"
 }
