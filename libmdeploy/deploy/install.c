@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,7 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
 	pid_t pids[64];
 	int fds[64];
 	int64_t seqs[64];
+	pid_t parent;
 	size_t i, k;
 	int rc = 0;
 	const char *crash = getenv("MDEPLOY_TEST_CRASH_AT");
@@ -136,6 +138,7 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
 				break;
 			}
 			fflush(NULL);
+			parent = getpid();
 			pids[k] = fork();
 			if (pids[k] < 0) {
 				close(pfd[0]);
@@ -151,6 +154,13 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
 				const char *m;
 				int crc;
 				close(pfd[0]);
+				/*
+				 * A worker dies with the deployment: killed mid-batch, the
+				 * deployment is resumed, which installs this instance again;
+				 * an orphaned worker still installing it would race that.
+				 */
+				if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+					_exit(3);
 				c.done = NULL;
 				c.ndone = 0;
 				c.store = NULL;
