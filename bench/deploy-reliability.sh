@@ -6,7 +6,13 @@
 #   1. deploys a code-only release (blue/green swap);
 #   2. deploys a release whose ValidateService fails (automatic rollback);
 #   3. rolls back to the retained fleet (instant rollback);
-#   4. for every journal step N of a deployment: kills mdeploy with SIGKILL
+#   4. deploys a release whose health check path answers 503 while / answers
+#      200 (the health gate fails it: rollback, blue never drained);
+#   5. kills `deploy create` with SIGKILL mid-way, then runs `deploy create`
+#      of another bundle (refused, naming the interrupted deployment), then
+#      `deploy stop --rollback` of the interrupted one;
+#   6. kills one instance with SIGKILL, then `fleet heal` replaces it;
+#   7. for every journal step N of a deployment: kills mdeploy with SIGKILL
 #      right after step N is journaled, then runs `deploy resume`.
 # Each phase reports requests, failed requests (socket errors + non-2xx),
 # the switch time HAProxy applied and the command time; after each, the
@@ -63,6 +69,8 @@ mkrel() {
 	# PHP's server ends each response by closing, which wrk counts as a
 	# read error, and real failures would hide among them.
 	printf '<?php usleep(2000); $b = "%s\\n"; header("Content-Length: " . strlen($b)); echo $b;\n' "$2" >"$1/index.php"
+	# The health check's own path: answers 503 in the release named Sick.
+	printf '<?php if ("%s" === "Sick") http_response_code(503); header("Content-Length: 3"); echo "ok\\n";\n' "$1" >"$1/health.php"
 	cat >"$1/appspec.yml" <<EOF
 version: 0.0
 os: linux
@@ -85,7 +93,7 @@ groups:
   - name: prod
     fleet: { size: $instances, min: 1, max: $((instances * 2)), port: $port }
     load_balancer: { listen: '127.0.0.1:$lbport', slots: $((instances * 4)) }
-    health_check: { interval: 200ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 2 }
+    health_check: { path: /health.php, interval: 200ms, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2 }
     deployment_config: AllAtOnce
     alarms: { http_5xx_percent: 1, window: 1s }
     drain_timeout: 5s
@@ -94,6 +102,7 @@ mkrel A "release A"
 mkrel B "release B"
 mkrel C "release C"
 mkrel Bad "release bad" 1
+mkrel Sick "release sick"
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs, $instances instances, $(haproxy -v 2>/dev/null | head -n1 | cut -d' ' -f1-3), $(php -r 'echo "PHP ", PHP_VERSION;')"
 "$MDEPLOY" -q deploy create prod A.tar.zst >/dev/null || { echo "initial deployment failed" >&2; exit 1; }
@@ -159,7 +168,48 @@ switch=$(switch_ms "$TMP/log")
 [ $rc = 0 ] || { echo "rollback failed: $(tail -n2 "$TMP/log")"; failures=$((failures + 1)); }
 load_stop "rollback to retained blue" "release A" "$cmd"
 
-# 4. kill -9 after each journal step, then resume
+# 4. the health path fails: the health gate must stop it before any traffic moves
+load_start
+t0=$(now_ms)
+"$MDEPLOY" deploy create prod Sick.tar.zst >/dev/null 2>"$TMP/log"
+rc=$?
+cmd=$(( $(now_ms) - t0 ))
+switch=-
+[ $rc = 1 ] && grep -q "health" "$TMP/log" || { echo "the health-failing release was not refused: $(tail -n2 "$TMP/log")"; failures=$((failures + 1)); }
+load_stop "health path answers 503 (rollback)" "release A" "$cmd"
+
+# 5. crash, then create: refused until the interrupted one is stopped
+load_start
+t0=$(now_ms)
+MDEPLOY_TEST_CRASH_AT=4 "$MDEPLOY" deploy create prod C.tar.zst >/dev/null 2>"$TMP/log"
+rc=$?
+dead=$("$MDEPLOY" --json deploy status | jq -r .id)
+"$MDEPLOY" deploy create prod B.tar.zst >/dev/null 2>>"$TMP/log"
+rc2=$?
+"$MDEPLOY" deploy stop --rollback "$dead" >/dev/null 2>>"$TMP/log"
+rc3=$?
+cmd=$(( $(now_ms) - t0 ))
+switch=-
+if [ $rc != 137 ] || [ $rc2 != 1 ] || ! grep -q "was interrupted" "$TMP/log" || [ $rc3 != 0 ]; then
+	echo "crash then create: create exit $rc, second create exit $rc2, stop exit $rc3: $(tail -n3 "$TMP/log")"
+	failures=$((failures + 1))
+fi
+load_stop "kill -9, create refused, stop" "release A" "$cmd"
+
+# 6. an instance dies: fleet heal replaces it
+load_start
+t0=$(now_ms)
+livefleet=$("$MDEPLOY" --json fleet list 2>"$TMP/log" | jq -r '.fleets[] | select(.role == "live") | .name')
+victim=$("$MDEPLOY" --json fleet show "$livefleet" 2>>"$TMP/log" | jq -r '.instances[0].pid')
+[ -n "$victim" ] && kill -KILL "-$victim"
+sleep 2
+healed=$("$MDEPLOY" --json fleet heal 2>"$TMP/log" | jq -r .replaced)
+cmd=$(( $(now_ms) - t0 ))
+switch=-
+[ "$healed" = 1 ] || { echo "fleet heal replaced '$healed' (fleet '$livefleet', pid '$victim'): $(tail -n4 "$TMP/log")"; failures=$((failures + 1)); }
+load_stop "instance killed, fleet heal" "release A" "$cmd"
+
+# 7. kill -9 after each journal step, then resume
 steps=$("$MDEPLOY" --json deploy history prod | jq -r '[.deployments[] | select(.status == "Succeeded" and .strategy == "blue-green")][0].id' |
 	xargs "$MDEPLOY" --json deploy status | jq '.steps | length')
 next=B

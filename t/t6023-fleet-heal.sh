@@ -29,7 +29,7 @@ live() { mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[] | select(.role
 ids() { "$MDEPLOY" --json fleet show "$1" 2>/dev/null | jq -r '.instances[].id'; }
 kill_instance() { # FLEET ID: kill -9 its whole process group, as a crash would
 	pid=$(mdeploy --json fleet show "$1" | jq -r --arg i "$2" '.instances[] | select(.id == $i) | .pid')
-	kill -9 -- "-$pid"
+	kill -KILL "-$pid"
 }
 up_targets() { mdeploy --json lb show hl-prod | jq -r '[.targets[] | select((.health | startswith("UP")) and .weight > 0)] | length'; }
 down_seen() { # ID: wait until the load balancer has taken it out
