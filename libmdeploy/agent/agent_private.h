@@ -5,6 +5,7 @@
 #include "mdeploy_private.h"
 #include "mdeploy/agent.h"
 #include "mdeploy/appspec.h"
+#include "mdeploy/exec.h"
 
 #include <jansson.h>
 
@@ -31,6 +32,25 @@ struct mdeploy_agent {
 	char **releases;        /* on disk, oldest first */
 	size_t nreleases;
 };
+
+/* output.c: the deployment log and what hooks print to it */
+void mdeploy_agent__log_line(int fd, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(2, 3);
+/* ROOT/logs/<id>.log opened for appending; -1 when it cannot be. */
+int mdeploy_agent__open_log(mdeploy_agent *a, const char *id);
+/* The payload of mdeploy_agent__output_cb(): zero it, set fd and mask. */
+typedef struct mdeploy_agent__output {
+	int fd;
+	int ansi;
+	const char *const *mask;   /* secrets to mask: then output goes out by whole lines */
+	mdeploy__buf line;         /* the line being masked */
+} mdeploy_agent__output;
+int mdeploy_agent__output_cb(mdeploy_exec_stream stream, const char *data, size_t len, void *payload);
+/* Write what is left and free the line buffer. */
+void mdeploy_agent__output_end(mdeploy_agent__output *ls);
+/* `s` with every value of `mask` replaced by "***"; NULL when out of memory. */
+char *mdeploy_agent__mask(const char *const *mask, const char *s);
+/* The last `n` lines of `s`, each prefixed for an error message. */
+void mdeploy_agent__tail_lines(mdeploy__buf *out, const char *s, int n);
 
 /* agent.c */
 int mdeploy_agent__lock(mdeploy_agent *a);

@@ -1,13 +1,13 @@
 /*
  * lifecycle.c - lifecycle events in CodeDeploy's order, hook scripts, the
- * in-progress deployment record, failure handling and rollback.
+ * in-progress deployment record, failure handling and rollback. The
+ * deployment log and what hooks print to it: output.c.
  */
 #include "agent_private.h"
 #include "mdeploy/exec.h"
 #include "mdeploy/bundle.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,160 +55,6 @@ static int event_kind(const char *name, enum event_kind *kind)
 			return 1;
 		}
 	return 0;
-}
-
-static void utc_now(char *buf, size_t n)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void log_line(int fd, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(2, 3);
-static void log_line(int fd, const char *fmt, ...)
-{
-	char ts[32], buf[2048];
-	va_list ap;
-	int n;
-
-	if (fd < 0)
-		return;
-	utc_now(ts, sizeof(ts));
-	n = snprintf(buf, sizeof(buf), "[%s] ", ts);
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (n >= (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(fd, buf, (size_t)n) < 0) {
-		/* The log is best effort; the deployment result does not depend on it. */
-	}
-}
-
-static int open_log(mdeploy_agent *a, const char *id)
-{
-	char *path = mdeploy__sprintf("%s/%s.log", a->logs_dir, id);
-	int fd;
-	if (!path)
-		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	free(path);
-	return fd;
-}
-
-struct to_log_state {
-	int fd;
-	int ansi;
-	const char *const *mask;   /* secrets to mask: then output goes out by whole lines */
-	mdeploy__buf line;         /* the line being masked */
-};
-
-/* `s` with every value of `mask` replaced by "***"; NULL when out of memory. */
-static char *mask_text(const char *const *mask, const char *s)
-{
-	mdeploy__buf b = MDEPLOY__BUF_INIT;
-	const char *p = s;
-	size_t i;
-	if (!mask || !mask[0])
-		return mdeploy__strdup(s);
-	while (*p) {
-		size_t best = 0;
-		for (i = 0; mask[i]; i++) {
-			size_t n = strlen(mask[i]);
-			if (n > best && !strncmp(p, mask[i], n))
-				best = n;
-		}
-		if (best) {
-			mdeploy__buf_puts(&b, "***");
-			p += best;
-		} else {
-			mdeploy__buf_put(&b, p, 1);
-			p++;
-		}
-	}
-	mdeploy__buf_puts(&b, "");
-	return b.ptr ? mdeploy__buf_detach(&b) : NULL;
-}
-
-static void write_clean(struct to_log_state *ls, const char *data, size_t len);
-
-/* Masked output leaves by whole lines (a secret split across reads is caught). */
-static void flush_line(struct to_log_state *ls)
-{
-	char *m;
-	if (!ls->line.size)
-		return;
-	m = mask_text(ls->mask, mdeploy__buf_cstr(&ls->line));
-	if (m)
-		write_clean(ls, m, strlen(m));
-	else
-		write_clean(ls, "(output line not written: out of memory)\n", 41);
-	if (m) {
-		memset(m, 0, strlen(m));
-		free(m);
-	}
-	memset(ls->line.ptr, 0, ls->line.size);
-	ls->line.size = 0;
-}
-
-/* A hook's output goes to a file: no terminal escape sequences (colours) in it. */
-static int to_log(mdeploy_exec_stream stream, const char *data, size_t len, void *payload)
-{
-	struct to_log_state *ls = payload;
-	(void)stream;
-	if (ls->mask && ls->mask[0]) {
-		while (len) {
-			const char *nl = memchr(data, '\n', len);
-			size_t n = nl ? (size_t)(nl - data) + 1 : len;
-			mdeploy__buf_put(&ls->line, data, n);
-			if (nl)
-				flush_line(ls);
-			data += n;
-			len -= n;
-		}
-		return 0;
-	}
-	write_clean(ls, data, len);
-	return 0;
-}
-
-static void write_clean(struct to_log_state *ls, const char *data, size_t len)
-{
-	char buf[8192];
-	while (ls->fd >= 0 && len) {
-		size_t n = len < sizeof(buf) ? len : sizeof(buf), m;
-		memcpy(buf, data, n);
-		m = mdeploy__ansi_strip(&ls->ansi, buf, n);
-		if (m && write(ls->fd, buf, m) < 0) {
-			/* best effort, as above */
-		}
-		data += n;
-		len -= n;
-	}
-}
-
-/* The last `n` lines of `s`, each prefixed for the error message. */
-static void tail_lines(mdeploy__buf *out, const char *s, int n)
-{
-	const char *end = s + strlen(s), *p = end;
-	int lines = 0;
-
-	while (p > s && (p[-1] == '\n' || p[-1] == '\r'))
-		p--;
-	end = p;
-	while (p > s) {
-		if (p[-1] == '\n' && ++lines == n)
-			break;
-		p--;
-	}
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		mdeploy__buf_printf(out, "\n    | %.*s", (int)len, p);
-		p += len + (nl ? 1 : 0);
-	}
 }
 
 struct run {
@@ -310,7 +156,7 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 {
 	mdeploy_exec_options o = MDEPLOY_EXEC_OPTIONS_INIT;
 	mdeploy_exec_result *res = NULL;
-	struct to_log_state ls;
+	mdeploy_agent__output ls;
 	const char *loc = h->location;
 	char *script = NULL, **env = NULL;
 	const char *argv[2];
@@ -335,7 +181,7 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 	}
 	if ((st.st_mode & 0111) != 0111) {
 		/* CodeDeploy makes scripts executable too; bundles from zip often lose the bit. */
-		log_line(r->logfd, "Script %s is not executable; making it so", h->location);
+		mdeploy_agent__log_line(r->logfd, "Script %s is not executable; making it so", h->location);
 		chmod(script, (st.st_mode & 07777) | 0111);
 	}
 	if (!(env = build_env(r, event, release_dir, h->runas))) {
@@ -351,21 +197,20 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 	o.drain_ms = r->a->drain_ms;
 	o.merge_stderr = 1;
 	o.capture_max = 16384;
-	o.output_cb = to_log;
+	o.output_cb = mdeploy_agent__output_cb;
 	memset(&ls, 0, sizeof(ls));
 	ls.fd = r->logfd;
 	ls.mask = r->d->version >= 3 ? r->d->mask : NULL;
 	o.payload = &ls;
 	o.user = h->runas;
 
-	log_line(r->logfd, "Script - %s%s%s", h->location, h->runas ? " as " : "", h->runas ? h->runas : "");
+	mdeploy_agent__log_line(r->logfd, "Script - %s%s%s", h->location, h->runas ? " as " : "", h->runas ? h->runas : "");
 	mdeploy__log(r->a->ctx, MDEPLOY_LOG_INFO, "agent", "%s: %s", event, h->location);
 	rc = mdeploy_exec_run(&res, argv, &o);
-	flush_line(&ls);
-	mdeploy__buf_dispose(&ls.line);
+	mdeploy_agent__output_end(&ls);
 	if (rc) {
 		mdeploy__error_prefix("%s: script '%s'", event, h->location);
-		log_line(r->logfd, "Script %s could not run: %s", h->location, mdeploy_error_last()->message);
+		mdeploy_agent__log_line(r->logfd, "Script %s could not run: %s", h->location, mdeploy_error_last()->message);
 		rc = MDEPLOY_EHOOK;
 		mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_AGENT, "%s", mdeploy_error_last()->message);
 	} else if (!mdeploy_exec_result_success(res)) {
@@ -373,21 +218,21 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 		mdeploy__buf_printf(&msg, "%s: script '%s' %s (log: %s/%s.log)", event, h->location,
 		                    mdeploy_exec_result_describe(res), r->a->logs_dir, r->d->deployment_id);
 		if (*mdeploy_exec_result_stdout(res, NULL)) {
-			char *out = mask_text(ls.mask, mdeploy_exec_result_stdout(res, NULL));
+			char *out = mdeploy_agent__mask(ls.mask, mdeploy_exec_result_stdout(res, NULL));
 			mdeploy__buf_printf(&msg, "; last lines of output:");
 			if (out)
 				mdeploy__ansi_strip(NULL, out, strlen(out));
-			tail_lines(&msg, out ? out : "", TAIL_LINES);
+			mdeploy_agent__tail_lines(&msg, out ? out : "", TAIL_LINES);
 			free(out);
 		}
-		log_line(r->logfd, "Script %s failed: %s", h->location, mdeploy_exec_result_describe(res));
+		mdeploy_agent__log_line(r->logfd, "Script %s failed: %s", h->location, mdeploy_exec_result_describe(res));
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_AGENT, "%s", mdeploy__buf_cstr(&msg));
 		mdeploy__buf_dispose(&msg);
 	} else {
 		if (mdeploy_exec_result_pipes_abandoned(res))
-			log_line(r->logfd, "Script %s left a background process holding its output; not waiting for it",
+			mdeploy_agent__log_line(r->logfd, "Script %s left a background process holding its output; not waiting for it",
 			         h->location);
-		log_line(r->logfd, "Script %s succeeded in %llu ms", h->location,
+		mdeploy_agent__log_line(r->logfd, "Script %s succeeded in %llu ms", h->location,
 		         (unsigned long long)mdeploy_exec_result_duration_ms(res));
 	}
 	mdeploy_exec_result_free(res);
@@ -407,15 +252,15 @@ static int run_hooks(struct run *r, const char *event, const char *release_dir)
 		return rc;
 	}
 	n = mdeploy_appspec_hook_count(spec, event);
-	log_line(r->logfd, "LifecycleEvent - %s (%zu script%s)", event, n, n == 1 ? "" : "s");
+	mdeploy_agent__log_line(r->logfd, "LifecycleEvent - %s (%zu script%s)", event, n, n == 1 ? "" : "s");
 	for (i = 0, rc = 0; !rc && i < n; i++) {
 		const mdeploy_appspec_hook *h = mdeploy_appspec_hook_at(spec, event, i);
 		if (h->scope_once && !r->d->run_once_hooks) {
-			log_line(r->logfd, "Script - %s skipped (scope: once runs on another instance)", h->location);
+			mdeploy_agent__log_line(r->logfd, "Script - %s skipped (scope: once runs on another instance)", h->location);
 			continue;
 		}
 		if (!h->scope_once && r->d->version >= 2 && r->d->once_hooks_only) {
-			log_line(r->logfd, "Script - %s skipped (ran when the release was installed)", h->location);
+			mdeploy_agent__log_line(r->logfd, "Script - %s skipped (ran when the release was installed)", h->location);
 			continue;
 		}
 		rc = run_script(r, spec, event, release_dir, h);
@@ -526,23 +371,23 @@ static int do_event(struct run *r, const char *event, enum event_kind kind, cons
 	case EV_OLD_REVISION: {
 		const char *last = mdeploy_agent__str(a->state, "last_successful");
 		if (!last || !(dir = mdeploy_agent__release_dir(a, last)) || !mdeploy__is_dir(dir)) {
-			log_line(r->logfd, "LifecycleEvent - %s skipped: no successful revision on this instance yet", event);
+			mdeploy_agent__log_line(r->logfd, "LifecycleEvent - %s skipped: no successful revision on this instance yet", event);
 			break;
 		}
 		rc = run_hooks(r, event, dir);
 		if (rc && !strcmp(event, "ApplicationStop") && r->d->ignore_application_stop_failures) {
-			log_line(r->logfd, "ApplicationStop failed and is ignored: %s", mdeploy_error_last()->message);
+			mdeploy_agent__log_line(r->logfd, "ApplicationStop failed and is ignored: %s", mdeploy_error_last()->message);
 			mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent", "ignoring: %s", mdeploy_error_last()->message);
 			rc = 0;
 		}
 		break;
 	}
 	case EV_DOWNLOAD:
-		log_line(r->logfd, "LifecycleEvent - DownloadBundle from %s", source);
+		mdeploy_agent__log_line(r->logfd, "LifecycleEvent - DownloadBundle from %s", source);
 		rc = stage_release(a, source, id);
 		break;
 	case EV_INSTALL:
-		log_line(r->logfd, "LifecycleEvent - Install");
+		mdeploy_agent__log_line(r->logfd, "LifecycleEvent - Install");
 		rc = do_install(a, id);
 		break;
 	case EV_NEW_REVISION:
@@ -595,9 +440,9 @@ static void restart_previous(struct run *r, const char *prev)
 	struct run rr = { r->a, &d, r->logfd };
 	char *dir = mdeploy_agent__release_dir(r->a, prev);
 	d.run_once_hooks = 0;
-	log_line(r->logfd, "Starting %s again (its ApplicationStart scripts)", prev);
+	mdeploy_agent__log_line(r->logfd, "Starting %s again (its ApplicationStart scripts)", prev);
 	if (dir && run_hooks(&rr, "ApplicationStart", dir) != 0)
-		log_line(r->logfd, "Starting %s again failed: %s", prev, mdeploy_error_last()->message);
+		mdeploy_agent__log_line(r->logfd, "Starting %s again failed: %s", prev, mdeploy_error_last()->message);
 	free(dir);
 }
 
@@ -614,13 +459,13 @@ static int fail_deployment(struct run *r, const char *event, int code)
 
 	if (live && !strcmp(live, id)) {
 		if (mdeploy_agent__switch(a, prev) == 0) {
-			log_line(r->logfd, "Deployment failed; %s is live again", prev ? prev : "no release");
+			mdeploy_agent__log_line(r->logfd, "Deployment failed; %s is live again", prev ? prev : "no release");
 			restore_files(a, prev);
 			if (prev && started_app(event))
 				restart_previous(r, prev);
 		}
 	}
-	log_line(r->logfd, "Deployment %s failed at %s: %s", id, event, msg ? msg : "");
+	mdeploy_agent__log_line(r->logfd, "Deployment %s failed at %s: %s", id, event, msg ? msg : "");
 	mdeploy_agent__history(a, id, "Failed", event, msg);
 	mdeploy_agent__set_str(a->state, "pending", NULL);
 	mdeploy_agent__save(a);
@@ -650,7 +495,7 @@ static int succeed(struct run *r, const char *event)
 	mdeploy_agent__set_str(a->state, "last_successful", id);
 	mdeploy_agent__set_str(a->state, "pending", NULL);
 	mdeploy_agent__history(a, id, "Succeeded", event, NULL);
-	log_line(r->logfd, "Deployment %s succeeded", id);
+	mdeploy_agent__log_line(r->logfd, "Deployment %s succeeded", id);
 	if ((rc = mdeploy_agent__prune(a)) != 0)
 		mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent", "cannot remove old releases: %s",
 		             mdeploy_error_last()->message);
@@ -730,8 +575,8 @@ int mdeploy_agent_install(mdeploy_agent *a, const char *source, const mdeploy_ag
 		return rc;
 	if ((rc = begin(a, d, "install")) != 0)
 		return finish(a, rc, &r);
-	r.logfd = open_log(a, d->deployment_id);
-	log_line(r.logfd, "Deployment %s of %s on %s", d->deployment_id, source,
+	r.logfd = mdeploy_agent__open_log(a, d->deployment_id);
+	mdeploy_agent__log_line(r.logfd, "Deployment %s of %s on %s", d->deployment_id, source,
 	         d->instance_id ? d->instance_id : "this instance");
 	for (i = 0; i < MDEPLOY__ARRAY_SIZE(order); i++) {
 		enum event_kind kind = EV_NEW_REVISION;
@@ -788,7 +633,7 @@ int mdeploy_agent_run_event(mdeploy_agent *a, const char *event, const char *sou
 		mdeploy_agent__set_str(a->state, "pending", NULL);
 		p = NULL;
 	}
-	r.logfd = open_log(a, d->deployment_id);
+	r.logfd = mdeploy_agent__open_log(a, d->deployment_id);
 	if (!p) {
 		const char *last = mdeploy_agent__str(a->state, "last_successful");
 		/* Traffic hooks after ValidateService belong to a finished deployment. */
@@ -840,12 +685,12 @@ int mdeploy_agent_rollback(mdeploy_agent *a, const mdeploy_agent_deployment *d)
 	if (!def.deployment_id)
 		def.deployment_id = target;
 	r.d = &def;
-	r.logfd = open_log(a, def.deployment_id);
-	log_line(r.logfd, "Rollback from %s to %s", from ? from : "(none)", target);
+	r.logfd = mdeploy_agent__open_log(a, def.deployment_id);
+	mdeploy_agent__log_line(r.logfd, "Rollback from %s to %s", from ? from : "(none)", target);
 	/* The live release may be the broken one: its stop script failing must not block the way back. */
 	if (from && (dir = mdeploy_agent__release_dir(a, from)) && mdeploy__is_dir(dir) &&
 	    run_hooks(&r, "ApplicationStop", dir) != 0) {
-		log_line(r.logfd, "ApplicationStop of %s failed, rolling back anyway: %s", from,
+		mdeploy_agent__log_line(r.logfd, "ApplicationStop of %s failed, rolling back anyway: %s", from,
 		         mdeploy_error_last()->message);
 		mdeploy__log(a->ctx, MDEPLOY_LOG_WARN, "agent", "rolling back anyway: %s", mdeploy_error_last()->message);
 	}
@@ -872,11 +717,11 @@ int mdeploy_agent_rollback(mdeploy_agent *a, const mdeploy_agent_deployment *d)
 		goto out;
 	if ((rc = run_hooks(&r, "ApplicationStart", dir)) != 0 || (rc = run_hooks(&r, "ValidateService", dir)) != 0)
 		goto out;
-	log_line(r.logfd, "Rollback to %s done", target);
+	mdeploy_agent__log_line(r.logfd, "Rollback to %s done", target);
 out:
 	if (rc) {
 		char *m = mdeploy__strdup(mdeploy_error_last()->message);
-		log_line(r.logfd, "Rollback failed: %s", m ? m : "");
+		mdeploy_agent__log_line(r.logfd, "Rollback failed: %s", m ? m : "");
 		rc = mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_AGENT, "rollback to %s: %s", target, m ? m : "");
 		free(m);
 	}
