@@ -121,7 +121,7 @@ fi
 if [ "$MDH_WEB" != "$MDH_RELEASE" ] && [ ! -f "$MDH_RELEASE/lib/setup.php" ]; then
 	sed -i "s|__DIR__ . '/lib/setup.php'|__DIR__ . '/public/lib/setup.php'|" "$MDH_CONFIG"
 fi
-if [ -f "$MDH_WEB/admin/cli/alternative_component_cache.php" ]; then
+if [ -f "$(mdh_script admin/cli/alternative_component_cache.php)" ]; then
 	mdh_php admin/cli/alternative_component_cache.php --rebuild >/dev/null ||
 		mdh_die "admin/cli/alternative_component_cache.php --rebuild failed"
 	mdh_log "alternative component cache built in the release's local cache"

@@ -104,8 +104,19 @@ fi
 # PHP CLI, when this host has it (MDEPLOY_PHP overrides).
 MDH_PHP=${MDEPLOY_PHP:-$(command -v php 2>/dev/null || true)}
 
+# mdh_script SCRIPT : the path of a Moodle script of the release. Moodle 5.1
+# keeps admin/cli/ at the release root, beside public/ (whose admin/ holds
+# only the web pages): the root first, then the web root.
+mdh_script() {
+	if [ -f "$MDH_RELEASE/$1" ]; then
+		printf '%s' "$MDH_RELEASE/$1"
+	else
+		printf '%s' "$MDH_WEB/$1"
+	fi
+}
+
 # mdh_php SCRIPT ARGS... : run a Moodle CLI script of the release.
 mdh_php() {
-	_s=$1; shift
-	"$MDH_PHP" "$MDH_WEB/$_s" "$@"
+	_s=$(mdh_script "$1"); shift
+	"$MDH_PHP" "$_s" "$@"
 }

@@ -62,7 +62,7 @@ case $status in
 esac
 mdh_log "$url answered HTTP $want$what"
 
-if [ -n "$MDH_PHP" ] && [ -f "$MDH_WEB/admin/cli/checks.php" ]; then
+if [ -n "$MDH_PHP" ] && [ -f "$(mdh_script admin/cli/checks.php)" ]; then
 	# Nagios-style: 0 ok, 1 warning, 2 critical or error.
 	set +e
 	out=$(mdh_php admin/cli/checks.php 2>&1)
