@@ -224,4 +224,21 @@ unlike "$(cat "$MDEPLOY_STATE_DIR"/local/lb/*/server-state 2>/dev/null)$(ls "$MD
 	"the load balancer is released"
 run mdeploy deploy rollback prod
 unlike "$err" "--restore-database" "the restored release is not one across an upgrade"
+
+# A restore whose process dies is finished by resume, never undone.
+run mdeploy deploy create prod C.tar.zst
+is "$rc" 0 "C again, with its upgrade"
+: >"$MDEPLOY_TEST_DATAROOT/log"
+run env MDEPLOY_TEST_CRASH_AT=3 "$MDEPLOY" --json deploy rollback --restore-database prod
+rid=$(mdeploy --json deploy history prod | jq -r '.deployments[0].id')
+like "$(mdeploy --json deploy status "$rid" | jq -r '"\(.interrupted) \(.interrupted_at)"')" "true restore " \
+	"killed as the restore began: the deployment is interrupted at the restore"
+
+is "$(dbversion)" 2024100800 "(the database is still C's)"
+run mdeploy deploy resume "$rid"
+is "$rc" 0 "deploy resume finishes the restore"
+[ "$rc" = 0 ] || diag "$err"
+is "$(dbversion):$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "2024100700:release A" "A serves on A's database"
+is "$(mdeploy --json deploy status "$rid" | jq -r '.status')" Succeeded "the restore is Succeeded"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
 done_testing

@@ -281,6 +281,12 @@ int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const cha
 	if ((rc = mdeploy_store_journal_foreach(r.store, r.id, mdeploy_deploy__load_done, &r)))
 		goto unlock;
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: resuming (%zu steps done)", r.id, r.ndone);
+	{
+		/* A database restore (restore.c) is finished, not deployed. */
+		int is_restore = 0;
+		if ((rc = mdeploy_deploy__restore_continue(&r, &is_restore)) || is_restore)
+			goto unlock;
+	}
 	rc = r.blue[0] && !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
@@ -328,6 +334,15 @@ int mdeploy_deploy_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char 
 	if ((rc = mdeploy_deploy__lock_take(&r, r.id, 0)))
 		goto out;
 	mdeploy_store_journal_foreach(r.store, r.id, mdeploy_deploy__load_done, &r);
+	{
+		/* A database restore cannot stop halfway (the database would be neither): it is finished. */
+		int is_restore = 0;
+		if ((rc = mdeploy_deploy__restore_continue(&r, &is_restore)) || is_restore) {
+			mdeploy_deploy__unlock_keep_error(&r, rc);
+			mdeploy_deploy__retire_after(&r, rc);
+			goto out;
+		}
+	}
 	if (rollback_) {
 		rc = mdeploy_deploy__rollback(&r, "stopped on request");
 		if (rc == MDEPLOY_EHOOK)

@@ -155,6 +155,7 @@ int mdeploy_deploy__refuse_or_restore(mdeploy_deploy__run *r, const mdeploy_depl
                                       const char *upgraded_by, char *id, char *redeploy, size_t n);
 /* The group's last deployment failed after its upgrade began (`failed` gets it); restore its backup or refuse. */
 int mdeploy_deploy__failed_upgrade(mdeploy_deploy__run *r, char failed[12]);
+int mdeploy_deploy__restore_continue(mdeploy_deploy__run *r, int *is_restore);
 int mdeploy_deploy__restore_failed(mdeploy_deploy__run *r, const mdeploy_deploy_options *opts, const char *live,
                                    const char *failed, char *id);
 

@@ -56,6 +56,40 @@ static int restore_steps(mdeploy_deploy__run *r, const char *live, mdeploy_deplo
 	return 0;
 }
 
+/* After the restore, with the previous fleet retained: traffic to it, maintenance off through it. */
+static int warm_steps(mdeploy_deploy__run *r, const char *live, const char *fleet)
+{
+	int rc;
+	if ((rc = mdeploy_deploy__step(r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
+	    (rc = mdeploy_deploy__step(r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
+	    (rc = mdeploy_deploy__step(r, "maintenance-off", fleet, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
+	    (rc = mdeploy_deploy__step(r, "purge-caches", fleet, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, (void *)fleet)) ||
+	    (rc = mdeploy_deploy__step(r, "swap", fleet, s_restored_state, NULL)) ||
+	    (rc = mdeploy_deploy__step(r, "retire", live, s_retire_upgraded, NULL)))
+		return rc;
+	return 0;
+}
+
+/* After the restore of a failed upgrade's backup: the live release serves again. */
+static int failed_steps(mdeploy_deploy__run *r, const char *live)
+{
+	int rc;
+	if ((rc = mdeploy_deploy__step(r, "maintenance-off", live, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
+	    (rc = mdeploy_deploy__step(r, "purge-caches", live, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, (void *)live)))
+		return rc;
+	return 0;
+}
+
+/* What `resume` and `stop` need to finish a restore whose process died: "KIND\tUPGRADED_BY\tLIVE\tFLEET". */
+static int mark(mdeploy_deploy__run *r, const char *kind, const char *upgraded_by, const char *live, const char *fleet)
+{
+	char v[600];
+	snprintf(v, sizeof(v), "%s\t%s\t%s\t%s", kind, upgraded_by, live, fleet);
+	return mdeploy_deploy__flag_set(r->store, r->id, "restore", v);
+}
+
 static int new_record(mdeploy_deploy__run *r, const char *bundle, const char *strategy)
 {
 	mdeploy_deployment_record rec;
@@ -142,6 +176,8 @@ int mdeploy_deploy__refuse_or_restore(mdeploy_deploy__run *r, const mdeploy_depl
 		goto out;
 	if (id)
 		memcpy(id, r->id, 12);
+	if ((rc = mark(r, "back", upgraded_by, live, retained ? fleet : "")))
+		goto out;
 	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: restoring the database backup of %s (%s): what was written "
 	             "since the upgrade is lost", r->id, upgraded_by, b.path);
 	if ((rc = restore_steps(r, live, &b))) {
@@ -154,13 +190,7 @@ int mdeploy_deploy__refuse_or_restore(mdeploy_deploy__run *r, const mdeploy_depl
 		snprintf(redeploy, n, "%s", prev);
 		goto out;
 	}
-	if ((rc = mdeploy_deploy__step(r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
-	    (rc = mdeploy_deploy__step(r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
-	    (rc = mdeploy_deploy__step(r, "maintenance-off", fleet, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
-	    (rc = mdeploy_deploy__step(r, "purge-caches", fleet, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
-	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, fleet)) ||
-	    (rc = mdeploy_deploy__step(r, "swap", fleet, s_restored_state, NULL)) ||
-	    (rc = mdeploy_deploy__step(r, "retire", live, s_retire_upgraded, NULL))) {
+	if ((rc = warm_steps(r, live, fleet))) {
 		fail(r, live);
 		goto out;
 	}
@@ -260,13 +290,54 @@ int mdeploy_deploy__restore_failed(mdeploy_deploy__run *r, const mdeploy_deploy_
 		return rc;
 	if (id)
 		memcpy(id, r->id, 12);
-	if ((rc = restore_steps(r, live, &b)) ||
-	    (rc = mdeploy_deploy__step(r, "maintenance-off", live, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
-	    (rc = mdeploy_deploy__step(r, "purge-caches", live, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
-	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, (void *)live))) {
+	if ((rc = mark(r, "failed", failed, live, "")) || (rc = restore_steps(r, live, &b)) || (rc = failed_steps(r, live))) {
 		fail(r, live);
 		return rc;
 	}
 	mdeploy_store_deployment_set_status(r->store, r->id, "Succeeded", NULL);
+	return 0;
+}
+
+/*
+ * `resume` or `stop` of a restore whose process died: it is finished, never
+ * undone (the database may be half restored). Steps done are skipped; the
+ * restore itself starts over. `*is_restore` says whether `r` was one.
+ */
+int mdeploy_deploy__restore_continue(mdeploy_deploy__run *r, int *is_restore)
+{
+	mdeploy_deploy__backup b;
+	char *v = NULL, *f[4];
+	int n = 0, rc;
+
+	*is_restore = 0;
+	if (mdeploy_deploy__flag_get(r->store, r->id, "restore", &v)) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	*is_restore = 1;
+	/* strsep keeps the empty last field (no retained fleet). */
+	{
+		char *p = v;
+		while (n < 4 && (f[n] = strsep(&p, "\t")))
+			n++;
+	}
+	if (n < 3) {
+		free(v);
+		return mdeploy__error_set(MDEPLOY_ECORRUPT, CLS, "deployment %s: unreadable restore record", r->id);
+	}
+	if (n == 3)
+		f[3] = "";
+	mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: finishing the database restore (backup of %s)", r->id, f[1]);
+	if ((rc = mdeploy_deploy__backup_of(r->store, f[1], &b)) || (rc = restore_steps(r, f[2], &b)) ||
+	    (rc = !strcmp(f[0], "failed") ? failed_steps(r, f[2]) : f[3][0] ? warm_steps(r, f[2], f[3]) : 0)) {
+		fail(r, f[2]);
+		free(v);
+		return rc;
+	}
+	if (!strcmp(f[0], "back") && !f[3][0])
+		mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: the database is restored; put the previous release back "
+		             "with 'mdeploy deploy create --allow-downgrade %s %s'", r->id, r->g->name, r->bundle);
+	mdeploy_store_deployment_set_status(r->store, r->id, "Succeeded", NULL);
+	free(v);
 	return 0;
 }
