@@ -25,7 +25,7 @@ bundle() {
 }
 dbversion() { moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'"; }
 # journal_ms ID STEP FIELD: started_at_ms or finished_at_ms of a deployment's step.
-journal_ms() { mdeploy --json deploy status "$1" | jq -r --arg s "$2" --arg f "$3" '[.steps[] | select(.step == $s)][0][$f]'; }
+journal_ms() { mdeploy --json deploy status "$1" | jq -r --arg s "$2" --arg f "$3" '[.steps[] | select(.step == $s)][0][$f] // 0'; }
 
 bundle v4.5.0 m450 && bundle v4.5.5plus m455
 ok $? "bundles of Moodle 4.5.0 and 4.5.5+ with the default hooks"
