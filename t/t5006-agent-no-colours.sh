@@ -2,8 +2,8 @@
 # No terminal escape sequences in log files (issue 10 item 17): Moodle's
 # admin/cli/checks.php colours its output whether or not it goes to a
 # terminal; a hook's output goes to the instance's log file and into the
-# error message of a failed hook, and a build's to build.log, none of them
-# a terminal.
+# error message of a failed hook, a build's to build.log and a pipeline
+# shell action's to its output.log, none of them a terminal.
 . "${top_srcdir:-.}/t/lib.sh"
 
 cd "$TMP" || exit 1
@@ -48,5 +48,31 @@ is "$rc" 0 "a build whose command prints colours"
 blog=$(printf '%s' "$out" | jq -r .log)
 like "$(cat "$blog" 2>/dev/null)" "warning: coloured" "build.log has its output"
 grep -q "$esc" "$blog"
+is "$?" 1 "without escape sequences"
+
+mkdir pipelines
+cat >pipelines/colours.yml <<'EOF'
+name: colours
+stages:
+  - name: Only
+    actions:
+      - name: sh
+        type: shell
+        command: |
+          printf '\033[0;32m OK \033[0;0m shell\n'
+          printf '\033[41m FAILED \033[0m to stderr\n' >&2
+  - name: Then
+    actions:
+      - name: done
+        type: shell
+        command: "true"
+EOF
+run mdeploy pipeline run --json colours
+is "$rc" 0 "a pipeline whose shell action prints colours"
+[ "$rc" = 0 ] || diag "$err"
+alog=$(mdeploy pipeline status --json "$(printf '%s' "$out" | jq -r .id)" | jq -r '.actions[0].log')
+like "$(cat "$alog" 2>/dev/null)" " OK  shell" "output.log has its stdout"
+like "$(cat "$alog" 2>/dev/null)" " FAILED  to stderr" "and its stderr"
+grep -q "$esc" "$alog"
 is "$?" 1 "without escape sequences"
 done_testing

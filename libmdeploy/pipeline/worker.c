@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,27 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * The command's output goes to output.log through this process, which takes
+ * terminal escape sequences (colours) out: a log file is not a terminal.
+ * Waits up to `ms` for output; returns 1 at end of file.
+ */
+static int relay(int in, int out, int *ansi, int ms)
+{
+	struct pollfd pf = { in, POLLIN, 0 };
+	char buf[16384];
+	ssize_t n;
+	if (in < 0 || poll(&pf, 1, ms) <= 0)
+		return in < 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		size_t m = mdeploy__ansi_strip(ansi, buf, (size_t)n);
+		if (m && write(out, buf, m) < 0) {
+			/* the log is best effort; the action's result does not depend on it */
+		}
+	}
+	return n == 0;
+}
+
 static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipeline *p,
                       const mdeploy_pipeline_action *a, const char *id, const char *dir,
                       const char *log_path, int64_t deadline, json_t *ns, struct result *res)
@@ -207,7 +229,7 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 	char *work = mdeploy__path_join(dir, "work"), *vars_path = mdeploy__path_join(dir, "variables.env");
 	char *cmd = NULL;
 	pid_t pid;
-	int status = 0, killed = 0, timed_out = 0;
+	int status = 0, killed = 0, timed_out = 0, out[2] = { -1, -1 }, logfd = -1, ansi = 0, eof = 0;
 	int64_t kill_at = 0;
 
 	if (!work || !vars_path)
@@ -219,17 +241,20 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 	if (prepare_dirs(ctx, store, a, id, work, res))
 		goto out;
 	unlink(vars_path);
+	if ((logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		fail(res, "not started", "cannot write %s: %s", log_path, strerror(errno));
+		goto out;
+	}
 	pid = fork();
 	if (pid < 0) {
 		fail(res, "not started", "cannot fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		setpgid(0, 0);
 		signal(SIGTERM, SIG_DFL);
-		if (fd < 0 || in < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || chdir(work) != 0)
+		if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0 || chdir(work) != 0)
 			_exit(126);
 		setenv("MDEPLOY_PIPELINE", mdeploy_pipeline_name(p), 1);
 		setenv("MDEPLOY_EXECUTION_ID", id, 1);
@@ -259,6 +284,9 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 		_exit(127);
 	}
 	setpgid(pid, pid);
+	close(out[1]);
+	out[1] = -1;
+	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		int64_t now = mdeploy_store__unix_ms();
@@ -277,10 +305,19 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 			kill(-pid, SIGKILL);
 			killed = 2;
 		}
-		sleep_ms(50);
+		if (eof)
+			sleep_ms(50);
+		else
+			eof = relay(out[0], logfd, &ansi, 50);
 	}
 	/* Whatever the command left running in its group goes with it. */
 	kill(-pid, SIGKILL);
+	{
+		/* The rest of its output; a process that left the group may hold the pipe: not waited for long. */
+		int64_t until = mdeploy_store__unix_ms() + 1000;
+		while (!eof && mdeploy_store__unix_ms() < until)
+			eof = relay(out[0], logfd, &ansi, 50);
+	}
 	if (killed && terminate) {
 		res->status = "Abandoned";
 		res->error = mdeploy__strdup("abandoned on request");
@@ -304,6 +341,12 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 	res->status = "Succeeded";
 	res->summary = mdeploy__strdup("exited with status 0");
 out:
+	if (out[0] >= 0)
+		close(out[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	if (logfd >= 0)
+		close(logfd);
 	free(cmd);
 	free(work);
 	free(vars_path);
