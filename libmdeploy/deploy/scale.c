@@ -335,6 +335,10 @@ static int heal_group(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy
 		inst_list l;
 		target_list t;
 		const char *bad[64];
+		/* Without its load balancer (a host restarted, a test torn down) no health can be verified:
+		 * 'group start' or a deployment brings the group back. */
+		if (!mdeploy_lb_running(r.p, r.lb))
+			goto out;
 		if (live_load(&r, fleet, &li)) {
 			rc = fleet ? mdeploy_error_last()->code : 0;
 			if (!rc)

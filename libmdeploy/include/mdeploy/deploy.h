@@ -142,8 +142,8 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_scale(mdeploy_ctx *ctx, const mdeploy_config 
  * live release through the agent, pass ValidateService and healthy_threshold
  * real health checks, and join at the fleet's weight. A fleet whose every
  * instance fails its health check is left as it is (the release or the
- * database is at fault, not an instance). Stopped groups and groups with
- * nothing live are skipped. `replaced` (may be NULL) gets how many were
+ * database is at fault, not an instance). Stopped groups, groups with
+ * nothing live and groups whose load balancer is not running are skipped. `replaced` (may be NULL) gets how many were
  * replaced. Takes each group's lock (waiting opts->lock_wait_ms; with no
  * group given, busy groups are skipped). mdeploy_deploy_scale() heals first,
  * and removes unhealthy instances first, then the newest, when scaling in.
