@@ -25,8 +25,12 @@ struct fixup {
 struct extract {
 	const char *bundle_path;
 	int rootfd;
-	char *cache_dir;   /* relative path of cache_fd, "" for the root */
-	int cache_fd;
+	/* The directories of the last path, from the top: dirs[i] is the
+	 * descriptor of names[0]/.../names[i]. A walk in path order reuses
+	 * the common part instead of opening every component again. */
+	int *dirs;
+	char **names;
+	size_t depth, adirs;
 	int fd;            /* file being written */
 	const char *cur;   /* its path */
 	struct fixup *fix;
@@ -68,71 +72,89 @@ static int entry_error(struct extract *x, const char *path, const char *what)
 	return mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "%s: '%s': %s", x->bundle_path, path, what);
 }
 
+static void dirs_truncate(struct extract *x, size_t depth)
+{
+	while (x->depth > depth) {
+		x->depth--;
+		close(x->dirs[x->depth]);
+		free(x->names[x->depth]);
+	}
+}
+
 /* A descriptor of the directory `dir` (relative, "" for the root), created
- * as needed; never follows a symlink. The result is cached: don't close. */
+ * as needed, each component opened with O_NOFOLLOW from its parent: never
+ * through a symlink. Borrowed: valid until the next call. */
 static int open_dir(struct extract *x, const char *dir, const char *entry, int *out)
 {
-	char *copy, *comp, *save = NULL;
-	int cur, rc = 0;
+	const char *p = dir;
+	size_t k = 0;
+	int rc = 0;
 
-	if (x->cache_dir && !strcmp(x->cache_dir, dir)) {
-		*out = x->cache_fd;
-		return 0;
+	/* Keep the directories `dir` shares with the last one. */
+	while (*p && k < x->depth) {
+		size_t n = strcspn(p, "/");
+		if (strlen(x->names[k]) != n || strncmp(x->names[k], p, n) != 0)
+			break;
+		k++;
+		p += n;
+		if (*p == '/')
+			p++;
 	}
-	if (x->cache_fd >= 0 && x->cache_fd != x->rootfd)
-		close(x->cache_fd);
-	free(x->cache_dir);
-	x->cache_dir = NULL;
-	x->cache_fd = -1;
-	if (!(copy = mdeploy__strdup(dir)))
-		return MDEPLOY_ENOMEM;
-	cur = x->rootfd;
-	for (comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dirs_truncate(x, k);
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		int cur = x->depth ? x->dirs[x->depth - 1] : x->rootfd, next;
+		char *comp = mdeploy__sprintf("%.*s", (int)n, p);
+		if (!comp)
+			return MDEPLOY_ENOMEM;
+		if (x->depth == x->adirs) {
+			size_t na = x->adirs ? x->adirs * 2 : 16;
+			int *nd = realloc(x->dirs, na * sizeof(*nd));
+			char **nn = nd ? realloc(x->names, na * sizeof(*nn)) : NULL;
+			if (nd)
+				x->dirs = nd;
+			if (nn)
+				x->names = nn;
+			if (!nd || !nn) {
+				free(comp);
+				return mdeploy__error_oom();
+			}
+			x->adirs = na;
+		}
+		next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT) {
 			if (mkdirat(cur, comp, 0700) < 0) {
-				rc = entry_error(x, entry, "cannot create its directory");
-				break;
+				free(comp);
+				return entry_error(x, entry, "cannot create its directory");
 			}
 			/* A directory the archive implies but does not list. */
 			{
-				size_t n = (size_t)(comp - copy) + strlen(comp);
-				char *rel = mdeploy__sprintf("%.*s", (int)n, dir);
+				char *rel = mdeploy__sprintf("%.*s", (int)(p + n - dir), dir);
 				if (!rel || add_fixup(x, rel, 0755, -1)) {
 					free(rel);
-					rc = MDEPLOY_ENOMEM;
-					break;
+					free(comp);
+					return MDEPLOY_ENOMEM;
 				}
 				free(rel);
 			}
 			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
+			free(comp);
 			if (errno == ELOOP || errno == ENOTDIR)
-				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
-				                        "%s: '%s': its path passes through a symlink or a non-directory",
-				                        x->bundle_path, entry);
-			else
-				rc = entry_error(x, entry, "cannot open its directory");
-			break;
+				return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+				                          "%s: '%s': its path passes through a symlink or a non-directory",
+				                          x->bundle_path, entry);
+			return entry_error(x, entry, "cannot open its directory");
 		}
-		if (cur != x->rootfd)
-			close(cur);
-		cur = next;
+		x->dirs[x->depth] = next;
+		x->names[x->depth++] = comp;
+		p += n;
+		if (*p == '/')
+			p++;
 	}
-	free(copy);
-	if (rc) {
-		if (cur != x->rootfd)
-			close(cur);
-		return rc;
-	}
-	if (!(x->cache_dir = mdeploy__strdup(dir))) {
-		if (cur != x->rootfd)
-			close(cur);
-		return MDEPLOY_ENOMEM;
-	}
-	x->cache_fd = cur;
-	*out = cur;
+	(void)rc;
+	*out = x->depth ? x->dirs[x->depth - 1] : x->rootfd;
 	return 0;
 }
 
@@ -171,7 +193,7 @@ static int x_begin(const mdeploy_bundle__item *it, const char *link, void *paylo
 		if (!lcopy)
 			return MDEPLOY_ENOMEM;
 		rc = open_parent(x, lcopy, &tfd, &tleaf);
-		/* The cache holds one directory: dup the target's before moving. */
+		/* open_dir() descriptors last until its next call: dup the target's. */
 		if (!rc && (tfd = fcntl(tfd, F_DUPFD_CLOEXEC, 0)) < 0)
 			rc = entry_error(x, it->path, "cannot open the link target's directory");
 		if (!rc) {
@@ -310,7 +332,7 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		return mdeploy__error_set(MDEPLOY_EEXISTS, MDEPLOY_ERROR_CLASS_BUNDLE, "'%s' already exists", dest_dir);
 	memset(&x, 0, sizeof(x));
 	x.bundle_path = bundle_path;
-	x.rootfd = x.cache_fd = x.fd = -1;
+	x.rootfd = x.fd = -1;
 	memset(&s, 0, sizeof(s));
 
 	if (!(parent = mdeploy__strdup(dest_dir)))
@@ -377,8 +399,9 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 out:
 	if (x.fd >= 0)
 		close(x.fd);
-	if (x.cache_fd >= 0 && x.cache_fd != x.rootfd)
-		close(x.cache_fd);
+	dirs_truncate(&x, 0);
+	free(x.dirs);
+	free(x.names);
 	if (rc) {
 		/* Directories may have lost their write bit: give it back to remove them. */
 		if (fixed && x.rootfd >= 0)
@@ -391,7 +414,6 @@ out:
 	for (i = 0; i < x.nfix; i++)
 		free(x.fix[i].path);
 	free(x.fix);
-	free(x.cache_dir);
 	mdeploy_bundle__scan_dispose(&s);
 	free(tmp);
 	free(parent);
