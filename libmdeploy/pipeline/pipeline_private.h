@@ -40,6 +40,9 @@ int mdeploy_pipeline__refs(const char *text,
                            int (*cb)(const char *ns, size_t nslen, const char *name, size_t namelen,
                                      void *payload),
                            void *payload);
+/* vars.c: #{ns.name} -> ${MDEPLOY_REF_N} with env[N] = "MDEPLOY_REF_N=value" (free each and env). */
+int mdeploy_pipeline__substitute_env(char **out, char ***env, const char *text,
+                                     mdeploy_pipeline_lookup_cb lookup, void *payload);
 /* A valid namespace or variable name: [A-Za-z0-9_-]+. */
 int mdeploy_pipeline__ident_ok(const char *s, size_t len);
 

@@ -227,14 +227,15 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
                       const char *log_path, int64_t deadline, json_t *ns, struct result *res)
 {
 	char *work = mdeploy__path_join(dir, "work"), *vars_path = mdeploy__path_join(dir, "variables.env");
-	char *cmd = NULL;
+	char *cmd = NULL, **env = NULL;
+	size_t i;
 	pid_t pid;
 	int status = 0, killed = 0, timed_out = 0, out[2] = { -1, -1 }, logfd = -1, ansi = 0, eof = 0;
 	int64_t kill_at = 0;
 
 	if (!work || !vars_path)
 		goto out;
-	if (mdeploy_pipeline_substitute(&cmd, a->command, mdeploy_pipeline__lookup, ns)) {
+	if (mdeploy_pipeline__substitute_env(&cmd, &env, a->command, mdeploy_pipeline__lookup, ns)) {
 		fail(res, "variable missing", "%s", mdeploy_error_last()->message);
 		goto out;
 	}
@@ -280,6 +281,8 @@ static void run_shell(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipe
 			}
 		}
 		setenv("MDEPLOY_OUTPUT_VARIABLES", vars_path, 1);
+		for (i = 0; env && env[i]; i++)
+			putenv(env[i]);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -348,6 +351,9 @@ out:
 	if (logfd >= 0)
 		close(logfd);
 	free(cmd);
+	for (i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
 	free(work);
 	free(vars_path);
 }
