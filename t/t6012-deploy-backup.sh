@@ -73,7 +73,7 @@ echo "upgrade on \$MDEPLOY_INSTANCE_ID" >>"\$MDEPLOY_TEST_DATAROOT/log"
 sleep 1
 curl -s -m 5 -D "$TMP/window.headers" -o "$TMP/window.body" "http://127.0.0.1:$lbport/"
 PGPASSWORD=\$TEST_DBPASS psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $MOODLE_PGPORT -U site -d site -c \
-	"UPDATE mdl_config SET value = '$2' WHERE name = 'version'; CREATE TABLE mdl_added_$2 (id BIGSERIAL PRIMARY KEY);"
+	"UPDATE mdl_config SET value = '$2' WHERE name = 'version'; CREATE TABLE IF NOT EXISTS mdl_added_$2 (id BIGSERIAL PRIMARY KEY);"
 EOT
 	cat >"$1/hooks/validate.sh" <<EOT
 #!/bin/sh
@@ -241,4 +241,21 @@ is "$rc" 0 "deploy resume finishes the restore"
 is "$(dbversion):$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "2024100700:release A" "A serves on A's database"
 is "$(mdeploy --json deploy status "$rid" | jq -r '.status')" Succeeded "the restore is Succeeded"
 ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
+
+# Without a retained fleet: the restore, then the previous bundle deployed
+# again through the gate (a downgrade the restore allows).
+sed -i 's/^    drain_timeout: 1s$/    drain_timeout: 1s\n    blue_retention: 0s/' mdeploy.yml
+run mdeploy deploy create prod C.tar.zst
+is "$rc" 0 "C again, with its upgrade, retaining no fleet"
+is "$(mdeploy --json fleet list | jq -r '[.fleets[] | select(.role != "live")] | length')" 0 "(A's fleet is gone)"
+run mdeploy --json deploy rollback --restore-database prod
+is "$rc" 0 "rollback --restore-database without a retained fleet"
+[ "$rc" = 0 ] || diag "$err"
+is "$(dbversion):$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "2024100700:release A" "A serves on A's database"
+ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
+h=$(mdeploy --json deploy history prod | jq -r '[.deployments[0:2][] | "\(.strategy) \(.status)"] | join(", ")')
+is "$h" "rollback Succeeded, rollback Succeeded" "two records: the restore, then A deployed again"
+r1=$(mdeploy --json deploy history prod | jq -r '.deployments[1].id')
+is "$(mdeploy --json deploy status "$r1" | jq -r '[.steps[] | .step] | join(",")')" "lb-hold,maintenance-on,restore" \
+	"the restore's record: the database back under maintenance"
 done_testing
