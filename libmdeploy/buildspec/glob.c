@@ -123,6 +123,20 @@ static int walk(struct walk *w, const char *root, const char *rel)
 	return rc;
 }
 
+/* `path` is `root` or under it (both resolved). */
+static int within(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+	if (n == 1 && root[0] == '/')
+		return 1;
+	return !strncmp(root, path, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+static const char *art_label(const mdeploy_build__artifact *art)
+{
+	return strcmp(art->id, "primary") ? art->id : "artifacts";
+}
+
 static int file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const mdeploy_build__file *)a)->rel, ((const mdeploy_build__file *)b)->rel);
@@ -132,7 +146,7 @@ int mdeploy_build__collect(mdeploy_build__files *out, const mdeploy_buildspec *s
                            const mdeploy_build__artifact *art, const char *src_dir, int allow_empty)
 {
 	struct walk w = { NULL, 0, 0 };
-	char *base;
+	char *base, *root = NULL, *rbase = NULL;
 	size_t i, j, *hits = NULL;
 	int rc;
 
@@ -147,6 +161,20 @@ int mdeploy_build__collect(mdeploy_build__files *out, const mdeploy_buildspec *s
 		                        strcmp(art->id, "primary") ? art->id : "", art->base_dir);
 		free(base);
 		return rc;
+	}
+	/*
+	 * Nothing is read outside the source tree: a base-directory or a link
+	 * (followed without enable-symlinks) resolving elsewhere is refused.
+	 */
+	if (!(root = realpath(src_dir, NULL)) || !(rbase = realpath(base, NULL))) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot resolve '%s'", root ? base : src_dir);
+		goto out;
+	}
+	if (!within(root, rbase)) {
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUILD,
+		                        "%s:%d: %s: base-directory '%s' leaves the source tree (resolves to '%s')",
+		                        spec->name, art->line, art_label(art), art->base_dir, rbase);
+		goto out;
 	}
 	if ((rc = walk(&w, base, NULL)) != 0)
 		goto out;
@@ -177,11 +205,28 @@ int mdeploy_build__collect(mdeploy_build__files *out, const mdeploy_buildspec *s
 			continue;
 		}
 		if (S_ISLNK(st.st_mode) && !art->enable_symlinks) {
-			/* Without enable-symlinks, a link gives its target's content. */
-			if (stat(abs, &st) < 0 || !S_ISREG(st.st_mode)) {
+			/*
+			 * Without enable-symlinks, a link gives its target's content,
+			 * which must be in the source tree: the resolved path is read.
+			 */
+			char *target = realpath(abs, NULL);
+			if (target && !within(root, target)) {
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUILD,
+				                        "%s:%d: %s: symbolic link '%s' leaves the source tree (resolves to "
+				                        "'%s'); nothing is read outside it",
+				                        spec->name, art->line, art_label(art), w.v[i], target);
+				free(target);
+				free(abs);
+				break;
+			}
+			if (!target || stat(target, &st) < 0 || !S_ISREG(st.st_mode)) {
+				free(target);
 				free(abs);
 				continue;
 			}
+			free(abs);
+			abs = target;
+			st.st_mode = S_IFREG;
 		} else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
 			free(abs);
 			continue;
@@ -228,6 +273,8 @@ out:
 	free(w.v);
 	free(hits);
 	free(base);
+	free(root);
+	free(rbase);
 	if (rc)
 		mdeploy_build__files_dispose(out);
 	return rc;

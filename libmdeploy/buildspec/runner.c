@@ -475,7 +475,7 @@ static int make_artifact(struct run *r, const mdeploy_build__artifact *art, mdep
 			rc = mdeploy_bundle_writer_add_symlink(w, f->rel, target);
 		} else {
 			struct stat st;
-			int fd = open(f->src, O_RDONLY | O_CLOEXEC);
+			int fd = open(f->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0 || fstat(fd, &st) < 0)
 				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot open '%s'", f->src);
 			else
