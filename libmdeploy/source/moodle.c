@@ -393,6 +393,52 @@ static int find_misplaced(mdeploy_moodle *m)
 	return rc;
 }
 
+/*
+ * A symlink whose target leaves the tree (absolute, or more ".." than
+ * directories above it) would make a build or an extraction read or
+ * write outside the release: reported, so validate gates on it.
+ */
+static int link_leaves(const char *path, const char *target, size_t len)
+{
+	long depth = 0;
+	const char *s, *end = target + len;
+	if (len == 0 || target[0] == '/')
+		return 1;
+	for (s = path; (s = strchr(s, '/')) != NULL; s++)
+		depth++;
+	for (s = target; s < end;) {
+		const char *e = memchr(s, '/', (size_t)(end - s));
+		size_t n = e ? (size_t)(e - s) : (size_t)(end - s);
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 0)
+				return 1;
+		} else if (n && !(n == 1 && s[0] == '.')) {
+			depth++;
+		}
+		s += n + (e ? 1 : 0);
+	}
+	return 0;
+}
+
+static int find_escaping_links(mdeploy_moodle *m)
+{
+	size_t i;
+	int rc = 0;
+	for (i = 0; i < m->vt.n && rc == 0; i++) {
+		mdeploy__vdata d;
+		if (m->vt.e[i].mode != 0120000)
+			continue;
+		if ((rc = mdeploy__vtree_read(&m->vt, &m->vt.e[i], &d)) != 0)
+			break;
+		if (link_leaves(m->vt.e[i].path, d.data, d.len))
+			rc = problem(m, "symlink-escape", NULL, m->vt.e[i].path, 0,
+			             "symbolic link to '%.*s' leaves the source tree; a build refuses it and "
+			             "nothing outside the tree may be part of a release", (int)d.len, d.data);
+		mdeploy__vdata_release(&d);
+	}
+	return rc;
+}
+
 static const struct plugin *find_plugin(const mdeploy_moodle *m, const char *component)
 {
 	size_t i;
@@ -508,7 +554,7 @@ int mdeploy__moodle_build(mdeploy_moodle **out, mdeploy__vtree *vt)
 		goto fail;
 	if ((rc = mdeploy__moodle_read_core_types(m)) != 0)
 		goto fail;
-	if ((rc = discover(m)) != 0 || (rc = find_misplaced(m)) != 0 || (rc = cross_checks(m)) != 0)
+	if ((rc = discover(m)) != 0 || (rc = find_misplaced(m)) != 0 || (rc = find_escaping_links(m)) != 0 || (rc = cross_checks(m)) != 0)
 		goto fail;
 	if (m->nplugins)
 		qsort(m->plugins, m->nplugins, sizeof(*m->plugins), plugin_cmp);
