@@ -248,6 +248,68 @@ static char *resolve(const char *release_dir, const char *path)
 	return mdeploy__path_join(release_dir, path);
 }
 
+/* A ".." component: the path could leave where it is joined. */
+static int has_dotdot(const char *path)
+{
+	const char *s = path;
+	while ((s = strstr(s, "..")) != NULL) {
+		if ((s == path || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+			return 1;
+		s += 2;
+	}
+	return 0;
+}
+
+/* `path` is `root` or under it (both resolved). */
+static int within(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+	return !strncmp(root, path, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The directory holding `path` resolves inside `root`: no symlinked parent leads out. */
+static int parent_within(const char *root, const char *path)
+{
+	char *dir = mdeploy__strdup(path), *slash, *real = NULL, *rroot = realpath(root, NULL);
+	int ok = 0;
+	if (dir && rroot && (slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		real = realpath(*dir ? dir : "/", NULL);
+		ok = real && within(rroot, real);
+	}
+	free(dir);
+	free(real);
+	free(rroot);
+	return ok;
+}
+
+/* mkdir -p that records each directory it creates, so they are ours (cleanup, permissions). */
+static int mkdirs_recorded(struct files_run *r, const char *dir)
+{
+	char *p = mdeploy__strdup(dir), *s;
+	int rc = 0;
+	if (!p)
+		return MDEPLOY_ENOMEM;
+	for (s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (!mdeploy__path_exists(p)) {
+				if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+					rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "files: cannot create directory '%s'", p);
+					break;
+				}
+				json_array_append_new(r->dirs, json_string(p));
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
+}
+
 static int mappings(struct files_run *r, const mdeploy_appspec *spec, const char *release_dir)
 {
 	size_t i;
@@ -265,11 +327,21 @@ static int mappings(struct files_run *r, const mdeploy_appspec *spec, const char
 		dst = resolve(release_dir, f->destination);
 		if (!src || !dst) {
 			rc = MDEPLOY_ENOMEM;
+		} else if (has_dotdot(f->source)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
+			                        "%s:%d: files[%zu]: source '%s' leaves the revision ('..'); "
+			                        "sources must stay inside it", mdeploy_appspec_name(spec), f->line, i,
+			                        f->source);
 		} else if (lstat(src, &st) < 0) {
 			rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_AGENT,
 			                        "%s: files[%zu]: source '%s' is not in the bundle",
 			                        mdeploy_appspec_name(spec), i, f->source);
-		} else if (!r->check_only && (rc = mdeploy__mkdir_p(dst, 0755)) != 0) {
+		} else if (*s && !parent_within(release_dir, src)) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
+			                        "%s:%d: files[%zu]: source '%s' leaves the revision through a "
+			                        "symbolic link; sources must stay inside it",
+			                        mdeploy_appspec_name(spec), f->line, i, f->source);
+		} else if (!r->check_only && (rc = mkdirs_recorded(r, dst)) != 0) {
 			;
 		} else if (S_ISDIR(st.st_mode)) {
 			rc = place(r, src, dst);
@@ -427,7 +499,23 @@ static int matches(const mdeploy_appspec_permission *p, const char *path, const 
 	return 1;
 }
 
-static int walk(mdeploy_agent *a, const mdeploy_appspec_permission *p, const struct perm_ids *ids, const char *dir)
+/*
+ * What this deployment installed: the release directory and what the
+ * files section placed or created. Permissions touch nothing else, as the
+ * CodeDeploy agent does: a host file under an object is left alone.
+ */
+struct scope {
+	const char *release_dir;
+	json_t *files, *dirs;
+};
+
+static int installed(const struct scope *sc, const char *path)
+{
+	return within(sc->release_dir, path) || in_list(sc->files, path) || in_list(sc->dirs, path);
+}
+
+static int walk(mdeploy_agent *a, const mdeploy_appspec_permission *p, const struct perm_ids *ids, const char *dir,
+                const struct scope *sc)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -445,10 +533,10 @@ static int walk(mdeploy_agent *a, const mdeploy_appspec_permission *p, const str
 			break;
 		}
 		if (lstat(path, &st) == 0) {
-			if (matches(p, path, &st))
+			if (matches(p, path, &st) && installed(sc, path))
 				rc = apply_one(a, p, ids, path, &st);
 			if (!rc && S_ISDIR(st.st_mode))
-				rc = walk(a, p, ids, path);
+				rc = walk(a, p, ids, path, sc);
 		}
 		free(path);
 	}
@@ -461,6 +549,8 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 	size_t i, k;
 	int rc = 0;
 	int selinux = mdeploy__path_exists("/sys/fs/selinux/enforce");
+	json_t *inst = json_object_get(a->state, "installed_files");
+	struct scope sc = { release_dir, json_object_get(inst, "files"), json_object_get(inst, "dirs") };
 
 	for (i = 0; !rc && i < mdeploy_appspec_permission_count(spec); i++) {
 		const mdeploy_appspec_permission *p = mdeploy_appspec_permission_at(spec, i);
@@ -471,6 +561,14 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 
 		if (!obj)
 			return MDEPLOY_ENOMEM;
+		if (has_dotdot(p->object) || (within(release_dir, obj) && !parent_within(release_dir, obj))) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
+			                        "%s:%d: permissions[%zu]: object '%s' leaves %s ('..' or a symbolic link)",
+			                        mdeploy_appspec_name(spec), p->line, i, p->object,
+			                        p->object[0] == '/' ? "what it names" : "the revision");
+			free(obj);
+			break;
+		}
 		if (p->owner) {
 			struct passwd *pw = getpwnam(p->owner);
 			if (!pw) {
@@ -507,12 +605,20 @@ int mdeploy_agent__apply_permissions(mdeploy_agent *a, const mdeploy_appspec *sp
 			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "%s:%d: permissions[%zu]: object '%s'",
 			                       mdeploy_appspec_name(spec), p->line, i, obj);
 		else if (S_ISDIR(st.st_mode)) {
-			/* pattern "**" covers the object itself; other patterns only what is under it. */
-			if (!strcmp(p->pattern, "**") && (p->types & MDEPLOY_APPSPEC_TYPE_DIRECTORY))
+			/*
+			 * pattern "**" covers the object itself (when this deployment
+			 * made it); other patterns only what is under it.
+			 */
+			if (!strcmp(p->pattern, "**") && (p->types & MDEPLOY_APPSPEC_TYPE_DIRECTORY) && installed(&sc, obj))
 				rc = apply_one(a, p, &ids, obj, &st);
 			if (!rc)
-				rc = walk(a, p, &ids, obj);
+				rc = walk(a, p, &ids, obj, &sc);
 		}
+		else if (!installed(&sc, obj))
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
+			                        "%s:%d: permissions[%zu]: object '%s' was not installed by this "
+			                        "deployment; permissions apply only to what it installed",
+			                        mdeploy_appspec_name(spec), p->line, i, obj);
 		else if (p->types & MDEPLOY_APPSPEC_TYPE_FILE)
 			rc = apply_one(a, p, &ids, obj, &st);
 		mdeploy__buf_dispose(&acl);

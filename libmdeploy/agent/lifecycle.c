@@ -179,6 +179,23 @@ static int run_script(struct run *r, const mdeploy_appspec *spec, const char *ev
 		free(script);
 		return rc;
 	}
+	{
+		/* Through a symlink the script could be any program on the host: refused, as bundle create does. */
+		char *real = realpath(script, NULL), *root = realpath(release_dir, NULL);
+		size_t n = root ? strlen(root) : 0;
+		int inside = real && root && !strncmp(real, root, n) && real[n] == '/';
+		if (!inside)
+			rc = mdeploy__error_set(MDEPLOY_EHOOK, MDEPLOY_ERROR_CLASS_AGENT,
+			                        "%s: %s:%d: script '%s' is reached through a symbolic link leaving the "
+			                        "revision (resolves to '%s')", event, mdeploy_appspec_name(spec), h->line,
+			                        h->location, real ? real : "?");
+		free(real);
+		free(root);
+		if (!inside) {
+			free(script);
+			return rc;
+		}
+	}
 	if ((st.st_mode & 0111) != 0111) {
 		/* CodeDeploy makes scripts executable too; bundles from zip often lose the bit. */
 		mdeploy_agent__log_line(r->logfd, "Script %s is not executable; making it so", h->location);
