@@ -666,7 +666,8 @@ int mdeploy_appspec_parse(mdeploy_appspec **out, const char *data, size_t len, c
 		mdeploy_appspec_free(spec);
 		return rc;
 	}
-	rc = parse_doc(&p);
+	if ((rc = mdeploy__yaml_doc_unique_keys(&doc, spec->name, MDEPLOY_ERROR_CLASS_AGENT)) == 0)
+		rc = parse_doc(&p);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	if (rc) {

@@ -431,6 +431,8 @@ int mdeploy_buildspec_parse(mdeploy_buildspec **out, const char *data, size_t le
 		return rc;
 	}
 	yaml_parser_delete(&parser);
+	if ((rc = mdeploy__yaml_doc_unique_keys(&p.doc, p.name, MDEPLOY_ERROR_CLASS_BUILD)) != 0)
+		goto out;
 	root = yaml_document_get_root_node(&p.doc);
 	if (!root) {
 		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUILD, "%s: the file is empty", p.name);
