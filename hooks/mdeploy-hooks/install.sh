@@ -19,15 +19,6 @@ set -eu
 [ -n "$MDH_PHP" ] || mdh_die "the install needs the PHP CLI on this instance (apt-get install -y php-cli)"
 [ -f "$MDH_CONFIG" ] || mdh_die "no config.php in the release: after-install.sh must run first"
 
-# Moodle's CLI scripts: admin/cli/ at the release root (also in 5.1, whose
-# web root is public/), else under the web root.
-cli() {
-	if [ -f "$MDH_RELEASE/admin/cli/$1" ]; then
-		printf '%s' "$MDH_RELEASE/admin/cli/$1"
-	else
-		printf '%s' "$MDH_WEB/admin/cli/$1"
-	fi
-}
 hooks=$(cd "$(dirname "$0")" && pwd)
 kind=${MDEPLOY_DEPLOYMENT_KIND:-}
 
@@ -60,7 +51,7 @@ esac
 pass=$(mdh_param MOODLE_ADMINPASS "")
 [ -n "$pass" ] || mdh_die "the database is empty and MOODLE_ADMINPASS (the admin password, a secret) is not set:" \
 	"cannot install the site"
-script=$(cli install_database.php)
+script=$(mdh_script admin/cli/install_database.php)
 [ -f "$script" ] || mdh_die "the release has no admin/cli/install_database.php"
 
 mdh_log "the database is empty: installing the site"
@@ -81,6 +72,6 @@ unset pass
 mdh_log "site installed"
 
 # checks.php reports CRITICAL until cron has run once.
-"$MDH_PHP" "$(cli cron.php)" --keep-alive=0 ||
+mdh_php admin/cli/cron.php --keep-alive=0 ||
 	mdh_die "the site is installed, but its first admin/cli/cron.php run failed"
 mdh_log "admin/cli/cron.php ran once"
