@@ -14,14 +14,17 @@
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-moodle.sh"
-moodle_test_init 79
-moodle_has_ref v4.5.0 || skip_all "the Moodle repository has no tag v4.5.0"
+# t9005 runs the same on Moodle 5.1.0 (the public/ layout).
+tag=${MOODLE_FIRST_INSTALL_TAG:-v4.5.0}
+dbversion=${MOODLE_FIRST_INSTALL_VERSION:-2024100700}
+moodle_test_init "${MOODLE_FIRST_INSTALL_SALT:-79}"
+moodle_has_ref "$tag" || skip_all "the Moodle repository has no tag $tag"
 
 plan 30
-moodle_export v4.5.0 "$TMP/rel" || exit 1
+moodle_export "$tag" "$TMP/rel" || exit 1
 cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" || exit 1
 run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle.tar.zst"
-is "$rc" 0 "a bundle of Moodle 4.5.0 with the default hooks"
+is "$rc" 0 "a bundle of Moodle $tag with the default hooks"
 # A code-only change of our own for the redeploy.
 printf '\n// mdeploy t9002: a code-only change\n' >>"$TMP/rel/index.php"
 run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle2.tar.zst"
@@ -84,8 +87,8 @@ is "$rc" 0 "deploy create installs the site ($(($(date +%s) - t0)) s)"
 like "$(sort -u "$TMP/watch")" "wrapper" "install-database.php ran (seen while the install ran)"
 unlike "$(cat "$TMP/watch")" "PASSWORD ON A COMMAND LINE" "the admin password was on no process's command line"
 
-is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'")" 2024100700 \
-	"the database has Moodle 4.5.0's version"
+is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'")" "$dbversion" \
+	"the database has Moodle $tag's version"
 is "$(moodle_psql moodle "SELECT fullname || '|' || shortname FROM mdl_course WHERE format = 'site'")" \
 	"mdeploy first install|mfi" "the site's names come from the parameters"
 is "$(moodle_psql moodle "SELECT email FROM mdl_user WHERE username = 'admin'")" admin@example.org \
@@ -134,7 +137,7 @@ d2=$(printf '%s' "$out" | tail -n 1)
 is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'siteidentifier'")" "$siteid" \
 	"the site is the same one (not installed again)"
 logs=$(find "$MDEPLOY_STATE_DIR" -path '*/logs/*.log' -newer "$TMP/moodle2.tar.zst" -exec cat {} + 2>/dev/null)
-like "$logs" "the database holds a Moodle site (version 2024100700): nothing to install" \
+like "$logs" "the database holds a Moodle site (version $dbversion): nothing to install" \
 	"install.sh says there is nothing to install"
 is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 "the login page still answers 200"
 
