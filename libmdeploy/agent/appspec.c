@@ -688,7 +688,7 @@ static int load_file(mdeploy_appspec **out, const char *path, const char *name)
 	if (stat(path, &st) == 0 && st.st_size > APPSPEC_MAX_BYTES)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
 		                          "%s: the AppSpec file is larger than %d bytes", name, APPSPEC_MAX_BYTES);
-	if ((rc = mdeploy__file_read(&data, &len, path)) != 0)
+	if ((rc = mdeploy__file_read_max(&data, &len, path, MDEPLOY__CONFIG_READ_MAX)) != 0)
 		return rc;
 	rc = mdeploy_appspec_parse(out, data, len, name);
 	free(data);

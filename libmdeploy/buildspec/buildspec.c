@@ -490,7 +490,7 @@ int mdeploy_buildspec_load(mdeploy_buildspec **out, const char *path)
 	*out = NULL;
 	if (!path)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUILD, "no buildspec given");
-	if ((rc = mdeploy__file_read(&data, &len, path)) != 0)
+	if ((rc = mdeploy__file_read_max(&data, &len, path, MDEPLOY__CONFIG_READ_MAX)) != 0)
 		return rc;
 	base = path;
 	rc = mdeploy_buildspec_parse(out, data, len, base);

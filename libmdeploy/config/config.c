@@ -129,7 +129,7 @@ int mdeploy_config_load(mdeploy_config **out, const char *path, const mdeploy_co
 	else
 		*slash = '\0';
 
-	if ((rc = mdeploy__file_read(&text, &len, path)) != 0) {
+	if ((rc = mdeploy__file_read_max(&text, &len, path, MDEPLOY__CONFIG_READ_MAX)) != 0) {
 		mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_CONFIG, "cannot read %s: %s", cfg->display,
 		                   rc == MDEPLOY_ENOTFOUND ? "no such file" : mdeploy_error_last()->message);
 		goto fail;

@@ -76,6 +76,15 @@ int mdeploy__mkdir_p(const char *path, mode_t mode)
 
 int mdeploy__file_read(char **out, size_t *len, const char *path)
 {
+	return mdeploy__file_read_max(out, len, path, MDEPLOY__FILE_READ_MAX);
+}
+
+/*
+ * The cap is checked while reading, not from stat(): /dev/zero, a FIFO or
+ * a growing file have no size to trust.
+ */
+int mdeploy__file_read_max(char **out, size_t *len, const char *path, size_t max)
+{
 	mdeploy__buf b = MDEPLOY__BUF_INIT;
 	char chunk[65536];
 	ssize_t n;
@@ -94,6 +103,12 @@ int mdeploy__file_read(char **out, size_t *len, const char *path)
 		}
 		if (n == 0)
 			break;
+		if ((size_t)n > max - b.size) {
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_OS,
+			                        "'%s' is larger than %zu bytes, the most mdeploy reads of such a file",
+			                        path, max);
+			break;
+		}
 		if ((rc = mdeploy__buf_put(&b, chunk, (size_t)n)) != 0)
 			break;
 	}

@@ -76,7 +76,12 @@ char *mdeploy__sprintf(const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(1, 2);
 char *mdeploy__path_join(const char *a, const char *b);
 int mdeploy__mkdir_p(const char *path, mode_t mode);
 /* Whole file into memory, NUL-terminated. */
+/* Whole files read into memory are capped: MDEPLOY__FILE_READ_MAX, or `max` (an error past it). */
+#define MDEPLOY__FILE_READ_MAX ((size_t)256 << 20)
+/* Configuration files (mdeploy.yml, pipelines, buildspecs, appspecs). */
+#define MDEPLOY__CONFIG_READ_MAX ((size_t)1 << 20)
 int mdeploy__file_read(char **out, size_t *len, const char *path);
+int mdeploy__file_read_max(char **out, size_t *len, const char *path, size_t max);
 /* Write via a temporary file, fsync, rename: the file is old or new, never half. */
 int mdeploy__file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int mdeploy__rm_rf(const char *path);

@@ -652,7 +652,7 @@ int mdeploy_pipeline_load(mdeploy_pipeline **out, const char *path, const mdeplo
 	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_PIPELINE_LOAD_OPTIONS_VERSION,
 	                                         "mdeploy_pipeline_load_options")) != 0)
 		return rc;
-	if ((rc = mdeploy__file_read(&text, &len, path)) != 0)
+	if ((rc = mdeploy__file_read_max(&text, &len, path, MDEPLOY__CONFIG_READ_MAX)) != 0)
 		return mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_PIPELINE, "cannot read %s: %s", display,
 		                          rc == MDEPLOY_ENOTFOUND ? "no such file" : mdeploy_error_last()->message);
 	{
