@@ -266,6 +266,13 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		goto failed;
 	if (r->blue[0] && (rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)))
 		goto failed;
+	/* A code-only release of Moodle: cached language strings and theme files
+	 * are the old code's until caches are purged; after blue is drained and
+	 * out of rotation, so the old code cannot fill them again (gate.c). */
+	if (!gate && r->blue[0] && r->kind == MDEPLOY_PLAN_CODE_ONLY &&
+	    (mdeploy_deploy__is_done(r, "purge-caches", r->green) || mdeploy_deploy__has_moodle_cli(r, r->green)) &&
+	    (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_purge_code_only, NULL)))
+		goto failed;
 	if ((rc = mdeploy_deploy__step(r, "finish", r->green, mdeploy_deploy__s_finish, NULL)))
 		goto failed;
 	mdeploy_store_deployment_set_status(r->store, r->id, "Succeeded", NULL);

@@ -168,6 +168,8 @@ int mdeploy_deploy__is_rollback_journal(const mdeploy_journal_entry *e, void *pa
 int mdeploy_deploy__pick_instance(mdeploy_deploy__run *r, const char *target, const char *what, inst_list *l,
                                   size_t *out);
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg);
+int mdeploy_deploy__has_moodle_cli(mdeploy_deploy__run *r, const char *target);
+int mdeploy_deploy__s_purge_code_only(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_upgrade(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_validate(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__upgrade_begun(mdeploy_deploy__run *r);

@@ -97,6 +97,59 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 	return rc;
 }
 
+/*
+ * Whether fleet `target` runs Moodle (its release has Moodle's
+ * admin/cli/purge_caches.php, under public/ for 5.1): a code-only release
+ * of Moodle needs its caches purged (language strings and theme files are
+ * cached by revision in the shared dataroot), anything else has none.
+ */
+int mdeploy_deploy__has_moodle_cli(mdeploy_deploy__run *r, const char *target)
+{
+	inst_list l;
+	size_t i = 0;
+	char path[1200];
+	if (mdeploy_deploy__pick_instance(r, target, "purge-caches", &l, &i)) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/current/public/admin/cli/purge_caches.php", l.root[i]);
+	if (mdeploy__path_exists(path))
+		return 1;
+	snprintf(path, sizeof(path), "%s/current/admin/cli/purge_caches.php", l.root[i]);
+	return mdeploy__path_exists(path);
+}
+
+/*
+ * The caches of a code-only Moodle release, purged through green once blue
+ * is drained. Blue leaves the load balancer's rotation first (maint: no
+ * request and no health check reaches it): the old code answering a check
+ * would fill the purged caches again, under the new revisions, with its
+ * own strings and theme. A rollback to blue registers it again (rollback.c).
+ */
+int mdeploy_deploy__s_purge_code_only(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	inst_list l;
+	target_list t;
+	mdeploy_lb_change ch[128];
+	size_t i, n = 0;
+	int rc;
+	(void)arg;
+	if (r->blue[0] && mdeploy_lb_running(r->p, r->lb)) {
+		if ((rc = mdeploy_deploy__instances(r, r->blue, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
+			return rc;
+		for (i = 0; i < t.n && n < 128; i++)
+			if (mdeploy_deploy__in_list(&l, t.t[i].instance) && strcmp(t.t[i].state, "maint")) {
+				ch[n].instance = t.t[i].instance;
+				ch[n].weight = 0;
+				ch[n].state = MDEPLOY_TARGET_MAINT;
+				n++;
+			}
+		if (n && (rc = mdeploy_lb_apply(r->p, r->lb, ch, n)))
+			return rc;
+	}
+	return mdeploy_deploy__s_moodle_cli(r, target, (void *)"purge-caches");
+}
+
 static int find(mdeploy_deploy__run *r, const char *id, inst_list *l, size_t *out)
 {
 	size_t i;

@@ -108,7 +108,13 @@ int mdeploy_deploy__s_swap_back(mdeploy_deploy__run *r, const char *target, void
 	for (i = 0; i < l.n; i++) {
 		int reg = 0;
 		for (j = 0; j < t.n; j++)
-			reg |= !strcmp(t.t[j].instance, l.id[i]);
+			if (!strcmp(t.t[j].instance, l.id[i])) {
+				/* Out of rotation (a code-only Moodle release purged its caches, gate.c): registered
+				 * again, so it starts unhealthy and real checks must pass, not maint's optimism. */
+				if (!strcmp(t.t[j].state, "maint") && (rc = mdeploy_lb_deregister(r->p, r->lb, l.id[i])))
+					return rc;
+				reg |= strcmp(t.t[j].state, "maint") != 0;
+			}
 		if (!reg && !install_succeeded(r, l.root[i])) {
 			mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "%s: instance %s of %s failed its install: left out",
 			             r->id, l.id[i], target);
