@@ -354,7 +354,8 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 		struct raw_stage *rs = &d->stages[s];
 		mdeploy_pipeline_stage *st = &p->stages[s];
 		st->name = rs->name ? rs->name : "";
-		st->actions = p->actions + n;
+		/* No action anywhere: no array to point into (NULL + 0 is undefined). */
+		st->actions = p->actions ? p->actions + n : NULL;
 		st->action_count = rs->actions_count;
 		snprintf(f, sizeof(f), "stages[%zu].name", s);
 		if (!rs->name)
