@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <regex.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,6 +67,8 @@ struct run {
 	struct line_buf lines[2];
 	int aborted;            /* the output callback said stop */
 	mdeploy__buf tail;      /* recent output of this phase attempt, for RETRY-regex */
+	int *groups;            /* process groups of the commands run: ended with the build */
+	size_t ngroups;
 };
 
 /* ---- environment ---- */
@@ -202,6 +205,22 @@ static int on_output(mdeploy_exec_stream stream, const char *data, size_t len, v
 	return r->aborted;
 }
 
+/*
+ * What the commands left running (`sleep 97 &`, a daemon) holds the
+ * build's environment, secrets included: their process groups end with
+ * the phases, before artifacts are read, as the agent ends a hook's group.
+ * Background processes still live from one command to the next.
+ */
+static void end_groups(struct run *r)
+{
+	size_t i;
+	for (i = 0; i < r->ngroups; i++)
+		kill(-r->groups[i], SIGKILL);
+	free(r->groups);
+	r->groups = NULL;
+	r->ngroups = 0;
+}
+
 static void flush_lines(struct run *r)
 {
 	int i;
@@ -323,6 +342,13 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 	eo.payload = r;
 	eo.user = user;
 	rc = mdeploy_exec_run(&res, argv, &eo);
+	if (res && mdeploy_exec_result_pid(res) > 0) {
+		int *ng = realloc(r->groups, (r->ngroups + 1) * sizeof(*ng));
+		if (ng) {
+			r->groups = ng;
+			r->groups[r->ngroups++] = mdeploy_exec_result_pid(res);
+		}
+	}
 	flush_lines(r);
 	if (rc == MDEPLOY_EUSER || r->aborted) {
 		rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "build stopped by the output callback");
@@ -889,6 +915,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			finalizing = 1;
 	}
 
+	end_groups(&r);
 	/* Exported variables, read from the final environment. */
 	if (r.spec->exported.n) {
 		r.res->exported_names = calloc(r.spec->exported.n, sizeof(char *));
@@ -935,6 +962,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 	         (unsigned long long)r.res->duration_ms, r.res->reason ? ": " : "", r.res->reason ? r.res->reason : "");
 	rc = 0;
 out:
+	end_groups(&r);
 	if (rc && rc != MDEPLOY_ENOMEM) {
 		/* A message may quote a command or value: mask it too. */
 		const mdeploy_error *e = mdeploy_error_last();

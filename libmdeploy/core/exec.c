@@ -28,6 +28,7 @@ extern char **environ;
 
 struct mdeploy_exec_result {
 	int status;          /* raw waitpid status */
+	int pid;             /* the child, leader of its own process group */
 	int reaped;
 	int timed_out;
 	int aborted;
@@ -74,6 +75,7 @@ int mdeploy_exec_result_timed_out(const mdeploy_exec_result *r) { return r->time
 int mdeploy_exec_result_pipes_abandoned(const mdeploy_exec_result *r) { return r->abandoned; }
 int mdeploy_exec_result_truncated(const mdeploy_exec_result *r) { return r->truncated; }
 uint64_t mdeploy_exec_result_duration_ms(const mdeploy_exec_result *r) { return r->duration_ms; }
+int mdeploy_exec_result_pid(const mdeploy_exec_result *r) { return r->pid; }
 
 int mdeploy_exec_result_success(const mdeploy_exec_result *r)
 {
@@ -348,6 +350,7 @@ int mdeploy_exec_run(mdeploy_exec_result **out, const char *const *argv,
 		run_child(&plan);
 	/* Also set it here so a kill(-pid) right after fork cannot miss. */
 	setpgid(pid, pid);
+	r->pid = (int)pid;
 	close_fd(&out_p[1]);
 	close_fd(&err_p[1]);
 	close_fd(&st_p[1]);

@@ -78,6 +78,9 @@ MDEPLOY_EXTERN(int) mdeploy_exec_result_success(const mdeploy_exec_result *resul
 MDEPLOY_EXTERN(int) mdeploy_exec_result_pipes_abandoned(const mdeploy_exec_result *result);
 /* Wall time from start to return, in milliseconds. */
 MDEPLOY_EXTERN(uint64_t) mdeploy_exec_result_duration_ms(const mdeploy_exec_result *result);
+/* The command's process id, also the id of its process group (what it left
+ * running in the background is in that group, unless it left the group). */
+MDEPLOY_EXTERN(int) mdeploy_exec_result_pid(const mdeploy_exec_result *result);
 /* Captured output (NUL-terminated, borrowed); `len` may be NULL. */
 MDEPLOY_EXTERN(const char *) mdeploy_exec_result_stdout(const mdeploy_exec_result *result, size_t *len);
 MDEPLOY_EXTERN(const char *) mdeploy_exec_result_stderr(const mdeploy_exec_result *result, size_t *len);
