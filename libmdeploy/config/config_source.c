@@ -157,7 +157,7 @@ static void check_repo(mdeploy_config__problems *p, struct repo_entry *r, int is
 static const char *const problem_codes[] = {
 	"version-php", "component-mismatch", "unknown-type", "misplaced", "path-conflict",
 	"core-collision", "requires", "incompatible", "dependency-missing", "dependency-version",
-	"no-version",
+	"no-version", "symlink-escape",
 };
 
 static void check_accept(mdeploy_config__problems *p, struct accept_entry *a, unsigned int i)
@@ -176,7 +176,8 @@ static void check_accept(mdeploy_config__problems *p, struct accept_entry *a, un
 		if (k == MDEPLOY__ARRAY_SIZE(problem_codes))
 			mdeploy_config__problem(p, f, "'%s' is not a problem code (version-php, component-mismatch, "
 			                        "unknown-type, misplaced, path-conflict, core-collision, requires, "
-			                        "incompatible, dependency-missing, dependency-version, no-version)",
+			                        "incompatible, dependency-missing, dependency-version, no-version, "
+			                        "symlink-escape)",
 			                        a->pub.code);
 	}
 	snprintf(f, sizeof(f), "%s.reason", a->field);

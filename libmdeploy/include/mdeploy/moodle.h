@@ -58,7 +58,7 @@ typedef struct mdeploy_moodle_problem {
 	/* A stable code: "version-php" (unreadable version.php),
 	 * "component-mismatch", "unknown-type", "misplaced", "path-conflict",
 	 * "core-collision", "requires", "incompatible", "dependency-missing",
-	 * "dependency-version", "no-version". */
+	 * "dependency-version", "no-version", "symlink-escape". */
 	const char *code;
 	const char *component; /* the plugin concerned, or NULL */
 	const char *file;      /* path in the tree (with the layout prefix), or NULL */
