@@ -27,13 +27,36 @@ static char *child_path(const char *parent, const char *key, unsigned int index,
 	return mdeploy__sprintf("%s[%u]", parent, index);
 }
 
+/*
+ * Paths are looked up once per key while indexing and again for every
+ * message: a hash index keeps a file with many keys linear (a search per
+ * key made 160k keys take a minute).
+ */
+static size_t path_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL & (size_t)-1;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * (size_t)1099511628211ULL;
+	return h;
+}
+
 const struct mdeploy__yaml_pos *mdeploy__yaml_find(const mdeploy__yaml *cfg, const char *path)
 {
 	size_t i;
-	for (i = 0; i < cfg->npos; i++)
-		if (!strcmp(cfg->pos[i].path, path))
-			return &cfg->pos[i];
+	if (!cfg->nslots)
+		return NULL;
+	for (i = path_hash(path) & (cfg->nslots - 1); cfg->slots[i]; i = (i + 1) & (cfg->nslots - 1))
+		if (!strcmp(cfg->pos[cfg->slots[i] - 1].path, path))
+			return &cfg->pos[cfg->slots[i] - 1];
 	return NULL;
+}
+
+static void slot_put(size_t *slots, size_t nslots, const char *path, size_t idx)
+{
+	size_t i;
+	for (i = path_hash(path) & (nslots - 1); slots[i]; i = (i + 1) & (nslots - 1))
+		;
+	slots[i] = idx + 1;
 }
 
 static int pos_add(mdeploy__yaml *cfg, char *path, char kind, unsigned int kl, unsigned int kc,
@@ -42,18 +65,36 @@ static int pos_add(mdeploy__yaml *cfg, char *path, char kind, unsigned int kl, u
 	struct mdeploy__yaml_pos *p;
 	if (!path)
 		return mdeploy__error_oom();
-	p = realloc(cfg->pos, (cfg->npos + 1) * sizeof(*p));
-	if (!p) {
-		free(path);
-		return mdeploy__error_oom();
+	if (cfg->npos == cfg->pos_alloc) {
+		size_t na = cfg->pos_alloc ? cfg->pos_alloc * 2 : 64;
+		if (!(p = realloc(cfg->pos, na * sizeof(*p)))) {
+			free(path);
+			return mdeploy__error_oom();
+		}
+		cfg->pos = p;
+		cfg->pos_alloc = na;
 	}
-	cfg->pos = p;
+	if ((cfg->npos + 1) * 2 > cfg->nslots) {
+		size_t ns = cfg->nslots ? cfg->nslots * 2 : 128, i;
+		size_t *slots = calloc(ns, sizeof(*slots));
+		if (!slots) {
+			free(path);
+			return mdeploy__error_oom();
+		}
+		for (i = 0; i < cfg->npos; i++)
+			slot_put(slots, ns, cfg->pos[i].path, i);
+		free(cfg->slots);
+		cfg->slots = slots;
+		cfg->nslots = ns;
+	}
+	p = cfg->pos;
 	p[cfg->npos].path = path;
 	p[cfg->npos].kind = kind;
 	p[cfg->npos].key_line = kl;
 	p[cfg->npos].key_col = kc;
 	p[cfg->npos].val_line = vl;
 	p[cfg->npos].val_col = vc;
+	slot_put(cfg->slots, cfg->nslots, path, cfg->npos);
 	cfg->npos++;
 	return 0;
 }
@@ -420,8 +461,12 @@ void mdeploy__yaml_dispose(mdeploy__yaml *y)
 	for (i = 0; i < y->npos; i++)
 		free(y->pos[i].path);
 	free(y->pos);
+	free(y->slots);
 	y->pos = NULL;
 	y->npos = 0;
+	y->pos_alloc = 0;
+	y->slots = NULL;
+	y->nslots = 0;
 }
 
 void mdeploy__yaml_problemv(mdeploy__yaml_problems *p, const char *field, const char *fmt, va_list ap)

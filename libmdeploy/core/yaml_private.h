@@ -35,6 +35,10 @@ typedef struct mdeploy__yaml {
 	/* Filled by mdeploy__yaml_load(). */
 	struct mdeploy__yaml_pos *pos;
 	size_t npos;
+	/* Private: room in pos, and a hash index over the paths (index + 1; 0 empty). */
+	size_t pos_alloc;
+	size_t *slots;
+	size_t nslots;
 } mdeploy__yaml;
 
 /*
