@@ -656,6 +656,11 @@ int mdeploy_appspec_parse(mdeploy_appspec **out, const char *data, size_t len, c
 		mdeploy_appspec_free(spec);
 		return mdeploy__error_oom();
 	}
+	if ((rc = mdeploy__yaml_check_depth(data ? data : "", len, spec->name, MDEPLOY_ERROR_CLASS_AGENT)) != 0) {
+		yaml_parser_delete(&parser);
+		mdeploy_appspec_free(spec);
+		return rc;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)(data ? data : ""), len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT, "%s:%zu:%zu: invalid YAML: %s%s%s",

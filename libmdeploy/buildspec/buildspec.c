@@ -421,6 +421,11 @@ int mdeploy_buildspec_parse(mdeploy_buildspec **out, const char *data, size_t le
 		mdeploy_buildspec_free(p.spec);
 		return mdeploy__error_oom();
 	}
+	if ((rc = mdeploy__yaml_check_depth(data, len, p.name, MDEPLOY_ERROR_CLASS_BUILD)) != 0) {
+		yaml_parser_delete(&parser);
+		mdeploy_buildspec_free(p.spec);
+		return rc;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
 	if (!yaml_parser_load(&parser, &p.doc)) {
 		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUILD, "%s:%zu:%zu: %s", p.name,

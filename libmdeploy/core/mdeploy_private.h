@@ -21,6 +21,9 @@ int mdeploy__error_set(int code, int klass, const char *fmt, ...) MDEPLOY_FORMAT
 /* yamldoc.c: a key given twice in any mapping of a loaded libyaml document is an error. */
 struct yaml_document_s;
 int mdeploy__yaml_doc_unique_keys(struct yaml_document_s *doc, const char *display, int klass);
+/* The deepest nesting of mappings and sequences any YAML file may have (mdeploy.yml's too). */
+#define MDEPLOY__YAML_MAX_DEPTH 64
+int mdeploy__yaml_check_depth(const char *text, size_t len, const char *display, int klass);
 int mdeploy__error_setv(int code, int klass, const char *fmt, va_list ap);
 /* As above, appending ": <strerror(errno)>"; code from errno (ENOENT -> ENOTFOUND ...). */
 int mdeploy__error_os(int klass, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(2, 3);

@@ -143,7 +143,7 @@ static int index_positions(mdeploy__yaml *cfg, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	struct frame stack[64];
+	struct frame stack[MDEPLOY__YAML_MAX_DEPTH];
 	int depth = 0, rc = 0, done = 0, i, roots = 0;
 
 	if (!yaml_parser_initialize(&parser))

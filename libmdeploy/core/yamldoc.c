@@ -84,3 +84,45 @@ int mdeploy__yaml_doc_unique_keys(struct yaml_document_s *doc, const char *displ
 	free(keys);
 	return rc;
 }
+
+/*
+ * One nesting limit for every YAML file (mdeploy.yml and pipelines stop
+ * at the same depth): checked on the event stream before libyaml builds
+ * a document, whose loading a deeply nested input makes quadratic.
+ */
+int mdeploy__yaml_check_depth(const char *text, size_t len, const char *display, int klass)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return mdeploy__error_oom();
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && !rc) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break; /* the loader reports syntax errors with its own message */
+		switch (ev.type) {
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (++depth > MDEPLOY__YAML_MAX_DEPTH)
+				rc = mdeploy__error_set(MDEPLOY_EINVALID, klass,
+				                        "%s:%zu:%zu: nested deeper than %d levels", display,
+				                        ev.start_mark.line + 1, ev.start_mark.column + 1,
+				                        MDEPLOY__YAML_MAX_DEPTH);
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
