@@ -95,10 +95,16 @@ static int opt(int c, const char *arg, void *data)
 		break;
 	case O_ENV_FILE: return read_env_file(a, arg);
 	case O_KEEP:
-		a->keep = (unsigned int)strtoul(arg, &end, 10);
-		if (*end || !*arg || a->keep == 0)
+	{
+		/* strtoul takes "-1" as ULONG_MAX: digits only, and a sane bound. */
+		unsigned long v;
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (*end || !*arg || arg[0] < '0' || arg[0] > '9' || errno || v == 0 || v > 100000)
 			return cli_usage_error("agent", "--keep wants a positive number, not '%s'", arg);
+		a->keep = (unsigned int)v;
 		break;
+	}
 	default:
 		return cli_usage_error("agent", "unknown option");
 	}

@@ -47,7 +47,8 @@ static int on_opt(int c, const char *arg, void *data)
 	case O_TAGS: o->tags = arg; return 0;
 	case O_INTERVAL: {
 		double v = strtod(arg, &end);
-		if (!*arg || *end || v < 0.01 || v > 86400)
+		/* Written so NaN fails too (every comparison with it is false). */
+		if (!*arg || *end || !(v >= 0.01 && v <= 86400))
 			return cli_usage_error("pipeline", "'%s' is not a number of seconds", arg);
 		o->interval_ms = (unsigned int)(v * 1000);
 		return 0;
