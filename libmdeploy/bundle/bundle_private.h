@@ -111,6 +111,13 @@ ssize_t mdeploy_bundle__gz_write(struct archive *a, void *client, const void *bu
 int mdeploy_bundle__gz_close(struct archive *a, void *client);
 void mdeploy_bundle__gz_free(mdeploy_bundle__gz *g);
 
+/* head.c: the manifest's entries, compressed as `format` wants (tar:
+ * none), without an end-of-archive marker, written to `fd`; and the copy of
+ * a whole file (from offset 0) after them. `path` names `fd` in errors. */
+int mdeploy_bundle__head_write(int fd, mdeploy_bundle_format format, int level, const char *manifest,
+                               size_t mlen, const char *sig, size_t slen, int64_t mtime, const char *path);
+int mdeploy_bundle__copy_fd(int out, int in, const char *path);
+
 /* scan.c: one streaming pass over an archive. */
 typedef struct mdeploy_bundle__scan_hooks {
 	/* A file, dir, symlink or hard link (item->type FILE with `link`

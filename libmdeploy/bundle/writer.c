@@ -1,4 +1,5 @@
-/* writer.c - reproducible bundle archives, entry by entry, with the manifest last. */
+/* writer.c - reproducible bundle archives, entry by entry; the manifest goes
+ * in front of them at the end (head.c). */
 #include "bundle_private.h"
 
 #include <archive.h>
@@ -566,6 +567,41 @@ static int write_meta(mdeploy_bundle_writer *w, const char *path, const char *da
 	return 0;
 }
 
+/*
+ * tar, tgz, tar.zst: w->fd holds the body; the bundle becomes a new file
+ * holding the head (the manifest's entries) and then the body, and w->fd
+ * and w->tmp are that file's.
+ */
+static int put_head(mdeploy_bundle_writer *w, const char *manifest, size_t mlen, const char *sig, size_t slen)
+{
+	int64_t t = w->opts.build_time ? w->opts.build_time : MDEPLOY_BUNDLE__DEFAULT_MTIME;
+	char *tmp = mdeploy__sprintf("%s.tmp-XXXXXX", w->path);
+	int fd, rc;
+
+	if (!tmp)
+		return MDEPLOY_ENOMEM;
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot create '%s'", tmp);
+		free(tmp);
+		return rc;
+	}
+	(void)fchmod(fd, 0644);
+	if ((rc = mdeploy_bundle__head_write(fd, w->opts.format, w->opts.level, manifest, mlen, sig, slen, t,
+	                                     tmp)) != 0 ||
+	    (rc = mdeploy_bundle__copy_fd(fd, w->fd, tmp)) != 0) {
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	close(w->fd);
+	unlink(w->tmp);
+	free(w->tmp);
+	w->fd = fd;
+	w->tmp = tmp;
+	return 0;
+}
+
 int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 {
 	char *manifest = NULL, *sig = NULL;
@@ -590,16 +626,21 @@ int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 	if (w->opts.signing_key &&
 	    (rc = mdeploy_bundle__sign(&sig, &slen, w->opts.signing_key, manifest, mlen)) != 0)
 		goto out;
-	entry_reset(w, MDEPLOY_BUNDLE__META_DIR, AE_IFDIR, 0755);
-	if ((rc = write_header(w, MDEPLOY_BUNDLE__META_DIR, NULL)) != 0)
-		goto out;
-	if ((rc = write_meta(w, MDEPLOY_BUNDLE__MANIFEST, manifest, mlen)) != 0 ||
-	    (sig && (rc = write_meta(w, MDEPLOY_BUNDLE__SIGNATURE, sig, slen)) != 0))
-		goto out;
+	if (w->opts.format == MDEPLOY_BUNDLE_FORMAT_ZIP) {
+		/* zip: the central directory comes last anyway (head.c). */
+		entry_reset(w, MDEPLOY_BUNDLE__META_DIR, AE_IFDIR, 0755);
+		if ((rc = write_header(w, MDEPLOY_BUNDLE__META_DIR, NULL)) != 0)
+			goto out;
+		if ((rc = write_meta(w, MDEPLOY_BUNDLE__MANIFEST, manifest, mlen)) != 0 ||
+		    (sig && (rc = write_meta(w, MDEPLOY_BUNDLE__SIGNATURE, sig, slen)) != 0))
+			goto out;
+	}
 	if (archive_write_close(w->a) != ARCHIVE_OK) {
 		rc = arc_error(w, "cannot finish the archive");
 		goto out;
 	}
+	if (w->opts.format != MDEPLOY_BUNDLE_FORMAT_ZIP && (rc = put_head(w, manifest, mlen, sig, slen)) != 0)
+		goto out;
 	/* No fsync: it doubled the time of a large bundle, and a bundle torn
 	 * by a crash fails verification anyway. What must survive a crash is
 	 * the artifact store's copy, which is synced. */
