@@ -7,8 +7,10 @@
 #include "config_private.h"
 #include "mdeploy/group.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,8 @@ struct group_entry {
 	mdeploy_group pub;
 	char field[32];
 	char tls_abs[PATH_MAX + 256];
+	char keys_abs[MDEPLOY_GROUP_MAX_KEYS][PATH_MAX + 256];
+	const char *keys[MDEPLOY_GROUP_MAX_KEYS + 1];
 	/* as libcyaml fills them */
 	char *name, *strategy, *deployment_config, *promotion, *drain_timeout, *blue_retention;
 	struct fleet_raw *fleet;
@@ -37,6 +41,8 @@ struct group_entry {
 	struct traffic_raw *traffic_shift;
 	struct alarms_raw *alarms;
 	struct rollback_raw *rollback;
+	char **trusted_keys;
+	unsigned int trusted_keys_count;
 };
 
 struct mdeploy_config__groups {
@@ -92,6 +98,10 @@ static const cyaml_schema_field_t rollback_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_value_t key_path_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
 #define SUB(key, type, fields) CYAML_FIELD_MAPPING_PTR(#key, OPT, struct group_entry, key, fields)
 
 static const cyaml_schema_field_t group_fields[] = {
@@ -108,6 +118,8 @@ static const cyaml_schema_field_t group_fields[] = {
 	SUB(rollback, struct rollback_raw, rollback_fields),
 	STR("drain_timeout", struct group_entry, drain_timeout),
 	STR("blue_retention", struct group_entry, blue_retention),
+	CYAML_FIELD_SEQUENCE("trusted_keys", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct group_entry,
+	                     trusted_keys, &key_path_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -230,6 +242,46 @@ static int duration_field(mdeploy_config__problems *p, const char *field, const 
 	return 0;
 }
 
+/* `c` relative to the configuration's directory, made absolute into out. */
+static void config_path(mdeploy_config *cfg, const char *c, char *out, size_t n)
+{
+	char dir[PATH_MAX];
+	if (c[0] == '/')
+		snprintf(out, n, "%s", c);
+	else if (realpath(mdeploy_config_dir(cfg), dir))
+		snprintf(out, n, "%s/%s", dir, c);
+	else
+		snprintf(out, n, "%s/%s", mdeploy_config_dir(cfg), c);
+}
+
+static void check_keys(mdeploy_config *cfg, mdeploy_config__problems *p, struct group_entry *e)
+{
+	unsigned int i;
+	char f[96];
+
+	e->pub.trusted_keys = NULL;
+	if (!e->trusted_keys)
+		return;
+	snprintf(f, sizeof(f), "%s.trusted_keys", e->field);
+	if (e->trusted_keys_count == 0 || e->trusted_keys_count > MDEPLOY_GROUP_MAX_KEYS) {
+		mdeploy_config__problem(p, f, "must list 1 to %d public key files", MDEPLOY_GROUP_MAX_KEYS);
+		return;
+	}
+	for (i = 0; i < e->trusted_keys_count; i++) {
+		snprintf(f, sizeof(f), "%s.trusted_keys[%u]", e->field, i);
+		if (!e->trusted_keys[i][0]) {
+			mdeploy_config__problem(p, f, "is empty");
+			continue;
+		}
+		config_path(cfg, e->trusted_keys[i], e->keys_abs[i], sizeof(e->keys_abs[i]));
+		if (access(e->keys_abs[i], R_OK) != 0)
+			mdeploy_config__problem(p, f, "cannot read the public key '%s': %s", e->keys_abs[i], strerror(errno));
+		e->keys[i] = e->keys_abs[i];
+	}
+	e->keys[i] = NULL;
+	e->pub.trusted_keys = e->keys;
+}
+
 static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct group_entry *e)
 {
 	mdeploy_group *g = &e->pub;
@@ -278,15 +330,8 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 		                        g->slots, 2 * g->max);
 	g->tls_certificate = NULL;
 	if (e->load_balancer && e->load_balancer->tls_certificate) {
-		const char *c = e->load_balancer->tls_certificate;
-		char dir[PATH_MAX];
+		config_path(cfg, e->load_balancer->tls_certificate, e->tls_abs, sizeof(e->tls_abs));
 		/* HAProxy runs from its own directory: the path must be absolute. */
-		if (c[0] == '/')
-			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s", c);
-		else if (realpath(mdeploy_config_dir(cfg), dir))
-			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s/%s", dir, c);
-		else
-			snprintf(e->tls_abs, sizeof(e->tls_abs), "%s/%s", mdeploy_config_dir(cfg), c);
 		g->tls_certificate = e->tls_abs;
 	}
 
@@ -383,6 +428,7 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	if (g->strategy == MDEPLOY_STRATEGY_IN_PLACE && (e->traffic_shift || e->promotion || e->blue_retention))
 		mdeploy_config__problem(p, F("strategy"),
 		                        "traffic_shift, promotion and blue_retention only apply to blue-green");
+	check_keys(cfg, p, e);
 #undef F
 }
 

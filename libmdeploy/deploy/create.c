@@ -14,19 +14,35 @@
 
 #define CLS MDEPLOY_ERROR_CLASS_DEPLOY
 
+const char *const *mdeploy_deploy__trusted_keys(const mdeploy_deploy__run *r)
+{
+	if (r->g && r->g->trusted_keys)
+		return r->g->trusted_keys;
+	return r->opts ? r->opts->trusted_keys : NULL;
+}
+
 /* Everything that can be checked before an instance changes. */
 int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle)
 {
 	mdeploy_bundle_verify_options vo = MDEPLOY_BUNDLE_VERIFY_OPTIONS_INIT;
 	int rc;
-	vo.trusted_keys = r->opts ? r->opts->trusted_keys : NULL;
+	vo.trusted_keys = mdeploy_deploy__trusted_keys(r);
 	if (!bundle)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "no bundle given");
 	if (!realpath(bundle, r->bundle))
 		return mdeploy__error_os(CLS, "%s", bundle);
 	/* A parameter or secret the hooks cannot get stops the deployment here. */
-	if ((rc = mdeploy_deploy__env_load(r)) || (rc = mdeploy_bundle_verify(r->bundle, &vo)))
+	if ((rc = mdeploy_deploy__env_load(r)) || (rc = mdeploy_bundle_verify(r->bundle, &vo))) {
+		if (rc == MDEPLOY_EVERIFY && vo.trusted_keys && r->g->trusted_keys)
+			mdeploy__error_prefix("group '%s' has trusted_keys", r->g->name);
 		return rc;
+	}
+	/* --trusted-key beside the group's keys: the bundle must satisfy both. */
+	if (r->g->trusted_keys && r->opts && r->opts->trusted_keys) {
+		vo.trusted_keys = r->opts->trusted_keys;
+		if ((rc = mdeploy_bundle_verify(r->bundle, &vo)))
+			return rc;
+	}
 	/*
 	 * The appspec, as the agent will read it, straight from the archive:
 	 * verify has checked every entry (safe to extract, as the manifest says),

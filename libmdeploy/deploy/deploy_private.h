@@ -107,6 +107,9 @@ void mdeploy_deploy__unlock_keep_error(mdeploy_deploy__run *r, int rc);
 
 /* create.c */
 int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle);
+/* The keys every bundle installed in the group must be signed by: the
+ * group's trusted_keys (mdeploy.yml), else the command's; NULL: any bundle. */
+const char *const *mdeploy_deploy__trusted_keys(const mdeploy_deploy__run *r);
 int mdeploy_deploy__save_data(mdeploy_deploy__run *r);
 int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
                                 const char *bundle, const char *strategy, char id[12]);

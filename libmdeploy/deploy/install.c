@@ -53,7 +53,7 @@ int mdeploy_deploy__s_install(mdeploy_deploy__run *r, const char *target, void *
 	int rc;
 
 	ao.ctx = r->ctx;
-	ao.trusted_keys = r->opts ? r->opts->trusted_keys : NULL;
+	ao.trusted_keys = mdeploy_deploy__trusted_keys(r);
 	if ((rc = mdeploy_agent_open(&agent, ia->root, &ao)))
 		return rc;
 	if ((rc = mdeploy_deploy__agent_deployment(r, &d, target, ia->addr, gid, sizeof(gid), ia->once))) {

@@ -37,7 +37,7 @@ static int boot_install(mdeploy_provider *p, const mdeploy_instance_info *inst, 
 	(void)p;
 
 	ao.ctx = bc->r->ctx;
-	ao.trusted_keys = bc->r->opts ? bc->r->opts->trusted_keys : NULL;
+	ao.trusted_keys = mdeploy_deploy__trusted_keys(bc->r);
 	if ((rc = mdeploy_agent_open(&agent, inst->root, &ao)))
 		return rc;
 	memcpy(saved, bc->r->id, sizeof(saved));

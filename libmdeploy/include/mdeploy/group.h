@@ -73,7 +73,14 @@ typedef struct mdeploy_group {
 	int rollback_on_failure, rollback_on_alarm;
 	unsigned int drain_timeout_ms;
 	unsigned int blue_retention_ms;
+	/* trusted_keys: Ed25519 public key files (absolute), NULL-terminated;
+	 * NULL when the group has none. With keys, every bundle installed in the
+	 * group (deploy, rollback, scale, heal, pipelines) must carry a manifest
+	 * signed by one of them, whatever the command line says. */
+	const char *const *trusted_keys;
 } mdeploy_group;
+
+#define MDEPLOY_GROUP_MAX_KEYS 8
 
 MDEPLOY_EXTERN(size_t) mdeploy_config_group_count(const mdeploy_config *cfg);
 MDEPLOY_EXTERN(const mdeploy_group *) mdeploy_config_group_at(const mdeploy_config *cfg, size_t i);
