@@ -29,5 +29,6 @@
 #include "mdeploy/artifacts.h"
 #include "mdeploy/build.h"
 #include "mdeploy/deploy.h"
+#include "mdeploy/aws.h"
 
 #endif
