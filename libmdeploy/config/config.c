@@ -27,6 +27,7 @@ static pthread_once_t doc_fields_once = PTHREAD_ONCE_INIT;
 static void doc_fields_build(void)
 {
 	size_t n = 0;
+	mdeploy_config__stores_schema_build();
 #define FIELD_MAP(name) \
 	doc_fields[n].key = #name; \
 	doc_fields[n].data_offset = offsetof(struct mdeploy_config__doc, name); \

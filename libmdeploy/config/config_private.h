@@ -32,7 +32,8 @@
 #define MDEPLOY_CONFIG__SECTIONS(MAP, SEQ) \
 	MAP(application) \
 	MAP(source) \
-	SEQ(groups)
+	SEQ(groups) \
+	MAP(stores)
 
 /* A string field; every section's strings are loaded the same way. */
 #define MDEPLOY_CONFIG__STRING(key, flags, type, member) \
@@ -71,6 +72,9 @@ void mdeploy_config__problem(mdeploy_config__problems *p, const char *field, con
 /* Position of `field` (value when present, else the nearest enclosing key). */
 void mdeploy_config__locate(const mdeploy_config *cfg, const char *field,
                             unsigned int *line, unsigned int *col);
+
+/* config_stores.c: the store entries' keys come from the store registry. */
+void mdeploy_config__stores_schema_build(void);
 
 #define MDEPLOY_CONFIG__DECL_CHECK(name) \
 	int mdeploy_config__##name##_check(mdeploy_config *cfg, mdeploy_config__problems *p);

@@ -4,10 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const mdeploy_provider_ops *const providers[] = {
-	&mdeploy_provider__local_ops,
-};
-
 int mdeploy_provider__check_name(const char *what, const char *name)
 {
 	size_t n;
@@ -60,7 +56,6 @@ int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_stor
 	const mdeploy_provider_ops *ops = NULL;
 	mdeploy_provider *p;
 	const char *name;
-	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -68,13 +63,11 @@ int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_stor
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_PROVIDER_OPTIONS_VERSION, "mdeploy_provider_options")))
 		return rc;
-	name = opts->name ? opts->name : "local";
-	for (i = 0; i < MDEPLOY__ARRAY_SIZE(providers); i++)
-		if (!strcmp(providers[i]->name, name))
-			ops = providers[i];
-	if (!ops)
+	name = opts->name ? opts->name : mdeploy_provider__default_name();
+	if (!(ops = mdeploy_provider__find(name)))
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
-		                          "unknown provider '%s' (this build has: local)", name);
+		                          "unknown provider '%s' (this build has: %s)", name,
+		                          mdeploy_provider__names());
 	if (!store)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "provider '%s' needs a state store", name);

@@ -50,6 +50,13 @@ struct mdeploy_provider {
 	void *impl;
 };
 
+/* provider/registry.c: the table of providers. NULL when `name` is not in it. */
+const mdeploy_provider_ops *mdeploy_provider__find(const char *name);
+/* The provider opened when none is named (the first in the table). */
+const char *mdeploy_provider__default_name(void);
+/* "local, aws": the registered names, for messages. */
+const char *mdeploy_provider__names(void);
+
 extern const mdeploy_provider_ops mdeploy_provider__local_ops;
 
 /* A name usable for fleets, load balancers and file names: [A-Za-z0-9._-], 1-100 chars. */

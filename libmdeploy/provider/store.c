@@ -1,13 +1,16 @@
 /*
  * store.c - the public parameter, secret and artifact store handles: check
- * arguments, choose the provider, dispatch (provider/store.h).
+ * arguments, choose the store provider from the registry (provider/store.h
+ * says how), dispatch. No provider is named here.
  */
 #include "provider/store.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 struct mdeploy_params {
 	const mdeploy_provider__params_ops *ops;
@@ -29,25 +32,65 @@ int64_t mdeploy_provider__now(void)
 	return (int64_t)time(NULL);
 }
 
-int mdeploy_provider__store_dir(char **out, mdeploy_ctx *ctx, const char *dir, const char *sub)
+/*
+ * Which store of `kind` to open, and with what: the caller's provider,
+ * else stores.<kind>.provider of the context's mdeploy.yml (loaded when
+ * the file exists; *cfg is then the caller's to free), else the first
+ * registered provider. Fills `a`; *st is the registered provider.
+ */
+static int choose(const mdeploy_provider__stores **st, mdeploy_provider__store_args *a, mdeploy_config **cfg,
+                  mdeploy_ctx *ctx, mdeploy_provider__store_kind kind, const char *provider)
 {
-	*out = NULL;
-	if (dir)
-		*out = mdeploy__strdup(dir);
-	else if (ctx && mdeploy_ctx_state_dir(ctx))
-		*out = mdeploy__path_join(mdeploy_ctx_state_dir(ctx), sub);
-	else
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
-		                          "no directory for the %s store: give a context or a directory", sub);
-	return *out ? 0 : MDEPLOY_ENOMEM;
+	const char *noun = mdeploy_provider__store_kind_noun(kind);
+	const char *path = ctx ? mdeploy_ctx_config_path(ctx) : NULL;
+	const mdeploy_provider__stores *found;
+	int from_config = 0, rc;
+
+	*st = NULL;
+	*cfg = NULL;
+	a->ctx = ctx;
+	a->kind = kind;
+	a->config = NULL;
+	if (!provider && path && access(path, F_OK) == 0) {
+		if ((rc = mdeploy_config_load(cfg, path, NULL)) != 0)
+			return rc;
+		a->config = *cfg;
+		if ((provider = mdeploy_config__store_provider(*cfg, kind)) != NULL)
+			from_config = 1;
+	}
+	if (!provider)
+		provider = mdeploy_provider__stores_at(0)->name;
+	found = mdeploy_provider__stores_find(provider);
+	if (!found || !found->keys[kind]) {
+		/* mdeploy_config_load() checked these: only a caller's name gets here. */
+		const char *where = from_config ? mdeploy_provider__store_where(a, "provider") : NULL;
+		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "%s%s%s store: %s '%s' (this build has: %s)", where ? where : "",
+		                          where ? ": " : "", noun,
+		                          found ? "no store of this kind in provider" : "unknown store provider",
+		                          provider, mdeploy_provider__stores_names());
+	}
+	*st = found;
+	return 0;
 }
 
-static int check_provider(const char *provider, const char *what)
+const char *mdeploy_provider__store_option(const mdeploy_provider__store_args *a, const char *key)
 {
-	if (!provider || !strcmp(provider, "local"))
-		return 0;
-	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_PROVIDER,
-	                          "%s store: provider '%s' is not supported (local)", what, provider);
+	if (!a->config)
+		return NULL;
+	/* Options belong to the provider mdeploy.yml names, not to one a caller chose. */
+	return mdeploy_config__store_value(a->config, a->kind, key);
+}
+
+const char *mdeploy_provider__store_where(const mdeploy_provider__store_args *a, const char *key)
+{
+	static __thread char buf[4096];
+	char field[128];
+	if (!a->config)
+		return NULL;
+	snprintf(field, sizeof(field), "stores.%s.%s", mdeploy_provider__store_kind_key(a->kind), key);
+	snprintf(buf, sizeof(buf), "%s: %s", mdeploy_config_where(a->config, field), field);
+	return buf;
 }
 
 /* ---- parameters ---- */
@@ -66,29 +109,31 @@ int mdeploy_params_options_init(mdeploy_params_options *opts, unsigned int versi
 int mdeploy_params_open(mdeploy_params **out, mdeploy_ctx *ctx, const mdeploy_params_options *opts)
 {
 	mdeploy_params_options d = MDEPLOY_PARAMS_OPTIONS_INIT;
+	const mdeploy_provider__stores *st;
+	mdeploy_provider__store_args a;
+	mdeploy_config *cfg = NULL;
 	mdeploy_params *p;
-	char *dir;
 	int rc;
 
 	*out = NULL;
 	if (!opts)
 		opts = &d;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_PARAMS_OPTIONS_VERSION, "mdeploy_params_options")) ||
-	    (rc = check_provider(opts->provider, "parameter")) ||
-	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "params")))
-		return rc;
+	    (rc = choose(&st, &a, &cfg, ctx, MDEPLOY_PROVIDER__STORE_PARAMS, opts->provider)))
+		goto out;
+	a.dir = opts->dir;
+	a.key_file = NULL;
 	if (!(p = calloc(1, sizeof(*p)))) {
-		free(dir);
-		return mdeploy__error_oom();
+		rc = mdeploy__error_oom();
+		goto out;
 	}
-	rc = mdeploy_local__params_new(&p->impl, &p->ops, dir);
-	free(dir);
-	if (rc) {
+	if ((rc = st->params_new(&p->impl, &p->ops, &a)) != 0)
 		free(p);
-		return rc;
-	}
-	*out = p;
-	return 0;
+	else
+		*out = p;
+out:
+	mdeploy_config_free(cfg);
+	return rc;
 }
 
 void mdeploy_params_free(mdeploy_params *p)
@@ -225,29 +270,31 @@ int mdeploy_secrets_options_init(mdeploy_secrets_options *opts, unsigned int ver
 int mdeploy_secrets_open(mdeploy_secrets **out, mdeploy_ctx *ctx, const mdeploy_secrets_options *opts)
 {
 	mdeploy_secrets_options d = MDEPLOY_SECRETS_OPTIONS_INIT;
+	const mdeploy_provider__stores *st;
+	mdeploy_provider__store_args a;
+	mdeploy_config *cfg = NULL;
 	mdeploy_secrets *s;
-	char *dir;
 	int rc;
 
 	*out = NULL;
 	if (!opts)
 		opts = &d;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_SECRETS_OPTIONS_VERSION, "mdeploy_secrets_options")) ||
-	    (rc = check_provider(opts->provider, "secret")) ||
-	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "secrets")))
-		return rc;
+	    (rc = choose(&st, &a, &cfg, ctx, MDEPLOY_PROVIDER__STORE_SECRETS, opts->provider)))
+		goto out;
+	a.dir = opts->dir;
+	a.key_file = opts->key_file;
 	if (!(s = calloc(1, sizeof(*s)))) {
-		free(dir);
-		return mdeploy__error_oom();
+		rc = mdeploy__error_oom();
+		goto out;
 	}
-	rc = mdeploy_local__secrets_new(&s->impl, &s->ops, dir, opts->key_file);
-	free(dir);
-	if (rc) {
+	if ((rc = st->secrets_new(&s->impl, &s->ops, &a)) != 0)
 		free(s);
-		return rc;
-	}
-	*out = s;
-	return 0;
+	else
+		*out = s;
+out:
+	mdeploy_config_free(cfg);
+	return rc;
 }
 
 void mdeploy_secrets_free(mdeploy_secrets *s)
@@ -357,29 +404,31 @@ int mdeploy_artifacts_gc_options_init(mdeploy_artifacts_gc_options *opts, unsign
 int mdeploy_artifacts_open(mdeploy_artifacts **out, mdeploy_ctx *ctx, const mdeploy_artifacts_options *opts)
 {
 	mdeploy_artifacts_options d = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
+	const mdeploy_provider__stores *st;
+	mdeploy_provider__store_args args;
+	mdeploy_config *cfg = NULL;
 	mdeploy_artifacts *a;
-	char *dir;
 	int rc;
 
 	*out = NULL;
 	if (!opts)
 		opts = &d;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_ARTIFACTS_OPTIONS_VERSION, "mdeploy_artifacts_options")) ||
-	    (rc = check_provider(opts->provider, "artifact")) ||
-	    (rc = mdeploy_provider__store_dir(&dir, ctx, opts->dir, "artifacts")))
-		return rc;
+	    (rc = choose(&st, &args, &cfg, ctx, MDEPLOY_PROVIDER__STORE_ARTIFACTS, opts->provider)))
+		goto out;
+	args.dir = opts->dir;
+	args.key_file = NULL;
 	if (!(a = calloc(1, sizeof(*a)))) {
-		free(dir);
-		return mdeploy__error_oom();
+		rc = mdeploy__error_oom();
+		goto out;
 	}
-	rc = mdeploy_local__artifacts_new(&a->impl, &a->ops, dir);
-	free(dir);
-	if (rc) {
+	if ((rc = st->artifacts_new(&a->impl, &a->ops, &args)) != 0)
 		free(a);
-		return rc;
-	}
-	*out = a;
-	return 0;
+	else
+		*out = a;
+out:
+	mdeploy_config_free(cfg);
+	return rc;
 }
 
 void mdeploy_artifacts_free(mdeploy_artifacts *a)

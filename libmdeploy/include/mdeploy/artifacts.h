@@ -26,8 +26,10 @@ typedef struct mdeploy_artifacts mdeploy_artifacts;
 
 typedef struct mdeploy_artifacts_options {
 	unsigned int version;
-	const char *provider;   /* NULL or "local" */
-	const char *dir;        /* local: NULL means <state_dir>/artifacts */
+	const char *provider;   /* NULL: stores.artifacts of the context's mdeploy.yml
+	                           (when it exists), else "local"; or a
+	                           store provider this build has */
+	const char *dir;        /* local: NULL means stores.artifacts.dir, else <state_dir>/artifacts */
 } mdeploy_artifacts_options;
 
 #define MDEPLOY_ARTIFACTS_OPTIONS_VERSION 1

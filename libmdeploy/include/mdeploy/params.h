@@ -26,8 +26,10 @@ typedef struct mdeploy_params mdeploy_params;
 
 typedef struct mdeploy_params_options {
 	unsigned int version;
-	const char *provider;   /* NULL or "local" */
-	const char *dir;        /* local: NULL means <state_dir>/params */
+	const char *provider;   /* NULL: stores.params of the context's mdeploy.yml
+	                           (when it exists), else "local"; or a
+	                           store provider this build has */
+	const char *dir;        /* local: NULL means stores.params.dir, else <state_dir>/params */
 } mdeploy_params_options;
 
 #define MDEPLOY_PARAMS_OPTIONS_VERSION 1

@@ -30,8 +30,10 @@ typedef struct mdeploy_secrets mdeploy_secrets;
 
 typedef struct mdeploy_secrets_options {
 	unsigned int version;
-	const char *provider;   /* NULL or "local" */
-	const char *dir;        /* local: NULL means <state_dir>/secrets */
+	const char *provider;   /* NULL: stores.secrets of the context's mdeploy.yml
+	                           (when it exists), else "local"; or a
+	                           store provider this build has */
+	const char *dir;        /* local: NULL means stores.secrets.dir, else <state_dir>/secrets */
 	const char *key_file;   /* local: NULL means <dir>/secrets.key */
 } mdeploy_secrets_options;
 

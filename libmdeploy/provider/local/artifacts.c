@@ -506,17 +506,25 @@ static const mdeploy_provider__artifacts_ops local_artifacts_ops = {
 	"local", l_put, l_get, l_fetch, l_list, l_gc, l_free
 };
 
-int mdeploy_local__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops, const char *dir)
+int mdeploy_local__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,
+                                 const mdeploy_provider__store_args *a)
 {
-	struct local_artifacts *la = calloc(1, sizeof(*la));
+	struct local_artifacts *la;
+	char *dir;
 	int rc;
-	if (!la)
+	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+		return rc;
+	if (!(la = calloc(1, sizeof(*la)))) {
+		free(dir);
 		return mdeploy__error_oom();
+	}
 	if ((rc = mdeploy_local__jsonfile_init(&la->index, dir, "index.json", 0644)) != 0) {
+		free(dir);
 		free(la);
 		return rc;
 	}
-	if (!(la->dir = mdeploy__strdup(dir)) || !(la->objects = mdeploy__path_join(dir, "objects"))) {
+	la->dir = dir;
+	if (!(la->objects = mdeploy__path_join(dir, "objects"))) {
 		l_free(la);
 		return MDEPLOY_ENOMEM;
 	}

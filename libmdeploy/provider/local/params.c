@@ -201,13 +201,21 @@ static const mdeploy_provider__params_ops local_params_ops = {
 	"local", l_put, l_get, l_list, l_del, l_free
 };
 
-int mdeploy_local__params_new(void **impl, const mdeploy_provider__params_ops **ops, const char *dir)
+int mdeploy_local__params_new(void **impl, const mdeploy_provider__params_ops **ops,
+                              const mdeploy_provider__store_args *a)
 {
-	struct local_params *lp = calloc(1, sizeof(*lp));
+	struct local_params *lp;
+	char *dir;
 	int rc;
-	if (!lp)
+	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+		return rc;
+	if (!(lp = calloc(1, sizeof(*lp)))) {
+		free(dir);
 		return mdeploy__error_oom();
-	if ((rc = mdeploy_local__jsonfile_init(&lp->file, dir, "params.json", 0600)) != 0) {
+	}
+	rc = mdeploy_local__jsonfile_init(&lp->file, dir, "params.json", 0600);
+	free(dir);
+	if (rc) {
 		free(lp);
 		return rc;
 	}

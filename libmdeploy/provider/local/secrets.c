@@ -418,18 +418,34 @@ static const mdeploy_provider__secrets_ops local_secrets_ops = {
 	"local", l_put, l_get, l_list, l_free
 };
 
-int mdeploy_local__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops, const char *dir,
-                               const char *key_file)
+int mdeploy_local__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops,
+                               const mdeploy_provider__store_args *a)
 {
-	struct local_secrets *ls = calloc(1, sizeof(*ls));
+	struct local_secrets *ls;
+	char *dir, *key_file = NULL;
 	int rc;
-	if (!ls)
+	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+		return rc;
+	if (!(ls = calloc(1, sizeof(*ls)))) {
+		free(dir);
 		return mdeploy__error_oom();
+	}
 	if ((rc = mdeploy_local__jsonfile_init(&ls->file, dir, "secrets.json", 0600)) != 0) {
+		free(dir);
 		free(ls);
 		return rc;
 	}
-	ls->key_path = key_file ? mdeploy__strdup(key_file) : mdeploy__path_join(dir, "secrets.key");
+	if (a->key_file)
+		ls->key_path = mdeploy__strdup(a->key_file);
+	else if ((rc = mdeploy_local__config_path(&key_file, a, "key_file")) == 0 && key_file)
+		ls->key_path = key_file;
+	else if (rc == 0)
+		ls->key_path = mdeploy__path_join(dir, "secrets.key");
+	free(dir);
+	if (rc) {
+		l_free(ls);
+		return rc;
+	}
 	if (!ls->key_path) {
 		l_free(ls);
 		return MDEPLOY_ENOMEM;
