@@ -114,7 +114,7 @@ out.close()
 EOF
 run env LANG=C LC_ALL=C "$MDEPLOY" bundle verify bad.tar
 is "$rc" 1 "a manifest whose path_hex names another file fails to verify"
-like "$err" "listed in the manifest but missing" "and says which entry is missing"
+like "$err" "not listed in the manifest" "and names the entry the manifest (read first) does not list"
 
 run "$MDEPLOY" bundle create --git repo --rev HEAD --time 1764000000 g.tar
 is "$rc" 0 "bundle create --git"

@@ -125,6 +125,11 @@ typedef struct mdeploy_bundle__scan_hooks {
 	int (*begin)(const mdeploy_bundle__item *item, const char *link, void *payload);
 	int (*data)(const void *buf, size_t len, void *payload);
 	int (*end)(const mdeploy_bundle__item *item, int64_t mtime, void *payload);
+	/* May be NULL. Before anything of the contents is written: `bytes` of
+	 * files in `entries` entries, as a manifest at the front declares them
+	 * (whole = 1), or as the next file's header declares it (whole = 0,
+	 * entries 1, `path` that file). Non-zero refuses the bundle. */
+	int (*declared)(uint64_t bytes, uint64_t entries, int whole, const char *path, void *payload);
 	void *payload;
 } mdeploy_bundle__scan_hooks;
 
@@ -139,6 +144,7 @@ typedef struct mdeploy_bundle__scan {
 	/* out */
 	mdeploy_bundle_format format;
 	mdeploy_bundle__list items;     /* sorted; without .mdeploy/ */
+	mdeploy_bundle__manifest *front; /* the manifest, parsed, when it came first */
 	char *manifest, *signature;
 	size_t manifest_len, signature_len;
 } mdeploy_bundle__scan;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct fixup {
@@ -35,6 +36,11 @@ struct extract {
 	const char *cur;   /* its path */
 	struct fixup *fix;
 	size_t nfix, afix;
+	const char *dest;
+	/* Free space: what the filesystem had at the start, and what the
+	 * headers seen so far declared (checked once for a whole manifest). */
+	uint64_t avail, block, declared;
+	int whole_checked;
 };
 
 int mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_options *opts, unsigned int version)
@@ -288,6 +294,51 @@ static int write_meta(struct extract *x, const char *name, const char *data, siz
 	return rc;
 }
 
+static void human(char *out, size_t n, uint64_t v)
+{
+	if (v >= (1ULL << 30))
+		snprintf(out, n, "%.1f GiB (%llu bytes)", (double)v / (1ULL << 30), (unsigned long long)v);
+	else if (v >= (1ULL << 20))
+		snprintf(out, n, "%.1f MiB (%llu bytes)", (double)v / (1ULL << 20), (unsigned long long)v);
+	else
+		snprintf(out, n, "%llu bytes", (unsigned long long)v);
+}
+
+/*
+ * Refuse before writing what the filesystem cannot hold: the manifest's
+ * sizes (each file rounded up to a block, a block per entry for its inode's
+ * share) against the space free at the start; without a manifest, each
+ * file's declared size as its header arrives.
+ */
+static int x_declared(uint64_t bytes, uint64_t entries, int whole, const char *path, void *payload)
+{
+	struct extract *x = payload;
+	uint64_t need = bytes + (entries + 1) * x->block;
+	char a[64], b[64];
+
+	if (!x->avail || (!whole && x->whole_checked))
+		return 0;
+	if (whole)
+		x->whole_checked = 1;
+	else
+		need = x->declared + bytes + x->block;
+	if (need <= x->avail) {
+		if (!whole)
+			x->declared = need;
+		return 0;
+	}
+	human(a, sizeof(a), need);
+	human(b, sizeof(b), x->avail);
+	if (whole)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_BUNDLE,
+		                          "%s: needs %s (%llu entries) but the filesystem of '%s' has %s free: "
+		                          "nothing extracted", x->bundle_path, a, (unsigned long long)entries,
+		                          x->dest, b);
+	return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_BUNDLE,
+	                          "%s: '%s': the files so far need %s but the filesystem of '%s' has %s free: "
+	                          "nothing extracted", x->bundle_path, path, a, x->dest, b);
+}
+
 static int apply_fixups(struct extract *x)
 {
 	size_t i;
@@ -313,7 +364,7 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
                            const mdeploy_bundle_extract_options *opts)
 {
 	mdeploy_bundle_extract_options d = MDEPLOY_BUNDLE_EXTRACT_OPTIONS_INIT;
-	mdeploy_bundle__scan_hooks hooks = { x_begin, x_data, x_end, NULL };
+	mdeploy_bundle__scan_hooks hooks = { x_begin, x_data, x_end, x_declared, NULL };
 	mdeploy_bundle__scan s;
 	struct extract x;
 	char *tmp = NULL, *parent = NULL, *slash;
@@ -360,6 +411,17 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", tmp);
 		goto out;
 	}
+	{
+		struct statvfs vfs;
+		if (fstatvfs(x.rootfd, &vfs) == 0 && vfs.f_frsize) {
+			x.avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+			x.block = vfs.f_bsize ? vfs.f_bsize : 4096;
+			/* 0 means unknown: a filesystem that reports nothing free is full. */
+			if (!x.avail)
+				x.avail = 1;
+		}
+	}
+	x.dest = dest_dir;
 	hooks.payload = &x;
 	s.hash = 1;
 	s.hooks = &hooks;

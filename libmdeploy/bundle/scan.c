@@ -13,6 +13,8 @@
 
 #define CHUNK (256 * 1024)
 
+static int mismatch(const char *bundle_path, const char *path, const char *what);
+
 static int is_meta(const char *path)
 {
 	return !strcmp(path, MDEPLOY_BUNDLE__META_DIR) || !strcmp(path, MDEPLOY_BUNDLE__MANIFEST) ||
@@ -65,6 +67,76 @@ static int read_meta(struct archive *a, const char *bundle_path, const char *nam
 	*len = b.size;
 	if (!(*out = mdeploy__buf_detach(&b)))
 		return MDEPLOY_ENOMEM;
+	return 0;
+}
+
+static int bomb(const char *bundle_path, const char *path, const char *what, uint64_t n, uint64_t limit)
+{
+	return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+	                          "%s%s%s%s: %s %llu, over the limit of %llu: refused as an archive bomb, "
+	                          "before anything was written", bundle_path, path ? ": '" : "", path ? path : "",
+	                          path ? "'" : "", what, (unsigned long long)n, (unsigned long long)limit);
+}
+
+/*
+ * A manifest met before any file (as every bundle mdeploy writes has it)
+ * declares what follows: its sizes and count are checked against the
+ * limits, and handed to the caller (free space), before anything is
+ * written; each entry is then held to it as its header arrives.
+ */
+static int front_manifest(mdeploy_bundle__scan *s, const char *bundle_path)
+{
+	const mdeploy_bundle__scan_hooks *h = s->hooks;
+	uint64_t total = 0;
+	size_t i;
+	int rc;
+
+	if (!(s->front = calloc(1, sizeof(*s->front))))
+		return mdeploy__error_oom();
+	if ((rc = mdeploy_bundle__manifest_parse(s->front, s->manifest, s->manifest_len)) != 0) {
+		free(s->front);
+		s->front = NULL;
+		mdeploy__error_prefix("%s", bundle_path);
+		return rc == MDEPLOY_EINVALID ? MDEPLOY_EVERIFY : rc;
+	}
+	for (i = 0; i < s->front->entries.n; i++)
+		if (s->front->entries.v[i].type == MDEPLOY_BUNDLE_ENTRY_FILE) {
+			uint64_t sz = s->front->entries.v[i].size;
+			total = total + sz < total ? UINT64_MAX : total + sz;
+		}
+	if (s->front->entries.n > s->max_entries)
+		return bomb(bundle_path, NULL, "its manifest declares entries:", s->front->entries.n, s->max_entries);
+	if (total > s->max_total_size)
+		return bomb(bundle_path, NULL, "its manifest declares bytes of files:", total, s->max_total_size);
+	if (h && h->declared)
+		return h->declared(total, s->front->entries.n, 1, NULL, h->payload);
+	return 0;
+}
+
+/* A file's header, before its data: within the limit, and as the manifest
+ * at the front says. */
+static int declared_file(mdeploy_bundle__scan *s, const char *bundle_path, const char *path,
+                         struct archive_entry *e, uint64_t total)
+{
+	const mdeploy_bundle__scan_hooks *h = s->hooks;
+	uint64_t size;
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return 0;
+	size = (uint64_t)archive_entry_size(e);
+	if (size > s->max_total_size - total)
+		return bomb(bundle_path, path, "declares bytes:", size, s->max_total_size - total);
+	if (s->front) {
+		const mdeploy_bundle__item *want = mdeploy_bundle__list_find(&s->front->entries, path);
+		if (!want)
+			return mismatch(bundle_path, path, "not listed in the manifest");
+		if (want->type != MDEPLOY_BUNDLE_ENTRY_FILE)
+			return mismatch(bundle_path, path, "type does not match the manifest");
+		if (want->size != size)
+			return mismatch(bundle_path, path, "size does not match the manifest");
+		return 0;
+	}
+	if (h && h->declared)
+		return h->declared(size, 1, 0, path, h->payload);
 	return 0;
 }
 
@@ -204,8 +276,11 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 			goto out;
 		}
 		if (is_meta(path)) {
-			if (ft == AE_IFREG && !strcmp(path, MDEPLOY_BUNDLE__MANIFEST))
+			if (ft == AE_IFREG && !strcmp(path, MDEPLOY_BUNDLE__MANIFEST)) {
 				rc = read_meta(a, bundle_path, path, &s->manifest, &s->manifest_len);
+				if (!rc && s->items.n == 0)
+					rc = front_manifest(s, bundle_path);
+			}
 			else if (ft == AE_IFREG && !strcmp(path, MDEPLOY_BUNDLE__SIGNATURE))
 				rc = read_meta(a, bundle_path, path, &s->signature, &s->signature_len);
 			else if (ft != AE_IFDIR)
@@ -236,6 +311,8 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		} else {
 			it->type = MDEPLOY_BUNDLE_ENTRY_FILE;
 		}
+		if (ft == AE_IFREG && (rc = declared_file(s, bundle_path, path, e, total)) != 0)
+			goto out;
 		if (h && h->begin && (rc = h->begin(it, NULL, h->payload)) != 0)
 			goto out;
 		if (ft == AE_IFREG) {
@@ -311,6 +388,11 @@ out:
 void mdeploy_bundle__scan_dispose(mdeploy_bundle__scan *s)
 {
 	mdeploy_bundle__list_dispose(&s->items);
+	if (s->front) {
+		mdeploy_bundle__manifest_dispose(s->front);
+		free(s->front);
+		s->front = NULL;
+	}
 	free(s->manifest);
 	free(s->signature);
 	s->manifest = s->signature = NULL;

@@ -278,7 +278,11 @@ MDEPLOY_EXTERN(int) mdeploy_bundle_extract_options_init(mdeploy_bundle_extract_o
  *    devices, fifos and sockets, duplicate entries, and paths that would
  *    pass through a symlink;
  *  - more than max_entries entries, or more than max_total_size bytes of
- *    data actually written, stop the extraction (archive bombs);
+ *    data actually written, stop the extraction (archive bombs); sizes
+ *    declared (by a manifest at the front, or by each file's header) over
+ *    the limit, or over the destination filesystem's free space, refuse it
+ *    before anything is written (MDEPLOY_EINVALID; MDEPLOY_ECONFLICT for
+ *    space);
  *  - setuid/setgid/sticky bits are dropped, no ownership is applied;
  *  - when the bundle has a manifest, every file is checked against it while
  *    written (and the signature when trusted_keys is given);
