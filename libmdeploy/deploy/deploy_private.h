@@ -1,4 +1,21 @@
-/* deploy_private.h - the deployment orchestrator's shared internals. */
+/*
+ * deploy_private.h - the deployment orchestrator's shared internals.
+ *
+ * One concern per file (each says more in its header comment):
+ *   create.c     validation, the deployment record and plan; create, resume, stop, promote
+ *   run.c        group lock and heartbeat, the journal of steps, group values, provider helpers
+ *   bluegreen.c  the blue/green flow;            inplace.c  the in-place flow
+ *   traffic.c    fleet weights for a split, alarms watched while traffic moves, drain
+ *   health.c     the health gate;                install.c  the agent on instances, in parallel
+ *   gate.c       the Moodle upgrade gate's steps; plan.c   what kind of release it is
+ *   backup.c, restore.c  the database backup before an upgrade and its restore
+ *   rollback.c   going back;   retention.c  live/retained fleets;   retire.c  retiring fleets
+ *   scale.c      scaling and healing;  group.c  group stop/start;  cron.c  Moodle's cron
+ *   env.c        the hooks' environment;  logs.c  failed deployments' logs;
+ *   fleets.c     what the store knows of fleets;  ownership.c  who may resume
+ * Nothing here names a provider: every fleet, instance and load balancer
+ * operation goes through mdeploy/provider.h.
+ */
 #ifndef MDEPLOY_DEPLOY_PRIVATE_H
 #define MDEPLOY_DEPLOY_PRIVATE_H
 

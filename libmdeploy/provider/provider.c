@@ -16,6 +16,13 @@ int mdeploy_provider__check_name(const char *what, const char *name)
 	return 0;
 }
 
+/* An operation the provider does not have. */
+static int unsupported(const mdeploy_provider *p, const char *op)
+{
+	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_PROVIDER,
+	                          "provider '%s' cannot %s", p->ops->name, op);
+}
+
 int mdeploy_provider_options_init(mdeploy_provider_options *opts, unsigned int version)
 {
 	mdeploy_provider_options def = MDEPLOY_PROVIDER_OPTIONS_INIT;
@@ -118,75 +125,77 @@ int mdeploy_fleet_create(mdeploy_provider *p, const char *name, const mdeploy_fl
 	if (opts->port == 0 || opts->port > 65535)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 			"fleet '%s': port %u is out of range", name, opts->port);
-	return p->ops->fleet_create(p, name, opts);
+	return !p->ops->fleet_create ? unsupported(p, "fleet_create") : p->ops->fleet_create(p, name, opts);
 }
 
 int mdeploy_fleet_scale(mdeploy_provider *p, const char *name, unsigned int desired,
                         unsigned int min, unsigned int max)
 {
 	CHECK("fleet", name);
-	return p->ops->fleet_scale(p, name, desired, min, max);
+	return !p->ops->fleet_scale ? unsupported(p, "fleet_scale") : p->ops->fleet_scale(p, name, desired, min, max);
 }
 
 int mdeploy_fleet_terminate(mdeploy_provider *p, const char *name)
 {
 	CHECK("fleet", name);
-	return p->ops->fleet_terminate(p, name);
+	return !p->ops->fleet_terminate ? unsupported(p, "fleet_terminate") : p->ops->fleet_terminate(p, name);
 }
 
 int mdeploy_fleet_set_tags(mdeploy_provider *p, const char *name, const char *tags)
 {
 	CHECK("fleet", name);
-	return p->ops->fleet_set_tags(p, name, tags ? tags : "{}");
+	return !p->ops->fleet_set_tags ? unsupported(p, "fleet_set_tags") : p->ops->fleet_set_tags(p, name, tags ? tags : "{}");
 }
 
 int mdeploy_fleet_foreach(mdeploy_provider *p, const char *prefix, mdeploy_fleet_cb cb, void *payload)
 {
-	return p->ops->fleet_foreach(p, prefix, NULL, cb, payload);
+	return !p->ops->fleet_foreach ? unsupported(p, "fleet_foreach") : p->ops->fleet_foreach(p, prefix, NULL, cb, payload);
 }
 
 int mdeploy_fleet_get(mdeploy_provider *p, const char *name, mdeploy_fleet_cb cb, void *payload)
 {
 	CHECK("fleet", name);
-	return p->ops->fleet_foreach(p, NULL, name, cb, payload);
+	return !p->ops->fleet_foreach ? unsupported(p, "fleet_foreach") : p->ops->fleet_foreach(p, NULL, name, cb, payload);
 }
 
 int mdeploy_instance_foreach(mdeploy_provider *p, const char *fleet, mdeploy_instance_cb cb, void *payload)
 {
-	return p->ops->instance_foreach(p, fleet, NULL, cb, payload);
+	return !p->ops->instance_foreach ? unsupported(p, "instance_foreach") : p->ops->instance_foreach(p, fleet, NULL, cb, payload);
 }
 
 int mdeploy_instance_get(mdeploy_provider *p, const char *id, mdeploy_instance_cb cb, void *payload)
 {
 	CHECK("instance", id);
-	return p->ops->instance_foreach(p, NULL, id, cb, payload);
+	return !p->ops->instance_foreach ? unsupported(p, "instance_foreach") : p->ops->instance_foreach(p, NULL, id, cb, payload);
 }
 
 int mdeploy_instance_start(mdeploy_provider *p, const char *id)
 {
 	CHECK("instance", id);
-	return p->ops->instance_start(p, id);
+	return !p->ops->instance_start ? unsupported(p, "instance_start") : p->ops->instance_start(p, id);
 }
 
 int mdeploy_instance_stop(mdeploy_provider *p, const char *id)
 {
 	CHECK("instance", id);
-	return p->ops->instance_stop(p, id);
+	return !p->ops->instance_stop ? unsupported(p, "instance_stop") : p->ops->instance_stop(p, id);
 }
 
 int mdeploy_instance_restart(mdeploy_provider *p, const char *id)
 {
 	int rc;
 	CHECK("instance", id);
+	if (!p->ops->instance_stop || !p->ops->instance_start)
+		return unsupported(p, "instance_restart");
 	if ((rc = p->ops->instance_stop(p, id)))
 		return rc;
-	return p->ops->instance_start(p, id);
+	return !p->ops->instance_start ? unsupported(p, "instance_start") : p->ops->instance_start(p, id);
 }
 
 int mdeploy_instance_terminate(mdeploy_provider *p, const char *id)
 {
 	CHECK("instance", id);
-	return p->ops->instance_terminate(p, id);
+	return !p->ops->instance_terminate ? unsupported(p, "instance_terminate") : p->ops->instance_terminate(p, id);
 }
 
 int mdeploy_lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *opts)
@@ -198,20 +207,20 @@ int mdeploy_lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_op
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_LB_OPTIONS_VERSION, "mdeploy_lb_options")))
 		return rc;
-	return p->ops->lb_ensure(p, name, opts);
+	return !p->ops->lb_ensure ? unsupported(p, "lb_ensure") : p->ops->lb_ensure(p, name, opts);
 }
 
 int mdeploy_lb_stop(mdeploy_provider *p, const char *name)
 {
 	CHECK("load balancer", name);
-	return p->ops->lb_stop(p, name);
+	return !p->ops->lb_stop ? unsupported(p, "lb_stop") : p->ops->lb_stop(p, name);
 }
 
 int mdeploy_lb_running(mdeploy_provider *p, const char *name)
 {
 	if (mdeploy_provider__check_name("load balancer", name))
 		return 0;
-	return p->ops->lb_running(p, name);
+	return p->ops->lb_running ? p->ops->lb_running(p, name) : 0;
 }
 
 int mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instance,
@@ -222,14 +231,14 @@ int mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instanc
 	if (weight > 256)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "weight %u is out of range 0-256", weight);
-	return p->ops->lb_register(p, lb, instance, weight, state);
+	return !p->ops->lb_register ? unsupported(p, "lb_register") : p->ops->lb_register(p, lb, instance, weight, state);
 }
 
 int mdeploy_lb_deregister(mdeploy_provider *p, const char *lb, const char *instance)
 {
 	CHECK("load balancer", lb);
 	CHECK("instance", instance);
-	return p->ops->lb_deregister(p, lb, instance);
+	return !p->ops->lb_deregister ? unsupported(p, "lb_deregister") : p->ops->lb_deregister(p, lb, instance);
 }
 
 int mdeploy_lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *changes, size_t n)
@@ -245,23 +254,23 @@ int mdeploy_lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_chang
 	}
 	if (n == 0)
 		return 0;
-	return p->ops->lb_apply(p, lb, changes, n);
+	return !p->ops->lb_apply ? unsupported(p, "lb_apply") : p->ops->lb_apply(p, lb, changes, n);
 }
 
 int mdeploy_lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload)
 {
 	CHECK("load balancer", lb);
-	return p->ops->lb_targets(p, lb, cb, payload);
+	return !p->ops->lb_targets ? unsupported(p, "lb_targets") : p->ops->lb_targets(p, lb, cb, payload);
 }
 
 int mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n)
 {
 	CHECK("load balancer", lb);
-	return p->ops->lb_bind(p, lb, out, n);
+	return !p->ops->lb_bind ? unsupported(p, "lb_bind") : p->ops->lb_bind(p, lb, out, n);
 }
 
 int mdeploy_lb_hold(mdeploy_provider *p, const char *lb, int on)
 {
 	CHECK("load balancer", lb);
-	return p->ops->lb_hold(p, lb, on);
+	return !p->ops->lb_hold ? unsupported(p, "lb_hold") : p->ops->lb_hold(p, lb, on);
 }

@@ -1,8 +1,53 @@
 /*
  * provider.h - the provider interface inside libmdeploy: a table of
- * operations each implementation (provider/local/, later provider/aws/)
- * fills. The public calls in mdeploy/provider.h check arguments and dispatch
+ * operations each implementation fills (provider/local/, provider/aws/).
+ * The public calls in mdeploy/provider.h check arguments and dispatch
  * through it; implementations never see NULL handles or bad names.
+ *
+ * PROVIDERS ARE FOLDERS OF THE SAME FILES
+ *
+ * provider/<name>/ holds one file per part, with the same names in every
+ * provider, so that a reader who knows one knows the others:
+ *
+ *   ops.c        the mdeploy_provider_ops table below and `init`/`free`
+ *                (reading the provider's options); listed in registry.c.
+ *   fleet.c      fleets: a named group of identical instances with
+ *                desired/min/max sizes (local: rows in the state store and
+ *                process trees; aws: an Auto Scaling group per fleet,
+ *                app-group-vNNN). fleet_create boots `desired` instances
+ *                (the boot callback installs the live revision, as user
+ *                data does), fleet_scale grows or shrinks (scale-in removes
+ *                the newest), fleet_terminate removes it and its instances,
+ *                fleet_foreach lists (prefix or one exact name).
+ *   instance.c   instances: listing with live state, start/stop/terminate
+ *                (local: a PHP server per instance on its own loopback
+ *                address; aws: EC2 instances reached through SSM).
+ *   lb.c         the load balancer, the part the orchestrator talks to:
+ *                lb_ensure/stop/running/bind, targets registered per
+ *                instance with a state (ready/drain/maint), weights, health
+ *                as the load balancer reports it (lb_targets), hold (a
+ *                maintenance window). Implementation details live in files
+ *                named for the technology: local/haproxy_*.c (process,
+ *                slots, Runtime API), aws/elbv2_*.c.
+ *   params.c     \
+ *   secrets.c     > the stores, registered by stores.c (see store.h).
+ *   artifacts.c  /
+ *   stores.c     the provider's entry in the store registry.
+ *
+ * A provider need not implement every part: a NULL operation is reported
+ * as MDEPLOY_EUNSUPPORTED naming the provider and the operation.
+ *
+ * Rules every implementation keeps (the orchestrator relies on them):
+ *  - Every operation is idempotent: the journal replays a step after a
+ *    crash (creating an existing fleet with the same options, registering a
+ *    registered target, deregistering one that is gone are not errors
+ *    unless said otherwise).
+ *  - What is live is read from the infrastructure (HAProxy's state, ASG
+ *    and target-group descriptions), never from a cache that can lie.
+ *  - A target that joins the load balancer takes traffic only after
+ *    `healthy_threshold` real health checks passed after it joined.
+ *  - Errors are set with mdeploy__error_set(), class PROVIDER, saying what
+ *    failed with the provider's own message (and request id on AWS).
  */
 #ifndef MDEPLOY_PROVIDER_PRIVATE_H
 #define MDEPLOY_PROVIDER_PRIVATE_H

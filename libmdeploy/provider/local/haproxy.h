@@ -1,4 +1,8 @@
-/* haproxy.h - shared by the local load balancer's files (haproxy.c, haproxy_cli.c). */
+/*
+ * haproxy.h - shared by the local load balancer's files: lb.c (what the
+ * provider interface asks), haproxy_proc.c (the process), haproxy_slots.c
+ * (its servers), haproxy_cli.c (its Runtime API).
+ */
 #ifndef MDEPLOY_PROVIDER_LOCAL_HAPROXY_H
 #define MDEPLOY_PROVIDER_LOCAL_HAPROXY_H
 
@@ -26,6 +30,82 @@ int mdeploy_local__hap_cli_change(const lb_paths *lp, const char *cmd);
 /* `show servers state` into the server-state-file, for a restart. */
 int mdeploy_local__hap_save_state(const lb_paths *lp);
 
+/* haproxy_proc.c */
+long mdeploy_local__hap_read_pid(const lb_paths *lp);
+int mdeploy_local__hap_is_haproxy(long pid);
+/* Write haproxy.cfg (and the bind file) for `o`. */
+int mdeploy_local__hap_write_config(const lb_paths *lp, const mdeploy_lb_options *o);
+/* Start HAProxy from its configuration and wait until its socket answers. */
+int mdeploy_local__hap_start_haproxy(mdeploy_provider *p, const lb_paths *lp);
+
+/* haproxy_slots.c */
+#define FREE_PORT 1
+/* HAProxy's SRV_ADMF_* bits: forced/inherited/resolution/hostname maintenance, forced/inherited drain. */
+#define ADMIN_MAINT 0x63u
+#define ADMIN_DRAIN 0x18u
+
+typedef struct {
+	char name[32];
+	char address[64];
+	unsigned int port;
+	unsigned int admin;
+	unsigned int weight;
+	char instance[32];  /* "" when no known instance sits there */
+} hap_slot;
+
+typedef struct {
+	hap_slot *v;
+	size_t n;
+} hap_slot_list;
+
+/* The counters of a slot that an instance's counters start from. */
+typedef struct {
+	uint64_t sessions_total, responses_total, responses_5xx, check_failures;
+} slot_counters;
+
+typedef int (*stat_row_cb)(char **hdr, int nh, char **f, int nf, void *payload);
+/* Call `cb` for each server row of the backend in `show stat`. */
+int mdeploy_local__hap_stat_each(const lb_paths *lp, stat_row_cb cb, void *payload);
+const char *mdeploy_local__hap_str_field(char **hdr, int nh, char **f, int nf, const char *name);
+uint64_t mdeploy_local__hap_num_field(char **hdr, int nh, char **f, int nf, const char *name);
+void mdeploy_local__hap_counters_of(char **hdr, int nh, char **f, int nf, slot_counters *c);
+int mdeploy_local__hap_offset_save(mdeploy_provider *p, const lb_paths *lp, const char *lb, const char *slot,
+                                   const char *instance);
+void mdeploy_local__hap_offset_load(mdeploy_provider *p, const char *lb, const char *slot, const char *instance,
+                                    long pid, slot_counters *c);
+static inline uint64_t mdeploy_local__hap_minus(uint64_t v, uint64_t off)
+{
+	return v >= off ? v - off : v;
+}
+int mdeploy_local__hap_join_slot(mdeploy_provider *p, const lb_paths *lp, const char *slot, const char *state);
+int mdeploy_local__hap_hold_slot(const lb_paths *lp, const char *slot);
+int mdeploy_local__hap_field_index(char **hdr, int nh, const char *name);
+int mdeploy_local__hap_split(char *line, char sep, char **fields, int max);
+/* The backend's slots, each with the instance that sits there. Free sl->v. */
+int mdeploy_local__hap_load_slots(mdeploy_provider *p, const lb_paths *lp, hap_slot_list *sl);
+const char *mdeploy_local__hap_admin_state_name(unsigned int admin);
+const char *mdeploy_local__hap_state_word(int state);
+hap_slot *mdeploy_local__hap_slot_of(hap_slot_list *sl, const char *instance);
+
+#define read_pid mdeploy_local__hap_read_pid
+#define is_haproxy mdeploy_local__hap_is_haproxy
+#define write_config mdeploy_local__hap_write_config
+#define start_haproxy mdeploy_local__hap_start_haproxy
+#define stat_each mdeploy_local__hap_stat_each
+#define str_field mdeploy_local__hap_str_field
+#define num_field mdeploy_local__hap_num_field
+#define counters_of mdeploy_local__hap_counters_of
+#define offset_save mdeploy_local__hap_offset_save
+#define offset_load mdeploy_local__hap_offset_load
+#define minus mdeploy_local__hap_minus
+#define join_slot mdeploy_local__hap_join_slot
+#define hold_slot mdeploy_local__hap_hold_slot
+#define field_index mdeploy_local__hap_field_index
+#define split mdeploy_local__hap_split
+#define load_slots mdeploy_local__hap_load_slots
+#define admin_state_name mdeploy_local__hap_admin_state_name
+#define state_word mdeploy_local__hap_state_word
+#define slot_of mdeploy_local__hap_slot_of
 #define paths mdeploy_local__hap_paths
 #define sleep_ms mdeploy_local__hap_sleep_ms
 #define cli_send mdeploy_local__hap_cli_send

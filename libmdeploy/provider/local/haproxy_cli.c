@@ -1,7 +1,7 @@
 /*
  * haproxy_cli.c - the local load balancer's files and its Runtime API: one
  * exchange over the 0600 admin socket, changes whose refusal is an error,
- * and the saved server state (see haproxy.c).
+ * and the saved server state (see lb.c).
  */
 #include "local.h"
 #include "haproxy.h"

@@ -1,4 +1,4 @@
-/* local.h - shared pieces of the local provider (fleet.c, instance.c, haproxy.c). */
+/* local.h - shared pieces of the local provider (fleet.c, instance.c, lb.c, ops.c). */
 #ifndef MDEPLOY_PROVIDER_LOCAL_H
 #define MDEPLOY_PROVIDER_LOCAL_H
 
@@ -40,7 +40,7 @@ int mdeploy_local__fleet_set_tags(mdeploy_provider *p, const char *name, const c
 int mdeploy_local__fleet_foreach(mdeploy_provider *p, const char *prefix, const char *exact,
                                  mdeploy_fleet_cb cb, void *payload);
 
-/* haproxy.c */
+/* lb.c */
 int mdeploy_local__lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *o);
 int mdeploy_local__lb_stop(mdeploy_provider *p, const char *name);
 int mdeploy_local__lb_running(mdeploy_provider *p, const char *name);

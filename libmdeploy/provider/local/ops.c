@@ -1,0 +1,55 @@
+/*
+ * ops.c - the local provider in the provider table (provider/registry.c):
+ * its operations, one part per file (fleet.c, instance.c, lb.c; the stores
+ * are registered in stores.c), and opening it.
+ *
+ * Instances are process trees on their own loopback address (127.A.B.x,
+ * the address base from the options or MDEPLOY_LOCAL_ADDRESS_BASE), the
+ * load balancer is an HAProxy mdeploy owns.
+ */
+#include "local.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int local_init(mdeploy_provider *p)
+{
+	const char *base = p->opts.address_base;
+	unsigned int a, b;
+	char extra;
+
+	if (!base)
+		base = getenv("MDEPLOY_LOCAL_ADDRESS_BASE");
+	if (!base || !*base)
+		base = "127.77";
+	if (sscanf(base, "%u.%u%c", &a, &b, &extra) != 2 || a != 127 || b > 255)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"address base '%s' must be two octets in 127/8, like 127.77", base);
+	if (!(p->address_base = mdeploy__strdup(base)))
+		return MDEPLOY_ENOMEM;
+	return 0;
+}
+
+const mdeploy_provider_ops mdeploy_provider__local_ops = {
+	"local",
+	local_init,
+	NULL,
+	mdeploy_local__fleet_create,
+	mdeploy_local__fleet_scale,
+	mdeploy_local__fleet_terminate,
+	mdeploy_local__fleet_set_tags,
+	mdeploy_local__fleet_foreach,
+	mdeploy_local__instance_foreach,
+	mdeploy_local__instance_start,
+	mdeploy_local__instance_stop,
+	mdeploy_local__instance_terminate,
+	mdeploy_local__lb_ensure,
+	mdeploy_local__lb_stop,
+	mdeploy_local__lb_running,
+	mdeploy_local__lb_register,
+	mdeploy_local__lb_deregister,
+	mdeploy_local__lb_apply,
+	mdeploy_local__lb_targets,
+	mdeploy_local__lb_bind,
+	mdeploy_local__lb_hold,
+};
