@@ -22,5 +22,6 @@ int cmd_artifacts(int argc, char **argv);
 int cmd_params(int argc, char **argv);
 int cmd_secrets(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -247,6 +247,27 @@ const struct cli_command cli_commands[] = {
 	  "   --restore-database  rollback across an upgrade: restore the backup taken\n"
 	  "                       before it (what was written since is lost)\n"
 	  "   --limit N           history: at most N deployments\n" },
+	{ "serve", cmd_serve, "Web console: executions, approvals, deployments, fleets, live; JSON API",
+	  "mdeploy serve [--listen ADDR] [--port N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--port-file FILE] [--json]\n"
+	  "mdeploy serve token create [--read-only] [--json] NAME\n"
+	  "mdeploy serve token list [--json]\n"
+	  "mdeploy serve token revoke [--json] NAME\n"
+	  "mdeploy serve audit [--limit N] [--json]",
+	  "serve runs the console until SIGINT/SIGTERM and prints its URL. It listens on\n"
+	  "127.0.0.1 by default; any other address needs --tls-cert and --tls-key.\n"
+	  "Every page and /api/ request needs a token: 'token create' prints a new one\n"
+	  "once (only its SHA-256 is stored); a --read-only token cannot approve, stop\n"
+	  "or roll back. Requests that change something also need the session's CSRF\n"
+	  "token. audit lists the decisions taken through the console and by whom.\n"
+	  "The JSON API is described in mdeploy-serve(1).\n"
+	  "   --listen ADDR      IPv4 or IPv6 address (default 127.0.0.1)\n"
+	  "   --port N           port (default 8090; 0: any free port)\n"
+	  "   --tls-cert FILE    PEM certificate (with --tls-key: HTTPS)\n"
+	  "   --tls-key FILE     PEM private key\n"
+	  "   --public-url URL   the URL users reach the console at (links)\n"
+	  "   --port-file FILE   write the port there once listening\n"
+	  "   --read-only        token create: the token can only read\n"
+	  "   --limit N          audit: at most N entries (default 50)\n" },
 	{ "cron", cmd_cron, "Run Moodle's cron for a group, once or on a schedule (one runner per group)",
 	  "mdeploy cron run [--json] [--every SECONDS [--count N]] [--timeout SECONDS] [--php PATH] GROUP",
 	  "Runs admin/cli/cron.php --keep-alive=0 of the release that takes traffic\n"

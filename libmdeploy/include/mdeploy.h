@@ -30,5 +30,6 @@
 #include "mdeploy/build.h"
 #include "mdeploy/deploy.h"
 #include "mdeploy/aws.h"
+#include "mdeploy/web.h"
 
 #endif

@@ -43,6 +43,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX local_instances_fleet ON local_instances(fleet);",
 	/* 3: pipeline executions, their actions, artifacts and triggers */
 	mdeploy_pipeline__schema,
+	/* 4: web console tokens and the audit trail */
+	mdeploy_web__schema,
 };
 
 int mdeploy_store_schema_latest(void)

@@ -35,6 +35,7 @@ int mdeploy_store__journal_data(mdeploy_store *store, const char *deployment_id,
 
 /* Migrations kept next to the module that owns the tables. */
 extern const char mdeploy_pipeline__schema[]; /* pipeline/schema.c */
+extern const char mdeploy_web__schema[];      /* web/audit.c */
 
 /* Wall clock. */
 int64_t mdeploy_store__unix_ms(void);
