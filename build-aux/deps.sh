@@ -6,7 +6,7 @@
 MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
  libgit2-dev libarchive-dev libcurl4-openssl-dev libssl-dev libcyaml-dev
  libyaml-dev
- libsqlite3-dev libjansson-dev libzstd-dev zlib1g-dev
+ libsqlite3-dev libjansson-dev libxml2-dev libzstd-dev zlib1g-dev
  haproxy php-cli php-curl git jq groff-base valgrind zstd curl ca-certificates
  bsdutils shellcheck wrk sqlite3 openssl procps iproute2 acl python3
  postgresql php8.2-pgsql php8.2-xml php8.2-mbstring php8.2-curl php8.2-zip php8.2-gd

@@ -61,21 +61,53 @@ static int php_req_cb(const mdeploy_php_requirement *q, void *payload)
 	return 0;
 }
 
+struct doctor_opts {
+	const char *php;
+	int aws;
+};
+
 static int opt_cb(int c, const char *arg, void *data)
 {
-	if (c != CLI_OPT_CMD)
+	struct doctor_opts *o = data;
+	if (c == CLI_OPT_CMD)
+		o->php = arg;
+	else if (c == CLI_OPT_CMD + 1)
+		o->aws = 1;
+	else
 		return CLI_EXIT_USAGE;
-	*(const char **)data = arg;
 	return 0;
+}
+
+/* STS GetCallerIdentity with the credentials, region and endpoint found as the AWS CLI finds them. */
+static int check_aws(json_t *arr)
+{
+	mdeploy_aws_identity id;
+	char detail[2048];
+	int ok = mdeploy_aws_whoami(&id, NULL, NULL, NULL) == 0;
+	if (ok)
+		snprintf(detail, sizeof(detail), "%s (account %s, region %s, credentials from the %s, endpoint %s)",
+		         id.arn, id.account, id.region, id.credentials_source, id.endpoint);
+	else
+		snprintf(detail, sizeof(detail), "%s", mdeploy_error_last()->message);
+	json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "aws-sts", "ok", ok, "required", 1,
+	                                     "detail", detail));
+	if (!cli.json) {
+		printf("%-26s %-8s %s\n", "aws-sts", ok ? "ok" : "FAILED", detail);
+		if (!ok)
+			cli_hint("see mdeploy-aws(7) for where credentials, region and endpoints are read from");
+	}
+	return !ok;
 }
 
 int cmd_doctor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "php", required_argument, NULL, CLI_OPT_CMD },
+		{ "aws", no_argument, NULL, CLI_OPT_CMD + 1 },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *php = NULL, *release = NULL;
+	struct doctor_opts o = { NULL, 0 };
+	const char *release = NULL;
 	static const char *const haproxy_v[] = { "haproxy", "-v", NULL };
 	static const char *const php_v[] = { "php", "-v", NULL };
 	static const char *const git_v[] = { "git", "--version", NULL };
@@ -91,7 +123,7 @@ int cmd_doctor(int argc, char **argv)
 	size_t i;
 	const char *path = getenv("PATH");
 
-	if ((rc = cli_parse(argc, argv, "doctor", "", longopts, opt_cb, &php)) >= 0)
+	if ((rc = cli_parse(argc, argv, "doctor", "", longopts, opt_cb, &o)) >= 0)
 		goto out;
 	if (optind + 1 < argc) {
 		rc = cli_usage_error("doctor", "too many arguments");
@@ -146,7 +178,7 @@ int cmd_doctor(int argc, char **argv)
 	{
 		/* What Moodle needs of PHP: always max_input_vars, and what the release's environment.xml lists. */
 		struct php_out po = { arr, 0 };
-		if (mdeploy_moodle_php_check(ctx, php, release, php_req_cb, &po)) {
+		if (mdeploy_moodle_php_check(ctx, o.php, release, php_req_cb, &po)) {
 			snprintf(detail, sizeof(detail), "%s", mdeploy_error_last()->message);
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "php-moodle", "ok", 0,
 			                                     "required", 1, "detail", detail));
@@ -159,6 +191,8 @@ int cmd_doctor(int argc, char **argv)
 			cli_hint("install a missing extension with: apt-get install -y php-NAME; set ini values in a "
 			         "file of PHP's conf.d (php --ini lists them), e.g. max_input_vars = 5000");
 	}
+	if (o.aws)
+		failed += check_aws(arr);
 	json_object_set_new(doc, "checks", arr);
 	arr = NULL;
 	json_object_set_new(doc, "ok", json_boolean(!failed));

@@ -20,7 +20,7 @@ const struct cli_command cli_commands[] = {
 	{ "version", cmd_version, "Show the versions of mdeploy and its libraries",
 	  "mdeploy version [--json]", "" },
 	{ "doctor", cmd_doctor, "Check that this host has what mdeploy needs",
-	  "mdeploy doctor [--json] [--php PHP] [TREE|BUNDLE]",
+	  "mdeploy doctor [--json] [--php PHP] [--aws] [TREE|BUNDLE]",
 	  "Checks the state directory, the libraries mdeploy was built with, and the\n"
 	  "programs the local provider and the default Moodle hooks use (haproxy,\n"
 	  "php, git), and what Moodle needs of PHP: max_input_vars >= 5000 and, for\n"

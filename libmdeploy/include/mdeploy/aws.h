@@ -104,6 +104,28 @@ MDEPLOY_EXTERN(int) mdeploy_aws_presign(char **url, const mdeploy_aws_sign_reque
 MDEPLOY_EXTERN(int) mdeploy_aws_signing_key(unsigned char key[32], const char *secret_access_key,
                                             const char *date, const char *region, const char *service);
 
+/*
+ * Who the AWS credentials are: STS GetCallerIdentity, signed with the
+ * credentials found as the AWS CLI finds them (environment, web identity,
+ * shared files with AWS_PROFILE, container, EC2 instance metadata), in the
+ * region and at the endpoint found as the CLI finds them (AWS_REGION,
+ * AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile). `region`, `endpoint`
+ * and `profile` override those when not NULL (mdeploy.yml). MDEPLOY_EAUTH
+ * when no credentials are found or AWS refuses them; MDEPLOY_ENETWORK when
+ * STS cannot be reached. Secrets are never part of the result or errors.
+ */
+typedef struct mdeploy_aws_identity {
+	char account[32];
+	char arn[512];
+	char user_id[256];
+	char region[64];
+	char endpoint[512];            /* the STS endpoint used */
+	char credentials_source[48];   /* "environment", "shared credentials file", "web identity", ... */
+} mdeploy_aws_identity;
+
+MDEPLOY_EXTERN(int) mdeploy_aws_whoami(mdeploy_aws_identity *out, const char *region, const char *endpoint,
+                                       const char *profile);
+
 MDEPLOY_END_DECL
 
 #endif
