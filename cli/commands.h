@@ -9,6 +9,7 @@ int cmd_appspec(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 int cmd_group(int argc, char **argv);
 int cmd_lb(int argc, char **argv);
+int cmd_infra(int argc, char **argv);
 int cmd_deploy(int argc, char **argv);
 int cmd_cron(int argc, char **argv);
 int cmd_agent(int argc, char **argv);

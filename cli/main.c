@@ -61,6 +61,24 @@ const struct cli_command cli_commands[] = {
 	  "start starts the instances on the release they hold and returns once every\n"
 	  "live instance passed the load balancer's health checks.\n"
 	  "   --wait   queue behind a running deployment of the group\n" },
+	{ "infra", cmd_infra, "Create, check and remove the servers under the deployment groups",
+	  "mdeploy infra plan [--json]\n"
+	  "mdeploy infra apply [--json]\n"
+	  "mdeploy infra status [--json]\n"
+	  "mdeploy infra outputs [--json]\n"
+	  "mdeploy infra destroy [--json] [--delete-data]",
+	  "With the local provider, apply creates and starts, under the state\n"
+	  "directory: a PostgreSQL cluster with a database and role per group, a\n"
+	  "Redis server for sessions and caches, a moodledata directory per group\n"
+	  "and a local CA with the load balancers' certificate; it writes what the\n"
+	  "groups' hooks read (MOODLE_DB*, MOODLE_REDIS_*, MOODLE_DATAROOT) to the\n"
+	  "parameter store and the passwords to the secret store. A second apply\n"
+	  "changes nothing. plan shows what apply would do and does nothing.\n"
+	  "status checks each resource live (connects, logs in) and exits 1 when\n"
+	  "one is down. outputs lists what the groups get (secrets by name only).\n"
+	  "destroy stops the servers and keeps their data for the next apply.\n"
+	  "   --delete-data   destroy: also delete the data, the records and the\n"
+	  "                   parameters apply wrote\n" },
 	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
 	  "mdeploy lb show [--json] NAME",
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"

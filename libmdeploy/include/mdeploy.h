@@ -22,6 +22,7 @@
 #include "mdeploy/bundle.h"
 #include "mdeploy/key.h"
 #include "mdeploy/provider.h"
+#include "mdeploy/infra.h"
 #include "mdeploy/pipeline.h"
 #include "mdeploy/agent.h"
 #include "mdeploy/params.h"
