@@ -40,6 +40,7 @@ MOODLE_DBPASS=pa'ss\word$HOME
 MOODLE_WWWROOT=https://moodle.example.org
 MOODLE_SSLPROXY=true
 MOODLE_REDIS_HOST=redis.internal
+MOODLE_REDIS_PASSWORD=re'dis\pw
 EOF2
 chmod 600 "$TMP/params"
 
@@ -64,6 +65,8 @@ like "$cfg" "\$CFG->localcachedir = '$R/localcache/d-1';" "config.php: localcach
 like "$cfg" "\$CFG->sslproxy  = true;" "config.php: sslproxy"
 like "$cfg" "\$CFG->session_handler_class = '\\core\\session\\redis';" "config.php: Redis session handler"
 like "$cfg" "\$CFG->session_redis_host = 'redis.internal';" "config.php: Redis host"
+is "$(cd "$R/releases/d-1" && php -r 'define("CLI_SCRIPT", true); require "config.php"; echo $CFG->session_redis_auth;')" \
+	're'"'"'dis\pw' "config.php: the Redis password (session_redis_auth) survives PHP's parser"
 like "$cfg" "\$CFG->wwwroot   = 'https://moodle.example.org';" "config.php: wwwroot"
 log=$(cat "$R/logs/d-1.log")
 unlike "$log" "word" "the password never reaches the deployment log"

@@ -23,6 +23,7 @@ reverseproxy=$(mdh_param MOODLE_REVERSEPROXY auto)
 redis_host=$(mdh_param MOODLE_REDIS_HOST "")
 redis_port=$(mdh_param MOODLE_REDIS_PORT 6379)
 redis_prefix=$(mdh_param MOODLE_REDIS_PREFIX "${prefix}sess_")
+redis_pass=$(mdh_param MOODLE_REDIS_PASSWORD "")
 webgroup=$(mdh_param MOODLE_WEB_GROUP "")
 
 case $dbtype in
@@ -100,6 +101,7 @@ umask 027
 		echo "\$CFG->session_redis_host = '$(q "$redis_host")';"
 		echo "\$CFG->session_redis_port = $redis_port;"
 		echo "\$CFG->session_redis_prefix = '$(q "$redis_prefix")';"
+		[ -n "$redis_pass" ] && echo "\$CFG->session_redis_auth = '$(q "$redis_pass")';"
 		echo "\$CFG->session_redis_acquire_lock_timeout = 120;"
 		echo "\$CFG->session_redis_lock_expire = 7200;"
 	fi

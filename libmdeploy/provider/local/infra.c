@@ -480,6 +480,31 @@ out:
 	return rc;
 }
 
+/* The secret APP/GROUP/KEY holds `value` (a copy of an infrastructure secret). */
+static int secret_apply(infra_run *r, const char *group, const char *key, const char *value)
+{
+	const char *app = mdeploy_config_application_name(r->cfg);
+	char *name, *cur = NULL;
+	int rc;
+
+	if (!(name = mdeploy__sprintf("%s/%s/%s", app, group, key)))
+		return mdeploy__error_oom();
+	if ((rc = mdeploy_local__infra_secret(r, name, &cur)) || (cur && !strcmp(cur, value)))
+		goto out;
+	{
+		char res[600];
+		snprintf(res, sizeof(res), "secret %s", name);
+		if ((rc = mdeploy_local__infra_change(r, res, "secret", cur ? "update" : "create", 0, "(value not shown)")))
+			goto out;
+	}
+	if (r->apply)
+		rc = mdeploy_secrets_put(r->secrets, name, value, NULL);
+out:
+	mdeploy_secret_value_free(cur);
+	free(name);
+	return rc;
+}
+
 static int group_params(infra_run *r, const mdeploy_group *g, const char *dbname, const char *dataroot)
 {
 	json_t *pg = mdeploy_local__infra_rec(r, "postgresql");
@@ -494,7 +519,21 @@ static int group_params(infra_run *r, const mdeploy_group *g, const char *dbname
 	    (rc = param_apply(r, g->name, "MOODLE_DBUSER", dbname)) ||
 	    (rc = param_apply(r, g->name, "MOODLE_DATAROOT", dataroot)))
 		return rc;
-	return 0;
+	{
+		json_t *redis = mdeploy_local__infra_rec(r, "redis");
+		char rport[16], prefix[80], *pw = NULL;
+		snprintf(rport, sizeof(rport), "%u", mdeploy_local__infra_port(redis));
+		/* Groups share the server: each its own keys. */
+		snprintf(prefix, sizeof(prefix), "%s_sess_", dbname);
+		if ((rc = param_apply(r, g->name, "MOODLE_REDIS_HOST", "127.0.0.1")) ||
+		    (rc = param_apply(r, g->name, "MOODLE_REDIS_PORT", redis ? rport : "(the new server's port)")) ||
+		    (rc = param_apply(r, g->name, "MOODLE_REDIS_PREFIX", prefix)) ||
+		    (rc = mdeploy_local__infra_secret(r, REDIS_SECRET, &pw)))
+			return rc;
+		rc = secret_apply(r, g->name, "MOODLE_REDIS_PASSWORD", pw ? pw : "");
+		mdeploy_secret_value_free(pw);
+	}
+	return rc;
 }
 
 /* ---- plan / apply ------------------------------------------------------- */
@@ -504,7 +543,7 @@ static int steps(infra_run *r)
 	size_t i;
 	int rc;
 
-	if ((rc = mdeploy_local__pg_apply(r)))
+	if ((rc = mdeploy_local__pg_apply(r)) || (rc = mdeploy_local__redis_apply(r)))
 		return rc;
 	for (i = 0; i < group_count(r); i++) {
 		const mdeploy_group *g = mdeploy_config_group_at(r->cfg, i);
@@ -623,6 +662,15 @@ int mdeploy_local__infra_destroy(mdeploy_ctx *ctx, mdeploy_store *store, const m
 	if ((rc = lock(&r)))
 		goto out;
 	locked = 1;
+	if ((pg = mdeploy_local__infra_rec(&r, "redis"))) {
+		if ((rc = mdeploy_local__redis_stop(&r, pg, &stopped)))
+			goto out;
+		if (stopped && (rc = mdeploy_local__infra_change(&r, "redis", "redis", "stop", 0, "127.0.0.1:%u",
+		                                                 mdeploy_local__infra_port(pg))))
+			goto out;
+		if ((rc = mdeploy_local__infra_rec_state(&r, "redis", "stopped")))
+			goto out;
+	}
 	if ((pg = mdeploy_local__infra_rec(&r, "postgresql"))) {
 		if ((rc = mdeploy_local__pg_stop(&r, pg, &stopped)))
 			goto out;
@@ -718,6 +766,8 @@ int mdeploy_local__infra_check(infra_run *r, const char *name, json_t *rec, mdep
 			res->up = mdeploy_local__pg_login(r, mdeploy_local__infra_str(rec, "name"), secret,
 			                                  &res->problem) == 0;
 		res->endpoint = mdeploy_local__infra_str(rec, "name");
+	} else if (!strcmp(type, "redis")) {
+		res->up = mdeploy_local__redis_up(r, rec, &res->pid, &res->problem) == 0;
 	} else if (!strcmp(type, "directory")) {
 		res->up = res->dir && stat(res->dir, &st) == 0 && S_ISDIR(st.st_mode);
 		if (!res->up)

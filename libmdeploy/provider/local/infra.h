@@ -103,4 +103,12 @@ int mdeploy_local__pg_up(infra_run *r, json_t *rec, long *pid, const char **prob
 /* Log in over TCP as the group's role with its secret: 0 when it works. */
 int mdeploy_local__pg_login(infra_run *r, const char *dbname, const char *secret_name, const char **problem);
 
+/* infra_redis.c */
+/* The Redis password's secret: the truth redis.conf is written from. */
+#define REDIS_SECRET "mdeploy-infra/local/REDIS_PASSWORD"
+int mdeploy_local__redis_apply(infra_run *r);
+int mdeploy_local__redis_stop(infra_run *r, json_t *rec, int *stopped);
+/* Live: redis-server running, a connection authenticates and answers PING. */
+int mdeploy_local__redis_up(infra_run *r, json_t *rec, long *pid, const char **problem);
+
 #endif
