@@ -92,3 +92,26 @@ moto_start() {
 		AWS_CONTAINER_AUTHORIZATION_TOKEN AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE 2>/dev/null
 	for _v in $(env | sed -n 's/^\(AWS_ENDPOINT_URL_[A-Z_]*\)=.*/\1/p'); do unset "$_v"; done
 }
+
+# moto_curl SERVICE ARGS... : curl(1) signed with SigV4 (curl's own signer) as
+# the moto user, for a test to look at or change what mdeploy stored; the key
+# goes to curl through a 0600 config file, never on its command line.
+moto_curl() {
+	_svc=$1; shift
+	( umask 077; printf 'user = "%s:%s"\n' "$MOTO_KEY_ID" "$MOTO_SECRET" >"$TMP/.moto-curl" )
+	curl -sS --max-time 60 -K "$TMP/.moto-curl" --aws-sigv4 "aws:amz:us-east-1:$_svc" "$@"
+	_rc=$?
+	rm -f "$TMP/.moto-curl"
+	return $_rc
+}
+
+# moto_create_bucket NAME
+moto_create_bucket() {
+	moto_curl s3 -f -o /dev/null -X PUT -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$MOTO_URL/$1"
+}
+
+# moto_json SERVICE TARGET JSON : a JSON 1.1 call (SSM, Secrets Manager), its answer on stdout.
+moto_json() {
+	moto_curl "$1" -X POST -H "Content-Type: application/x-amz-json-1.1" -H "X-Amz-Target: $2" \
+		--data-binary "$3" "$MOTO_URL/"
+}

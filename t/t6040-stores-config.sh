@@ -77,7 +77,7 @@ stores:
 EOF2
 run mdeploy --config "$TMP/bad.yml" params list
 is "$rc" 1 "an unknown store provider fails"
-like "$err" "bad.yml:7:15: stores.secrets.provider: unknown store provider 'nosuch' (this build has: local)" \
+like "$err" "bad.yml:7:15: stores.secrets.provider: unknown store provider 'nosuch' (this build has: local, aws)" \
 	"the error names file, line, field and the providers this build has"
 like "$err" "bad.yml:8:43: stores.artifacts.key_file: not an option of the local artifact store (it takes: dir)" \
 	"an option the provider does not take is an error too, in the same message"
@@ -90,12 +90,12 @@ cat >"$TMP/bad2.yml" <<'EOF2'
 application:
   name: storeapp
 stores:
-  params: { provider: local, bucket: b }
+  params: { provider: local, colour: b }
   parameters: { provider: local }
 EOF2
 run mdeploy --config "$TMP/bad2.yml" params list
 is "$rc" 1 "a key no store provider takes fails"
-like "$err" "bad2.yml:4:30: stores.params.bucket: unknown key 'bucket'" "the error names it"
+like "$err" "bad2.yml:4:30: stores.params.colour: unknown key 'colour'" "the error names it"
 cat >"$TMP/bad3.yml" <<'EOF2'
 application:
   name: storeapp

@@ -132,6 +132,7 @@ typedef struct mdeploy_aws__response {
 	char *error_code;             /* the service's error code on failure */
 	char *content_range;
 	int64_t date;                 /* Date header, 0 if none */
+	int64_t content_length;       /* Content-Length header, -1 if none */
 	int attempts;
 } mdeploy_aws__response;
 

@@ -175,7 +175,7 @@ static int web_identity(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 		session = sess;
 	}
 	if ((rc = mdeploy__file_read_max(&token, &len, file, 64 * 1024))) {
-		mdeploy__error_prefix("aws: web identity token: ");
+		mdeploy__error_prefix("aws: web identity token");
 		return rc;
 	}
 	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r'))
@@ -186,7 +186,7 @@ static int web_identity(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 	}
 	wipe_free(token);
 	if (rc) {
-		mdeploy__error_prefix("aws: web identity (role %s): ", role);
+		mdeploy__error_prefix("aws: web identity (role %s)", role);
 		return rc == MDEPLOY_ENOTFOUND ? MDEPLOY_EAUTH : rc;
 	}
 	id = mdeploy_aws__xml_text(doc, "Credentials/AccessKeyId");
@@ -261,7 +261,7 @@ static int container(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 	free(url);
 	wipe_free(filetok);
 	if (rc) {
-		mdeploy__error_prefix("aws: container credentials: ");
+		mdeploy__error_prefix("aws: container credentials");
 		return rc;
 	}
 	rc = from_json(out, body.ptr ? body.ptr : "", body.size, "container");

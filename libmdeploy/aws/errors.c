@@ -9,6 +9,7 @@
  *   already exists                                                        -> EEXISTS
  *   refused credentials or permissions, signature mismatch                -> EAUTH
  *   validation                                                            -> EINVALID
+ *   a failed precondition (S3 If-Match)                                   -> ECONFLICT
  *   throttling, 5xx, anything else                                        -> ENETWORK
  */
 #include "aws/aws_private.h"
@@ -45,6 +46,9 @@ static const char *const invalid_codes[] = { "ValidationException", "ValidationE
 	                                     "MalformedXML", "InvalidRequest", "ParameterMaxVersionLimitExceeded",
 	                                     "HierarchyLevelLimitExceededException", "InvalidDigest", "BadDigest",
 	                                     "EntityTooSmall", "InvalidPart", "InvalidPartOrder", NULL };
+
+static const char *const conflict_codes[] = { "PreconditionFailed", "ConditionalRequestConflict",
+	                                      "OperationAborted", NULL };
 
 static int in(const char *const *list, const char *code)
 {
@@ -155,6 +159,8 @@ int mdeploy_aws__error_set(const char *service, long status, const char *body, s
 
 	if (in(notfound_codes, code))
 		rc = MDEPLOY_ENOTFOUND;
+	else if (in(conflict_codes, code) || status == 412)
+		rc = MDEPLOY_ECONFLICT;
 	else if (in(exists_codes, code))
 		rc = MDEPLOY_EEXISTS;
 	else if (in(auth_codes, code) || status == 401 || status == 403)

@@ -128,6 +128,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	} else if ((v = header_value(p, len, "x-amzn-ErrorType"))) {
 		free(x->error_type);
 		x->error_type = v;
+	} else if ((v = header_value(p, len, "Content-Length"))) {
+		x->resp->content_length = strtoll(v, NULL, 10);
+		free(v);
 	} else if ((v = header_value(p, len, "Date"))) {
 		time_t t = curl_getdate(v, NULL);
 		if (t > 0)
@@ -335,6 +338,7 @@ int mdeploy_aws__send(mdeploy_aws__client *c, const mdeploy_aws__request *req, m
 		int retry = 0;
 
 		mdeploy_aws__response_dispose(resp);
+		resp->content_length = -1;
 		memset(&x, 0, sizeof(x));
 		x.req = req;
 		x.resp = resp;
@@ -402,6 +406,6 @@ int mdeploy_aws__send(mdeploy_aws__client *c, const mdeploy_aws__request *req, m
 		}
 	}
 	if (rc && resp->attempts > 1)
-		mdeploy__error_prefix("after %d attempts: ", resp->attempts);
+		mdeploy__error_prefix("after %d attempts", resp->attempts);
 	return rc;
 }

@@ -18,6 +18,7 @@ static const mdeploy_provider_ops *const providers[] = {
 
 static const mdeploy_provider__stores *const stores[] = {
 	&mdeploy_provider__local_stores,
+	&mdeploy_provider__aws_stores,
 };
 
 const mdeploy_provider_ops *mdeploy_provider__find(const char *name)

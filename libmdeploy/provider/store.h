@@ -135,6 +135,7 @@ const char *mdeploy_provider__stores_names(void);
 
 /* The registered providers (one line each in registry.c). */
 extern const mdeploy_provider__stores mdeploy_provider__local_stores;
+extern const mdeploy_provider__stores mdeploy_provider__aws_stores;
 
 /* config/config_stores.c: stores.<kind> of a loaded mdeploy.yml. The
  * provider is NULL when the section or the kind is absent. */

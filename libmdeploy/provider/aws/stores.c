@@ -1,0 +1,107 @@
+/*
+ * stores.c - the aws provider's stores in the store registry
+ * (provider/store.h):
+ *
+ *   stores:
+ *     params:    { provider: aws, region: eu-west-1, prefix: /mdeploy/moodle, kms_key: alias/mdeploy }
+ *     secrets:   { provider: aws, prefix: mdeploy/moodle/ }
+ *     artifacts: { provider: aws, bucket: my-artifacts, prefix: mdeploy/moodle/artifacts }
+ *
+ * Every kind takes region, endpoint (an S3-compatible store, a VPC
+ * endpoint, moto) and profile; credentials never come from mdeploy.yml
+ * (mdeploy-aws(7)).
+ */
+#include "provider/aws/aws.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const params_keys[] = { "region", "endpoint", "profile", "prefix", "kms_key", "secure", NULL };
+static const char *const secrets_keys[] = { "region", "endpoint", "profile", "prefix", "kms_key", NULL };
+static const char *const artifacts_keys[] = { "region",  "endpoint",  "profile",  "bucket",
+	                                      "prefix",  "kms_key",   "part_size_mb", "parallel", NULL };
+
+static int aws_check(mdeploy_provider__store_kind kind, const char *key, const char *value, char *why, size_t n)
+{
+	const char *p;
+	if (!*value) {
+		snprintf(why, n, "must not be empty");
+		return 1;
+	}
+	if (!strcmp(key, "endpoint") && strncmp(value, "https://", 8) && strncmp(value, "http://", 7)) {
+		snprintf(why, n, "must be an https:// (or http://) URL");
+		return 1;
+	}
+	if (!strcmp(key, "region")) {
+		for (p = value; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '-')
+				break;
+		if (*p) {
+			snprintf(why, n, "must be a region name like eu-west-1");
+			return 1;
+		}
+	}
+	if (!strcmp(key, "prefix") && kind == MDEPLOY_PROVIDER__STORE_PARAMS && value[0] != '/') {
+		snprintf(why, n, "must start with '/' (a parameter path like /mdeploy/moodle)");
+		return 1;
+	}
+	if (!strcmp(key, "secure") && strcmp(value, "true") && strcmp(value, "false")) {
+		snprintf(why, n, "must be true or false");
+		return 1;
+	}
+	if (!strcmp(key, "bucket")) {
+		size_t len = strlen(value);
+		for (p = value; *p; p++)
+			if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-' && *p != '.')
+				break;
+		if (*p || len < 3 || len > 63) {
+			snprintf(why, n, "must be an S3 bucket name (3-63 lowercase letters, digits, '-', '.')");
+			return 1;
+		}
+	}
+	if (!strcmp(key, "part_size_mb") || !strcmp(key, "parallel")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		long max = !strcmp(key, "parallel") ? 32 : 5120;
+		long min = !strcmp(key, "parallel") ? 1 : 5;
+		if (*end || v < min || v > max) {
+			snprintf(why, n, "must be a number from %ld to %ld", min, max);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+const mdeploy_provider__stores mdeploy_provider__aws_stores = {
+	"aws",
+	{ params_keys, secrets_keys, artifacts_keys },
+	aws_check,
+	mdeploy_awsp__params_new,
+	mdeploy_awsp__secrets_new,
+	mdeploy_awsp__artifacts_new,
+};
+
+int mdeploy_awsp__client(mdeploy_aws__client **out, const mdeploy_provider__store_args *a)
+{
+	mdeploy_aws__client_options o;
+	int rc;
+	o.region = mdeploy_provider__store_option(a, "region");
+	o.endpoint = mdeploy_provider__store_option(a, "endpoint");
+	o.profile = mdeploy_provider__store_option(a, "profile");
+	if ((rc = mdeploy_aws__client_new(out, &o)))
+		mdeploy__error_prefix("%s store", mdeploy_provider__store_kind_noun(a->kind));
+	return rc;
+}
+
+int mdeploy_awsp__prefix(char **out, const mdeploy_provider__store_args *a, const char *fmt)
+{
+	const char *v = mdeploy_provider__store_option(a, "prefix");
+	const char *app = a->config ? mdeploy_config_application_name(a->config) : NULL;
+	if (v)
+		*out = mdeploy__strdup(v);
+	else
+		*out = mdeploy__sprintf(fmt, app && *app ? app : "default");
+	return *out ? 0 : MDEPLOY_ENOMEM;
+}
