@@ -51,15 +51,16 @@ int mdeploy_pipeline__uuid(char out[37]);
 /* A full id or a unique prefix -> the full id. */
 int mdeploy_pipeline__resolve_id(mdeploy_store *store, const char *id, char out[37]);
 
-/* runner.c */
+/* create.c */
 int mdeploy_pipeline__create(mdeploy_store *store, const mdeploy_pipeline *p,
                              const mdeploy_pipeline_run_options *opts, char id[37]);
-/* Mark an execution nobody drives (or whose actions ended) Stopped. */
-int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id);
 /* {"variables": {...}, "pipeline": {...}, NAMESPACE: {...}} for substitution. */
 json_t *mdeploy_pipeline__namespaces(mdeploy_store *store, const mdeploy_pipeline *p, const char *id);
 /* mdeploy_pipeline_lookup_cb over such an object. */
 const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *payload);
+
+/* runner.c: mark an execution nobody drives (or whose actions ended) Stopped. */
+int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id);
 
 /* worker.c: run action `idx` in this (forked) process, record it, _exit. */
 void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)
