@@ -39,6 +39,8 @@ struct mdeploy_pipeline__doc {
 	unsigned int variables_count;
 	struct raw_stage *stages;
 	unsigned int stages_count;
+	struct mdeploy_pipeline__notify_raw *notifications;
+	unsigned int notifications_count;
 };
 
 #define STR(key, type, member) \
@@ -106,6 +108,8 @@ static const cyaml_schema_field_t doc_fields[] = {
 	                     struct mdeploy_pipeline__doc, variables, &var_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE("stages", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 	                     struct mdeploy_pipeline__doc, stages, &stage_schema, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("notifications", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct mdeploy_pipeline__doc,
+	                     notifications, &mdeploy_pipeline__notify_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -114,7 +118,7 @@ static const cyaml_schema_value_t doc_schema = {
 };
 
 static const char *const root_keys[] = {
-	"name", "description", "execution_mode", "variables", "stages", NULL
+	"name", "description", "execution_mode", "variables", "stages", "notifications", NULL
 };
 
 static const char *const type_names[] = { NULL, "source", "build", "deploy", "approval", "shell" };
@@ -315,6 +319,9 @@ static int build(mdeploy_pipeline *p, mdeploy__yaml_problems *probs)
 			                      "(superseded, queued)", d->execution_mode);
 	}
 
+	p->notify = d->notifications;
+	p->nnotify = d->notifications_count;
+	mdeploy_pipeline__notify_check(p->notify, p->nnotify, probs);
 	p->nvars = d->variables_count;
 	if (p->nvars && !(p->vars = calloc(p->nvars, sizeof(*p->vars))))
 		return mdeploy__error_oom();

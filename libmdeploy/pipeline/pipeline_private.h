@@ -10,6 +10,13 @@
 
 struct mdeploy_pipeline__doc;
 
+/* A webhook of notifications: (notify.c). */
+struct mdeploy_pipeline__notify_raw {
+	char *url, *format;
+	char **events;
+	unsigned int events_count;
+};
+
 struct mdeploy_pipeline {
 	char *path;
 	char *display;
@@ -26,6 +33,8 @@ struct mdeploy_pipeline {
 	mdeploy_pipeline_action *actions; /* all of them, stage by stage */
 	size_t nactions;
 	char (*fields)[48];          /* storage for actions[i].field */
+	const struct mdeploy_pipeline__notify_raw *notify; /* borrowed from doc */
+	size_t nnotify;
 };
 
 /* definition.c: load from text (an execution's stored copy). */
@@ -61,6 +70,14 @@ const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *pay
 
 /* runner.c: mark an execution nobody drives (or whose actions ended) Stopped. */
 int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id);
+
+/* notify.c: the notifications: schema, its checks, and sending `event`
+ * ("approval", "failed", "succeeded") to the webhooks that want it. */
+extern const cyaml_schema_value_t mdeploy_pipeline__notify_schema;
+void mdeploy_pipeline__notify_check(const struct mdeploy_pipeline__notify_raw *n, size_t count,
+                                    mdeploy__yaml_problems *probs);
+void mdeploy_pipeline__notify(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pipeline *p, const char *id,
+                              const char *event, const char *action, const char *detail);
 
 /* worker.c: run action `idx` in this (forked) process, record it, _exit. */
 void mdeploy_pipeline__worker(mdeploy_ctx *ctx, const mdeploy_pipeline *p, const char *id, size_t idx)

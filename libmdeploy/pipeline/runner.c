@@ -75,6 +75,8 @@ static int exec_finish(struct runner *r, const char *status, const char *error)
 	sqlite3_finalize(st);
 	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: %s%s%s", r->id, status,
 	             error ? ": " : "", error ? error : "");
+	if (!rc && (!strcmp(status, "Succeeded") || !strcmp(status, "Failed")))
+		mdeploy_pipeline__notify(r->ctx, r->store, r->p, r->id, status[0] == 'S' ? "succeeded" : "failed", NULL, error);
 	return rc;
 }
 
@@ -299,6 +301,11 @@ static int start_action(struct runner *r, size_t idx)
 		         " started_at = ?3, finished_at = 0, deadline = %lld, summary = ?4, error = NULL"
 		         " WHERE execution_id = ?1 AND idx = ?2", (long long)deadline);
 		rc = action_set(r, idx, sql, summary);
+		if (!rc) {
+			char name[256];
+			snprintf(name, sizeof(name), "%s/%s", a->stage, a->name);
+			mdeploy_pipeline__notify(r->ctx, r->store, r->p, r->id, "approval", name, comment);
+		}
 		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "pipeline", "%s/%s: %s; approve with: mdeploy pipeline "
 		             "approve %s %s/%s", a->stage, a->name, summary ? summary : "waiting for approval",
 		             r->id, a->stage, a->name);

@@ -391,6 +391,14 @@ int mdeploy_web_start(mdeploy_web **out, mdeploy_ctx *ctx, const mdeploy_web_opt
 		w->public_url = mdeploy__sprintf("%s://[%s]:%u", w->tls ? "https" : "http", addr, w->port);
 	else
 		w->public_url = mdeploy__sprintf("%s://%s:%u", w->tls ? "https" : "http", addr, w->port);
+	{
+		/* Webhooks link to the console: tell them where it is (best effort). */
+		mdeploy_store *st = NULL;
+		if (w->public_url && mdeploy_store_open(&st, ctx, NULL) == 0)
+			mdeploy_store_value_set(st, "web/public-url", w->public_url);
+		mdeploy_store_free(st);
+		mdeploy_error_clear();
+	}
 	*out = w;
 	return 0;
 }

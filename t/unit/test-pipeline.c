@@ -158,7 +158,7 @@ int main(void)
 	    "stages[1].actions[0].group: is required", "deploy without group");
 	bad(TWO_STAGES(SHELL("a", "        frobnicate: 1\n"), SHELL("b", "")),
 	    "p.yml:7:9: stages[0].actions[0].frobnicate: unknown key 'frobnicate'", "unknown key");
-	bad("foo: 1\n", "p.yml:1:1: foo: unknown key 'foo' (known: name, description, execution_mode, variables, stages)",
+	bad("foo: 1\n", "p.yml:1:1: foo: unknown key 'foo' (known: name, description, execution_mode, variables, stages, notifications)",
 	    "unknown top-level key");
 	bad("execution_mode: parallel\n" TWO_STAGES(SHELL("a", ""), SHELL("b", "")),
 	    "execution_mode: 'parallel' is not an execution mode (superseded, queued)", "bad mode");
