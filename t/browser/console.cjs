@@ -159,6 +159,30 @@ async function until(fn, ms, what) {
     await page.locator("tr").filter({ hasText: "rollback" }).filter({ hasText: "token:alice" }).first().waitFor();
   });
 
+  // ---- Stop and roll back during a canary ----------------------------------------
+  const run3 = run(["pipeline", "run", "--poll-ms", "100", "ship", "--var", "text=release three"]);
+  await page.goto(BASE + "/#/");
+  const card3 = page.locator("[data-testid=approval]").first();
+  await check("the third release's approval appears", () => card3.waitFor({ timeout: 30000 }));
+  await card3.getByRole("button", { name: "Approve" }).click();
+  await page.goto(BASE + "/#/groups/prod");
+  await check("the third release's canary shows 50/50", () => until(async () => {
+    const w = await weights(page);
+    return (w["web-prod-v001"] === 50 && Object.values(w).filter((v) => v === 50).length === 2) || w;
+  }, 60000, "a 50/50 split with web-prod-v001"));
+  await page.getByRole("button", { name: "Stop and roll back" }).click();
+  await check("Stop and roll back: the page says so", () => page.getByText(/stopped and rolled back/).waitFor({ timeout: 30000 }));
+  await check("... and web-prod-v001 takes 100% again", () => until(async () => {
+    const w = await weights(page);
+    return w["web-prod-v001"] === 100 || w;
+  }, 30000, "web-prod-v001 at 100%"));
+  ok(await served() === "release one", "release one still serves after the stopped canary");
+  const r3 = await run3.done;
+  ok(r3.code !== 0, "the third run ends unsuccessfully (its deployment was stopped)");
+  const last = await page.evaluate(() => fetch("/api/deployments?group=prod&limit=1").then((r) => r.json()));
+  ok(["RolledBack", "Stopped"].includes(last.deployments[0].status), "the stopped deployment is recorded as rolled back",
+    last.deployments[0].status);
+
   // ---- a read-only token, on a phone ---------------------------------------------
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const p2 = await phone.newPage();
