@@ -43,7 +43,7 @@ EOF
 run mdeploy --json infra plan
 is "$rc" 0 "infra plan succeeds before anything exists"
 is "$(printf '%s' "$out" | jq -r '[.changes[] | select(.type != "parameter" and .type != "secret") | "\(.action) \(.resource)"] | join(",")')" \
-	"create postgresql,create redis,create database/prod,create dataroot/prod,create database/staging,create dataroot/staging" \
+	"create postgresql,create redis,create certificate,create database/prod,create dataroot/prod,create database/staging,create dataroot/staging" \
 	"it would create the cluster, a database and a dataroot per group"
 ok "$([ ! -e "$MDEPLOY_STATE_DIR/infra" ]; echo $?)" "... and creates nothing"
 
@@ -90,7 +90,7 @@ like "$out" "no changes" "... and says so"
 run mdeploy --json infra status
 is "$rc" 0 "infra status exits 0 when everything is up"
 is "$(printf '%s' "$out" | jq -r '[.resources[] | "\(.name)=\(.up)"] | join(" ")')" \
-	"database/prod=true database/staging=true dataroot/prod=true dataroot/staging=true postgresql=true redis=true" \
+	"certificate=true database/prod=true database/staging=true dataroot/prod=true dataroot/staging=true postgresql=true redis=true" \
 	"every resource is up (the databases by a login over TCP)"
 
 run mdeploy --json infra outputs
@@ -124,7 +124,7 @@ ok "$([ "$rc" = 0 ] && [ ! -e "$MDEPLOY_STATE_DIR/infra" ] &&
 	! mdeploy params get /moodle/prod/MOODLE_DBPORT >/dev/null 2>&1; echo $?)" \
 	"destroy --delete-data removes the data and the parameters"
 is "$(printf '%s' "$out" | jq -r '[.changes[] | select(.data_loss) | .resource] | sort | join(",")')" \
-	"database/prod,database/staging,dataroot/prod,dataroot/staging,postgresql,redis" "... and marks each data loss"
+	"certificate,database/prod,database/staging,dataroot/prod,dataroot/staging,postgresql,redis" "... and marks each data loss"
 
 # kill -9 during apply: the next apply resumes, nothing is left unknown.
 export MDEPLOY_STATE_DIR="$TMP/state2"

@@ -15,6 +15,8 @@
 int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	mdeploy_lb_options lo = MDEPLOY_LB_OPTIONS_INIT;
+	char *cert;
+	int rc;
 	(void)target; (void)arg;
 	lo.bind = r->g->listen;
 	lo.slots = r->g->slots;
@@ -24,8 +26,11 @@ int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg)
 	lo.health_timeout_ms = r->g->health_timeout_ms;
 	lo.healthy_threshold = r->g->healthy_threshold;
 	lo.unhealthy_threshold = r->g->unhealthy_threshold;
-	lo.tls_cert = r->g->tls_certificate;
-	return mdeploy_lb_ensure(r->p, r->lb, &lo);
+	cert = mdeploy_deploy__lb_cert(r->ctx, r->g);
+	lo.tls_cert = cert;
+	rc = mdeploy_lb_ensure(r->p, r->lb, &lo);
+	free(cert);
+	return rc;
 }
 
 static int s_create(mdeploy_deploy__run *r, const char *target, void *arg)

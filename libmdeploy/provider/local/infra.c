@@ -543,7 +543,8 @@ static int steps(infra_run *r)
 	size_t i;
 	int rc;
 
-	if ((rc = mdeploy_local__pg_apply(r)) || (rc = mdeploy_local__redis_apply(r)))
+	if ((rc = mdeploy_local__pg_apply(r)) || (rc = mdeploy_local__redis_apply(r)) ||
+	    (rc = mdeploy_local__tls_apply(r)))
 		return rc;
 	for (i = 0; i < group_count(r); i++) {
 		const mdeploy_group *g = mdeploy_config_group_at(r->cfg, i);
@@ -768,6 +769,11 @@ int mdeploy_local__infra_check(infra_run *r, const char *name, json_t *rec, mdep
 		res->endpoint = mdeploy_local__infra_str(rec, "name");
 	} else if (!strcmp(type, "redis")) {
 		res->up = mdeploy_local__redis_up(r, rec, &res->pid, &res->problem) == 0;
+	} else if (!strcmp(type, "certificate")) {
+		static __thread char lb[1100];
+		snprintf(lb, sizeof(lb), "%s/lb.pem", res->dir ? res->dir : "");
+		res->endpoint = lb;
+		res->up = mdeploy_local__tls_up(r, &res->problem) == 0;
 	} else if (!strcmp(type, "directory")) {
 		res->up = res->dir && stat(res->dir, &st) == 0 && S_ISDIR(st.st_mode);
 		if (!res->up)
@@ -830,6 +836,14 @@ int mdeploy_local__infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const m
 			mdeploy_secret_value_free(v);
 			free(name);
 		}
+	}
+	if (!rc && mdeploy_local__infra_rec(&r, "certificate")) {
+		char ca[1100], lb[1100];
+		mdeploy_infra_output o1 = { "ca_certificate", ca, 0 }, o2 = { "lb_certificate", lb, 0 };
+		snprintf(ca, sizeof(ca), "%s/tls/ca.pem", r.dir);
+		snprintf(lb, sizeof(lb), "%s/tls/lb.pem", r.dir);
+		if (cb && (cb(&o1, payload) || cb(&o2, payload)))
+			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "infra outputs: the callback aborted");
 	}
 out:
 	run_dispose(&r);

@@ -111,4 +111,9 @@ int mdeploy_local__redis_stop(infra_run *r, json_t *rec, int *stopped);
 /* Live: redis-server running, a connection authenticates and answers PING. */
 int mdeploy_local__redis_up(infra_run *r, json_t *rec, long *pid, const char **problem);
 
+/* infra_tls.c */
+int mdeploy_local__tls_apply(infra_run *r);
+/* Live: lb.pem holds a key matching its certificate, signed by ca.pem, not expiring. */
+int mdeploy_local__tls_up(infra_run *r, const char **problem);
+
 #endif
