@@ -357,8 +357,12 @@ int mdeploy_aws__send(mdeploy_aws__client *c, const mdeploy_aws__request *req, m
 			                            resp->body.ptr ? resp->body.ptr : "", resp->body.size, x.error_type,
 			                            resp->request_id, &code);
 			resp->error_code = code;
-			if (mdeploy_aws__error_is_skew(code, mdeploy_error_last()->message) && resp->date && !skew_fixed &&
-			    !req->unsigned_request) {
+			/* a skew refusal, or a 403 without a body (HEAD) from a server whose
+			 * clock is more than 5 minutes off ours */
+			if ((mdeploy_aws__error_is_skew(code, mdeploy_error_last()->message) ||
+			     (resp->status == 403 && resp->date &&
+			      llabs(resp->date - mdeploy_aws__now(c)) > 300 && !resp->body.size)) &&
+			    resp->date && !skew_fixed && !req->unsigned_request) {
 				/* the server's clock, once, not counted as a retry */
 				pthread_mutex_lock(&c->lock);
 				c->skew = resp->date - (int64_t)time(NULL);
