@@ -41,6 +41,7 @@ while [ $i -lt 300 ]; do
 done
 kill -0 "$bpid" 2>/dev/null
 ok $? "B is Succeeded while its command is still retiring the old fleet"
+[ "$st" = Succeeded ] || diag "B's status after the wait: '$st'; its command said: $(cat b.err)"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release B" "B serves"
 is "$(role "$fa")" retiring "fleet list shows $fa as retiring"
 is "$(mdeploy --json lb show rt-prod | jq -r --argjson ids "$(mdeploy --json fleet show "$fa" | jq -c '[.instances[].id]')" \
@@ -49,7 +50,9 @@ run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "C deploys meanwhile: the retirement holds no lock"
 [ "$rc" = 0 ] || diag "$err"
 wait "$bpid"
-is "$?" 0 "B's command ends with 0"
+brc=$?
+is "$brc" 0 "B's command ends with 0"
+[ "$brc" = 0 ] || diag "B's command said: $(cat b.err)"
 # Honest timings (issue 12 item 4): the retirement's time is B's, outside its steps.
 run mdeploy --json deploy status "$(cat b.out)"
 is "$(printf '%s' "$out" | jq '.timings.retire_ms >= 4000')" true \
