@@ -459,6 +459,7 @@ int cmd_deploy(int argc, char **argv)
 		} else if (!strcmp(sub, "rollback")) {
 			o.group = argv[optind];
 			rc = mdeploy_deploy_rollback(ctx, cfg, &o, id);
+			cli_audit(ctx, "rollback", o.group, rc == 0, rc ? mdeploy_error_last()->message : id);
 			rc = report_timed(ctx, rc, "rollback failed", id, "rolled back");
 		} else if (!strcmp(sub, "resume")) {
 			rc = mdeploy_deploy_resume(ctx, cfg, argv[optind], &o);
@@ -473,6 +474,8 @@ int cmd_deploy(int argc, char **argv)
 				cli_info("%zu retained fleet%s terminated", n, n == 1 ? "" : "s");
 		} else if (!strcmp(sub, "stop")) {
 			rc = mdeploy_deploy_stop(ctx, cfg, argv[optind], d.rollback);
+			cli_audit(ctx, d.rollback ? "stop-rollback" : "stop", argv[optind], rc == 0,
+			          rc ? mdeploy_error_last()->message : NULL);
 			rc = rc ? cli_lib_error("cannot stop") : CLI_EXIT_OK;
 			if (!rc)
 				cli_info("deployment %s: stopped%s", argv[optind], d.rollback ? " and rolled back" : "");

@@ -398,10 +398,16 @@ int cmd_pipeline(int argc, char **argv)
 	} else if (!strcmp(sub, "approve") || !strcmp(sub, "reject")) {
 		int yes = !strcmp(sub, "approve");
 		NARGS(2, 2, "EXECUTION or STAGE/ACTION");
+		char target[512];
+		snprintf(target, sizeof(target), "%.64s %s", args[0], args[1]);
 		if (mdeploy_pipeline_approve(ctx, args[0], args[1], yes, o.comment)) {
+			char *m = strdup(mdeploy_error_last()->message);
 			rc = cli_lib_error(NULL);
+			cli_audit(ctx, yes ? "approve" : "reject", target, 0, m);
+			free(m);
 			goto out;
 		}
+		cli_audit(ctx, yes ? "approve" : "reject", target, 1, o.comment);
 		if (cli.json)
 			rc = cli_json_print(json_pack("{s:s, s:s, s:s, s:s?}", "execution", args[0], "action", args[1],
 			                              "decision", yes ? "approved" : "rejected", "comment", o.comment));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <unistd.h>
 
 struct cli_globals cli;
@@ -228,4 +229,22 @@ int cli_json_print(json_t *doc)
 	fputc('\n', stdout);
 	json_decref(doc);
 	return rc == 0 ? 0 : cli_error("cannot write JSON output");
+}
+
+void cli_audit(mdeploy_ctx *ctx, const char *action, const char *target, int ok, const char *detail)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	const mdeploy_error *e = mdeploy_error_last();
+	int code = e->code, klass = e->klass;
+	char who[160], *saved = strdup(e->message), *d = detail ? strdup(detail) : NULL;
+	snprintf(who, sizeof(who), "user:%s", pw && pw->pw_name ? pw->pw_name : "?");
+	if (mdeploy_audit_record(ctx, who, action, target, ok ? "done" : "failed", d))
+		cli_warn("cannot write the audit trail: %s", mdeploy_error_last()->message);
+	/* The caller reports the error of the decision, not ours. */
+	if (code && saved)
+		mdeploy_error_set(code, klass, "%s", saved);
+	else
+		mdeploy_error_clear();
+	free(saved);
+	free(d);
 }

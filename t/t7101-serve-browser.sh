@@ -58,7 +58,9 @@ stages:
         outputs: [site]
         command: |
           echo "making the site: #{variables.text}"
-          sleep 3
+          sleep 2
+          echo "still making it"
+          sleep 4
           mkdir -p site/hooks
           printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
           printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml

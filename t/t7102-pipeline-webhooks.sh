@@ -122,6 +122,12 @@ notes() { jq -r --arg t "$2" --arg o "$1" '[.audit[] | select(.action == "notify
 is "$(notes done "http://127.0.0.1:$rport/...")/$(notes failed "http://127.0.0.1:$rport/...")/$(notes failed "http://127.0.0.1:$dead/...")" \
 	"3/1/2" "audit: every delivery and its outcome (3 delivered, the 500 and the two to a closed port failed)"
 unlike "$(cat audit.json)" "SECRET" "the audit trail does not show the secret path"
+is "$(jq -r --arg t "$id Gate/Approve" '[.audit[] | select(.action == "approve" and .target == $t)][0] | "\(.who) \(.outcome)"' audit.json)" \
+	"user:$(id -un) done" "audit: 'pipeline approve' from the CLI, with the user who decided"
+run mdeploy pipeline approve "$id" Gate/Approve
+is "$rc" 1 "approve twice: refused"
+like "$err" "not waiting for approval" "approve twice: the decision's error is reported, not the audit's"
+is "$(mdeploy serve audit --json | jq -r '.audit[0] | "\(.action) \(.outcome)"')" "approve failed" "audit: the refused approval"
 
 # A failure: the slack hook and the failures-only json hook hear of it.
 serve_stop

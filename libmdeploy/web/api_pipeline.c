@@ -128,8 +128,10 @@ void mdeploy_web__api_execution_log(web_req *r, web_reply *out, const char *id)
 {
 	const char *action = mdeploy_web__arg(r, "action"), *tail_s = mdeploy_web__arg(r, "tail");
 	const mdeploy_pipeline_action_state *a = NULL;
+	char *running_log = NULL;
 	const mdeploy_pipeline_execution_info *info;
 	mdeploy_pipeline_execution *e = NULL;
+	const char *a_log;
 	unsigned long tail = 16384;
 	size_t k, slash;
 	char *buf = NULL, *end;
@@ -160,12 +162,21 @@ void mdeploy_web__api_execution_log(web_req *r, web_reply *out, const char *id)
 	for (k = 0; k < info->action_count; k++)
 		if (strlen(info->actions[k].stage) == slash && !strncmp(info->actions[k].stage, action, slash) &&
 		    !strcmp(info->actions[k].action, action + slash + 1))
-			a = &info->actions[k];
+			break;
+	a = k < info->action_count ? &info->actions[k] : NULL;
 	if (!a) {
 		mdeploy_web__reply_error(out, 404, "execution %s has no action '%.128s'", info->id, action);
 		goto done;
 	}
-	if (!a->log_path || (fd = open(a->log_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+	/* A shell action's output is recorded when it ends; while it runs the
+	 * worker writes it to its directory (pipeline/worker.c): the k-th action. */
+	if (!a->log_path && !strcmp(a->type, "shell") && a->started_at)
+		running_log = mdeploy__sprintf("%s/pipelines/%s/%zu/output.log", mdeploy_ctx_state_dir(r->ctx), info->id, k);
+	if (running_log)
+		a_log = running_log;
+	else
+		a_log = a->log_path;
+	if (!a_log || (fd = open(a_log, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		mdeploy_web__reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b}", "execution", info->id,
 			"action", action, "status", a->status, "log", "", "size", (json_int_t)0, "offset", (json_int_t)0,
 			"truncated", 0));
@@ -182,6 +193,7 @@ void mdeploy_web__api_execution_log(web_req *r, web_reply *out, const char *id)
 		"size", (json_int_t)sb.st_size, "offset", (json_int_t)from, "truncated", from > 0));
 	free(buf);
 done:
+	free(running_log);
 	mdeploy_pipeline_execution_free(e);
 }
 

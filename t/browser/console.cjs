@@ -85,6 +85,11 @@ async function until(fn, ms, what) {
   const src = page.locator("[data-action='Source/Make-site']");
   await check("the execution page shows the source action running",
     () => src.getByText("InProgress", { exact: true }).waitFor());
+  await src.getByText("Output").click();
+  await check("the running action's output is followed without reload", async () => {
+    await src.locator("pre.log").getByText("still making it").waitFor({ timeout: 8000 });
+    if (!(await src.getByText("InProgress", { exact: true }).count())) throw new Error("the action had ended already");
+  });
   await page.screenshot({ path: path.join(SHOTS, "02-execution-running.png"), fullPage: true });
   await check("... then succeeded, without reload", () => src.getByText("Succeeded", { exact: true }).waitFor());
   const gate = page.locator("[data-action='Gate/Release-manager']");
@@ -93,8 +98,7 @@ async function until(fn, ms, what) {
     await gate.getByText("waiting for approval: ship release one?").waitFor();
     await gate.getByRole("button", { name: "Approve" }).waitFor();
   });
-  await src.getByText("Output").click();
-  await check("the action's output opens in place", () => src.locator("pre.log").getByText("making the site: release one").waitFor());
+  await check("the action's output stays open and complete", () => src.locator("pre.log").getByText("making the site: release one").waitFor());
   await page.screenshot({ path: path.join(SHOTS, "03-approval.png"), fullPage: true });
   const id = page.url().split("/").pop();
   const csrfless = await page.evaluate((id) => fetch(`/api/executions/${id}/approve`, { method: "POST",

@@ -3,7 +3,7 @@
  * re-rendered when /api/events says what they show changed. */
 "use strict";
 
-const S = { me: null, view: null, refreshing: false, again: false, events: null, openLogs: new Set() };
+const S = { me: null, refreshing: false, again: false, events: null, openLogs: new Set(), follow: false };
 
 /* ---- small helpers ---- */
 function h(tag, attrs, ...kids) {
@@ -102,6 +102,8 @@ function listen() {
   S.events.onerror = () => { /* EventSource reconnects by itself */ };
 }
 setInterval(() => { if (S.me && (!S.events || S.events.readyState !== 1)) refresh(); }, 5000);
+/* An open log of a running action: follow it. */
+setInterval(() => { if (S.me && S.follow && /^#\/executions\//.test(location.hash)) refresh(); }, 2000);
 
 async function refresh() {
   if (!S.me) return;
@@ -124,7 +126,7 @@ const routes = [
   [/^#\/fleets$/, viewFleets],
   [/^#\/audit$/, viewAudit],
 ];
-window.addEventListener("hashchange", () => { S.openLogs.clear(); route(); });
+window.addEventListener("hashchange", () => { S.openLogs.clear(); S.follow = false; route(); });
 function route() {
   const part = (location.hash || "#/").split("/")[1] || "";
   const section = "#/" + (["executions", "deployments", "fleets", "audit"].includes(part) ? part : "");
@@ -249,6 +251,7 @@ async function logBlock(e, a) {
   const det = h("details", { "data-testid": "log" }, h("summary", {}, "Output"));
   if (S.openLogs.has(key)) {
     det.open = true;
+    if (a.status === "InProgress") S.follow = true; /* the output grows without a store change */
     try {
       const l = await api(`/api/executions/${e.id}/log?action=${encodeURIComponent(key)}&tail=8192`);
       det.append(h("pre", { class: "log", tabindex: "0" }, (l.truncated ? "…" : "") + (l.log || "(no output)")));
@@ -264,6 +267,7 @@ async function logBlock(e, a) {
 
 async function viewExecution(id) {
   const e = await api("/api/executions/" + id);
+  S.follow = false;
   const stages = [];
   for (const a of e.actions || []) {
     let st = stages.find((s) => s.name === a.stage);
@@ -285,7 +289,7 @@ async function viewExecution(id) {
         Object.keys(a.artifacts || {}).length ? h("div", { class: "muted" }, "Artifacts: " +
           Object.entries(a.artifacts).map(([k, v]) => k + " " + String(v).slice(0, 12)).join(", ")) : null,
         waiting ? approvalForm({ execution: e.id, action: a.stage + "/" + a.action }, "x" + (i++)) : null,
-        a.log ? await logBlock(e, a) : null));
+        a.log || (a.type === "shell" && a.started_at) ? await logBlock(e, a) : null));
     }
     blocks.push(h("section", { class: "stage", "aria-label": "Stage " + st.name },
       h("h3", {}, st.name, " ", badge(stageStatus(st.actions))), acts));
