@@ -24,7 +24,7 @@ groups:
     health_check: { interval: 100ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 1 }
     alarms: { window: 200ms }
     drain_timeout: 1s
-    blue_retention: 1h
+    blue_retention: 0s
 EOF
 mdeploy key generate keys/release.pem >/dev/null 2>&1 || exit 1
 cat >validate.sh <<'EOF'
@@ -247,6 +247,18 @@ api_post "$W" /api/groups/prod/rollback '{}' >/dev/null
 is "$(api_status)" 200 "rollback: 200"
 [ "$(api_status)" = 200 ] || diag "$(cat .body)"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release one" "rolled back to the first release"
+# The old fleet was retired (blue_retention 0s): the rollback booted new
+# instances from the server's thread, whose signals are blocked for sigwait.
+# They must not inherit that mask, or SIGTERM could not stop them.
+n=0 bad=
+for pid in $(mdeploy fleet list --json | jq -r '.fleets[].name' | while read -r f; do
+	mdeploy fleet show --json "$f" | jq -r '.instances[] | select(.state == "running") | .pid'; done); do
+	mask=$(awk '/^SigBlk:/ { print $2 }' "/proc/$pid/status")
+	n=$((n + 1))
+	[ $((0x$mask & 0x4003)) = 0 ] || bad="$bad $pid:$mask"
+done
+ok "$([ "$n" -ge 1 ]; echo $?)" "the rollback started instances ($n)"
+is "$bad" "" "no instance started by the console has SIGINT/SIGTERM/SIGHUP blocked"
 api_post "$W" /api/deployments/d-nope00000/stop '{"rollback":true}' >/dev/null
 is "$(api_status)" 404 "stop an unknown deployment: 404"
 api_post "$W" "/api/deployments/$did/stop" '{"rollback":"yes"}' >/dev/null

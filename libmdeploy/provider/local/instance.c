@@ -301,6 +301,12 @@ static pid_t spawn_server(const local_instance *li, const char *docroot, unsigne
 		if (g == 0) {
 			char listen[64], w[16], *log;
 			int fd, maxfd;
+			sigset_t none;
+			/* A clean signal mask: a caller that blocks signals for sigwait
+			 * (mdeploy serve's threads) must not pass that on to a server
+			 * that has to stop on SIGTERM. */
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
 			setsid();
 			snprintf(listen, sizeof(listen), "%s:%u", li->address, li->port);
 			snprintf(w, sizeof(w), "%u", workers);
