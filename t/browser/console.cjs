@@ -157,6 +157,12 @@ async function until(fn, ms, what) {
   }, 30000, "web-prod-v001 at 100%"));
   ok(await served() === "release one", "release one is live again");
   await page.screenshot({ path: path.join(SHOTS, "07-rolled-back.png"), fullPage: true });
+  await page.goto(BASE + "/#/executions");
+  await page.getByRole("link", { name: "ship", exact: true }).click();
+  await check("a pipeline's page lists its executions", async () => {
+    await page.getByRole("heading", { name: "Pipeline ship" }).waitFor();
+    if (await page.locator("tbody tr").count() !== 2) throw new Error("expected 2 executions");
+  });
   await page.goto(BASE + "/#/audit");
   await check("the audit page lists the decisions with who took them", async () => {
     await page.locator("tr").filter({ hasText: "approve" }).filter({ hasText: "token:alice" }).first().waitFor();

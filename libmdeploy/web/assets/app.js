@@ -119,6 +119,7 @@ async function refresh() {
 const routes = [
   [/^#?\/?$/, viewOverview],
   [/^#\/executions$/, viewExecutions],
+  [/^#\/pipelines\/([A-Za-z0-9._-]+)$/, viewPipeline],
   [/^#\/executions\/([0-9a-f-]+)$/, viewExecution],
   [/^#\/deployments$/, viewDeployments],
   [/^#\/deployments\/([A-Za-z0-9-]+)$/, viewDeployment],
@@ -129,7 +130,8 @@ const routes = [
 window.addEventListener("hashchange", () => { S.openLogs.clear(); S.follow = false; route(); });
 function route() {
   const part = (location.hash || "#/").split("/")[1] || "";
-  const section = "#/" + (["executions", "deployments", "fleets", "audit"].includes(part) ? part : "");
+  const section = "#/" + (part === "pipelines" ? "executions" :
+    ["executions", "deployments", "fleets", "audit"].includes(part) ? part : "");
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.getAttribute("href") === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -242,8 +244,18 @@ function execTable(rows) {
 }
 
 async function viewExecutions() {
-  const ex = await api("/api/executions?limit=50");
-  return h("div", {}, h("h1", {}, "Executions"), execTable(ex.executions));
+  const [pl, ex] = await Promise.all([api("/api/pipelines"), api("/api/executions?limit=50")]);
+  return h("div", {}, h("h1", {}, "Executions"),
+    h("section", { "aria-labelledby": "pl-h" }, h("h2", { id: "pl-h" }, "Pipelines"),
+      pl.pipelines.length ? h("ul", {}, pl.pipelines.map((p) => h("li", {},
+        h("a", { href: "#/pipelines/" + p.name }, p.name), " ", badge(p.latest.status), " ",
+        h("span", { class: "muted" }, "last run " + when(p.latest.created_at))))) : h("p", { class: "muted" }, "No runs yet.")),
+    h("section", { "aria-labelledby": "all-h" }, h("h2", { id: "all-h" }, "All executions"), execTable(ex.executions)));
+}
+
+async function viewPipeline(name) {
+  const ex = await api("/api/executions?limit=50&pipeline=" + encodeURIComponent(name));
+  return h("div", {}, h("h1", {}, "Pipeline ", name), execTable(ex.executions));
 }
 
 async function logBlock(e, a) {
