@@ -266,6 +266,28 @@ is "$(api_status)" 400 "stop with rollback not a boolean: 400"
 is "$(mdeploy serve audit --json | jq -r '.audit | map(select(.action == "rollback")) | map("\(.who) \(.outcome)") | join(",")')" \
 	"token:alice done,token:viewer denied" "audit: the rollback and its refusal"
 
+# ---- reject ------------------------------------------------------------------------
+"$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release three" >run3.out 2>&1 &
+runner=$!
+i=0
+while [ $i -lt 300 ]; do
+	id3=$(api "$R" /api/approvals | jq -r '.approvals[0].execution // empty')
+	[ -n "$id3" ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+api_post "$W" "/api/executions/$id3/reject" '{"action":"Gate/Release-manager","comment":"not on a Friday"}' >/dev/null
+is "$(api_status)" 200 "reject: 200"
+is "$(jq -r '[.decision, .comment, .by] | @tsv' .body)" "rejected	not on a Friday	token:alice" "reject: decision, comment, who"
+wait "$runner"
+is "$?" 1 "a rejected pipeline fails"
+api "$R" "/api/executions/$id3" >/dev/null
+is "$(jq -r '[.status, .actions[1].status, .actions[1].comment] | @tsv' .body)" "Failed	Failed	not on a Friday" \
+	"the execution shows the rejection and its comment"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release one" "nothing was deployed"
+is "$(mdeploy serve audit --json | jq -r --arg t "$id3 Gate/Release-manager" '.audit[] | select(.target == $t) | "\(.who) \(.action) \(.outcome) \(.detail)"')" \
+	"token:alice reject done not on a Friday" "audit: the rejection, with who and why"
+
 # ---- hostile requests ----------------------------------------------------------
 head -c 100000 /dev/zero | tr '\0' a | sed 's/^/X-Big: /' >big.hdr
 code=$(curl -s -o /dev/null -w '%{http_code}' -H @big.hdr "$base/api/session")
