@@ -78,25 +78,55 @@ static int opt_cb(int c, const char *arg, void *data)
 	return 0;
 }
 
-/* STS GetCallerIdentity with the credentials, region and endpoint found as the AWS CLI finds them. */
-static int check_aws(json_t *arr)
+static void aws_line(json_t *arr, const char *name, int ok, const mdeploy_aws_identity *id, const char *error)
 {
-	mdeploy_aws_identity id;
 	char detail[2048];
-	int ok = mdeploy_aws_whoami(&id, NULL, NULL, NULL) == 0;
 	if (ok)
 		snprintf(detail, sizeof(detail), "%s (account %s, region %s, credentials from the %s, endpoint %s)",
-		         id.arn, id.account, id.region, id.credentials_source, id.endpoint);
+		         id->arn, id->account, id->region, id->credentials_source, id->endpoint);
 	else
-		snprintf(detail, sizeof(detail), "%s", mdeploy_error_last()->message);
-	json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", "aws-sts", "ok", ok, "required", 1,
+		snprintf(detail, sizeof(detail), "%s", error ? error : "failed");
+	json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:s}", "check", name, "ok", ok, "required", 1,
 	                                     "detail", detail));
 	if (!cli.json) {
-		printf("%-26s %-8s %s\n", "aws-sts", ok ? "ok" : "FAILED", detail);
+		printf("%-26s %-8s %s\n", name, ok ? "ok" : "FAILED", detail);
 		if (!ok)
 			cli_hint("see mdeploy-aws(7) for where credentials, region and endpoints are read from");
 	}
-	return !ok;
+}
+
+struct aws_stores_out {
+	json_t *arr;
+	int failed;
+};
+
+static int aws_store_cb(const char *store, int result, const mdeploy_aws_identity *id, const char *error, void *payload)
+{
+	struct aws_stores_out *o = payload;
+	char name[64];
+	snprintf(name, sizeof(name), "aws-sts:stores.%s", store);
+	aws_line(o->arr, name, result == 0, id, error);
+	o->failed += result != 0;
+	return 0;
+}
+
+/* STS GetCallerIdentity: with --aws as the AWS CLI would (environment,
+ * profile), and for each store of mdeploy.yml on aws with its settings. */
+static int check_aws(mdeploy_ctx *ctx, json_t *arr, int forced)
+{
+	struct aws_stores_out o = { arr, 0 };
+	unsigned int n = 0;
+	if (forced) {
+		mdeploy_aws_identity id;
+		int ok = mdeploy_aws_whoami(&id, NULL, NULL, NULL) == 0;
+		aws_line(arr, "aws-sts", ok, &id, ok ? NULL : mdeploy_error_last()->message);
+		o.failed += !ok;
+	}
+	if (mdeploy_aws_check_stores(ctx, aws_store_cb, &o, &n) && mdeploy_error_last()->code != MDEPLOY_EUSER) {
+		aws_line(arr, "aws-sts:stores", 0, NULL, mdeploy_error_last()->message);
+		o.failed++;
+	}
+	return o.failed;
 }
 
 int cmd_doctor(int argc, char **argv)
@@ -191,8 +221,7 @@ int cmd_doctor(int argc, char **argv)
 			cli_hint("install a missing extension with: apt-get install -y php-NAME; set ini values in a "
 			         "file of PHP's conf.d (php --ini lists them), e.g. max_input_vars = 5000");
 	}
-	if (o.aws)
-		failed += check_aws(arr);
+	failed += check_aws(ctx, arr, o.aws);
 	json_object_set_new(doc, "checks", arr);
 	arr = NULL;
 	json_object_set_new(doc, "ok", json_boolean(!failed));

@@ -157,6 +157,17 @@ run env AWS_SECRET_ACCESS_KEY="x$MOTO_SECRET" "$MDEPLOY" --config "$TMP/mdeploy.
 like "$err" "SignatureDoesNotMatch" "artifacts: a wrong secret key is refused"
 unlike "$out$err" "$MOTO_SECRET" "the key is never printed"
 
+# ---- mdeploy doctor checks each aws store's credentials and endpoint ----
+run m --json doctor
+is "$(printf '%s' "$out" | jq -r '[.checks[] | select(.check | startswith("aws-sts:stores.")) | .check + "=" + (.ok|tostring)] | join(" ")')" \
+	"aws-sts:stores.params=true aws-sts:stores.secrets=true aws-sts:stores.artifacts=true" \
+	"doctor: STS GetCallerIdentity for every store on aws, without --aws"
+sed 's/secrets: { provider: aws }/secrets: { provider: aws, endpoint: "http:\/\/127.0.0.1:1" }/' mdeploy.yml >dead.yml
+run env AWS_MAX_ATTEMPTS=1 "$MDEPLOY" --config "$TMP/dead.yml" --json doctor
+is "$(printf '%s' "$out" | jq -r '.checks[] | select(.check == "aws-sts:stores.secrets") | .ok')" "false" \
+	"doctor: a store whose endpoint does not answer fails its check"
+is "$rc" 1 "... and doctor fails"
+
 # ---- mdeploy.yml is checked ----
 cat >bad.yml <<EOF
 application:

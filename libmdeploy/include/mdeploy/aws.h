@@ -126,6 +126,21 @@ typedef struct mdeploy_aws_identity {
 MDEPLOY_EXTERN(int) mdeploy_aws_whoami(mdeploy_aws_identity *out, const char *region, const char *endpoint,
                                        const char *profile);
 
+/*
+ * mdeploy doctor's AWS check of a configuration: for each store of the
+ * context's mdeploy.yml whose provider is aws (stores.params, .secrets,
+ * .artifacts, in that order), mdeploy_aws_whoami() with that store's
+ * region, endpoint and profile; `cb` gets the store's key ("params"), the
+ * result (0 or an MDEPLOY_E* code) and the identity or the error message.
+ * *checked (may be NULL) is the number of aws stores. A context without an
+ * mdeploy.yml has none. A non-zero return from `cb` stops with MDEPLOY_EUSER.
+ */
+struct mdeploy_ctx;
+typedef int (*mdeploy_aws_store_check_cb)(const char *store, int result, const mdeploy_aws_identity *id,
+                                          const char *error, void *payload);
+MDEPLOY_EXTERN(int) mdeploy_aws_check_stores(struct mdeploy_ctx *ctx, mdeploy_aws_store_check_cb cb, void *payload,
+                                             unsigned int *checked);
+
 MDEPLOY_END_DECL
 
 #endif

@@ -105,3 +105,38 @@ int mdeploy_awsp__prefix(char **out, const mdeploy_provider__store_args *a, cons
 		*out = mdeploy__sprintf(fmt, app && *app ? app : "default");
 	return *out ? 0 : MDEPLOY_ENOMEM;
 }
+
+int mdeploy_aws_check_stores(mdeploy_ctx *ctx, mdeploy_aws_store_check_cb cb, void *payload, unsigned int *checked)
+{
+	const char *path = ctx ? mdeploy_ctx_config_path(ctx) : NULL;
+	mdeploy_config *cfg = NULL;
+	unsigned int n = 0;
+	int kind, rc = 0;
+
+	if (checked)
+		*checked = 0;
+	if (!cb)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "aws check: no callback");
+	if (!path || !mdeploy__path_exists(path))
+		return 0;
+	if ((rc = mdeploy_config_load(&cfg, path, NULL)))
+		return rc;
+	for (kind = 0; !rc && kind < MDEPLOY_PROVIDER__STORE_KINDS; kind++) {
+		const char *prov = mdeploy_config__store_provider(cfg, (mdeploy_provider__store_kind)kind);
+		mdeploy_aws_identity id;
+		int r;
+		if (!prov || strcmp(prov, "aws"))
+			continue;
+		n++;
+		r = mdeploy_aws_whoami(&id, mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "region"),
+		                       mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "endpoint"),
+		                       mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "profile"));
+		if (cb(mdeploy_provider__store_kind_key((mdeploy_provider__store_kind)kind), r, r ? NULL : &id,
+		       r ? mdeploy_error_last()->message : NULL, payload))
+			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aws check: stopped by the callback");
+	}
+	mdeploy_config_free(cfg);
+	if (checked)
+		*checked = n;
+	return rc;
+}
