@@ -33,7 +33,8 @@
 	MAP(application) \
 	MAP(source) \
 	SEQ(groups) \
-	MAP(stores)
+	MAP(stores) \
+	MAP(infrastructure)
 
 /* A string field; every section's strings are loaded the same way. */
 #define MDEPLOY_CONFIG__STRING(key, flags, type, member) \

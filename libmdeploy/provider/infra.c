@@ -31,6 +31,13 @@ static int check(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *c
 	if (opts && opts->provider && strcmp(opts->provider, "local"))
 		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
 		                          "infra: provider '%s' is not supported here (local)", opts->provider);
+	/* mdeploy.yml's infrastructure.provider: never build locally what was declared elsewhere. */
+	if (!(opts && opts->provider) && cfg && mdeploy_config_infrastructure_provider(cfg) &&
+	    strcmp(mdeploy_config_infrastructure_provider(cfg), "local"))
+		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
+		                          "infra: %s: infrastructure.provider '%s' is not supported by these commands yet",
+		                          mdeploy_config_where(cfg, "infrastructure.provider"),
+		                          mdeploy_config_infrastructure_provider(cfg));
 	if (cfg && !mdeploy_config_application_name(cfg))
 		return mdeploy__error_set(MDEPLOY_EINVALID, INFRA_CLS, "infra: the configuration names no application");
 	return 0;

@@ -101,6 +101,35 @@ MDEPLOY_EXTERN(size_t) mdeploy_config_source_accept_count(const mdeploy_config *
 /* source.accept[i], in file order; NULL when out of range. */
 MDEPLOY_EXTERN(const mdeploy_config_accept *) mdeploy_config_source_accept(const mdeploy_config *cfg, size_t i);
 
+/*
+ * infrastructure: what `mdeploy infra` builds under the groups (see
+ * mdeploy.yml(5), INFRASTRUCTURE, and mdeploy-infra(1)).
+ *
+ * The provider named by infrastructure.provider ("local" when the section
+ * has none), or NULL when there is no infrastructure section.
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_config_infrastructure_provider(const mdeploy_config *cfg);
+/* infrastructure.region, or NULL (then the AWS settings' Region). */
+MDEPLOY_EXTERN(const char *) mdeploy_config_infrastructure_region(const mdeploy_config *cfg);
+/*
+ * A checked value by its setting name, the names infra/aws/stacks.yaml maps
+ * onto template parameters: app (application.name), environment, azs,
+ * vpc_cidr, domain, hosted_zone, certificate, cloudfront ("true"/"false"),
+ * cloudfront_certificate, parameter_prefix, instance_type, image,
+ * volume_size, min_size, max_size, desired_capacity, app_port,
+ * health_check_path, database_engine (always aurora-postgresql or
+ * aurora-mysql), database_version, database_class, database_min_capacity,
+ * database_max_capacity, database_name, database_user,
+ * database_backup_days, cache_engine, cache_node_type. NULL when not set
+ * (or not a setting name).
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_config_infrastructure_setting(const mdeploy_config *cfg, const char *name);
+/* infrastructure.tags, in file order. */
+MDEPLOY_EXTERN(size_t) mdeploy_config_infrastructure_tag_count(const mdeploy_config *cfg);
+/* Tag i's key and value (borrowed); MDEPLOY_ENOTFOUND when out of range. */
+MDEPLOY_EXTERN(int) mdeploy_config_infrastructure_tag(const mdeploy_config *cfg, size_t i, const char **key,
+                                                      const char **value);
+
 MDEPLOY_END_DECL
 
 #endif
