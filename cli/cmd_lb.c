@@ -1,4 +1,7 @@
-/* cmd_lb.c - mdeploy lb show: the load balancer's targets as it reports them. */
+/*
+ * cmd_lb.c - mdeploy lb show: the fleets' weights at the load balancer and
+ * its targets, as it reports them.
+ */
 #include "config.h"
 #include "cli.h"
 
@@ -9,8 +12,9 @@ static int target_cb(const mdeploy_target_status *t, void *payload)
 {
 	json_t *arr = payload;
 	if (arr)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:i, s:s}",
-			"slot", t->slot, "instance", t->instance, "address", t->address, "port", (int)t->port,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:i, s:s}",
+			"slot", t->slot, "instance", t->instance, "fleet", t->fleet ? t->fleet : "",
+			"address", t->address, "port", (int)t->port,
 			"weight", (int)t->weight, "state", t->state, "health", t->health,
 			"sessions", (json_int_t)t->sessions, "sessions_total", (json_int_t)t->sessions_total,
 			"responses_total", (json_int_t)t->responses_total, "responses_5xx", (json_int_t)t->responses_5xx,
@@ -23,13 +27,26 @@ static int target_cb(const mdeploy_target_status *t, void *payload)
 	return 0;
 }
 
+static int fleet_cb(const mdeploy_lb_fleet_status *f, void *payload)
+{
+	json_t *arr = payload;
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:f}", "fleet", f->fleet,
+			"weight", (int)f->weight, "targets", (int)f->targets, "in_rotation", (int)f->in_rotation,
+			"share_percent", f->share_permille / 10.0));
+	else
+		printf("%-28s %6u %6.1f%% %7u %11u\n", f->fleet, f->weight, f->share_permille / 10.0, f->targets,
+		       f->in_rotation);
+	return 0;
+}
+
 int cmd_lb(int argc, char **argv)
 {
 	mdeploy_ctx *ctx = NULL;
 	mdeploy_store *store = NULL;
 	mdeploy_provider *p = NULL;
 	char bind[128] = "";
-	json_t *arr = NULL;
+	json_t *arr = NULL, *fleets = NULL;
 	int rc = cli_parse(argc, argv, "lb", "", NULL, NULL, NULL);
 
 	if (rc >= 0)
@@ -50,23 +67,33 @@ int cmd_lb(int argc, char **argv)
 		rc = cli_lib_error(NULL);
 		goto out;
 	}
-	if (cli.json)
+	if (cli.json) {
 		arr = json_array();
-	else
-		printf("load balancer %s on %s (%s)\n%-16s %21s %6s %-6s %-10s %8s %10s %8s\n", argv[optind + 1], bind,
+		fleets = json_array();
+	} else {
+		printf("load balancer %s on %s (%s)\n%-28s %6s %7s %7s %11s\n", argv[optind + 1], bind,
 		       mdeploy_lb_running(p, argv[optind + 1]) ? "running" : "stopped",
-		       "INSTANCE", "ADDRESS", "WEIGHT", "STATE", "HEALTH", "SESSIONS", "RESPONSES", "5XX");
+		       "FLEET", "WEIGHT", "SHARE", "TARGETS", "IN-ROTATION");
+	}
+	if (mdeploy_lb_fleets(p, argv[optind + 1], fleet_cb, fleets)) {
+		rc = cli_lib_error("cannot read the load balancer");
+		goto out;
+	}
+	if (!cli.json)
+		printf("\n%-16s %21s %6s %-6s %-10s %8s %10s %8s\n", "INSTANCE", "ADDRESS", "WEIGHT", "STATE",
+		       "HEALTH", "SESSIONS", "RESPONSES", "5XX");
 	if (mdeploy_lb_targets(p, argv[optind + 1], target_cb, arr)) {
 		rc = cli_lib_error("cannot read the load balancer");
 		goto out;
 	}
 	if (arr) {
-		rc = cli_json_print(json_pack("{s:s, s:s, s:b, s:o}", "name", argv[optind + 1], "bind", bind,
-		                              "running", 1, "targets", arr));
-		arr = NULL;
+		rc = cli_json_print(json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", argv[optind + 1], "bind", bind,
+		                              "running", 1, "fleets", fleets, "targets", arr));
+		arr = fleets = NULL;
 	}
 out:
 	json_decref(arr);
+	json_decref(fleets);
 	mdeploy_provider_free(p);
 	mdeploy_store_free(store);
 	mdeploy_ctx_free(ctx);

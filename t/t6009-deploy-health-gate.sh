@@ -54,6 +54,7 @@ ok "$([ "${health_ms:-0}" -ge 1000 ]; echo $?)" "the health step waited for real
 error=$(printf '%s' "$out" | jq -r .error)
 like "$error" "0 of 4 instances passed the health check" "the error counts the instances"
 is "$(printf '%s' "$error" | grep -o 'health path answered 503' | wc -l)" 4 "and names each of the 4 with the status its health path answered"
+[ "$(printf "%s" "$error" | grep -o "health path answered 503" | wc -l)" = 4 ] || diag "$error"
 like "$error" "L7STS" "and the last check's result"
 is "$(printf '%s' "$out" | jq '[.steps[] | select(.step == "shift" or .step == "drain-blue")] | length')" 0 \
 	"no traffic was shifted and blue was never drained"

@@ -48,7 +48,7 @@ is "$(printf '%s' "$out" | jq -c '[.state, .instances_stopped]')" '["stopped",4]
 is "$(running "$live")" 0 "no instance of the live fleet runs"
 is "$(running "$kept")" 0 "no instance of the retained fleet runs"
 is "$(targets "$live" 'map(.state) | unique | join(",")')" maint "the load balancer has the live targets in maintenance"
-is "$(targets "$live" 'map(.weight) | unique | join(",")')" 100 "with their weights kept"
+is "$(targets "$live" 'map(.weight) | unique | join(",")')" 256 "with their weights kept (the fleet weight spread: 256 each)"
 is "$(lb)" 503 "the load balancer answers 503"
 is "$(mdeploy --json fleet list | jq -r '.fleets[] | select(.role == "live") | .name')" "$live" "the live fleet is kept"
 run mdeploy deploy create prod C.tar.zst

@@ -140,7 +140,7 @@ int mdeploy_deploy__s_purge_code_only(mdeploy_deploy__run *r, const char *target
 		for (i = 0; i < t.n && n < 128; i++)
 			if (mdeploy_deploy__in_list(&l, t.t[i].instance) && strcmp(t.t[i].state, "maint")) {
 				ch[n].instance = t.t[i].instance;
-				ch[n].weight = 0;
+				ch[n].weight = -1; /* blue's fleet weight is 0 since the shift */
 				ch[n].state = MDEPLOY_TARGET_MAINT;
 				n++;
 			}

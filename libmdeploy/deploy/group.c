@@ -4,8 +4,8 @@
  * Stop: the group is marked stopped first (so an interrupted stop is
  * finished by running it again, and nothing deploys, scales or heals it
  * meanwhile), the live fleet's targets drain and go into maintenance at the
- * load balancer (which then answers 503 and reports them MAINT, keeping
- * their weights), the retained fleet's too, and every instance of both is
+ * load balancer (which then answers 503 and reports them MAINT; the fleets
+ * keep their weights), the retained fleet's too, and every instance of both is
  * stopped. Fleets, releases and the group's state stay.
  *
  * Start: the instances start again on the release they hold (`current`),
@@ -35,8 +35,8 @@ int mdeploy_deploy__refuse_stopped(mdeploy_deploy__run *r)
 	                          r->g->name, r->g->name);
 }
 
-/* Set the state of every registered target of `fleet`, keeping weights. */
-static int fleet_state(mdeploy_deploy__run *r, const char *fleet, mdeploy_target_state state, int weight)
+/* Set the state of every registered target of `fleet`; weights are the fleets' and stay. */
+static int fleet_state(mdeploy_deploy__run *r, const char *fleet, mdeploy_target_state state)
 {
 	inst_list l;
 	target_list t;
@@ -50,30 +50,13 @@ static int fleet_state(mdeploy_deploy__run *r, const char *fleet, mdeploy_target
 		return rc;
 	for (i = 0; i < t.n && n < 128; i++)
 		if (mdeploy_deploy__in_list(&l, t.t[i].instance) &&
-		    (strcmp(t.t[i].state, state == MDEPLOY_TARGET_MAINT ? "maint" : state == MDEPLOY_TARGET_DRAIN ? "drain" : "ready") ||
-		     (weight >= 0 && t.t[i].weight != (unsigned int)weight))) {
+		    strcmp(t.t[i].state, state == MDEPLOY_TARGET_MAINT ? "maint" : state == MDEPLOY_TARGET_DRAIN ? "drain" : "ready")) {
 			ch[n].instance = t.t[i].instance;
-			ch[n].weight = weight;
+			ch[n].weight = -1;
 			ch[n].state = (int)state;
 			n++;
 		}
 	return n ? mdeploy_lb_apply(r->p, r->lb, ch, n) : 0;
-}
-
-/* The weight the live fleet's targets carry (a joining target restarts at 0). */
-static int live_weight(mdeploy_deploy__run *r, const char *fleet)
-{
-	inst_list l;
-	target_list t;
-	size_t i;
-	if (!mdeploy_lb_running(r->p, r->lb) || mdeploy_deploy__instances(r, fleet, &l) || mdeploy_deploy__targets(r, &t)) {
-		mdeploy_error_clear();
-		return 100;
-	}
-	for (i = 0; i < t.n; i++)
-		if (mdeploy_deploy__in_list(&l, t.t[i].instance) && t.t[i].weight > 0)
-			return (int)t.t[i].weight;
-	return 100;
 }
 
 /* Wait until the targets of `fleet` hold no session, at most drain_timeout. */
@@ -170,17 +153,17 @@ int mdeploy_group_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 	/* First the mark: a stop interrupted half-way is finished by the next one. */
 	if (mdeploy_deploy__value_get(&r, "stopped", &v)) {
 		mdeploy_error_clear();
-		/* "since_ms weight": the weight the live targets get back on start. */
-		snprintf(since, sizeof(since), "%lld %d", (long long)mdeploy_store__unix_ms(), live_weight(&r, live));
+		/* "since_ms": the fleets keep their weights at the load balancer meanwhile. */
+		snprintf(since, sizeof(since), "%lld", (long long)mdeploy_store__unix_ms());
 		if ((rc = mdeploy_deploy__value_set(&r, "stopped", since)))
 			goto unlock;
 	}
 	free(v);
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "group %s: stopping %s%s%s", r.g->name, live,
 	             retained[0] ? " and the retained " : "", retained);
-	if ((rc = fleet_state(&r, live, MDEPLOY_TARGET_DRAIN, -1)) || (rc = wait_drained(&r, live)) ||
-	    (rc = fleet_state(&r, live, MDEPLOY_TARGET_MAINT, -1)) ||
-	    (retained[0] && (rc = fleet_state(&r, retained, MDEPLOY_TARGET_MAINT, -1))) ||
+	if ((rc = fleet_state(&r, live, MDEPLOY_TARGET_DRAIN)) || (rc = wait_drained(&r, live)) ||
+	    (rc = fleet_state(&r, live, MDEPLOY_TARGET_MAINT)) ||
+	    (retained[0] && (rc = fleet_state(&r, retained, MDEPLOY_TARGET_MAINT))) ||
 	    (rc = fleet_instances(&r, live, 0, stopped)) ||
 	    (retained[0] && (rc = fleet_instances(&r, retained, 0, stopped))))
 		goto unlock;
@@ -199,7 +182,7 @@ int mdeploy_group_start(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 {
 	mdeploy_deploy__run r;
 	char live[128], retained[128], *v = NULL;
-	int rc, weight;
+	int rc;
 
 	if (started)
 		*started = 0;
@@ -211,27 +194,21 @@ int mdeploy_group_start(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdepl
 		mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "group %s is not stopped", r.g->name);
 		goto unlock;
 	}
-	{
-		const char *sp = strchr(v, ' ');
-		weight = sp ? atoi(sp + 1) : 0;
-		if (weight <= 0 || weight > 256)
-			weight = 100;
-	}
 	free(v);
 	if ((rc = group_fleets(&r, live, sizeof(live), retained, sizeof(retained))))
 		goto unlock;
 	/* The load balancer may have gone with the host: from its saved configuration and state. */
 	if ((rc = mdeploy_deploy__s_lb(&r, r.lb, NULL)))
 		goto unlock;
-	if ((rc = fleet_instances(&r, live, 1, started)) || (rc = fleet_state(&r, live, MDEPLOY_TARGET_READY, weight)))
+	if ((rc = fleet_instances(&r, live, 1, started)) || (rc = fleet_state(&r, live, MDEPLOY_TARGET_READY)))
 		goto unlock;
 	if ((rc = mdeploy_deploy__wait_healthy(&r, live))) {
 		mdeploy__error_prefix("group %s stays stopped", r.g->name);
 		goto unlock;
 	}
-	/* The retained fleet as it was: warm, drained, weight 0, for an instant rollback. */
+	/* The retained fleet as it was: warm, drained, fleet weight 0, for an instant rollback. */
 	if (retained[0] && ((rc = fleet_instances(&r, retained, 1, started)) ||
-	                    (rc = fleet_state(&r, retained, MDEPLOY_TARGET_DRAIN, 0))))
+	                    (rc = fleet_state(&r, retained, MDEPLOY_TARGET_DRAIN))))
 		goto unlock;
 	if ((rc = mdeploy_deploy__value_set(&r, "stopped", NULL)))
 		goto unlock;

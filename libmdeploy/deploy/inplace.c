@@ -48,7 +48,7 @@ static int s_block(mdeploy_deploy__run *r, const char *target, void *arg)
 static int s_allow(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	struct inst_arg *ia = arg;
-	mdeploy_lb_change ch = { NULL, 100, MDEPLOY_TARGET_READY };
+	mdeploy_lb_change ch = { NULL, -1, MDEPLOY_TARGET_READY };
 	uint64_t t0 = mdeploy__now_ms();
 	unsigned int limit = r->g->health_interval_ms * (r->g->healthy_threshold + 2) + r->g->health_timeout_ms + 10000;
 	target_list t;

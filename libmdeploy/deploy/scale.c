@@ -55,7 +55,6 @@ static int boot_install(mdeploy_provider *p, const mdeploy_instance_info *inst, 
 struct live_info {
 	char fleet[128];
 	char *bundle, *dep;
-	unsigned int weight;
 	unsigned int sizes[3];      /* desired, min, max */
 };
 
@@ -66,17 +65,13 @@ static void live_dispose(struct live_info *li)
 	memset(li, 0, sizeof(*li));
 }
 
-/* The group's live fleet, release and the weight its targets carry. */
+/* The group's live fleet and release. */
 static int live_load(mdeploy_deploy__run *r, const char *fleet, struct live_info *li)
 {
 	char *live = NULL;
-	target_list t;
-	inst_list l;
-	size_t i;
 	int rc;
 
 	memset(li, 0, sizeof(*li));
-	li->weight = 100;
 	if (mdeploy_deploy__value_get(r, "live", &live) || mdeploy_deploy__value_get(r, "live_bundle", &li->bundle) ||
 	    mdeploy_deploy__value_get(r, "live_deployment", &li->dep) ||
 	    mdeploy_deploy__fleet_sizes(r, live, li->sizes)) {
@@ -93,15 +88,6 @@ static int live_load(mdeploy_deploy__run *r, const char *fleet, struct live_info
 		return rc;
 	}
 	snprintf(r->green, sizeof(r->green), "%s", li->fleet);
-	if ((rc = mdeploy_deploy__instances(r, li->fleet, &l)) || (rc = mdeploy_deploy__targets(r, &t))) {
-		live_dispose(li);
-		return rc;
-	}
-	for (i = 0; i < t.n; i++)
-		if (mdeploy_deploy__in_list(&l, t.t[i].instance) && t.t[i].weight > 0) {
-			li->weight = t.t[i].weight;
-			break;
-		}
 	return 0;
 }
 
@@ -140,7 +126,7 @@ static int remove_instances(mdeploy_deploy__run *r, char (*ids)[32], size_t n, i
 		for (i = 0; i < n; i++)
 			for (j = 0; j < t.n; j++)
 				if (!strcmp(t.t[j].instance, ids[i])) {
-					mdeploy_lb_change ch = { NULL, 0, MDEPLOY_TARGET_DRAIN };
+					mdeploy_lb_change ch = { NULL, -1, MDEPLOY_TARGET_DRAIN };
 					ch.instance = ids[i];
 					if ((rc = mdeploy_lb_apply(r->p, r->lb, &ch, 1)))
 						return rc;
@@ -200,7 +186,7 @@ static int add_instances(mdeploy_deploy__run *r, const struct live_info *li, uns
 		snprintf(r->id, sizeof(r->id), "%s", li->dep);
 		rc = mdeploy_deploy__agent_event(r, after.id[i], after.root[i], after.addr[i], "ValidateService");
 		memcpy(r->id, saved, sizeof(saved));
-		if (rc || (rc = mdeploy_lb_register(r->p, r->lb, after.id[i], li->weight, MDEPLOY_TARGET_READY)))
+		if (rc || (rc = mdeploy_lb_register(r->p, r->lb, after.id[i], 0, MDEPLOY_TARGET_READY)))
 			goto out;
 	}
 	rc = mdeploy_deploy__wait_healthy(r, li->fleet);

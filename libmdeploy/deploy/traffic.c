@@ -1,7 +1,8 @@
 /*
- * traffic.c - moving traffic between fleets: weights for a percentage
- * split, applied in one round trip; the alarms watched while traffic moves;
- * draining a fleet's sessions.
+ * traffic.c - moving traffic between fleets: fleet weights for a
+ * percentage split (canary, linear, all at once), applied in one round
+ * trip; the alarms watched while traffic moves; draining a fleet's
+ * sessions (its fleet weight to 0, its targets to drain).
  */
 #include "deploy_private.h"
 
@@ -81,73 +82,51 @@ int mdeploy_deploy__watch(mdeploy_deploy__run *r, unsigned int ms)
 }
 
 /*
- * Weights that send `pct` percent to green: per-instance weights in
- * 0..256 such that G*wg / (G*wg + B*wb) = pct/100.
+ * Point traffic: `pct` percent to fleet `to`, the rest to `from` (may be
+ * ""), as fleet weights pct and 100 - pct (an ALB's target groups weigh
+ * 0-999; the provider spreads a fleet's weight over its targets). Both
+ * fleets' targets are put back in rotation (a rollback brings a drained
+ * blue back). One round trip; the provider raises weights before it lowers
+ * others, so no moment has no weight anywhere.
  */
-static void shift_weights(unsigned int pct, size_t nb, size_t ng, unsigned int *wb, unsigned int *wg)
-{
-	unsigned long long a = (unsigned long long)pct * nb, b = (unsigned long long)(100 - pct) * ng;
-	unsigned long long k = a > b ? a : b;
-	if (!nb || pct >= 100) {
-		*wg = 100;
-		*wb = 0;
-		return;
-	}
-	if (!ng || pct == 0) {
-		*wg = 0;
-		*wb = 100;
-		return;
-	}
-	*wg = (unsigned int)((a * 256 + k / 2) / k);
-	*wb = (unsigned int)((b * 256 + k / 2) / k);
-}
-
-/* Point traffic: `pct` percent to fleet `to`, the rest to `from` (may be ""). One round trip. */
 int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const char *to, unsigned int pct)
 {
+	mdeploy_fleet_weight w[2];
 	inst_list lf, lt;
 	target_list t;
-	mdeploy_lb_change ch[128];
 	size_t i, n = 0, nf = 0, nt = 0;
-	unsigned int wf, wt;
-	int rc, pass;
+	uint64_t t0;
+	int rc;
 
 	memset(&lf, 0, sizeof(lf));
-	if ((from[0] && (rc = mdeploy_deploy__instances(r, from, &lf))) || (rc = mdeploy_deploy__instances(r, to, &lt)) || (rc = mdeploy_deploy__targets(r, &t)))
+	if ((from[0] && (rc = mdeploy_deploy__instances(r, from, &lf))) || (rc = mdeploy_deploy__instances(r, to, &lt)) ||
+	    (rc = mdeploy_deploy__targets(r, &t)))
 		return rc;
 	for (i = 0; i < t.n; i++) {
 		nf += mdeploy_deploy__in_list(&lf, t.t[i].instance);
 		nt += mdeploy_deploy__in_list(&lt, t.t[i].instance);
 	}
-	shift_weights(pct, nf, nt, &wf, &wt);
-	/*
-	 * The fleet that gains goes first: HAProxy applies the commands in
-	 * order, and lowering the other fleet first would leave a moment with
-	 * no weight anywhere (503s).
-	 */
-	for (pass = 0; pass < 2; pass++) {
-		const inst_list *fl = pass == 0 ? &lt : &lf;
-		unsigned int w = pass == 0 ? wt : wf;
-		for (i = 0; i < t.n && n < 128; i++) {
-			size_t j;
-			for (j = 0; j < fl->n; j++) {
-				if (strcmp(fl->id[j], t.t[i].instance))
-					continue;
-				ch[n].instance = fl->id[j];
-				ch[n].weight = (int)w;
-				ch[n].state = MDEPLOY_TARGET_READY;
-				n++;
-			}
-		}
-	}
+	if (pct > 100)
+		pct = 100;
 	if (nt == 0 && pct > 0)
 		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "fleet %s has no registered instance", to);
-	{
-		uint64_t t0 = mdeploy__now_ms();
-		rc = mdeploy_lb_apply(r->p, r->lb, ch, n);
-		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %u%% of traffic to %s (weights %u/%u) applied in %llu ms",
-		             r->id, pct, to, wt, wf, (unsigned long long)(mdeploy__now_ms() - t0));
+	/* A fleet with no target (a blue one retired meanwhile) has no weight to set. */
+	if (nt) {
+		w[n].fleet = to;
+		w[n].weight = pct;
+		w[n].state = MDEPLOY_TARGET_READY;
+		n++;
 	}
+	if (nf && strcmp(from, to)) {
+		w[n].fleet = from;
+		w[n].weight = 100 - pct;
+		w[n].state = MDEPLOY_TARGET_READY;
+		n++;
+	}
+	t0 = mdeploy__now_ms();
+	rc = mdeploy_lb_set_fleet_weights(r->p, r->lb, w, n);
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %u%% of traffic to %s (fleet weights %s %u, %s %u) applied in %llu ms",
+	             r->id, pct, to, to, pct, nf ? from : "-", 100 - pct, (unsigned long long)(mdeploy__now_ms() - t0));
 	return rc;
 }
 
@@ -172,25 +151,22 @@ int mdeploy_deploy__s_watch(mdeploy_deploy__run *r, const char *target, void *ar
 /* Drain a fleet's targets: no new requests; wait for sessions to end (or the timeout). */
 static int drain_fleet(mdeploy_deploy__run *r, const char *fleet)
 {
+	mdeploy_fleet_weight w = { NULL, 0, MDEPLOY_TARGET_DRAIN };
 	inst_list l;
 	target_list t;
-	mdeploy_lb_change ch[128];
-	size_t i, j, n = 0;
+	size_t i;
 	uint64_t t0, sessions;
 	int rc;
 
-	if ((rc = mdeploy_deploy__instances(r, fleet, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
+	w.fleet = fleet;
+	if ((rc = mdeploy_deploy__instances(r, fleet, &l)))
 		return rc;
-	for (i = 0; i < t.n && n < 128; i++)
-		for (j = 0; j < l.n; j++)
-			if (!strcmp(t.t[i].instance, l.id[j])) {
-				ch[n].instance = l.id[j];
-				ch[n].weight = 0;
-				ch[n].state = MDEPLOY_TARGET_DRAIN;
-				n++;
-			}
-	if ((rc = mdeploy_lb_apply(r->p, r->lb, ch, n)))
-		return rc;
+	if ((rc = mdeploy_lb_set_fleet_weights(r->p, r->lb, &w, 1))) {
+		if (rc != MDEPLOY_ENOTFOUND)
+			return rc;
+		mdeploy_error_clear(); /* nothing of it registered: nothing to drain */
+		return 0;
+	}
 	t0 = mdeploy__now_ms();
 	for (;;) {
 		if ((rc = mdeploy_deploy__targets(r, &t)))

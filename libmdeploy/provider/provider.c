@@ -231,7 +231,10 @@ int mdeploy_lb_register(mdeploy_provider *p, const char *lb, const char *instanc
 	if (weight > 256)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "weight %u is out of range 0-256", weight);
-	return !p->ops->lb_register ? unsupported(p, "lb_register") : p->ops->lb_register(p, lb, instance, weight, state);
+	if ((int)state < MDEPLOY_TARGET_READY || state > MDEPLOY_TARGET_MAINT)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "target state %d is unknown",
+		                          (int)state);
+	return !p->ops->lb_register ? unsupported(p, "lb_register") : p->ops->lb_register(p, lb, instance, state);
 }
 
 int mdeploy_lb_deregister(mdeploy_provider *p, const char *lb, const char *instance)
@@ -247,14 +250,17 @@ int mdeploy_lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_chang
 	CHECK("load balancer", lb);
 	for (i = 0; i < n; i++) {
 		CHECK("instance", changes[i].instance);
-		if (changes[i].weight > 256 || changes[i].weight < -1 || changes[i].state < -1 ||
-		    changes[i].state > MDEPLOY_TARGET_MAINT)
+		if (changes[i].weight != -1)
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "change %zu for '%s': weights belong to fleets "
+			                          "(mdeploy_lb_set_fleet_weights()), give weight -1", i, changes[i].instance);
+		if (changes[i].state < -1 || changes[i].state > MDEPLOY_TARGET_MAINT)
 			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 			                          "change %zu for '%s' is out of range", i, changes[i].instance);
 	}
 	if (n == 0)
 		return 0;
-	return !p->ops->lb_apply ? unsupported(p, "lb_apply") : p->ops->lb_apply(p, lb, changes, n);
+	return !p->ops->lb_set_states ? unsupported(p, "lb_set_states") : p->ops->lb_set_states(p, lb, changes, n);
 }
 
 int mdeploy_lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload)
@@ -273,4 +279,35 @@ int mdeploy_lb_hold(mdeploy_provider *p, const char *lb, int on)
 {
 	CHECK("load balancer", lb);
 	return !p->ops->lb_hold ? unsupported(p, "lb_hold") : p->ops->lb_hold(p, lb, on);
+}
+
+int mdeploy_lb_set_fleet_weights(mdeploy_provider *p, const char *lb, const mdeploy_fleet_weight *w, size_t n)
+{
+	size_t i, j;
+	CHECK("load balancer", lb);
+	for (i = 0; i < n; i++) {
+		CHECK("fleet", w[i].fleet);
+		if (w[i].weight > MDEPLOY_FLEET_WEIGHT_MAX)
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "fleet '%s': weight %u is out of range 0-%d", w[i].fleet, w[i].weight,
+			                          MDEPLOY_FLEET_WEIGHT_MAX);
+		if (w[i].state != -1 && w[i].state != MDEPLOY_TARGET_READY && w[i].state != MDEPLOY_TARGET_DRAIN)
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "fleet '%s': a fleet's targets go to ready or drain, not state %d",
+			                          w[i].fleet, w[i].state);
+		for (j = 0; j < i; j++)
+			if (!strcmp(w[i].fleet, w[j].fleet))
+				return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+				                          "fleet '%s' given twice", w[i].fleet);
+	}
+	if (n == 0)
+		return 0;
+	return !p->ops->lb_set_fleet_weights ? unsupported(p, "lb_set_fleet_weights")
+	                                     : p->ops->lb_set_fleet_weights(p, lb, w, n);
+}
+
+int mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload)
+{
+	CHECK("load balancer", lb);
+	return !p->ops->lb_fleets ? unsupported(p, "lb_fleets") : p->ops->lb_fleets(p, lb, cb, payload);
 }

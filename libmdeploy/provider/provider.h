@@ -23,9 +23,12 @@
  *                (local: a PHP server per instance on its own loopback
  *                address; aws: EC2 instances reached through SSM).
  *   lb.c         the load balancer, the part the orchestrator talks to:
- *                lb_ensure/stop/running/bind, targets registered per
- *                instance with a state (ready/drain/maint), weights, health
- *                as the load balancer reports it (lb_targets), hold (a
+ *                lb_ensure/stop/running/bind; targets registered per
+ *                instance with a state (ready/drain/maint) and their health
+ *                as the load balancer reports it (lb_targets); traffic
+ *                weighed between FLEETS (lb_set_fleet_weights, 0-999 as an
+ *                ALB weighs target groups, one group per fleet; HAProxy
+ *                spreads a fleet's weight over its servers); hold (a
  *                maintenance window). Implementation details live in files
  *                named for the technology: local/haproxy_*.c (process,
  *                slots, Runtime API), aws/elbv2_*.c.
@@ -77,13 +80,18 @@ typedef struct mdeploy_provider_ops {
 	int (*lb_ensure)(mdeploy_provider *p, const char *name, const mdeploy_lb_options *o);
 	int (*lb_stop)(mdeploy_provider *p, const char *name);
 	int (*lb_running)(mdeploy_provider *p, const char *name);
-	int (*lb_register)(mdeploy_provider *p, const char *lb, const char *instance,
-	                   unsigned int weight, mdeploy_target_state state);
+	/* Targets: one per instance, in a state; a joining target passes real checks first. */
+	int (*lb_register)(mdeploy_provider *p, const char *lb, const char *instance, mdeploy_target_state state);
 	int (*lb_deregister)(mdeploy_provider *p, const char *lb, const char *instance);
-	int (*lb_apply)(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
+	/* Target states only (every c[i].weight is -1). */
+	int (*lb_set_states)(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
 	int (*lb_targets)(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload);
 	int (*lb_bind)(mdeploy_provider *p, const char *lb, char *out, size_t n);
 	int (*lb_hold)(mdeploy_provider *p, const char *lb, int on);
+	/* Fleet weights (0-999), one round trip; ALB: one ModifyListener. Names and
+	 * values are checked; fleets must have a registered target. */
+	int (*lb_set_fleet_weights)(mdeploy_provider *p, const char *lb, const mdeploy_fleet_weight *w, size_t n);
+	int (*lb_fleets)(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

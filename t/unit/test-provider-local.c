@@ -217,6 +217,23 @@ int main(void)
 		is_int(0, mdeploy_lb_register(p, "demo-prod", ids.id[i], 100, MDEPLOY_TARGET_READY),
 		       "register instance %d", i);
 	ok(wait_up(p, "demo-prod", 2), "both targets pass HAProxy's health checks");
+	{
+		/* Weights belong to fleets: registered, a fleet without weight takes nothing yet. */
+		mdeploy_fleet_weight fw = { "demo-prod-v001", 100, -1 };
+		mdeploy_fleet_weight none = { "demo-nothing-v001", 100, -1 };
+		mdeploy_fleet_weight big = { "demo-prod-v001", 1000, -1 };
+		struct targets ts = targets(p, "demo-prod");
+		snprintf(seen[0], sizeof(seen[0]), "%s:0:ready;", ids.id[0]);
+		like(ts.text, seen[0], "a target of a fleet without weight joins at 0");
+		is_int(MDEPLOY_EINVALID, mdeploy_lb_set_fleet_weights(p, "demo-prod", &big, 1), "fleet weight 1000 refused");
+		is_int(MDEPLOY_ENOTFOUND, mdeploy_lb_set_fleet_weights(p, "demo-prod", &none, 1),
+		       "a fleet without targets refused");
+		is_int(0, mdeploy_lb_set_fleet_weights(p, "demo-prod", &fw, 1), "fleet weight 100");
+		ts = targets(p, "demo-prod");
+		snprintf(seen[0], sizeof(seen[0]), "%s:256:ready;", ids.id[0]);
+		snprintf(seen[1], sizeof(seen[1]), "%s:256:ready;", ids.id[1]);
+		ok(strstr(ts.text, seen[0]) && strstr(ts.text, seen[1]), "spread: 256 on each of its servers (%s)", ts.text);
+	}
 	snprintf(url, sizeof(url), "http://%s/", bind);
 	hits[0] = hits[1] = 0;
 	for (i = 0; i < 10; i++) {
@@ -229,10 +246,15 @@ int main(void)
 	   "curl through HAProxy reaches both instances (%d/%d)", hits[0], hits[1]);
 
 	{
-		mdeploy_lb_change ch[2] = { { NULL, 0, -1 }, { NULL, 256, -1 } };
-		ch[0].instance = ids.id[0];
-		ch[1].instance = ids.id[1];
-		is_int(0, mdeploy_lb_apply(p, "demo-prod", ch, 2), "shift all weight to instance 1 in one round trip");
+		mdeploy_lb_change ch = { NULL, -1, MDEPLOY_TARGET_DRAIN };
+		mdeploy_lb_change weighted = { NULL, 0, -1 };
+		mdeploy_lb_change bad = { "i-000000000000", -1, MDEPLOY_TARGET_DRAIN };
+		ch.instance = weighted.instance = ids.id[0];
+		is_int(MDEPLOY_EINVALID, mdeploy_lb_apply(p, "demo-prod", &weighted, 1),
+		       "a target's own weight is refused: weights belong to fleets");
+		like(mdeploy_error_last()->message, "mdeploy_lb_set_fleet_weights", "and the error says what to use");
+		is_int(0, mdeploy_lb_apply(p, "demo-prod", &ch, 1), "drain instance 0");
+		is_int(MDEPLOY_ENOTFOUND, mdeploy_lb_apply(p, "demo-prod", &bad, 1), "unknown instance refused");
 	}
 	hits[0] = hits[1] = 0;
 	for (i = 0; i < 6; i++) {
@@ -240,19 +262,12 @@ int main(void)
 		if (strstr(body, ids.id[0])) hits[0]++;
 		if (strstr(body, ids.id[1])) hits[1]++;
 	}
-	ok(hits[0] == 0 && hits[1] == 6, "weight 0 takes no traffic (%d/%d)", hits[0], hits[1]);
-	{
-		mdeploy_lb_change ch = { NULL, -1, MDEPLOY_TARGET_DRAIN };
-		mdeploy_lb_change bad = { "i-000000000000", 1, -1 };
-		ch.instance = ids.id[0];
-		is_int(0, mdeploy_lb_apply(p, "demo-prod", &ch, 1), "drain instance 0");
-		is_int(MDEPLOY_ENOTFOUND, mdeploy_lb_apply(p, "demo-prod", &bad, 1), "unknown instance refused");
-	}
+	ok(hits[0] == 0 && hits[1] == 6, "a drained target takes no new traffic (%d/%d)", hits[0], hits[1]);
 	{
 		struct targets ts = targets(p, "demo-prod");
-		snprintf(seen[0], sizeof(seen[0]), "%s:0:drain;", ids.id[0]);
+		snprintf(seen[0], sizeof(seen[0]), "%s:256:drain;", ids.id[0]);
 		snprintf(seen[1], sizeof(seen[1]), "%s:256:ready;", ids.id[1]);
-		like(ts.text, seen[0], "target 0 reads weight 0, drain");
+		like(ts.text, seen[0], "target 0 reads weight 256, drain");
 		like(ts.text, seen[1], "target 1 reads weight 256, ready");
 	}
 
@@ -263,12 +278,12 @@ int main(void)
 	{
 		struct targets ts = targets(p, "demo-prod");
 		is_int(2, ts.n, "both targets restored");
-		like(ts.text, seen[0], "drain and weight 0 restored");
+		like(ts.text, seen[0], "drain and its weight restored");
 		like(ts.text, seen[1], "weight 256 restored");
 	}
 	ok(wait_up(p, "demo-prod", 2), "targets come back up");
 	is_int(200, http_get(url, body, sizeof(body)), "serves after the restart");
-	like(body, ids.id[1], "from the weighted instance");
+	like(body, ids.id[1], "from the instance in rotation");
 
 	/* --- scaling --- */
 	po.boot_cb = NULL;  /* new instances copy their sibling's release */

@@ -183,9 +183,15 @@ typedef enum {
 } mdeploy_target_state;
 
 /*
- * Attach an instance to a free slot with `weight` (0-256) and `state`.
- * Registering a registered instance just updates weight and state.
- * MDEPLOY_ECONFLICT when no slot is free.
+ * Traffic is weighed between fleets, not instances (as an ALB weighs its
+ * target groups, one per fleet): see mdeploy_lb_set_fleet_weights(). A
+ * target belongs to the fleet of its instance and shares its fleet's
+ * weight with the fleet's other targets.
+ *
+ * Attach an instance to a free slot in `state`, at its share of its
+ * fleet's weight. `weight` is not used any more (weights belong to fleets)
+ * and must be 0-256 for compatibility. Registering a registered instance
+ * just updates its state. MDEPLOY_ECONFLICT when no slot is free.
  *
  * A target that joins (a new registration, or leaving maintenance here or
  * in mdeploy_lb_apply()) starts unhealthy: it takes traffic only once it
@@ -202,14 +208,16 @@ MDEPLOY_EXTERN(int) mdeploy_lb_deregister(mdeploy_provider *p, const char *lb, c
 
 typedef struct mdeploy_lb_change {
 	const char *instance;
-	int weight;                /* -1: unchanged */
+	int weight;                /* must be -1: weights belong to fleets */
 	int state;                 /* an mdeploy_target_state, -1: unchanged */
 } mdeploy_lb_change;
 
 /*
- * Apply several weight/state changes in one round trip to the load
- * balancer, so that a traffic switch lands at once. Registered instances
- * only (MDEPLOY_ENOTFOUND otherwise, before anything changes).
+ * Apply several target state changes in one round trip to the load
+ * balancer (an in-place batch drained, a target in maintenance).
+ * Registered instances only (MDEPLOY_ENOTFOUND otherwise, before anything
+ * changes). A weight other than -1 is MDEPLOY_EINVALID: set fleet weights
+ * with mdeploy_lb_set_fleet_weights().
  */
 MDEPLOY_EXTERN(int) mdeploy_lb_apply(mdeploy_provider *p, const char *lb,
                                      const mdeploy_lb_change *changes, size_t n);
@@ -219,7 +227,9 @@ typedef struct mdeploy_target_status {
 	const char *instance;      /* registered instance id */
 	const char *address;
 	unsigned int port;
-	unsigned int weight;
+	unsigned int weight;       /* what the load balancer weighs this target with: local,
+	                              its HAProxy server's weight (0-256), its fleet's weight
+	                              spread over the fleet's targets; 0: takes no new request */
 	const char *state;         /* "ready", "drain", "maint" */
 	const char *health;        /* "UP", "DOWN", "MAINT", "NOLB", ... as the LB reports */
 	uint64_t sessions;         /* current */
@@ -233,12 +243,59 @@ typedef struct mdeploy_target_status {
 	const char *check_status;
 	unsigned int check_code;
 	const char *check_output;
+	const char *fleet;         /* the instance's fleet ("" when unknown) */
 } mdeploy_target_status;
 
 typedef int (*mdeploy_target_cb)(const mdeploy_target_status *t, void *payload);
 /* Registered targets as the load balancer reports them now. */
 MDEPLOY_EXTERN(int) mdeploy_lb_targets(mdeploy_provider *p, const char *lb,
                                        mdeploy_target_cb cb, void *payload);
+
+/* ---- fleet weights ---- */
+
+#define MDEPLOY_FLEET_WEIGHT_MAX 999
+
+typedef struct mdeploy_fleet_weight {
+	const char *fleet;
+	unsigned int weight;       /* 0-999 */
+	int state;                 /* -1: unchanged; MDEPLOY_TARGET_READY or _DRAIN: every
+	                              target of the fleet not in maintenance goes there */
+} mdeploy_fleet_weight;
+
+/*
+ * Set the weights of fleets at load balancer `lb`, in one round trip: a
+ * fleet's targets in rotation get weight/(sum of the weights of the
+ * fleets with targets) of the new requests, shared evenly among them, as
+ * an ALB forwards to weighted target groups. Fleets not named keep their
+ * weight; a fleet with no weight set yet weighs 0 (a target registered
+ * then takes nothing until its fleet gets weight). A fleet's weight stays
+ * when its targets come and go: a target that joins takes its share once
+ * healthy, the others' shares shrink. Weight 0 takes a fleet out of
+ * rotation for new requests. Nothing changes when any name or value is
+ * invalid (MDEPLOY_EINVALID) or a fleet has no registered target
+ * (MDEPLOY_ENOTFOUND).
+ *
+ * Local provider: a fleet weight is spread over its HAProxy servers'
+ * weights (0-256), scaled so that the heaviest server gets 256; a fleet
+ * with weight gives each of its servers at least 1, so a tiny share may be
+ * rounded up (never to 0). Servers whose weight rises are changed before
+ * those whose weight falls, so no moment has no weight anywhere.
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_set_fleet_weights(mdeploy_provider *p, const char *lb,
+                                                 const mdeploy_fleet_weight *weights, size_t n);
+
+typedef struct mdeploy_lb_fleet_status {
+	const char *fleet;
+	unsigned int weight;       /* 0-999, as set */
+	unsigned int targets;      /* registered */
+	unsigned int in_rotation;  /* registered, ready and healthy */
+	unsigned int share_permille; /* of new requests, as the load balancer weighs its
+	                                targets in rotation now (per mille) */
+} mdeploy_lb_fleet_status;
+
+typedef int (*mdeploy_lb_fleet_cb)(const mdeploy_lb_fleet_status *f, void *payload);
+/* The fleets with targets at `lb`, by name. */
+MDEPLOY_EXTERN(int) mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
 
 /* Copy the address the load balancer listens on ("127.0.0.1:8000") into `out`.
  * MDEPLOY_ENOTFOUND when it was never set up. */

@@ -230,6 +230,11 @@ int mdeploy_local__fleet_create(mdeploy_provider *p, const char *name, const mde
 		return mdeploy__error_set(MDEPLOY_EEXISTS, MDEPLOY_ERROR_CLASS_PROVIDER, "fleet '%s' already exists", name);
 	if (rc != SQLITE_DONE)
 		return mdeploy_store__error(p->store, "cannot record a fleet");
+	/* A new fleet weighs 0 at every load balancer until it is given traffic. */
+	if ((rc = mdeploy_local__weights_forget(p, name))) {
+		mdeploy_local__fleet_terminate(p, name);
+		return rc;
+	}
 	mdeploy__log(p->ctx, MDEPLOY_LOG_INFO, "provider", "fleet %s: launching %u instance%s",
 	             name, o->desired, o->desired == 1 ? "" : "s");
 	if ((rc = grow(p, name, o->port, o->desired, o->start))) {
@@ -291,6 +296,8 @@ int mdeploy_local__fleet_terminate(mdeploy_provider *p, const char *name)
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : mdeploy_store__error(p->store, "cannot remove a fleet");
 	sqlite3_finalize(st);
+	if (!rc)
+		rc = mdeploy_local__weights_forget(p, name);
 	if (!rc)
 		mdeploy__log(p->ctx, MDEPLOY_LOG_INFO, "provider", "fleet %s terminated", name);
 	return rc;

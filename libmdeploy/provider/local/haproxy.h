@@ -51,6 +51,7 @@ typedef struct {
 	unsigned int admin;
 	unsigned int weight;
 	char instance[32];  /* "" when no known instance sits there */
+	char fleet[128];    /* that instance's fleet */
 } hap_slot;
 
 typedef struct {
@@ -86,6 +87,37 @@ int mdeploy_local__hap_load_slots(mdeploy_provider *p, const lb_paths *lp, hap_s
 const char *mdeploy_local__hap_admin_state_name(unsigned int admin);
 const char *mdeploy_local__hap_state_word(int state);
 hap_slot *mdeploy_local__hap_slot_of(hap_slot_list *sl, const char *instance);
+
+/* haproxy_weights.c: fleet weights spread over the servers. */
+typedef struct {
+	char name[128];
+	unsigned int weight;       /* 0-999 */
+	unsigned int targets;      /* registered servers */
+	unsigned int n;            /* registered servers not in maintenance */
+	unsigned long long sum;    /* its registered servers' current weights */
+} hap_fleet;
+
+typedef struct {
+	hap_fleet *v;
+	size_t n;
+} hap_fleets;
+
+/* The fleets with servers in `sl`, weighted by `w` when named there, else by
+ * their stored weight (else their current share). Free out->v. */
+int mdeploy_local__hap_fleets(mdeploy_provider *p, const char *lb, const hap_slot_list *sl,
+                              const mdeploy_fleet_weight *w, size_t nw, hap_fleets *out);
+/* out[i]: the weight of server i the fleet weights give. */
+void mdeploy_local__hap_spread(const hap_slot_list *sl, const hap_fleets *f, unsigned int *out);
+/* Store (weight >= 0) or forget (-1) a fleet's weight. */
+int mdeploy_local__hap_weight_store(mdeploy_provider *p, const char *lb, const char *fleet, int weight);
+/*
+ * One exchange: server i to states[i] (-1: unchanged; a server leaving
+ * maintenance must have joined first), fleets named in `w` to their
+ * weights (stored first), every server's weight from the spread, then
+ * `last` (may be NULL). Updates sl's weights and admin bits.
+ */
+int mdeploy_local__hap_apply(mdeploy_provider *p, const lb_paths *lp, const char *lb, hap_slot_list *sl,
+                             const int *states, const mdeploy_fleet_weight *w, size_t nw, const char *last);
 
 #define read_pid mdeploy_local__hap_read_pid
 #define is_haproxy mdeploy_local__hap_is_haproxy

@@ -203,8 +203,10 @@ static int instance_addr_cb(const mdeploy_instance_info *inst, void *payload)
 	hap_slot_list *sl = payload;
 	size_t i;
 	for (i = 0; i < sl->n; i++)
-		if (sl->v[i].port == inst->port && !strcmp(sl->v[i].address, inst->address))
+		if (sl->v[i].port == inst->port && !strcmp(sl->v[i].address, inst->address)) {
 			snprintf(sl->v[i].instance, sizeof(sl->v[i].instance), "%s", inst->id);
+			snprintf(sl->v[i].fleet, sizeof(sl->v[i].fleet), "%s", inst->fleet ? inst->fleet : "");
+		}
 	return 0;
 }
 

@@ -112,14 +112,26 @@ int mdeploy_local__lb_bind(mdeploy_provider *p, const char *lb, char *out, size_
 	return 0;
 }
 
-int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *instance,
-                               unsigned int weight, mdeploy_target_state state)
+/* states[] for `sl`, all -1 (unchanged). */
+static int *no_states(const hap_slot_list *sl)
+{
+	int *st = malloc((sl->n ? sl->n : 1) * sizeof(*st));
+	size_t i;
+	if (!st)
+		return NULL;
+	for (i = 0; i < sl->n; i++)
+		st[i] = -1;
+	return st;
+}
+
+int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *instance, mdeploy_target_state state)
 {
 	lb_paths lp;
 	hap_slot_list sl;
 	hap_slot *s;
 	local_instance li;
 	char cmd[512];
+	int *states = NULL;
 	size_t i;
 	int rc, joins;
 
@@ -142,16 +154,25 @@ int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *
 		if ((rc = cli_change(&lp, cmd)) || (rc = offset_save(p, &lp, lb, s->name, instance)))
 			goto out;
 		s->admin |= 0x01u;
+		snprintf(s->instance, sizeof(s->instance), "%s", instance);
+		snprintf(s->fleet, sizeof(s->fleet), "%s", li.fleet);
 	}
 	joins = (s->admin & ADMIN_MAINT) && state != MDEPLOY_TARGET_MAINT;
-	if (joins && (rc = join_slot(p, &lp, s->name, state_word(state))))
+	if (joins) {
+		if ((rc = join_slot(p, &lp, s->name, state_word(state))))
+			goto out;
+		s->weight = 0;
+	}
+	/* At its share of its fleet's weight; the fleet's other servers make room. */
+	if (!(states = no_states(&sl))) {
+		rc = mdeploy__error_oom();
 		goto out;
-	snprintf(cmd, sizeof(cmd), "set weight " BACKEND "/%s %u; set server " BACKEND "/%s state %s",
-	         s->name, weight, s->name, state_word(state));
-	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd);
-	if (!(rc = cli_change(&lp, cmd)) && joins)
+	}
+	states[s - sl.v] = (int)state;
+	if (!(rc = mdeploy_local__hap_apply(p, &lp, lb, &sl, states, NULL, 0, NULL)) && joins)
 		rc = hold_slot(&lp, s->name);
 out:
+	free(states);
 	free(sl.v);
 	if (!rc)
 		rc = save_state(&lp);
@@ -163,7 +184,8 @@ int mdeploy_local__lb_deregister(mdeploy_provider *p, const char *lb, const char
 	lb_paths lp;
 	hap_slot_list sl;
 	hap_slot *s;
-	char cmd[512];
+	char last[256];
+	int *states;
 	int rc;
 
 	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
@@ -173,25 +195,34 @@ int mdeploy_local__lb_deregister(mdeploy_provider *p, const char *lb, const char
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "instance '%s' is not registered with '%s'", instance, lb);
 	}
-	snprintf(cmd, sizeof(cmd),
-	         "set server " BACKEND "/%s state maint; set server " BACKEND "/%s addr 127.0.0.1 port %d",
-	         s->name, s->name, FREE_PORT);
+	if (!(states = no_states(&sl))) {
+		free(sl.v);
+		return mdeploy__error_oom();
+	}
+	/* Out of the spread: the fleet's other servers take its share. */
+	states[s - sl.v] = MDEPLOY_TARGET_MAINT;
+	snprintf(last, sizeof(last), "set server " BACKEND "/%s addr 127.0.0.1 port %d", s->name, FREE_PORT);
+	/* The fleet keeps its weight, also without targets (a one-instance fleet healed). */
+	rc = mdeploy_local__hap_apply(p, &lp, lb, &sl, states, NULL, 0, last);
+	free(states);
 	free(sl.v);
-	if ((rc = cli_change(&lp, cmd)))
-		return rc;
-	return save_state(&lp);
+	return rc;
 }
 
-int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n)
+int mdeploy_local__lb_set_states(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n)
 {
 	lb_paths lp;
 	hap_slot_list sl;
-	mdeploy__buf cmd = MDEPLOY__BUF_INIT;
+	int *states = NULL;
 	size_t i;
 	int rc;
 
 	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
 		return rc;
+	if (!(states = no_states(&sl))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
 	/* Resolve everything before sending anything. */
 	for (i = 0; i < n; i++) {
 		hap_slot *s = slot_of(&sl, c[i].instance);
@@ -200,27 +231,126 @@ int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_l
 			                        "instance '%s' is not registered with '%s'", c[i].instance, lb);
 			goto out;
 		}
-		if (c[i].weight >= 0)
-			mdeploy__buf_printf(&cmd, "%sset weight " BACKEND "/%s %d", cmd.size ? "; " : "",
-			                    s->name, c[i].weight);
 		if (c[i].state >= 0)
-			mdeploy__buf_printf(&cmd, "%sset server " BACKEND "/%s state %s", cmd.size ? "; " : "",
-			                    s->name, state_word(c[i].state));
+			states[s - sl.v] = c[i].state;
 	}
 	/* Targets leaving maintenance join first (down until checked); the rest lands at once. */
-	for (i = 0; i < n; i++) {
-		hap_slot *s = slot_of(&sl, c[i].instance);
-		if ((s->admin & ADMIN_MAINT) && c[i].state >= 0 && c[i].state != MDEPLOY_TARGET_MAINT &&
-		    ((rc = join_slot(p, &lp, s->name, state_word(c[i].state))) || (rc = hold_slot(&lp, s->name))))
-			goto out;
+	for (i = 0; i < sl.n; i++) {
+		hap_slot *s = &sl.v[i];
+		if ((s->admin & ADMIN_MAINT) && states[i] >= 0 && states[i] != MDEPLOY_TARGET_MAINT) {
+			if ((rc = join_slot(p, &lp, s->name, state_word(states[i]))) || (rc = hold_slot(&lp, s->name)))
+				goto out;
+			s->weight = 0;
+		}
 	}
-	if (!cmd.size)
-		goto out;
-	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: %s", lb, cmd.ptr);
-	if (!(rc = cli_change(&lp, cmd.ptr)))
-		rc = save_state(&lp);
+	rc = mdeploy_local__hap_apply(p, &lp, lb, &sl, states, NULL, 0, NULL);
 out:
-	mdeploy__buf_dispose(&cmd);
+	free(states);
+	free(sl.v);
+	return rc;
+}
+
+int mdeploy_local__lb_set_fleet_weights(mdeploy_provider *p, const char *lb, const mdeploy_fleet_weight *w, size_t n)
+{
+	lb_paths lp;
+	hap_slot_list sl;
+	int *states = NULL;
+	size_t i, j;
+	int rc;
+	uint64_t t0 = mdeploy__now_ms();
+
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	if (!(states = no_states(&sl))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	for (j = 0; j < n; j++) {
+		int found = 0;
+		for (i = 0; i < sl.n; i++) {
+			if (!sl.v[i].instance[0] || strcmp(sl.v[i].fleet, w[j].fleet))
+				continue;
+			found = 1;
+			if (w[j].state >= 0 && !(sl.v[i].admin & ADMIN_MAINT))
+				states[i] = w[j].state;
+		}
+		if (!found) {
+			rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                        "fleet '%s' has no target registered with '%s'", w[j].fleet, lb);
+			goto out;
+		}
+	}
+	if (!(rc = mdeploy_local__hap_apply(p, &lp, lb, &sl, states, w, n, NULL)))
+		mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "provider", "lb %s: fleet weights applied in %llu ms", lb,
+		             (unsigned long long)(mdeploy__now_ms() - t0));
+out:
+	free(states);
+	free(sl.v);
+	return rc;
+}
+
+struct fleets_ctx {
+	hap_slot_list *sl;
+	char (*up)[1];
+};
+
+static int health_row(char **hdr, int nh, char **f, int nf, void *payload)
+{
+	struct fleets_ctx *fc = payload;
+	const char *name = str_field(hdr, nh, f, nf, "svname");
+	size_t i;
+	for (i = 0; i < fc->sl->n; i++)
+		if (!strcmp(fc->sl->v[i].name, name))
+			fc->up[i][0] = !strncmp(str_field(hdr, nh, f, nf, "status"), "UP", 2);
+	return 0;
+}
+
+int mdeploy_local__lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload)
+{
+	lb_paths lp;
+	hap_slot_list sl;
+	hap_fleets f;
+	struct fleets_ctx fc;
+	unsigned long long all = 0;
+	size_t i, k;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	if ((rc = paths(p, lb, &lp)) || (rc = load_slots(p, &lp, &sl)))
+		return rc;
+	fc.sl = &sl;
+	if (!(fc.up = calloc(sl.n ? sl.n : 1, sizeof(*fc.up)))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	if ((rc = stat_each(&lp, health_row, &fc)) || (rc = mdeploy_local__hap_fleets(p, lb, &sl, NULL, 0, &f)))
+		goto out;
+	/* In rotation: registered, ready, UP. Their weights are the split HAProxy makes now. */
+	for (i = 0; i < sl.n; i++)
+		if (sl.v[i].instance[0] && !(sl.v[i].admin & (ADMIN_MAINT | ADMIN_DRAIN)) && fc.up[i][0])
+			all += sl.v[i].weight;
+	for (k = 0; k < f.n; k++) {
+		mdeploy_lb_fleet_status st;
+		unsigned long long mine = 0;
+		memset(&st, 0, sizeof(st));
+		st.fleet = f.v[k].name;
+		st.weight = f.v[k].weight;
+		st.targets = f.v[k].targets;
+		for (i = 0; i < sl.n; i++)
+			if (sl.v[i].instance[0] && !strcmp(sl.v[i].fleet, f.v[k].name) &&
+			    !(sl.v[i].admin & (ADMIN_MAINT | ADMIN_DRAIN)) && fc.up[i][0]) {
+				st.in_rotation++;
+				mine += sl.v[i].weight;
+			}
+		st.share_permille = all ? (unsigned int)((mine * 1000 + all / 2) / all) : 0;
+		if (cb(&st, payload)) {
+			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aborted by callback");
+			break;
+		}
+	}
+out:
+	free(fc.up);
+	free(f.v);
 	free(sl.v);
 	return rc;
 }
@@ -266,6 +396,7 @@ static int target_row(char **hdr, int nh, char **f, int nf, void *payload)
 	t.check_status = str_field(hdr, nh, f, nf, "check_status");
 	t.check_code = (unsigned int)num_field(hdr, nh, f, nf, "check_code");
 	t.check_output = str_field(hdr, nh, f, nf, "last_chk");
+	t.fleet = s->fleet;
 	if (tc->cb(&t, tc->payload))
 		return mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aborted by callback");
 	return 0;

@@ -45,12 +45,17 @@ int mdeploy_local__lb_ensure(mdeploy_provider *p, const char *name, const mdeplo
 int mdeploy_local__lb_stop(mdeploy_provider *p, const char *name);
 int mdeploy_local__lb_running(mdeploy_provider *p, const char *name);
 int mdeploy_local__lb_register(mdeploy_provider *p, const char *lb, const char *instance,
-                               unsigned int weight, mdeploy_target_state state);
+                               mdeploy_target_state state);
 int mdeploy_local__lb_deregister(mdeploy_provider *p, const char *lb, const char *instance);
-int mdeploy_local__lb_apply(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
+int mdeploy_local__lb_set_states(mdeploy_provider *p, const char *lb, const mdeploy_lb_change *c, size_t n);
+int mdeploy_local__lb_set_fleet_weights(mdeploy_provider *p, const char *lb, const mdeploy_fleet_weight *w, size_t n);
+int mdeploy_local__lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
 int mdeploy_local__lb_targets(mdeploy_provider *p, const char *lb, mdeploy_target_cb cb, void *payload);
 int mdeploy_local__lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);
 int mdeploy_local__lb_hold(mdeploy_provider *p, const char *lb, int on);
+
+/* haproxy_weights.c: forget `fleet`'s weights at every load balancer. */
+int mdeploy_local__weights_forget(mdeploy_provider *p, const char *fleet);
 
 /* <state_dir>/local/<sub>, malloc'd. */
 char *mdeploy_local__path(mdeploy_provider *p, const char *sub);

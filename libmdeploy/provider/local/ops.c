@@ -48,8 +48,10 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	mdeploy_local__lb_running,
 	mdeploy_local__lb_register,
 	mdeploy_local__lb_deregister,
-	mdeploy_local__lb_apply,
+	mdeploy_local__lb_set_states,
 	mdeploy_local__lb_targets,
 	mdeploy_local__lb_bind,
 	mdeploy_local__lb_hold,
+	mdeploy_local__lb_set_fleet_weights,
+	mdeploy_local__lb_fleets,
 };
