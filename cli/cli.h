@@ -90,6 +90,14 @@ int cli_json_set_name(json_t *o, const char *key, const char *name);
 char *cli_read_stdin(void);
 
 /* Progress callback drawing a bar on stderr when cli.progress is set. */
+/* From here on SIGTERM, SIGINT and SIGHUP ask the library to stop
+ * (mdeploy_interrupt()) instead of killing the process, so the operation
+ * removes what it was writing; cli_interrupt_end(rc) then ends the process
+ * by the signal caught, if one was, else returns rc. For commands whose
+ * library calls poll the request (bundle create, extract, verify). */
+void cli_interruptible(void);
+int cli_interrupt_end(int rc);
+
 int cli_progress(const mdeploy_progress *p, void *payload);
 void cli_progress_end(void);
 

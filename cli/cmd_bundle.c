@@ -376,6 +376,9 @@ int cmd_bundle(int argc, char **argv)
 	sub = argv[optind];
 	nargs = argc - optind - 1;
 	argv += optind + 1;
+	/* An interrupted create or extract removes its temporary file or tree. */
+	if (!strcmp(sub, "create") || !strcmp(sub, "extract") || !strcmp(sub, "verify"))
+		cli_interruptible();
 	if (!strcmp(sub, "create")) {
 		if (o.git && o.release)
 			return cli_usage_error("bundle", "--git and --release exclude each other");
@@ -384,16 +387,16 @@ int cmd_bundle(int argc, char **argv)
 		if (o.git || o.release) {
 			if (nargs != 1)
 				return cli_usage_error("bundle", nargs < 1 ? "create needs BUNDLE" : "too many arguments");
-			return do_create(&o, NULL, argv[0]);
+			return cli_interrupt_end(do_create(&o, NULL, argv[0]));
 		}
 		if (nargs != 2)
 			return cli_usage_error("bundle", nargs < 2 ? "create needs DIR and BUNDLE" : "too many arguments");
-		return do_create(&o, argv[0], argv[1]);
+		return cli_interrupt_end(do_create(&o, argv[0], argv[1]));
 	}
 	if (!strcmp(sub, "verify") || !strcmp(sub, "inspect")) {
 		if (nargs != 1)
 			return cli_usage_error("bundle", nargs < 1 ? "%s needs BUNDLE" : "too many arguments", sub);
-		return !strcmp(sub, "verify") ? do_verify(&o, argv[0]) : do_inspect(&o, argv[0]);
+		return !strcmp(sub, "verify") ? cli_interrupt_end(do_verify(&o, argv[0])) : do_inspect(&o, argv[0]);
 	}
 	if (!strcmp(sub, "diff")) {
 		if (nargs != 2)
@@ -403,7 +406,7 @@ int cmd_bundle(int argc, char **argv)
 	if (!strcmp(sub, "extract")) {
 		if (nargs != 2)
 			return cli_usage_error("bundle", nargs < 2 ? "extract needs BUNDLE and DIR" : "too many arguments");
-		return do_extract(&o, argv[0], argv[1]);
+		return cli_interrupt_end(do_extract(&o, argv[0], argv[1]));
 	}
 	return cli_usage_error("bundle", "unknown subcommand '%s'", sub);
 }

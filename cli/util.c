@@ -1,6 +1,7 @@
 /* util.c - messages, JSON output, context wiring. */
 #include "config.h"
 #include "cli.h"
+#include <signal.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,4 +248,36 @@ void cli_audit(mdeploy_ctx *ctx, const char *action, const char *target, int ok,
 		mdeploy_error_clear();
 	free(saved);
 	free(d);
+}
+
+static volatile sig_atomic_t caught_signal;
+
+static void on_stop_signal(int sig)
+{
+	caught_signal = sig;
+	mdeploy_interrupt();
+}
+
+void cli_interruptible(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+int cli_interrupt_end(int rc)
+{
+	int sig = caught_signal;
+	if (!sig)
+		return rc;
+	fflush(stdout);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	return rc;
 }

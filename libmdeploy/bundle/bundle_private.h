@@ -118,6 +118,12 @@ int mdeploy_bundle__head_write(int fd, mdeploy_bundle_format format, int level, 
                                size_t mlen, const char *sig, size_t slen, int64_t mtime, const char *path);
 int mdeploy_bundle__copy_fd(int out, int in, const char *path);
 
+/* tmp.c: lock a temporary for the life of the run (0, or -1 when another
+ * process holds it); remove the temporaries PREFIX + 6 characters in `dir`
+ * ("" or NULL: the current directory) that nobody holds. */
+int mdeploy_bundle__tmp_lock(int fd);
+void mdeploy_bundle__tmp_sweep(const char *dir, const char *prefix);
+
 /* scan.c: one streaming pass over an archive. */
 typedef struct mdeploy_bundle__scan_hooks {
 	/* A file, dir, symlink or hard link (item->type FILE with `link`

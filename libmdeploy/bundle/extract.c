@@ -401,6 +401,16 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		free(parent);
 		return MDEPLOY_ENOMEM;
 	}
+	{
+		/* What an interrupted extraction to the same place left (tmp.c). */
+		const char *b = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+		char *dir = b > tmp ? mdeploy__sprintf("%.*s", (int)(b - tmp), tmp) : NULL;
+		char *prefix = mdeploy__sprintf("%.*s", (int)(strlen(b) - 6), b);
+		if (prefix && (dir || b == tmp))
+			mdeploy_bundle__tmp_sweep(dir, prefix);
+		free(dir);
+		free(prefix);
+	}
 	if (!mkdtemp(tmp)) {
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot create a directory beside '%s'", dest_dir);
 		free(tmp);
@@ -411,6 +421,7 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", tmp);
 		goto out;
 	}
+	(void)mdeploy_bundle__tmp_lock(x.rootfd);
 	{
 		struct statvfs vfs;
 		if (fstatvfs(x.rootfd, &vfs) == 0 && vfs.f_frsize) {
@@ -451,6 +462,8 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot finish '%s'", tmp);
 		goto out;
 	}
+	if ((rc = mdeploy__interrupt_check(bundle_path)) != 0)
+		goto out;
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest_dir, RENAME_NOREPLACE) < 0) {
 		if ((errno == EINVAL || errno == ENOSYS) && !mdeploy__path_exists(dest_dir) && rename(tmp, dest_dir) == 0)
 			goto out;

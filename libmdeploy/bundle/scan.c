@@ -180,6 +180,8 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		const char *raw;
 		mode_t ft;
 
+		if ((rc = mdeploy__interrupt_check(bundle_path)) != 0)
+			goto out;
 		r = archive_read_next_header(a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
@@ -331,6 +333,8 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 				it->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
 			} else {
 				while ((n = archive_read_data(a, chunk, CHUNK)) > 0) {
+					if ((rc = mdeploy__interrupt_check(bundle_path)) != 0)
+						goto out;
 					size += (uint64_t)n;
 					total += (uint64_t)n;
 					if (total > s->max_total_size) {

@@ -230,7 +230,7 @@ static int begin_entry(mdeploy_bundle_writer *w, const char *path, int is_dir, c
 	if (w->failed || w->finished)
 		return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_BUNDLE,
 		                          "%s: the writer has %s", w->path, w->finished ? "finished" : "failed");
-	if ((rc = mdeploy_bundle__path_normalize(norm, path)) != 0) {
+	if ((rc = mdeploy__interrupt_check(w->path)) != 0 || (rc = mdeploy_bundle__path_normalize(norm, path)) != 0) {
 		w->failed = 1;
 		return rc;
 	}
@@ -281,6 +281,18 @@ static int progress(mdeploy_bundle_writer *w, int done)
 	return 0;
 }
 
+/* What an interrupted writer of the same bundle left (tmp.c). */
+static void sweep_tmp(const char *bundle_path)
+{
+	const char *slash = strrchr(bundle_path, '/');
+	char *dir = slash ? mdeploy__sprintf("%.*s", (int)(slash - bundle_path + (slash == bundle_path)), bundle_path) : NULL;
+	char *prefix = mdeploy__sprintf("%s.tmp-", slash ? slash + 1 : bundle_path);
+	if (prefix && (dir || !slash))
+		mdeploy_bundle__tmp_sweep(dir, prefix);
+	free(dir);
+	free(prefix);
+}
+
 int mdeploy_bundle_writer_new(mdeploy_bundle_writer **out, const char *bundle_path,
                               const mdeploy_bundle_create_options *opts)
 {
@@ -327,12 +339,14 @@ int mdeploy_bundle_writer_new(mdeploy_bundle_writer **out, const char *bundle_pa
 	w->opts.builder = w->builder;
 	w->opts.source_json = w->source_json;
 	w->opts.signing_key = w->signing_key;
-	if ((w->fd = mkstemp(w->tmp)) < 0) {
+	sweep_tmp(bundle_path);
+	if ((w->fd = mkostemp(w->tmp, O_CLOEXEC)) < 0) {
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot create '%s'", w->tmp);
 		free(w->tmp);
 		w->tmp = NULL;
 		goto fail;
 	}
+	(void)mdeploy_bundle__tmp_lock(w->fd);
 	(void)fchmod(w->fd, 0644);
 
 	switch (w->opts.format) {
@@ -454,7 +468,10 @@ int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path,
 	}
 	while (left) {
 		size_t want = left < CHUNK ? (size_t)left : CHUNK;
-		long long n = read_cb(w->chunk, want, payload);
+		long long n;
+		if ((rc = mdeploy__interrupt_check(w->path)) != 0)
+			goto out;
+		n = read_cb(w->chunk, want, payload);
 		if (n < 0) {
 			if (mdeploy_error_last()->code == MDEPLOY_OK)
 				mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK,
@@ -580,11 +597,12 @@ static int put_head(mdeploy_bundle_writer *w, const char *manifest, size_t mlen,
 
 	if (!tmp)
 		return MDEPLOY_ENOMEM;
-	if ((fd = mkstemp(tmp)) < 0) {
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot create '%s'", tmp);
 		free(tmp);
 		return rc;
 	}
+	(void)mdeploy_bundle__tmp_lock(fd);
 	(void)fchmod(fd, 0644);
 	if ((rc = mdeploy_bundle__head_write(fd, w->opts.format, w->opts.level, manifest, mlen, sig, slen, t,
 	                                     tmp)) != 0 ||
@@ -611,6 +629,8 @@ int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 	if (w->failed || w->finished)
 		return mdeploy__error_set(MDEPLOY_ECONFLICT, MDEPLOY_ERROR_CLASS_BUNDLE,
 		                          "%s: the writer has %s", w->path, w->finished ? "finished" : "failed");
+	if ((rc = mdeploy__interrupt_check(w->path)) != 0)
+		goto out;
 	if (!w->opts.skip_appspec_check) {
 		if (!w->have_appspec) {
 			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
@@ -650,6 +670,8 @@ int mdeploy_bundle_writer_finish(mdeploy_bundle_writer *w)
 		goto out;
 	}
 	w->fd = -1;
+	if ((rc = mdeploy__interrupt_check(w->path)) != 0)
+		goto out;
 	if (rename(w->tmp, w->path) < 0) {
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot rename '%s' to '%s'", w->tmp, w->path);
 		goto out;
@@ -673,9 +695,17 @@ void mdeploy_bundle_writer_free(mdeploy_bundle_writer *w)
 		return;
 	if (w->a) {
 		/* Not archive_write_fail(): libarchive 3.6 then skips the
-		 * client's close and leaks its buffer. The file is removed anyway. */
-		if (!w->finished)
-			(void)archive_write_close(w->a);
+		 * client's close and leaks its buffer. The file is removed
+		 * anyway. Except when interrupted: closing would have the
+		 * compressor finish what it holds (seconds at a high zstd
+		 * level) for a file about to go; tgz's client close ends the
+		 * deflate thread's input, so it is always closed. */
+		if (!w->finished) {
+			if (mdeploy_interrupted() && !w->gz)
+				(void)archive_write_fail(w->a);
+			else
+				(void)archive_write_close(w->a);
+		}
 		archive_write_free(w->a);
 	}
 	mdeploy_bundle__gz_free(w->gz);

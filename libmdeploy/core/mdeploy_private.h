@@ -50,6 +50,10 @@ int mdeploy__progress(mdeploy_ctx *ctx, const char *operation, const char *subje
                       const char *unit, uint64_t current, uint64_t total,
                       uint64_t bytes, int done);
 
+/* interrupt.c: MDEPLOY_EUSER "WHAT: interrupted" once mdeploy_interrupt()
+ * was called, else 0. */
+int mdeploy__interrupt_check(const char *what);
+
 /* buf.c: a growable NUL-terminated byte buffer. */
 typedef struct mdeploy__buf {
 	char *ptr;

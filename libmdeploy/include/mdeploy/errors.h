@@ -86,6 +86,19 @@ MDEPLOY_EXTERN(const char *) mdeploy_strerror(int code);
 /* A short, static name for a class ("config"). */
 MDEPLOY_EXTERN(const char *) mdeploy_error_class_name(int klass);
 
+/*
+ * Ask the operations running in this process that write a bundle or a tree
+ * (bundle create, extract, verify and the agent's extraction) to stop: at
+ * the next entry or data chunk they fail with MDEPLOY_EUSER ("interrupted")
+ * and remove what they wrote, as on any failure; nothing half-written is
+ * left and nothing already in place is touched. Async-signal-safe: meant to
+ * be called from a SIGTERM/SIGINT handler. The request stays until
+ * mdeploy_interrupt_clear(); mdeploy_interrupted() tells whether it is set.
+ */
+MDEPLOY_EXTERN(void) mdeploy_interrupt(void);
+MDEPLOY_EXTERN(int) mdeploy_interrupted(void);
+MDEPLOY_EXTERN(void) mdeploy_interrupt_clear(void);
+
 MDEPLOY_END_DECL
 
 #endif
