@@ -74,6 +74,14 @@ printf 'x' | m secrets rotate nosuch >/dev/null 2>"$TMP/e3"
 like "$(cat "$TMP/e3")" "secret 'nosuch' does not exist" "rotating a secret that does not exist fails"
 unlike "$(cat "$TMP/o" "$TMP/o2" "$TMP/e")" "S3cret" "no value in put/rotate output"
 
+printf 'S3cret-Three' | m -v secrets put vtest >"$TMP/o4" 2>&1
+printf 'S3cret-Four' | m -v secrets rotate vtest >>"$TMP/o4" 2>&1
+m -v secrets get vtest >>"$TMP/o4" 2>&1
+unlike "$(cat "$TMP/o4")" "S3cret" "-v (verbose): no secret value in what mdeploy prints"
+ok "$(! grep -rqs 'S3cret' "$MDEPLOY_STATE_DIR" "$TMP/aws-config" "$TMP/aws-credentials"; echo $?)" \
+	"no secret value in the state directory (journal, logs) or the AWS files"
+ok "$(! grep -rqs "$MOTO_SECRET" "$MDEPLOY_STATE_DIR"; echo $?)" "no AWS secret key in the state directory"
+
 # ---- buildspec env from the aws stores, as CodeBuild resolves them ----
 mkdir -p src
 printf 'version: 0.0\nos: linux\n' >src/appspec.yml

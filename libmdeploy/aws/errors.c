@@ -137,8 +137,15 @@ int mdeploy_aws__error_set(const char *service, long status, const char *body, s
 			xmlFreeDoc(doc);
 		}
 	}
-	if (!code && header_type)
-		code = short_code(header_type);
+	if (code && !*code) {
+		/* <Code/> or "__type": "" says nothing */
+		free(code);
+		code = NULL;
+	}
+	if (!code && header_type && (code = short_code(header_type)) && !*code) {
+		free(code);
+		code = NULL;
+	}
 	if (!code) {
 		code = mdeploy__sprintf("HTTP%ld", status);
 		if (status == 404) {
