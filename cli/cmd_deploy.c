@@ -284,10 +284,16 @@ static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o
 			json_array_append_new(ch, json_pack("{s:s, s:s?, s:s?, s:b}", "component", c->component, "from", c->from,
 			                                    "to", c->to, "downgrade", c->downgrade));
 		}
-		cli_json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:o}", "group", o->group, "bundle", o->bundle,
+		json_t *ops = json_array();
+		for (i = 0; i < mdeploy_plan_op_count(p); i++) {
+			const mdeploy_plan_op *op = mdeploy_plan_op_at(p, i);
+			json_array_append_new(ops, json_pack("{s:s, s:s, s:s, s:s, s:s?}", "step", op->step, "call", op->call,
+			                                     "target", op->target, "detail", op->detail, "how", op->how));
+		}
+		cli_json_print(json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:o, s:o}", "group", o->group, "bundle", o->bundle,
 		                         "kind", mdeploy_plan_kind_name(kind), "upgrade", mdeploy_plan_upgrade(p),
 		                         "refused", refused, "reason", mdeploy_plan_reason(p), "checked", mdeploy_plan_checked(p),
-		                         "live_bundle", mdeploy_plan_live_bundle(p), "changes", ch));
+		                         "live_bundle", mdeploy_plan_live_bundle(p), "changes", ch, "operations", ops));
 	} else {
 		printf("%s: %s\n  %s\n  checked: %s\n", o->group,
 		       kind == MDEPLOY_PLAN_DOWNGRADE ? (refused ? "downgrade (refused)" : "downgrade (allowed, maintenance window)") :
@@ -298,6 +304,14 @@ static int plan(mdeploy_ctx *ctx, mdeploy_config *cfg, mdeploy_deploy_options *o
 			const mdeploy_plan_change *c = mdeploy_plan_change_at(p, i);
 			printf("  %-30s %s -> %s%s\n", c->component, c->from ? c->from : "(none)", c->to ? c->to : "(removed)",
 			       c->downgrade ? "  (downgrade)" : "");
+		}
+		if (mdeploy_plan_op_count(p))
+			printf("  provider operations (dry run):\n");
+		for (i = 0; i < mdeploy_plan_op_count(p); i++) {
+			const mdeploy_plan_op *op = mdeploy_plan_op_at(p, i);
+			printf("  %2zu. %-14s %-21s %s: %s\n", i + 1, op->step, op->call, op->target, op->detail);
+			if (op->how && cli.verbose)
+				printf("      %s\n", op->how);
 		}
 	}
 	mdeploy_plan_free(p);

@@ -156,7 +156,7 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 		mdeploy_deploy_options po = *opts;
 		mdeploy_plan *plan = NULL;
 		po.bundle = r.bundle;
-		if ((rc = mdeploy_deploy_plan(ctx, cfg, &po, &plan)))
+		if ((rc = mdeploy_deploy__plan(ctx, cfg, &po, &plan)))
 			goto unlock;
 		r.upgrade = mdeploy_plan_upgrade(plan);
 		r.kind = mdeploy_plan_kind_of(plan);

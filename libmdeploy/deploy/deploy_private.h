@@ -8,6 +8,7 @@
  *   traffic.c    fleet weights for a split, alarms watched while traffic moves, drain
  *   health.c     the health gate;                install.c  the agent on instances, in parallel
  *   gate.c       the Moodle upgrade gate's steps; plan.c   what kind of release it is
+ *   plan_ops.c   the provider operations a deployment would make (deploy plan's dry run)
  *   backup.c, restore.c  the database backup before an upgrade and its restore
  *   rollback.c   going back;   retention.c  live/retained fleets;   retire.c  retiring fleets
  *   scale.c      scaling and healing;  group.c  group stop/start;  cron.c  Moodle's cron
@@ -243,4 +244,14 @@ void mdeploy_deploy__keep_fleet_logs(mdeploy_deploy__run *r, const char *fleet, 
 /* inplace.c */
 int mdeploy_deploy__inplace_revert(mdeploy_deploy__run *r);
 int mdeploy_deploy__in_place(mdeploy_deploy__run *r);
+/* plan.c: the plan without its provider operations (what a deployment itself needs). */
+int mdeploy_deploy__plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                         mdeploy_plan **out);
+int mdeploy_deploy__plan_op_add(mdeploy_plan *plan, const char *step, const char *call, const char *target,
+                                const char *detail, const char *how);
+int mdeploy_deploy__plan_upgrade_gate(const mdeploy_plan *plan);
+/* plan_ops.c: the provider operations a deployment would make (mdeploy_plan_op). */
+int mdeploy_deploy__plan_ops(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                             mdeploy_plan *plan);
+
 #endif

@@ -30,6 +30,11 @@ struct plan_change {
 	char *component, *from, *to;
 };
 
+struct plan_op {
+	mdeploy_plan_op pub;
+	char *step, *call, *target, *detail;
+};
+
 struct mdeploy_plan {
 	int upgrade;
 	mdeploy_plan_kind kind;
@@ -38,7 +43,53 @@ struct mdeploy_plan {
 	char *live_bundle;
 	struct plan_change *v;
 	size_t n;
+	struct plan_op *ops;     /* plan_ops.c */
+	size_t nops;
 };
+
+int mdeploy_deploy__plan_op_add(mdeploy_plan *plan, const char *step, const char *call, const char *target,
+                                const char *detail, const char *how)
+{
+	struct plan_op *nv = realloc(plan->ops, (plan->nops + 1) * sizeof(*nv)), *o;
+	if (!nv)
+		return mdeploy__error_oom();
+	plan->ops = nv;
+	o = &plan->ops[plan->nops];
+	memset(o, 0, sizeof(*o));
+	o->step = mdeploy__strdup(step);
+	o->call = mdeploy__strdup(call);
+	o->target = mdeploy__strdup(target);
+	o->detail = mdeploy__strdup(detail ? detail : "");
+	if (!o->step || !o->call || !o->target || !o->detail) {
+		free(o->step);
+		free(o->call);
+		free(o->target);
+		free(o->detail);
+		return mdeploy__error_oom();
+	}
+	o->pub.step = o->step;
+	o->pub.call = o->call;
+	o->pub.target = o->target;
+	o->pub.detail = o->detail;
+	o->pub.how = how;
+	plan->nops++;
+	return 0;
+}
+
+size_t mdeploy_plan_op_count(const mdeploy_plan *plan)
+{
+	return plan ? plan->nops : 0;
+}
+
+const mdeploy_plan_op *mdeploy_plan_op_at(const mdeploy_plan *plan, size_t i)
+{
+	return plan && i < plan->nops ? &plan->ops[i].pub : NULL;
+}
+
+int mdeploy_deploy__plan_upgrade_gate(const mdeploy_plan *plan)
+{
+	return plan->upgrade;
+}
 
 void mdeploy_plan_free(mdeploy_plan *plan)
 {
@@ -51,6 +102,13 @@ void mdeploy_plan_free(mdeploy_plan *plan)
 		free(plan->v[i].to);
 	}
 	free(plan->v);
+	for (i = 0; i < plan->nops; i++) {
+		free(plan->ops[i].step);
+		free(plan->ops[i].call);
+		free(plan->ops[i].target);
+		free(plan->ops[i].detail);
+	}
+	free(plan->ops);
 	free(plan->reason);
 	free(plan->checked);
 	free(plan->live_bundle);
@@ -217,6 +275,17 @@ static int diff_cb(char status, const mdeploy_bundle_entry *old, const mdeploy_b
 
 int mdeploy_deploy_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
                         mdeploy_plan **out)
+{
+	int rc = mdeploy_deploy__plan(ctx, cfg, opts, out);
+	if (rc == 0 && (rc = mdeploy_deploy__plan_ops(ctx, cfg, opts, *out))) {
+		mdeploy_plan_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int mdeploy_deploy__plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
+                         mdeploy_plan **out)
 {
 	mdeploy_store *st = NULL;
 	mdeploy_bundle *nb = NULL, *lb = NULL;

@@ -311,3 +311,10 @@ int mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb c
 	CHECK("load balancer", lb);
 	return !p->ops->lb_fleets ? unsupported(p, "lb_fleets") : p->ops->lb_fleets(p, lb, cb, payload);
 }
+
+const char *mdeploy_provider_describe(mdeploy_provider *p, const char *call)
+{
+	if (!p || !call || !p->ops->describe)
+		return NULL;
+	return p->ops->describe(call);
+}

@@ -92,6 +92,9 @@ typedef struct mdeploy_provider_ops {
 	 * values are checked; fleets must have a registered target. */
 	int (*lb_set_fleet_weights)(mdeploy_provider *p, const char *lb, const mdeploy_fleet_weight *w, size_t n);
 	int (*lb_fleets)(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
+	/* May be NULL. How an operation ("fleet_create", "lb_set_fleet_weights"...) is carried
+	 * out, for `deploy plan`: the API calls it makes (aws: "autoscaling:CreateAutoScalingGroup"). */
+	const char *(*describe)(const char *call);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

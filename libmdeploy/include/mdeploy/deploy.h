@@ -289,6 +289,27 @@ MDEPLOY_EXTERN(const char *) mdeploy_plan_live_bundle(const mdeploy_plan *plan);
 MDEPLOY_EXTERN(size_t) mdeploy_plan_change_count(const mdeploy_plan *plan);
 MDEPLOY_EXTERN(const mdeploy_plan_change *) mdeploy_plan_change_at(const mdeploy_plan *plan, size_t i);
 
+/*
+ * The provider operations a deployment of this bundle would make now, in
+ * order (a dry run: nothing is called), from the group's configuration and
+ * its live and retained fleets: load balancer, green fleet, registrations,
+ * health reads, fleet weights for each traffic step, drain, retirement; or
+ * an in-place deployment's target states. Installs through the agent are
+ * not provider calls and are not listed. Strings live as long as the plan.
+ */
+typedef struct mdeploy_plan_op {
+	const char *step;        /* the journal step it belongs to ("create-fleet", "shift", ...) */
+	const char *call;        /* the provider operation (mdeploy/provider.h): "fleet_create",
+	                            "lb_register", "lb_set_fleet_weights", ... */
+	const char *target;      /* the load balancer, fleet or instance it acts on */
+	const char *detail;      /* what it asks for ("moodle-prod-v004 10, moodle-prod-v003 90") */
+	const char *how;         /* how the provider carries it out (mdeploy_provider_describe()),
+	                            NULL when it does not say */
+} mdeploy_plan_op;
+
+MDEPLOY_EXTERN(size_t) mdeploy_plan_op_count(const mdeploy_plan *plan);
+MDEPLOY_EXTERN(const mdeploy_plan_op *) mdeploy_plan_op_at(const mdeploy_plan *plan, size_t i);
+
 /* ---- cron: Moodle's scheduled tasks, one runner per group ---- */
 
 typedef struct mdeploy_cron_options {

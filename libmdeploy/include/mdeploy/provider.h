@@ -297,6 +297,15 @@ typedef int (*mdeploy_lb_fleet_cb)(const mdeploy_lb_fleet_status *f, void *paylo
 /* The fleets with targets at `lb`, by name. */
 MDEPLOY_EXTERN(int) mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
 
+/*
+ * How provider `p` carries out the provider operation named `call`
+ * ("fleet_create", "lb_set_fleet_weights", ... the names of the
+ * functions above without mdeploy_), for a plan's dry run: "HAProxy
+ * Runtime API: ...", "elasticloadbalancing:ModifyListener". NULL when the
+ * provider does not say. A static string.
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_provider_describe(mdeploy_provider *p, const char *call);
+
 /* Copy the address the load balancer listens on ("127.0.0.1:8000") into `out`.
  * MDEPLOY_ENOTFOUND when it was never set up. */
 MDEPLOY_EXTERN(int) mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int local_init(mdeploy_provider *p)
 {
@@ -28,6 +29,31 @@ static int local_init(mdeploy_provider *p)
 	if (!(p->address_base = mdeploy__strdup(base)))
 		return MDEPLOY_ENOMEM;
 	return 0;
+}
+
+/* What `deploy plan` says each operation does here. */
+static const char *local_describe(const char *call)
+{
+	static const char *const how[][2] = {
+		{ "lb_ensure", "HAProxy: started from its saved configuration and server state when not running" },
+		{ "fleet_create", "a fleet row in the state store; an instance root and a PHP server per instance "
+		                  "on its own loopback address, booted with the release" },
+		{ "fleet_scale", "instances added (booted with the live release) or the newest removed" },
+		{ "fleet_terminate", "servers stopped (process groups), instances' roots removed" },
+		{ "lb_register", "HAProxy Runtime API: a free slot pointed at the instance (set server addr), "
+		                 "joining with its health forced down until it passes real checks" },
+		{ "lb_deregister", "HAProxy Runtime API: the slot to maintenance and freed" },
+		{ "lb_set_states", "HAProxy Runtime API: set server state, one exchange" },
+		{ "lb_set_fleet_weights", "HAProxy Runtime API: the fleet weights spread over the servers' weights "
+		                          "(set weight), rising before falling, one exchange" },
+		{ "lb_targets", "HAProxy Runtime API: show servers state and show stat" },
+		{ "lb_hold", "HAProxy Runtime API: disable health + set server health up on every target" },
+	};
+	size_t i;
+	for (i = 0; i < MDEPLOY__ARRAY_SIZE(how); i++)
+		if (!strcmp(how[i][0], call))
+			return how[i][1];
+	return NULL;
 }
 
 const mdeploy_provider_ops mdeploy_provider__local_ops = {
@@ -54,4 +80,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	mdeploy_local__lb_hold,
 	mdeploy_local__lb_set_fleet_weights,
 	mdeploy_local__lb_fleets,
+	local_describe,
 };
