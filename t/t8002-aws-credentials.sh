@@ -65,6 +65,19 @@ ok "$(test "$(count imds_creds)" -ge 3; echo $?)" "credentials inside the 5-minu
 
 stub_start 3600
 
+# ---- temporary credentials refused as expired: fetched again, once ----
+pport=$(free_port)
+setsid python3 "$top_srcdir/t/aws-fault-proxy.py" "$pport" "$MOTO_PORT" >"$TMP/proxy.log" 2>&1 </dev/null &
+proxy_pid=$!
+trap 'kill -TERM -- "-$proxy_pid" 2>/dev/null; stub_stop; moto_stop; _tap_cleanup' EXIT
+i=0; until curl -s -o /dev/null "http://127.0.0.1:$pport/__stats"; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.1; done
+curl -s -o /dev/null -X POST --data-binary '{"count": 1, "status": 403, "code": "ExpiredToken"}' "http://127.0.0.1:$pport/__inject"
+before=$(count imds_creds)
+doctor $nokeys -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_ENDPOINT="$stub/" AWS_ENDPOINT_URL="http://127.0.0.1:$pport"
+like "$aws_line" '"ok":true' "STS said ExpiredToken once: new instance credentials, and the call succeeds"
+is "$(( $(count imds_creds) - before ))" 2 "the credentials were fetched again after the refusal"
+kill -TERM -- "-$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null
+
 # ---- ECS container credentials ----
 printf 'ecs-auth-token\n' >"$TMP/ecs-token"
 doctor $nokeys AWS_CONTAINER_CREDENTIALS_FULL_URI="$stub/ecs/creds" AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$TMP/ecs-token"

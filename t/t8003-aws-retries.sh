@@ -73,6 +73,14 @@ run m params get /a/b
 is "$rc" 1 "ValidationException fails at once"
 is "$(( $(stat requests) - r0 ))" 1 "... without a retry"
 
+# Expired credentials: long-term keys are not fetched again; the error says so.
+inject '{"count": 1, "status": 400, "code": "ExpiredTokenException", "json": true}'
+r0=$(stat requests)
+run m params get /a/b
+is "$rc" 1 "ExpiredTokenException with keys from the environment: fails"
+like "$err" "ExpiredTokenException" "... naming the service's code"
+is "$(( $(stat requests) - r0 ))" 1 "... without retrying the same keys"
+
 # Clock skew: the service's clock is 2 hours ahead.
 curl -s -o /dev/null -X POST --data-binary '{"seconds": 7200}' "$proxy/__skew"
 head -c 3000 /dev/urandom >b.bin

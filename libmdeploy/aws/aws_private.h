@@ -96,8 +96,9 @@ int mdeploy_aws__endpoint(char **out, int *custom, const mdeploy_aws__client *c,
  * before they expire. *out is a copy, the caller's (dispose it).
  */
 int mdeploy_aws__credentials(mdeploy_aws__creds *out, mdeploy_aws__client *c);
-/* Forget cached credentials (after the service refused them as expired). */
-void mdeploy_aws__credentials_reset(mdeploy_aws__client *c);
+/* Forget cached temporary credentials (after the service refused them as
+ * expired): 1 when there were some to forget, 0 for long-term keys. */
+int mdeploy_aws__credentials_reset(mdeploy_aws__client *c);
 
 /* The client's notion of now (local clock + the skew learned from a service). */
 int64_t mdeploy_aws__now(mdeploy_aws__client *c);

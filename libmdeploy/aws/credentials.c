@@ -385,12 +385,15 @@ int mdeploy_aws__credentials(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 	return rc;
 }
 
-void mdeploy_aws__credentials_reset(mdeploy_aws__client *c)
+int mdeploy_aws__credentials_reset(mdeploy_aws__client *c)
 {
+	int reset = 0;
 	pthread_mutex_lock(&c->lock);
 	if (c->have_creds && c->creds.expiration) {
 		mdeploy_aws__creds_dispose(&c->creds);
 		c->have_creds = 0;
+		reset = 1;
 	}
 	pthread_mutex_unlock(&c->lock);
+	return reset;
 }

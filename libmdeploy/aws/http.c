@@ -373,9 +373,9 @@ int mdeploy_aws__send(mdeploy_aws__client *c, const mdeploy_aws__request *req, m
 				continue;
 			}
 			if (code && (!strcmp(code, "ExpiredToken") || !strcmp(code, "ExpiredTokenException")) && n == 0 &&
-			    !req->unsigned_request) {
-				/* temporary credentials expired early: fetch new ones, once */
-				mdeploy_aws__credentials_reset(c);
+			    !req->unsigned_request && mdeploy_aws__credentials_reset(c)) {
+				/* temporary credentials expired early: fetch new ones, once
+				 * (long-term keys from the environment or a file: the error) */
 				free(x.error_type);
 				continue;
 			}

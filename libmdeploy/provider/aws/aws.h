@@ -32,8 +32,6 @@ typedef struct mdeploy_awsp__s3 {
 	unsigned int parallel;
 } mdeploy_awsp__s3;
 
-typedef int (*mdeploy_awsp__s3_list_cb)(const char *key, uint64_t size, int64_t modified, void *payload);
-int mdeploy_awsp__s3_list(mdeploy_awsp__s3 *s, const char *prefix, mdeploy_awsp__s3_list_cb cb, void *payload);
 /* Upload a file (multipart with parallel parts above one part's size), with
  * x-amz-checksum-sha256 and server-side encryption; `sha256_hex` is the
  * whole file's digest (stored as x-amz-meta-sha256). */

@@ -1,6 +1,6 @@
 /*
- * s3.c - the S3 object calls the artifact store needs (REST-XML): list
- * (ListObjectsV2, paged), put (one PutObject up to a part's size, else a
+ * s3.c - the S3 object calls the artifact store needs (REST-XML):
+ * put (one PutObject up to a part's size, else a
  * multipart upload whose parts go up in parallel), get to a file, head,
  * delete. Every upload carries x-amz-checksum-sha256 (S3 checks it) and a
  * signed payload hash, and asks for server-side encryption: SSE-KMS with
@@ -58,80 +58,6 @@ static size_t sse_headers(mdeploy_awsp__s3 *s, mdeploy_aws_header *h)
 static void b64(char out[45], const unsigned char md[32])
 {
 	EVP_EncodeBlock((unsigned char *)out, md, 32);
-}
-
-static xmlNode *child(xmlNode *n, const char *name)
-{
-	for (n = n ? n->children : NULL; n; n = n->next)
-		if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name))
-			return n;
-	return NULL;
-}
-
-static char *text_of(xmlNode *n)
-{
-	xmlChar *t = n ? xmlNodeGetContent(n) : NULL;
-	char *s = t ? strdup((const char *)t) : NULL;
-	xmlFree(t);
-	return s;
-}
-
-int mdeploy_awsp__s3_list(mdeploy_awsp__s3 *s, const char *prefix, mdeploy_awsp__s3_list_cb cb, void *payload)
-{
-	char *token = NULL;
-	int rc = 0;
-
-	do {
-		mdeploy__buf q = MDEPLOY__BUF_INIT;
-		mdeploy_aws__response resp;
-		xmlDoc *doc = NULL;
-		xmlNode *root, *n;
-		char *truncated;
-
-		if ((rc = mdeploy__buf_puts(&q, "list-type=2&prefix=")) ||
-		    (rc = mdeploy_aws__uri_encode(&q, prefix, strlen(prefix), 0)) ||
-		    (token && ((rc = mdeploy__buf_puts(&q, "&continuation-token=")) ||
-		               (rc = mdeploy_aws__uri_encode(&q, token, strlen(token), 0))))) {
-			mdeploy__buf_dispose(&q);
-			break;
-		}
-		free(token);
-		token = NULL;
-		rc = send_s3(s, "GET", NULL, q.ptr, NULL, 0, NULL, &resp);
-		mdeploy__buf_dispose(&q);
-		if (!rc)
-			rc = mdeploy_aws__xml_parse(&doc, resp.body.ptr ? resp.body.ptr : "", resp.body.size,
-			                            "ListObjectsV2");
-		mdeploy_aws__response_dispose(&resp);
-		if (rc)
-			break;
-		root = xmlDocGetRootElement(doc);
-		for (n = root ? root->children : NULL; n && !rc; n = n->next) {
-			char *key, *size, *mod;
-			int64_t t = 0;
-			if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "Contents"))
-				continue;
-			key = text_of(child(n, "Key"));
-			size = text_of(child(n, "Size"));
-			mod = text_of(child(n, "LastModified"));
-			if (mod)
-				mdeploy_aws__parse_time(&t, mod);
-			if (key && cb(key, size ? strtoull(size, NULL, 10) : 0, t, payload))
-				rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "s3 list: callback aborted");
-			free(key);
-			free(size);
-			free(mod);
-		}
-		truncated = text_of(child(root, "IsTruncated"));
-		if (!rc && truncated && !strcmp(truncated, "true"))
-			token = text_of(child(root, "NextContinuationToken"));
-		free(truncated);
-		xmlFreeDoc(doc);
-	} while (!rc && token);
-	free(token);
-	if (rc && rc != MDEPLOY_EUSER)
-		mdeploy__error_prefix("s3://%s/%s", s->bucket, prefix);
-	return rc;
 }
 
 static int hash_range(int fd, int64_t off, size_t len, unsigned char md[32])
