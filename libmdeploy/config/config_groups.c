@@ -331,7 +331,11 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	g->tls_certificate = NULL;
 	if (e->load_balancer && e->load_balancer->tls_certificate) {
 		config_path(cfg, e->load_balancer->tls_certificate, e->tls_abs, sizeof(e->tls_abs));
-		/* HAProxy runs from its own directory: the path must be absolute. */
+		/* HAProxy runs from its own directory: the path is made absolute;
+		 * a file it cannot read would only fail when it starts. */
+		if (access(e->tls_abs, R_OK) != 0)
+			mdeploy_config__problem(p, F("load_balancer.tls_certificate"), "cannot read '%s': %s",
+			                        e->tls_abs, strerror(errno));
 		g->tls_certificate = e->tls_abs;
 	}
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 /* ---- positions ---------------------------------------------------- */
@@ -18,7 +19,60 @@ struct frame {
 	unsigned int index; /* next sequence index */
 	char *key;          /* map: key waiting for its value */
 	unsigned int key_line, key_col;
+	const cyaml_schema_value_t *schema; /* what the caller's schema says is here; NULL: unknown */
 };
+
+/* The schema of the value about to be seen in `top` (before value_seen()). */
+static const cyaml_schema_value_t *child_schema(const struct frame *top)
+{
+	const cyaml_schema_value_t *s = top ? top->schema : NULL;
+	const cyaml_schema_field_t *f;
+	if (!s)
+		return NULL;
+	if (top->is_map) {
+		if (s->type != CYAML_MAPPING || !top->key)
+			return NULL;
+		for (f = s->mapping.fields; f && f->key; f++)
+			if (!strcmp(f->key, top->key))
+				return &f->value;
+		return NULL;
+	}
+	if (s->type == CYAML_SEQUENCE || s->type == CYAML_SEQUENCE_FIXED)
+		return s->sequence.entry;
+	return NULL;
+}
+
+static int all_digits(const char *v)
+{
+	return *v && strspn(v, "0123456789") == strlen(v);
+}
+
+/*
+ * What libcyaml lets through: it reads any word but false/no/off/disable/0
+ * as true ("perhaps": true), and a number's leading digits ("2.5": 2). A
+ * boolean must be a YAML 1.1 boolean word, an integer digits only (an
+ * optional '-' for signed ones). Returns the problem, or NULL.
+ */
+static const char *scalar_problem(const cyaml_schema_value_t *s, const char *v)
+{
+	static const char *const bools[] = { "true", "false", "yes", "no", "on", "off", NULL };
+	size_t i;
+	if (!s)
+		return NULL;
+	switch (s->type) {
+	case CYAML_BOOL:
+		for (i = 0; bools[i]; i++)
+			if (!strcasecmp(v, bools[i]))
+				return NULL;
+		return "is not a boolean (true or false)";
+	case CYAML_UINT:
+		return all_digits(v) ? NULL : "is not a whole number (digits only)";
+	case CYAML_INT:
+		return all_digits(v[0] == '-' ? v + 1 : v) ? NULL : "is not a whole number";
+	default:
+		return NULL;
+	}
+}
 
 static char *child_path(const char *parent, const char *key, unsigned int index, int is_map)
 {
@@ -139,7 +193,8 @@ static int value_seen(mdeploy__yaml *cfg, struct frame *top, const yaml_mark_t *
 	return 0;
 }
 
-static int index_positions(mdeploy__yaml *cfg, const char *text, size_t len)
+static int index_positions(mdeploy__yaml *cfg, const char *text, size_t len,
+                           const cyaml_schema_value_t *schema)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -180,12 +235,32 @@ static int index_positions(mdeploy__yaml *cfg, const char *text, size_t len)
 				                        ev.start_mark.line + 1, ev.start_mark.column + 1, cfg->root_expect);
 			} else if (top->is_map && !top->key) {
 				const char *k = ev.type == YAML_SCALAR_EVENT ? (const char *)ev.data.scalar.value : "*alias";
+				if (ev.type == YAML_SCALAR_EVENT &&
+				    strlen(k) != ev.data.scalar.length) {
+					rc = mdeploy__error_set(MDEPLOY_EINVALID, cfg->klass,
+					                        "%s:%zu:%zu: the key '%s' holds a NUL character", cfg->display,
+					                        ev.start_mark.line + 1, ev.start_mark.column + 1, k);
+					break;
+				}
 				if (!(top->key = mdeploy__strdup(k)))
 					rc = MDEPLOY_ENOMEM;
 				top->key_line = (unsigned int)ev.start_mark.line + 1;
 				top->key_col = (unsigned int)ev.start_mark.column + 1;
 			} else {
+				const cyaml_schema_value_t *vs = child_schema(top);
+				const char *why = NULL;
 				rc = value_seen(cfg, top, &ev.start_mark, 's', &path);
+				if (rc || ev.type != YAML_SCALAR_EVENT)
+					break;
+				if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length)
+					why = "holds a NUL character";
+				else
+					why = scalar_problem(vs, (const char *)ev.data.scalar.value);
+				if (why)
+					rc = mdeploy__error_set(MDEPLOY_EINVALID, cfg->klass, "%s:%zu:%zu: %s: '%s' %s",
+					                        cfg->display, ev.start_mark.line + 1,
+					                        ev.start_mark.column + 1, path ? path : "",
+					                        (const char *)ev.data.scalar.value, why);
 			}
 			break;
 		case YAML_MAPPING_START_EVENT:
@@ -208,10 +283,14 @@ static int index_positions(mdeploy__yaml *cfg, const char *text, size_t len)
 				                        ev.start_mark.line + 1, ev.start_mark.column + 1);
 				break;
 			}
-			if ((rc = value_seen(cfg, top, &ev.start_mark,
-			                      ev.type == YAML_MAPPING_START_EVENT ? 'm' : 'q', &path)) != 0)
-				break;
-			memset(&stack[depth], 0, sizeof(stack[depth]));
+			{
+				const cyaml_schema_value_t *cs = top ? child_schema(top) : schema;
+				if ((rc = value_seen(cfg, top, &ev.start_mark,
+				                      ev.type == YAML_MAPPING_START_EVENT ? 'm' : 'q', &path)) != 0)
+					break;
+				memset(&stack[depth], 0, sizeof(stack[depth]));
+				stack[depth].schema = cs;
+			}
 			stack[depth].is_map = ev.type == YAML_MAPPING_START_EVENT;
 			if (!(stack[depth].path = mdeploy__strdup(path ? path : ""))) {
 				rc = MDEPLOY_ENOMEM;
@@ -431,7 +510,7 @@ int mdeploy__yaml_load(mdeploy__yaml *y, const char *text, size_t len,
 	if (strlen(text) != len)
 		return mdeploy__error_set(MDEPLOY_EINVALID, y->klass,
 		                          "%s: contains a NUL byte; not a YAML text file", y->display);
-	if ((rc = index_positions(y, text, len)) != 0)
+	if ((rc = index_positions(y, text, len, schema)) != 0)
 		return rc;
 	err = cyaml_load_data((const uint8_t *)text, len, cyaml_cfg(&log), schema,
 	                      (cyaml_data_t **)doc, NULL);

@@ -36,6 +36,12 @@ int main(void)
 	unsigned int min = 99, batch = 99, ms = 0;
 
 	plan_lazy();
+	{
+		/* The certificate of the TLS group below must exist when the file loads. */
+		char pem[4096];
+		snprintf(pem, sizeof(pem), "%s/lb.pem", test_tmpdir());
+		mdeploy__file_write_atomic(pem, "x", 1, 0600);
+	}
 
 	is_int(0, load(&cfg,
 		"groups:\n"
@@ -68,6 +74,14 @@ int main(void)
 	is_str("127.0.0.1:8443", g->listen, "listen");
 	is_int(32, g->slots, "slots");
 	like(g->tls_certificate, "/lb.pem", "certificate resolved against the file's directory");
+	bad("groups:\n  - name: p\n    load_balancer: { tls_certificate: missing.pem }\n",
+	    "mdeploy.yml:5:39: groups[0].load_balancer.tls_certificate: cannot read '", "a certificate that does not exist");
+	bad("groups:\n  - name: p\n    fleet: { size: 2.5 }\n",
+	    "mdeploy.yml:5:20: groups[0].fleet.size: '2.5' is not a whole number", "size: 2.5");
+	bad("groups:\n  - name: p\n    rollback: { on_failure: perhaps }\n",
+	    "mdeploy.yml:5:29: groups[0].rollback.on_failure: 'perhaps' is not a boolean", "on_failure: perhaps");
+	bad("groups:\n  - name: \"p\\0q\"\n",
+	    "mdeploy.yml:4:11: groups[0].name: 'p' holds a NUL character", "a NUL in a name");
 	ok(g->tls_certificate[0] == '/', "certificate path is absolute");
 	is_str("/login/index.php", g->health_path, "health path");
 	ok(g->health_interval_ms == 500 && g->health_timeout_ms == 1000, "health durations in ms");
