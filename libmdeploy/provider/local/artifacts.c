@@ -3,7 +3,7 @@
  * named by their SHA-256 and made read-only, and index.json mapping each
  * name to its revisions {revision, sha256, size, created}, oldest first.
  */
-#include "provider/store.h"
+#include "local.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -512,7 +512,7 @@ int mdeploy_local__artifacts_new(void **impl, const mdeploy_provider__artifacts_
 	struct local_artifacts *la;
 	char *dir;
 	int rc;
-	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+	if ((rc = mdeploy_local__store_dir(&dir, a)) != 0)
 		return rc;
 	if (!(la = calloc(1, sizeof(*la)))) {
 		free(dir);

@@ -1,6 +1,6 @@
 /* jsonfile.c - the local stores' files: one JSON document, read and
  * rewritten atomically under an flock(2) on a lock file beside it. */
-#include "provider/store.h"
+#include "local.h"
 
 #include <errno.h>
 #include <fcntl.h>

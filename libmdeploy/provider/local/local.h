@@ -4,6 +4,7 @@
 
 #include "provider/provider.h"
 #include "store/store_private.h"
+#include "provider/store.h"
 
 /* instance.c */
 typedef struct local_instance {
@@ -59,5 +60,37 @@ int mdeploy_local__weights_forget(mdeploy_provider *p, const char *fleet);
 
 /* <state_dir>/local/<sub>, malloc'd. */
 char *mdeploy_local__path(mdeploy_provider *p, const char *sub);
+
+/* The stores (params.c, secrets.c, artifacts.c, jsonfile.c, stores.c; see provider/store.h). */
+int mdeploy_local__params_new(void **impl, const mdeploy_provider__params_ops **ops,
+                              const mdeploy_provider__store_args *a);
+int mdeploy_local__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops,
+                               const mdeploy_provider__store_args *a);
+int mdeploy_local__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,
+                                 const mdeploy_provider__store_args *a);
+
+/* provider/local/jsonfile.c: a JSON document in a file, changed under a lock. */
+typedef struct mdeploy_local__jsonfile {
+	char *path;
+	char *lock_path;
+	int lock_fd;
+	mode_t mode;
+} mdeploy_local__jsonfile;
+
+int mdeploy_local__jsonfile_init(mdeploy_local__jsonfile *f, const char *dir, const char *file, mode_t mode);
+void mdeploy_local__jsonfile_dispose(mdeploy_local__jsonfile *f);
+/* Lock (exclusive when `write`), then load; a missing file gives `{}`.
+ * The returned document (a jansson json_t *) is the caller's. */
+int mdeploy_local__jsonfile_begin(mdeploy_local__jsonfile *f, int write, void **doc);
+/* Write `doc` atomically (when not NULL) and unlock. */
+int mdeploy_local__jsonfile_end(mdeploy_local__jsonfile *f, void *doc);
+
+/* provider/local/stores.c: stores.<kind>.<key> as a path, relative to
+ * mdeploy.yml's directory; *out (malloc'd) is NULL when unset. */
+int mdeploy_local__config_path(char **out, const mdeploy_provider__store_args *a, const char *key);
+/* A local store's directory: the public option's
+ * dir, else stores.<kind>.dir (relative to mdeploy.yml's directory), else
+ * <state_dir>/<kind>. */
+int mdeploy_local__store_dir(char **out, const mdeploy_provider__store_args *a);
 
 #endif

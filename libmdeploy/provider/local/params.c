@@ -2,7 +2,7 @@
  * params.c - the local parameter store: params.json, one object per
  * parameter with its versions, newest last.
  */
-#include "provider/store.h"
+#include "local.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -207,7 +207,7 @@ int mdeploy_local__params_new(void **impl, const mdeploy_provider__params_ops **
 	struct local_params *lp;
 	char *dir;
 	int rc;
-	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+	if ((rc = mdeploy_local__store_dir(&dir, a)) != 0)
 		return rc;
 	if (!(lp = calloc(1, sizeof(*lp)))) {
 		free(dir);

@@ -7,7 +7,7 @@
  * (base64, 12 bytes), "data" (base64 ciphertext followed by the 16-byte
  * tag)}. Associated data: "<name>\n<id>".
  */
-#include "provider/store.h"
+#include "local.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -424,7 +424,7 @@ int mdeploy_local__secrets_new(void **impl, const mdeploy_provider__secrets_ops 
 	struct local_secrets *ls;
 	char *dir, *key_file = NULL;
 	int rc;
-	if ((rc = mdeploy_provider__store_dir(&dir, a)) != 0)
+	if ((rc = mdeploy_local__store_dir(&dir, a)) != 0)
 		return rc;
 	if (!(ls = calloc(1, sizeof(*ls)))) {
 		free(dir);

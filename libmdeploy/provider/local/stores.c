@@ -10,7 +10,7 @@
  *
  * Relative paths are relative to mdeploy.yml's directory.
  */
-#include "provider/store.h"
+#include "local.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +52,7 @@ int mdeploy_local__config_path(char **out, const mdeploy_provider__store_args *a
 	return *out ? 0 : MDEPLOY_ENOMEM;
 }
 
-int mdeploy_provider__store_dir(char **out, const mdeploy_provider__store_args *a)
+int mdeploy_local__store_dir(char **out, const mdeploy_provider__store_args *a)
 {
 	const char *sub = mdeploy_provider__store_kind_key(a->kind);
 	int rc;
