@@ -2,8 +2,9 @@
 """aws-fault-proxy.py PORT UPSTREAM_PORT - a small HTTP proxy in front of
 moto_server that injects the failures AWS clients must survive:
 
-  POST /__inject  {"count": N, "status": 503, "code": "SlowDown", "json": false}
-      the next N requests get that error instead of reaching moto
+  POST /__inject  {"count": N, "status": 503, "code": "SlowDown", "json": false, "match": "partNumber="}
+      the next N requests (whose path holds `match`, when given) get that
+      error instead of reaching moto
   POST /__skew    {"seconds": S}
       the proxy's clock is S seconds ahead: a request whose X-Amz-Date is more
       than 15 minutes off it is refused with 403 RequestTimeTooSkewed and the
@@ -56,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps(state), "application/json")
         state["requests"] += 1
         inj = state["inject"]
-        if inj and inj["count"] > 0:
+        if inj and inj["count"] > 0 and inj.get("match", "") in self.path:
             inj["count"] -= 1
             state["injected"] += 1
             if inj.get("json"):

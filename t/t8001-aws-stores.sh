@@ -165,6 +165,13 @@ run env AWS_SECRET_ACCESS_KEY="x$MOTO_SECRET" "$MDEPLOY" --config "$TMP/mdeploy.
 like "$err" "SignatureDoesNotMatch" "artifacts: a wrong secret key is refused"
 unlike "$out$err" "$MOTO_SECRET" "the key is never printed"
 
+# ---- a wrong region: the secret is not there, and the error says which ----
+run env AWS_REGION=eu-west-2 "$MDEPLOY" --config "$TMP/mdeploy.yml" secrets get --reveal db
+is "$rc" 1 "another region (AWS_REGION=eu-west-2): the secret is not found there"
+like "$err" "secret 'db' does not exist" "... a clear not-found error"
+run env AWS_REGION=eu-west-2 "$MDEPLOY" --config "$TMP/mdeploy.yml" params get /prod/dbhost
+is "$out" "db2.internal" "stores.params.region in mdeploy.yml wins over AWS_REGION"
+
 # ---- mdeploy doctor checks each aws store's credentials and endpoint ----
 run m --json doctor
 is "$(printf '%s' "$out" | jq -r '[.checks[] | select(.check | startswith("aws-sts:stores.")) | .check + "=" + (.ok|tostring)] | join(" ")')" \

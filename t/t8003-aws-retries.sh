@@ -81,6 +81,24 @@ is "$rc" 1 "ExpiredTokenException with keys from the environment: fails"
 like "$err" "ExpiredTokenException" "... naming the service's code"
 is "$(( $(stat requests) - r0 ))" 1 "... without retrying the same keys"
 
+# A multipart upload whose parts keep failing: the upload is aborted (no
+# parts left behind in S3), the error names the part, no revision is added.
+printf 'application: { name: retry }\nstores:\n  artifacts: { provider: aws, bucket: retry-art, part_size_mb: 5, parallel: 3 }\n' >mp.yml
+head -c 12000000 /dev/urandom >big.bin
+inject '{"count": 100, "status": 500, "code": "InternalError", "match": "partNumber="}'
+run "$MDEPLOY" --config "$TMP/mp.yml" artifacts put app big.bin
+is "$rc" 1 "parts failing beyond the retries: the put fails"
+like "$err" "part " "the error names the part"
+like "$err" "InternalError" "... and the service's code"
+inject '{"count": 0, "status": 500, "code": "x"}'
+uploads=$(moto_curl s3 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$MOTO_URL/retry-art?uploads=")
+like "$uploads" "ListMultipartUploadsResult" "S3 lists the bucket's multipart uploads"
+unlike "$uploads" "<UploadId>" "the multipart upload was aborted: no parts left in S3"
+run m artifacts list app
+unlike "$out" "app@2" "no revision was added"
+run "$MDEPLOY" --config "$TMP/mp.yml" artifacts put app big.bin
+like "$out" "app@2" "the same put succeeds once S3 answers again"
+
 # Clock skew: the service's clock is 2 hours ahead.
 curl -s -o /dev/null -X POST --data-binary '{"seconds": 7200}' "$proxy/__skew"
 head -c 3000 /dev/urandom >b.bin
