@@ -90,6 +90,47 @@ static int show_cb(const mdeploy_fleet_info *f, void *payload)
 	return 0;
 }
 
+/* The fleet's weight at its group's load balancer (APP-GROUP, from its tags). */
+struct lb_weight {
+	const char *fleet;
+	char lb[160];
+	int found;
+	mdeploy_lb_fleet_status st;
+};
+
+static int lb_name_of(const mdeploy_fleet_info *f, void *payload)
+{
+	struct lb_weight *w = payload;
+	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
+	const char *app = tags ? json_string_value(json_object_get(tags, "application")) : NULL;
+	const char *g = tags ? json_string_value(json_object_get(tags, "group")) : NULL;
+	if (app && g)
+		snprintf(w->lb, sizeof(w->lb), "%s-%s", app, g);
+	json_decref(tags);
+	return 0;
+}
+
+static int lb_fleet_cb(const mdeploy_lb_fleet_status *st, void *payload)
+{
+	struct lb_weight *w = payload;
+	if (!strcmp(st->fleet, w->fleet)) {
+		w->st = *st;
+		w->st.fleet = w->fleet;
+		w->found = 1;
+	}
+	return 0;
+}
+
+static void lb_weight_of(mdeploy_provider *p, const char *fleet, struct lb_weight *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->fleet = fleet;
+	if (mdeploy_fleet_get(p, fleet, lb_name_of, w) || !w->lb[0] || !mdeploy_lb_running(p, w->lb) ||
+	    mdeploy_lb_fleets(p, w->lb, lb_fleet_cb, w))
+		w->found = 0;
+	mdeploy_error_clear();
+}
+
 /* The deployment group a fleet belongs to, from its tags. */
 static int group_of(const mdeploy_fleet_info *f, void *payload)
 {
@@ -178,15 +219,29 @@ int cmd_fleet(int argc, char **argv)
 		if ((rc = env_open(&e)) == 0) {
 			json_t *arr = cli.json ? json_array() : NULL;
 			implicit_heal(e.ctx);
-			if (mdeploy_fleet_get(e.p, argv[optind], show_cb, &doc) ||
-			    mdeploy_instance_foreach(e.p, argv[optind], inst_cb, arr)) {
+			struct lb_weight w;
+			if (mdeploy_fleet_get(e.p, argv[optind], show_cb, &doc)) {
+				rc = cli_lib_error(NULL);
+				json_decref(arr);
+				goto show_done;
+			}
+			lb_weight_of(e.p, argv[optind], &w);
+			if (!cli.json && w.found)
+				printf("load balancer %s: fleet weight %u, %.1f%% of new requests, %u of %u targets in rotation\n",
+				       w.lb, w.st.weight, w.st.share_permille / 10.0, w.st.in_rotation, w.st.targets);
+			if (mdeploy_instance_foreach(e.p, argv[optind], inst_cb, arr)) {
 				rc = cli_lib_error(NULL);
 				json_decref(arr);
 				json_decref(doc);
 			} else if (cli.json) {
 				json_object_set_new(doc, "instances", arr);
+				json_object_set_new(doc, "load_balancer", !w.found ? json_null() :
+					json_pack("{s:s, s:i, s:f, s:i, s:i}", "name", w.lb, "weight", (int)w.st.weight,
+					          "share_percent", w.st.share_permille / 10.0, "targets", (int)w.st.targets,
+					          "in_rotation", (int)w.st.in_rotation));
 				rc = cli_json_print(doc);
 			}
+show_done:;
 		}
 	} else if (!strcmp(sub, "scale")) {
 		unsigned int desired;

@@ -33,7 +33,7 @@ deploy_mkrel A "release A"
 deploy_mkrel B "release B"
 fleets() { mdeploy --json lb show "fw-$1" | jq -r "[.fleets[] | $2] | join(\" \")"; }
 
-plan 24
+plan 26
 
 run mdeploy deploy create prod A.tar.zst
 is "$rc" 0 "deploy A"
@@ -98,3 +98,7 @@ is "$(fleets quick 'select(.fleet == "fw-quick-v001") | (.weight | tostring) + "
 	"the fleet keeps weight 100 over 3 targets"
 is "$(mdeploy --json lb show fw-quick | jq -r '[.targets[] | select(.fleet == "fw-quick-v001") | .weight] | unique | join(" ")')" \
 	256 "each of its servers at 256"
+is "$(mdeploy --json fleet show fw-quick-v001 | jq -c '.load_balancer | [.name, .weight, .share_percent, .targets]')" \
+	'["fw-quick",100,100,3]' "fleet show --json: the fleet's weight and share at its group's load balancer"
+run mdeploy fleet show fw-quick-v002
+like "$out" "load balancer fw-quick: fleet weight 0, 0.0% of new requests" "fleet show: the retained fleet weighs 0"
