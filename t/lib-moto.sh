@@ -18,10 +18,14 @@
 # `pip install 'moto[server]'`): a test that needs it FAILS when it is
 # missing, it is not skipped.
 
+# moto_server from PATH, else pyenv's shims (where these machines have it,
+# and a non-login shell's PATH may not), else python3's moto package.
 moto_find() {
 	MOTO_CMD=
 	if command -v moto_server >/dev/null 2>&1; then
 		MOTO_CMD=moto_server
+	elif [ -x "${PYENV_ROOT:-${HOME:-/root}/.pyenv}/shims/moto_server" ]; then
+		MOTO_CMD="${PYENV_ROOT:-${HOME:-/root}/.pyenv}/shims/moto_server"
 	elif python3 -c 'import moto.server' >/dev/null 2>&1; then
 		MOTO_CMD="python3 -m moto.server"
 	fi
