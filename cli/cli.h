@@ -87,6 +87,8 @@ int cli_json_set_name(json_t *o, const char *key, const char *name);
 
 /* All of standard input without one final newline (cli/read_stdin.c);
  * NULL when out of memory. The caller frees it. */
+/* Standard input as a string (one final newline dropped); NULL after an
+ * error already reported (out of memory, a NUL byte in the value). */
 char *cli_read_stdin(void);
 
 /* Progress callback drawing a bar on stderr when cli.progress is set. */

@@ -149,10 +149,6 @@ static int do_create(struct bopts *o, const char *dir, const char *out)
 	}
 	if (o->source_json_file && (rc = read_text_file(o->source_json_file, &source)) != 0)
 		return rc;
-	if (o->create.signing_key && mdeploy_key_id(id, o->create.signing_key) != 0) {
-		free(source);
-		return cli_lib_error(NULL);
-	}
 	o->create.source_json = source;
 	o->create.progress_cb = cli_progress;
 	if (o->git || o->release) {
@@ -174,6 +170,9 @@ static int do_create(struct bopts *o, const char *dir, const char *out)
 	}
 	cli_progress_end();
 	free(source);
+	/* The library has checked the signing key is a private key. */
+	if (!rc && o->create.signing_key)
+		rc = mdeploy_key_id(id, o->create.signing_key);
 	if (rc)
 		return cli_lib_error(NULL);
 	/* Reading the bundle back for its entry count would cost as much as

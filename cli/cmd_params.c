@@ -82,7 +82,7 @@ int cmd_params(int argc, char **argv)
 		uint64_t version;
 		char *value = strcmp(argv[1], "-") ? strdup(argv[1]) : cli_read_stdin();
 		if (!value) {
-			rc = cli_error("out of memory");
+			rc = strcmp(argv[1], "-") ? cli_error("out of memory") : CLI_EXIT_FAILURE;
 			goto out;
 		}
 		rc = mdeploy_params_put(params, argv[0], value, o.flags, &version);

@@ -97,7 +97,7 @@ int cmd_secrets(int argc, char **argv)
 		int is_put = !strcmp(sub, "put");
 		if (is_put || !o.generate) {
 			if (!(value = cli_read_stdin())) {
-				rc = cli_error("cannot read the value from standard input");
+				rc = CLI_EXIT_FAILURE;
 				goto out;
 			}
 			if (!*value) {

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *cli_read_stdin(void)
 {
@@ -25,5 +26,12 @@ char *cli_read_stdin(void)
 	if (n && buf[n - 1] == '\n')
 		n--;
 	buf[n] = '\0';
+	/* A value is text: a NUL would silently cut it where it is stored. */
+	if (memchr(buf, '\0', n)) {
+		cli_error("standard input holds a NUL byte (at offset %zu): a value must be text",
+		          (size_t)((char *)memchr(buf, '\0', n) - buf));
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }

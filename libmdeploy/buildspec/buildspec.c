@@ -81,6 +81,19 @@ static int push_str(mdeploy_build__strs *l, const yaml_node_t *n, const char *s)
 }
 
 /* A sequence of strings (a single string is accepted as a list of one). */
+/* A name the shell can assign and export. */
+static int var_name_ok(const char *s)
+{
+	size_t i;
+	if (!s || !*s || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_'))
+			return 0;
+	return 1;
+}
+
 static int want_list(struct parse *p, yaml_node_t *n, const char *field, mdeploy_build__strs *out)
 {
 	yaml_node_item_t *it;
@@ -156,7 +169,21 @@ static int parse_env(struct parse *p, yaml_node_t *n)
 		} else if (!strcmp(key, "secrets-manager")) {
 			rc = want_vars(p, v, "env.secrets-manager", &p->spec->secrets);
 		} else if (!strcmp(key, "exported-variables")) {
+			size_t i, j;
 			rc = want_list(p, v, "env.exported-variables", &p->spec->exported);
+			for (i = 0; !rc && i < p->spec->exported.n; i++) {
+				const mdeploy_build__str *e = &p->spec->exported.v[i];
+				yaml_node_t where;
+				memset(&where, 0, sizeof(where));
+				where.start_mark.line = (size_t)e->line - 1;
+				where.start_mark.column = (size_t)e->col - 1;
+				if (!var_name_ok(e->s))
+					rc = at(p, &where, "env.exported-variables", "'%s' is not a variable name "
+					        "(letters, digits and '_', not starting with a digit)", e->s);
+				for (j = 0; !rc && j < i; j++)
+					if (!strcmp(p->spec->exported.v[j].s, e->s))
+						rc = at(p, &where, "env.exported-variables", "'%s' is listed twice", e->s);
+			}
 		} else if (!strcmp(key, "git-credential-helper")) {
 			int dummy;
 			rc = want_bool(p, v, "env.git-credential-helper", &dummy);

@@ -73,6 +73,8 @@ int mdeploy_bundle__manifest_parse(mdeploy_bundle__manifest *m, const char *data
 void mdeploy_bundle__manifest_dispose(mdeploy_bundle__manifest *m);
 
 /* sign.c */
+/* 0 when `key_path` holds an Ed25519 private key, before anything is written. */
+int mdeploy_bundle__signing_key_check(const char *key_path);
 int mdeploy_bundle__sign(char **out, size_t *out_len, const char *key_path,
                          const void *data, size_t len);
 /* Checks signature.json against `data`. `trusted_keys` NULL: only checks

@@ -27,6 +27,8 @@ static int crypto_error(int code, const char *fmt, const char *arg)
 
 /* Reads a key file: private when `priv`, else a public key (or a private
  * key, whose public half is used). */
+/* priv: 1 a private key, 0 a public key (or the public half of a private
+ * one), 2 the same as 0 for a caller that takes either. */
 static int load_key(EVP_PKEY **out, const char *path, int priv)
 {
 	FILE *f;
@@ -50,7 +52,9 @@ static int load_key(EVP_PKEY **out, const char *path, int priv)
 	if (!k || EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_CRYPTO,
-		                          "'%s' holds no Ed25519 %s key", path, priv ? "private" : "public");
+		                          "'%s' holds no Ed25519 %s key%s", path,
+		                          priv == 1 ? "private" : priv == 2 ? "public or private" : "public",
+		                          priv == 1 ? " (a PEM file from 'mdeploy key generate')" : "");
 	}
 	*out = k;
 	return 0;
@@ -74,7 +78,7 @@ int mdeploy_key_id(char key_id[17], const char *key_path)
 	int rc;
 	if (!key_id || !key_path)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_CRYPTO, "no key given");
-	if ((rc = load_key(&k, key_path, 0)) != 0)
+	if ((rc = load_key(&k, key_path, 2)) != 0)
 		return rc;
 	rc = key_id_of(key_id, k);
 	EVP_PKEY_free(k);
@@ -133,6 +137,14 @@ int mdeploy_key_generate(const char *private_path, const char *public_path, char
 		unlink(private_path);
 	if (!rc && key_id)
 		rc = key_id_of(key_id, k);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int mdeploy_bundle__signing_key_check(const char *key_path)
+{
+	EVP_PKEY *k;
+	int rc = load_key(&k, key_path, 1);
 	EVP_PKEY_free(k);
 	return rc;
 }

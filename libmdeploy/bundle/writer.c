@@ -312,6 +312,8 @@ int mdeploy_bundle_writer_new(mdeploy_bundle_writer **out, const char *bundle_pa
 	if (opts->signing_key && !mdeploy__path_exists(opts->signing_key))
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_CRYPTO,
 		                          "signing key '%s' does not exist", opts->signing_key);
+	if (opts->signing_key && (rc = mdeploy_bundle__signing_key_check(opts->signing_key)) != 0)
+		return rc;
 	if (!(w = calloc(1, sizeof(*w))))
 		return mdeploy__error_oom();
 	w->fd = -1;

@@ -2,7 +2,8 @@
  * yamldoc.c - checks on a libyaml document that every file mdeploy reads
  * shares: a key given twice in one mapping is an error (libyaml keeps
  * both, and a parser that handles a key once per occurrence can
- * reallocate or overwrite what the first one set).
+ * reallocate or overwrite what the first one set), and no key or value may
+ * hold a NUL ("a\0b" would be read as "a").
  */
 #include "mdeploy_private.h"
 
@@ -37,6 +38,12 @@ int mdeploy__yaml_doc_unique_keys(struct yaml_document_s *doc, const char *displ
 	size_t alloc = 0;
 	int rc = 0;
 
+	for (n = doc->nodes.start; n < doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE &&
+		    strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+			return mdeploy__error_set(MDEPLOY_EINVALID, klass, "%s:%zu:%zu: '%s' holds a NUL character",
+			                          display, n->start_mark.line + 1, n->start_mark.column + 1,
+			                          (const char *)n->data.scalar.value);
 	/* Every mapping of the document, without recursion: nodes are a flat array. */
 	for (n = doc->nodes.start; !rc && n < doc->nodes.top; n++) {
 		yaml_node_pair_t *pr;

@@ -201,8 +201,9 @@ int mdeploy_params_get(mdeploy_param **out, mdeploy_params *p, const char *name)
 		return MDEPLOY_ENOMEM;
 	if ((colon = strrchr(copy, ':')) != NULL) {
 		*colon = '\0';
+		/* strtoull() takes "-1" as 2^64-1 and skips blanks: digits only. */
 		version = strtoull(colon + 1, &end, 10);
-		if (!colon[1] || *end || !version) {
+		if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) || *end || !version) {
 			free(copy);
 			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 			                          "'%s': the version after ':' must be a positive number", name);

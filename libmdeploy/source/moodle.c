@@ -173,6 +173,20 @@ static int keep_vfile(struct plugin *p, const char *path)
 	return 0;
 }
 
+/* A Moodle version as version.php writes it: digits, an optional
+ * fraction (2024100700.01), a positive and finite number. */
+static int version_number_ok(const mdeploy__pv *v)
+{
+	const char *t = v ? v->text : NULL;
+	size_t n;
+	if (!v || v->type != MDEPLOY__PV_NUMBER || !t)
+		return 1; /* not a number: reported (or not) elsewhere */
+	n = strspn(t, "0123456789");
+	if (n == 0 || (t[n] && (t[n] != '.' || !t[n + 1] || strspn(t + n + 1, "0123456789") != strlen(t + n + 1))))
+		return 0;
+	return v->num > 0 && v->num < 1e15;
+}
+
 static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 {
 	const mdeploy__ventry *e = mdeploy__vtree_find(&m->vt, vfile);
@@ -214,11 +228,23 @@ static int read_plugin(mdeploy_moodle *m, struct plugin *p, const char *vfile)
 		                  "$plugin->version cannot be read without running PHP: %s", v->text)) == 0)
 			p->unread = m->problems[m->nproblems - 1].message;
 	}
+	int bad_version = 0;
+	if (rc == 0) {
+		static const char *const nums[] = { "version", "requires" };
+		for (i = 0; i < MDEPLOY__ARRAY_SIZE(nums) && rc == 0; i++)
+			if (!version_number_ok(v = prop(f, nums[i])) &&
+			    (rc = problem(m, "version-php", p->pub.component, vfile, prop_line(f, nums[i]),
+			                  "$plugin->%s = %s is not a Moodle version number (digits, an optional "
+			                  "fraction, above 0)", nums[i], v->text)) == 0) {
+				p->unread = m->problems[m->nproblems - 1].message;
+				bad_version |= i == 0;
+			}
+	}
 	if (rc) {
 		mdeploy__phpver_free(f);
 		return rc;
 	}
-	p->pub.version = pv_text(m, prop(f, "version"));
+	p->pub.version = bad_version ? NULL : pv_text(m, prop(f, "version"));
 	p->pub.requires = pv_text(m, prop(f, "requires"));
 	p->pub.release = pv_text(m, prop(f, "release"));
 	p->pub.maturity = pv_text(m, prop(f, "maturity"));
@@ -509,6 +535,16 @@ static int read_core(mdeploy_moodle *m, const char *vfile)
 		mdeploy__phpver_free(f);
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
 		                          "%s: no numeric $version; not Moodle core's version.php", vfile);
+	}
+	if (!version_number_ok(a->value)) {
+		int line = (int)a->line;
+		char *t = mdeploy__strdup(a->value->text);
+		mdeploy__phpver_free(f);
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+		                        "%s:%d: $version = %s is not a Moodle version number (digits, an optional "
+		                        "fraction, above 0)", vfile, line, t ? t : "?");
+		free(t);
+		return rc;
 	}
 	m->version = mdeploy__strdup(a->value->text);
 	if ((a = mdeploy__phpver_get(f, "release", NULL)) && a->value->text)

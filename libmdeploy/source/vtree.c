@@ -141,6 +141,14 @@ static int dir_walk(mdeploy__vtree *vt, const char *base, const char *rel)
 		if (lstat(p, &st) != 0) {
 			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_SOURCE, "cannot stat %s", p);
 			free(rp);
+		} else if (!strcmp(de->d_name, "version.php") && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			/* Where Moodle reads a version, a directory or a fifo would
+			 * make the plugin silently disappear from the tree. */
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_SOURCE,
+			                        "%s: a %s, not a file: Moodle reads versions from version.php files", p,
+			                        S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "fifo" :
+			                        S_ISSOCK(st.st_mode) ? "socket" : "device");
+			free(rp);
 		} else if (S_ISDIR(st.st_mode)) {
 			rc = dir_walk(vt, base, rp);
 			free(rp);
