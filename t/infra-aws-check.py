@@ -99,6 +99,11 @@ def resolve(tpl, params, conds, v):
         if fn == "Fn::If":
             name, yes, no = args
             return resolve(tpl, params, conds, yes if conds[name] else no)
+        if fn == "Fn::Select":
+            idx, lst = resolve(tpl, params, conds, args[0]), resolve(tpl, params, conds, args[1])
+            if isinstance(lst, str) and "," in lst:  # a CommaDelimitedList parameter
+                return lst.split(",")[int(idx)]
+            return {"Fn::Select": [idx, lst]}
         if fn == "Fn::GetAtt":
             return {"Fn::GetAtt": list(args) if isinstance(args, list) else args.split(".", 1)}
     out = {}
@@ -233,6 +238,14 @@ def _subnets(s, T):
         zones = sorted(az_index(r["Properties"]) for r in group.values())
         if zones != list(range(n)):
             fail("subnets not one per zone: %r" % zones)
+    import ipaddress
+    vpc = ipaddress.ip_network(t["Parameters"]["VpcCidr"])
+    nets = [ipaddress.ip_network(r["Properties"]["CidrBlock"]) for r in subnets.values()]
+    for i, a in enumerate(nets):
+        if not a.subnet_of(vpc):
+            fail("subnet %s is outside the VPC %s" % (a, vpc))
+        if any(i != j and a.overlaps(b) for j, b in enumerate(nets)):
+            fail("subnet %s overlaps another" % a)
     for name, r in prv.items():
         if r["Properties"].get("MapPublicIpOnLaunch") in (True, "true"):
             fail("%s gives public addresses" % name)
@@ -390,7 +403,9 @@ def _aurora(s, T):
         fail("the master password is not managed by Secrets Manager")
     if p.get("StorageEncrypted") is not True:
         fail("storage not encrypted")
-    if p.get("DeletionProtection") is not True:
+    if d["raw"]["Parameters"].get("DatabaseDeletionProtection", {}).get("Default") not in (None, "true"):
+        fail("deletion protection is off by default")
+    if str(p.get("DeletionProtection")).lower() != "true":
         fail("no deletion protection")
     if int(p.get("BackupRetentionPeriod", 0)) < 1:
         fail("no backups")

@@ -18,7 +18,7 @@ fi
 # The real templates: every check passes. Its TAP lines are relayed as diag.
 out=$("$PY" "$check" "$dir" 2>&1); rc=$?
 n=$(printf '%s\n' "$out" | grep -c '^ok ')
-plan $((2 + 14))
+plan $((2 + 16))
 is "$rc" 0 "every check passes on infra/aws ($n checks)"
 [ "$rc" = 0 ] || diag "$out"
 ok "$([ "$n" -ge 16 ]; echo $?)" "at least 16 checks ran ($n)"
@@ -41,7 +41,9 @@ mutate "an SSH rule is caught" network.yaml \
 mutate "an extra app ingress is caught" network.yaml \
 	's/SourceSecurityGroupId: !Ref AlbSecurityGroup/SourceSecurityGroupId: !Ref DatabaseSecurityGroup/' "unexpected"
 mutate "an unencrypted Aurora is caught" data.yaml 's/StorageEncrypted: true/StorageEncrypted: false/' "storage not encrypted"
-mutate "no deletion protection is caught" data.yaml 's/DeletionProtection: true/DeletionProtection: false/' "no deletion protection"
+mutate "no deletion protection is caught" data.yaml 's/DeletionProtection: !Ref DatabaseDeletionProtection/DeletionProtection: false/' "no deletion protection"
+mutate "deletion protection off by default is caught" data.yaml '/DatabaseDeletionProtection:/,/Default/s/Default: "true"/Default: "false"/' "off by default"
+mutate "overlapping subnets are caught" network.yaml 's|^    Default: 10.40.0.0/19,10.40.32.0/19|    Default: 10.40.0.0/19,10.40.0.0/19|' "overlaps"
 mutate "a template password is caught" data.yaml \
 	's/ManageMasterUserPassword: true/MasterUserPassword: !Ref DatabaseUser/' "password is not managed"
 mutate "a single Aurora instance is caught" data.yaml \
