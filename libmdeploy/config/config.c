@@ -28,6 +28,7 @@ static void doc_fields_build(void)
 {
 	size_t n = 0;
 	mdeploy_config__stores_schema_build();
+	mdeploy_config__provider_schema_build();
 #define FIELD_MAP(name) \
 	doc_fields[n].key = #name; \
 	doc_fields[n].data_offset = offsetof(struct mdeploy_config__doc, name); \

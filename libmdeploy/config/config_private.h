@@ -34,6 +34,7 @@
 	MAP(source) \
 	SEQ(groups) \
 	MAP(stores) \
+	MAP(provider) \
 	MAP(infrastructure)
 
 /* A string field; every section's strings are loaded the same way. */
@@ -76,6 +77,8 @@ void mdeploy_config__locate(const mdeploy_config *cfg, const char *field,
 
 /* config_stores.c: the store entries' keys come from the store registry. */
 void mdeploy_config__stores_schema_build(void);
+/* config_provider.c: the provider section's keys come from the provider table. */
+void mdeploy_config__provider_schema_build(void);
 
 #define MDEPLOY_CONFIG__DECL_CHECK(name) \
 	int mdeploy_config__##name##_check(mdeploy_config *cfg, mdeploy_config__problems *p);

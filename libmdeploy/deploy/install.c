@@ -171,6 +171,8 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
 				ia.no_validate = r->install_no_validate;
 				mdeploy_error_clear();
 				crc = mdeploy_store_open(&c.store, r->ctx, NULL);
+				po.name = mdeploy_config_provider_name(r->cfg);
+				po.settings = mdeploy_config_provider_settings(r->cfg);
 				if (!crc)
 					crc = mdeploy_provider_open(&c.p, r->ctx, c.store, &po);
 				if (!crc)

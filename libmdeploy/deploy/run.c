@@ -97,6 +97,9 @@ int mdeploy_deploy__run_open(mdeploy_deploy__run *r, mdeploy_ctx *ctx, const mde
 	snprintf(r->key, sizeof(r->key), "deploy/%s/%s", r->app, r->g->name);
 	if ((rc = mdeploy_store_open(&r->store, ctx, NULL)))
 		return rc;
+	/* The provider mdeploy.yml names (provider:), with its options. */
+	po.name = mdeploy_config_provider_name(cfg);
+	po.settings = mdeploy_config_provider_settings(cfg);
 	if ((rc = mdeploy_provider_open(&r->p, ctx, r->store, &po)))
 		return rc;
 	return 0;

@@ -172,6 +172,8 @@ static int add_instances(mdeploy_deploy__run *r, const struct live_info *li, uns
 	bc.r = r;
 	bc.bundle = li->bundle;
 	bc.deployment = li->dep;
+	po.name = mdeploy_config_provider_name(r->cfg);
+	po.settings = mdeploy_config_provider_settings(r->cfg);
 	po.boot_cb = boot_install;
 	po.payload = &bc;
 	if ((rc = mdeploy_provider_open(&boot, r->ctx, r->store, &po)) ||

@@ -56,6 +56,40 @@ int mdeploy_lb_options_init(mdeploy_lb_options *opts, unsigned int version)
 	return 0;
 }
 
+/* Every key is one the provider takes, and has a value. */
+static int check_settings(const mdeploy_provider_ops *ops, const char *const *kv)
+{
+	const char *const *key;
+	for (; kv && *kv; kv += 2) {
+		for (key = ops->options; key && *key && strcmp(*key, kv[0]); key++)
+			;
+		if (!key || !*key) {
+			mdeploy__buf known = MDEPLOY__BUF_INIT;
+			int rc;
+			for (key = ops->options; key && *key; key++)
+				mdeploy__buf_printf(&known, "%s%s", key == ops->options ? "" : ", ", *key);
+			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                        "'%s' is not an option of the %s provider (it takes: %s)", kv[0],
+			                        ops->name, known.size ? mdeploy__buf_cstr(&known) : "no options");
+			mdeploy__buf_dispose(&known);
+			return rc;
+		}
+		if (!kv[1])
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			                          "provider option '%s' has no value", kv[0]);
+	}
+	return 0;
+}
+
+const char *mdeploy_provider__setting(const mdeploy_provider *p, const char *key)
+{
+	const char *const *kv;
+	for (kv = p->opts.settings; kv && *kv; kv += 2)
+		if (!strcmp(kv[0], key))
+			return kv[1];
+	return NULL;
+}
+
 int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_store *store,
                           const mdeploy_provider_options *opts)
 {
@@ -78,6 +112,8 @@ int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_stor
 	if (!store)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "provider '%s' needs a state store", name);
+	if ((rc = check_settings(ops, opts->settings)))
+		return rc;
 	if (!(p = calloc(1, sizeof(*p))))
 		return mdeploy__error_oom();
 	p->ops = ops;

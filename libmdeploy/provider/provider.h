@@ -95,6 +95,9 @@ typedef struct mdeploy_provider_ops {
 	/* May be NULL. How an operation ("fleet_create", "lb_set_fleet_weights"...) is carried
 	 * out, for `deploy plan`: the API calls it makes (aws: "autoscaling:CreateAutoScalingGroup"). */
 	const char *(*describe)(const char *call);
+	/* The option keys mdeploy.yml's provider: section may give it (NULL-terminated);
+	 * init reads them with mdeploy_provider__setting(). */
+	const char *const *options;
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {
@@ -108,12 +111,17 @@ struct mdeploy_provider {
 
 /* provider/registry.c: the table of providers. NULL when `name` is not in it. */
 const mdeploy_provider_ops *mdeploy_provider__find(const char *name);
+/* The i-th provider of the table, NULL past its end. */
+const mdeploy_provider_ops *mdeploy_provider__at(size_t i);
 /* The provider opened when none is named (the first in the table). */
 const char *mdeploy_provider__default_name(void);
 /* "local, aws": the registered names, for messages. */
 const char *mdeploy_provider__names(void);
 
 extern const mdeploy_provider_ops mdeploy_provider__local_ops;
+
+/* The value of one of the provider's options (opts.settings), NULL when not given. */
+const char *mdeploy_provider__setting(const mdeploy_provider *p, const char *key);
 
 /* A name usable for fleets, load balancers and file names: [A-Za-z0-9._-], 1-100 chars. */
 int mdeploy_provider__check_name(const char *what, const char *name);

@@ -30,6 +30,11 @@ const mdeploy_provider_ops *mdeploy_provider__find(const char *name)
 	return NULL;
 }
 
+const mdeploy_provider_ops *mdeploy_provider__at(size_t i)
+{
+	return i < MDEPLOY__ARRAY_SIZE(providers) ? providers[i] : NULL;
+}
+
 const char *mdeploy_provider__default_name(void)
 {
 	return providers[0]->name;

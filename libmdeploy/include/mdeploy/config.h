@@ -102,6 +102,16 @@ MDEPLOY_EXTERN(size_t) mdeploy_config_source_accept_count(const mdeploy_config *
 MDEPLOY_EXTERN(const mdeploy_config_accept *) mdeploy_config_source_accept(const mdeploy_config *cfg, size_t i);
 
 /*
+ * provider: which provider runs the fleets and load balancers of every group
+ * (see mdeploy.yml(5), PROVIDER). The name given there, or NULL when the
+ * file names none (then the default provider).
+ */
+MDEPLOY_EXTERN(const char *) mdeploy_config_provider_name(const mdeploy_config *cfg);
+/* The section's options as "key", "value" pairs ending in NULL, for
+ * mdeploy_provider_options.settings; borrowed from cfg. Never NULL. */
+MDEPLOY_EXTERN(const char *const *) mdeploy_config_provider_settings(const mdeploy_config *cfg);
+
+/*
  * infrastructure: what `mdeploy infra` builds under the groups (see
  * mdeploy.yml(5), INFRASTRUCTURE, and mdeploy-infra(1)).
  *

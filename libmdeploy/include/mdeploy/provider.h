@@ -46,10 +46,15 @@ typedef struct mdeploy_provider_options {
 	unsigned int start_timeout_ms;
 	mdeploy_instance_boot_cb boot_cb;
 	void *payload;
+	/* The provider's own options as "key", "value" pairs ending in NULL (mdeploy.yml's
+	 * provider: section, see mdeploy_config_provider_settings()); a key the provider does
+	 * not take is refused with MDEPLOY_EINVALID naming the keys it takes. Fields above
+	 * win over the same key here. Borrowed: must outlive the provider. */
+	const char *const *settings;
 } mdeploy_provider_options;
 
 #define MDEPLOY_PROVIDER_OPTIONS_VERSION 1
-#define MDEPLOY_PROVIDER_OPTIONS_INIT { MDEPLOY_PROVIDER_OPTIONS_VERSION, NULL, NULL, 4, 10000, NULL, NULL }
+#define MDEPLOY_PROVIDER_OPTIONS_INIT { MDEPLOY_PROVIDER_OPTIONS_VERSION, NULL, NULL, 4, 10000, NULL, NULL, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_provider_options_init(mdeploy_provider_options *opts, unsigned int version);
 

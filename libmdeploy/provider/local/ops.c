@@ -20,6 +20,8 @@ static int local_init(mdeploy_provider *p)
 	char extra;
 
 	if (!base)
+		base = mdeploy_provider__setting(p, "address_base");
+	if (!base)
 		base = getenv("MDEPLOY_LOCAL_ADDRESS_BASE");
 	if (!base || !*base)
 		base = "127.77";
@@ -56,6 +58,8 @@ static const char *local_describe(const char *call)
 	return NULL;
 }
 
+static const char *const local_options[] = { "address_base", NULL };
+
 const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	"local",
 	local_init,
@@ -81,4 +85,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	mdeploy_local__lb_set_fleet_weights,
 	mdeploy_local__lb_fleets,
 	local_describe,
+	local_options,
 };
