@@ -4,6 +4,7 @@
  */
 #include "mdeploy_private.h"
 #include "local/infra.h"
+#include "aws/infra.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,31 @@ int mdeploy_infra_options_init(mdeploy_infra_options *opts, unsigned int version
 	return 0;
 }
 
+/* The provider: the options', else mdeploy.yml's infrastructure.provider, else local. */
+static const char *provider_of(const mdeploy_config *cfg, const mdeploy_infra_options *opts)
+{
+	if (opts && opts->provider)
+		return opts->provider;
+	if (cfg && mdeploy_config_infrastructure_provider(cfg))
+		return mdeploy_config_infrastructure_provider(cfg);
+	return "local";
+}
+
+static int is_aws(const mdeploy_config *cfg, const mdeploy_infra_options *opts)
+{
+	return !strcmp(provider_of(cfg, opts), "aws");
+}
+
+/* What the aws provider cannot do yet: said, never done locally instead. */
+static int aws_todo(const mdeploy_config *cfg, const char *what)
+{
+	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
+	                          "infra %s: %s: provider 'aws' can show its stacks (status, outputs) but not %s "
+	                          "them yet; use the templates of infra/aws/ with CloudFormation meanwhile",
+	                          what, mdeploy_config_where(cfg, "infrastructure.provider"),
+	                          !strcmp(what, "plan") ? "plan" : !strcmp(what, "apply") ? "apply" : "destroy");
+}
+
 static int check(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
                  const mdeploy_infra_options *opts)
 {
@@ -28,16 +54,12 @@ static int check(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *c
 		return mdeploy__error_set(MDEPLOY_EINVALID, INFRA_CLS, "infra: missing context or store");
 	if (opts && (rc = mdeploy__options_check(opts->version, MDEPLOY_INFRA_OPTIONS_VERSION, "mdeploy_infra_options")))
 		return rc;
-	if (opts && opts->provider && strcmp(opts->provider, "local"))
+	if (strcmp(provider_of(cfg, opts), "local") && strcmp(provider_of(cfg, opts), "aws"))
 		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
-		                          "infra: provider '%s' is not supported here (local)", opts->provider);
-	/* mdeploy.yml's infrastructure.provider: never build locally what was declared elsewhere. */
-	if (!(opts && opts->provider) && cfg && mdeploy_config_infrastructure_provider(cfg) &&
-	    strcmp(mdeploy_config_infrastructure_provider(cfg), "local"))
-		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
-		                          "infra: %s: infrastructure.provider '%s' is not supported by these commands yet",
-		                          mdeploy_config_where(cfg, "infrastructure.provider"),
-		                          mdeploy_config_infrastructure_provider(cfg));
+		                          "infra: provider '%s' is not supported here (local, aws)", provider_of(cfg, opts));
+	if (!strcmp(provider_of(cfg, opts), "aws") && (!cfg || !mdeploy_config_infrastructure_provider(cfg)))
+		return mdeploy__error_set(MDEPLOY_EINVALID, INFRA_CLS,
+		                          "infra: provider 'aws' needs mdeploy.yml's infrastructure: section");
 	if (cfg && !mdeploy_config_application_name(cfg))
 		return mdeploy__error_set(MDEPLOY_EINVALID, INFRA_CLS, "infra: the configuration names no application");
 	return 0;
@@ -47,6 +69,8 @@ int mdeploy_infra_plan(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_con
                        const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
 	int rc = check(ctx, store, cfg, opts);
+	if (!rc && is_aws(cfg, opts))
+		return aws_todo(cfg, "plan");
 	return rc ? rc : mdeploy_local__infra_plan(ctx, store, cfg, opts, cb, payload, n);
 }
 
@@ -54,6 +78,8 @@ int mdeploy_infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_co
                         const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
 	int rc = check(ctx, store, cfg, opts);
+	if (!rc && is_aws(cfg, opts))
+		return aws_todo(cfg, "apply");
 	return rc ? rc : mdeploy_local__infra_apply(ctx, store, cfg, opts, cb, payload, n);
 }
 
@@ -61,6 +87,8 @@ int mdeploy_infra_destroy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_
                           const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
 	int rc = check(ctx, store, cfg, opts);
+	if (!rc && is_aws(cfg, opts))
+		return aws_todo(cfg, "destroy");
 	return rc ? rc : mdeploy_local__infra_destroy(ctx, store, cfg, opts, cb, payload, n);
 }
 
@@ -68,6 +96,8 @@ int mdeploy_infra_status(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_c
                          const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload)
 {
 	int rc = check(ctx, store, cfg, opts);
+	if (!rc && is_aws(cfg, opts))
+		return mdeploy_awsp__infra_status(ctx, cfg, cb, payload);
 	return rc ? rc : mdeploy_local__infra_status(ctx, store, cfg, opts, cb, payload);
 }
 
@@ -75,6 +105,8 @@ int mdeploy_infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_
                           const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload)
 {
 	int rc = check(ctx, store, cfg, opts);
+	if (!rc && is_aws(cfg, opts))
+		return mdeploy_awsp__infra_outputs(ctx, cfg, cb, payload);
 	return rc ? rc : mdeploy_local__infra_outputs(ctx, store, cfg, opts, cb, payload);
 }
 
