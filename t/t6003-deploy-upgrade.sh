@@ -56,7 +56,10 @@ file_put_contents("$d/log", "maintenance $argv[1]\n", FILE_APPEND);
 EOF
 	cat >"$1/admin/cli/purge_caches.php" <<'EOF'
 <?php
-file_put_contents(getenv('MDEPLOY_TEST_DATAROOT') . '/log', "purge caches\n", FILE_APPEND);
+// What Moodle's would purge depends on the options; whether the site was in maintenance then.
+$d = getenv('MDEPLOY_TEST_DATAROOT');
+file_put_contents("$d/log", "purge caches " . (file_exists("$d/climaintenance.html") ? "in-maintenance" : "serving") .
+	" " . implode(' ', array_slice($argv, 1)) . "\n", FILE_APPEND);
 EOF
 	cat >"$1/appspec.yml" <<'EOF'
 version: 0.0
@@ -135,14 +138,16 @@ run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "deployment of C through the upgrade gate"
 [ "$rc" = 0 ] || diag "$err"
 log=$(cut -d' ' -f1,2 "$MDEPLOY_TEST_DATAROOT/log" | tr '\n' ';')
-is "$log" "maintenance --enable;upgrade on;validate on;validate on;maintenance --disable;purge caches;" \
-	"OneAtATime: maintenance on, upgrade once, both instances validated, maintenance off, caches purged"
+is "$log" "maintenance --enable;upgrade on;validate on;validate on;purge caches;maintenance --disable;" \
+	"OneAtATime: maintenance on, upgrade once, both instances validated, caches purged, maintenance off"
+is "$(sed -n 's/^purge caches //p' "$MDEPLOY_TEST_DATAROOT/log")" "in-maintenance --muc --theme --lang --js --filter" \
+	"the purge runs in maintenance (no request reads the caches), local caches left to the instances"
 run mdeploy --json deploy status
 steps=$(printf '%s' "$out" | jq -r '[.steps[] | .step + (if .step == "shift" then .target else "" end)] | join(",")')
 like "$steps" "install,install,lb-hold,maintenance-on,backup,upgrade,validate,validate," \
 	"both installs come before the hold, maintenance, the backup and the upgrade"
-like "$steps" "shift100,drain-blue,maintenance-off,purge-caches,lb-release" \
-	"traffic moves and blue is drained before maintenance goes off (old code never serves the new database)"
+like "$steps" "shift100,drain-blue,purge-caches,maintenance-off,lb-release" \
+	"traffic moves, blue is drained and caches purged before maintenance goes off (old code never serves the new database)"
 like "$(cat "$MDEPLOY_TEST_DATAROOT/log")" "maintenance on" "the upgrade hook ran under maintenance"
 ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off at the end"
 run mdeploy --json deploy status
@@ -228,8 +233,8 @@ is "$rc" 0 "rollback --restore-database restores G's backup"
 rid=$(printf '%s' "$out" | jq -r .id)
 run mdeploy --json deploy status "$rid"
 is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')" \
-	"lb-hold,maintenance-on,restore,maintenance-off,purge-caches,lb-release" \
-	"maintenance (already on), the restore, maintenance off through C, the load balancer released"
+	"lb-hold,maintenance-on,restore,purge-caches,maintenance-off,lb-release" \
+	"maintenance (already on), the restore, caches purged and maintenance off through C, the load balancer released"
 ok "$([ ! -f "$MDEPLOY_TEST_DATAROOT/climaintenance.html" ]; echo $?)" "maintenance is off"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release C" "C serves"
 run mdeploy deploy rollback prod

@@ -52,7 +52,10 @@ file_put_contents("$d/log", "maintenance $argv[1]\n", FILE_APPEND);
 EOF
 	cat >"$1/admin/cli/purge_caches.php" <<'EOF'
 <?php
-file_put_contents(getenv('MDEPLOY_TEST_DATAROOT') . '/log', "purge caches\n", FILE_APPEND);
+// What Moodle's would purge depends on the options; whether the site was in maintenance then.
+$d = getenv('MDEPLOY_TEST_DATAROOT');
+file_put_contents("$d/log", "purge caches " . (file_exists("$d/climaintenance.html") ? "in-maintenance" : "serving") .
+	" " . implode(' ', array_slice($argv, 1)) . "\n", FILE_APPEND);
 EOF
 	cat >"$1/appspec.yml" <<'EOF'
 version: 0.0
@@ -120,6 +123,8 @@ run mdeploy --json deploy status
 is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | map(select(. == "drain-blue" or . == "purge-caches")) | join(",")')" \
 	"drain-blue,purge-caches" "the caches are purged after blue is drained"
 is "$(grep -c "^purge caches" "$MDEPLOY_TEST_DATAROOT/log")" 1 "purge_caches.php ran once"
+is "$(sed -n 's/^purge caches //p' "$MDEPLOY_TEST_DATAROOT/log")" "serving --muc --lang --js --filter" \
+	"green serves during the purge: no theme revision bump, no local cache purge (Moodle fails requests under them, t9015)"
 run mdeploy --json lb show up-prod
 is "$(printf '%s' "$out" | jq -r '[.targets[] | select(.weight == 0) | .state] | unique | join(",")')" "maint" \
 	"the old fleet's targets are in maintenance (no checks reach the old code)"

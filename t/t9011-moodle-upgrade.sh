@@ -33,6 +33,9 @@ ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
 t0=$(date +%s)
 ok_cmd "an installed Moodle 4.5.0 site in database moodle" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
 diag "site restored in $(($(date +%s) - t0)) s"
+# PHP's notices and Moodle's exceptions in the servers' logs: a 500 says why.
+moodle_psql moodle "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
+	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
 
 cd "$TMP" || exit 1
 # The default deployment config and health check (/, every second, 2 to
@@ -131,7 +134,7 @@ run mdeploy --json deploy status "$id"
 status=$out
 is "$(printf '%s' "$status" | jq -r '[.steps[] | select(.step == "upgrade")] | length')" 1 "the upgrade ran once"
 like "$(printf '%s' "$status" | jq -r '[.steps[] | .step] | join(",")')" \
-	"lb-hold,maintenance-on,backup,upgrade,validate,validate,register,register,health,shift,drain-blue,maintenance-off,purge-caches,lb-release" \
+	"lb-hold,maintenance-on,backup,upgrade,validate,validate,register,register,health,shift,drain-blue,purge-caches,maintenance-off,lb-release" \
 	"the gate's sequence"
 window_ms=$(( $(journal_ms "$id" maintenance-off finished_at_ms) - $(journal_ms "$id" maintenance-on started_at_ms) ))
 b=$(printf '%s' "$status" | jq -c '.steps[] | select(.step == "backup") | .backup')
@@ -143,23 +146,21 @@ diag "load: $load_summary"
 diag "samples: $(sort "$TMP/samples" | uniq -c | tr '\n' ';')"
 ok "$(grep -q '^503 300 moodle-maintenance$' "$TMP/samples"; echo $?)" \
 	"during the window the load balancer served Moodle's maintenance page, 503 with Retry-After: 300"
-# Moodle's own error page (500) has been seen a few times in 100,000
-# responses during the window: a known defect, reported as TODO below.
-is "$(grep -v -e '^200 none login$' -e '^503 300 moodle-maintenance$' -e '^500 ' "$TMP/samples" | sort | uniq -c)" "" \
-	"every sampled response was the login page or Moodle's maintenance page (never HAProxy's bare 503)"
-n500=$(( $(grep -c '^OTHER 500 ' "$TMP/wrk.out") + $(grep -c '^500 ' "$TMP/samples") ))
-is "$((load_other - $(grep -c '^OTHER 500 ' "$TMP/wrk.out")))" 0 \
-	"under load too: every response was the login page, a 503 with Retry-After (or Moodle's 500 below)"
-if [ "$n500" = 0 ]; then
-	ok 0 "no Moodle error page (500) during the upgrade"
-else
-	_tap_n=$((_tap_n + 1))
-	echo "not ok $_tap_n - no Moodle error page (500) during the upgrade ($n500 seen) # TODO known defect, cause not found yet"
+is "$(grep -v -e '^200 none login$' -e '^503 300 moodle-maintenance$' "$TMP/samples" | sort | uniq -c)" "" \
+	"every sampled response was the login page or Moodle's maintenance page (never HAProxy's bare 503, never Moodle's 500)"
+is "$load_other" 0 "under load too: every response was the login page or a 503 with Retry-After"
+# Moodle's error page (500) was seen here 1-2 times in 100,000 responses
+# before the purges moved into maintenance (t9015 says why): when anything
+# else shows up, say what and when.
+if [ "$load_other" != 0 ] || grep -v -q -e '^200 none login$' -e '^503 300 moodle-maintenance$' "$TMP/samples"; then
 	diag "$(grep OTHER "$TMP/wrk.out" | sort | uniq -c | head -n 5)"
 	for f in "$TMP"/other-body-*.html "$TMP"/other.*.html; do
 		[ -f "$f" ] && diag "$(sed -e 's/<[^>]*>/ /g' "$f" | tr -s ' \n' | grep -v '^ *$' | grep -iv 'style\|{\|}' | head -n 15)"
 	done
 	diag "$(printf '%s' "$status" | jq -r '.steps[] | "\(.step) \(.started_at_ms / 1000 | floor) \(.finished_at_ms / 1000 | floor)"')"
+	for f in "$MDEPLOY_STATE_DIR"/local/instances/*/log/server.log; do
+		diag "$f:" "$(grep -e 'PHP ' -e ' \[500\]: ' "$f" | sed 's/^\[[^]]*\] \[[^]]*\] //' | cut -c 1-300 | sort | uniq -c | sort -rn | head -n 10)"
+	done
 fi
 is "$(curl -s -o /dev/null -w '%{http_code}' -m 30 "$lb/login/index.php")" 200 "4.5.5+'s login page answers 200 through the load balancer"
 jar="$TMP/cookies"

@@ -34,6 +34,9 @@ moodle_export v4.5.0 "$TMP/rel-a" && bundle "$TMP/rel-a" a &&
 ok $? "bundles of Moodle 4.5.0 and of our change, with the default hooks"
 ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
 ok_cmd "an installed Moodle 4.5.0 site in database moodle" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
+# PHP's notices and Moodle's exceptions in the servers' logs: a 500 says why.
+moodle_psql moodle "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
+	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
 
 cd "$TMP" || exit 1
 cat >mdeploy.yml <<EOF
@@ -101,6 +104,10 @@ sleep 2
 d0=$(date +%s)
 run mdeploy deploy create prod b.tar.zst
 d_s=$(($(date +%s) - d0))
+# Still under load, until the sampler sees the new page (the first requests
+# after the purge rebuild Moodle's caches: seconds at a load of 15), at most 60 s.
+w=0
+while [ "$w" -lt 60 ] && ! grep -q '^200 new$' "$TMP/samples"; do sleep 1; w=$((w + 1)); done
 sleep 2
 kill "$sampler"
 kill -INT "$loop"
@@ -111,17 +118,17 @@ is "$rc" 0 "the code-only deployment succeeds under load ($d_s s)"
 set -- $(sed -n 's/^CODES //p' "$TMP/wrk.out")
 good=${1:-0} bad=${2:-?} errs=${3:-?}
 diag "load: $good answers 2xx/3xx, $bad other, $errs connect errors or timeouts"
-diag "samples: $(grep -v maintenance-file "$TMP/samples" | sort | uniq -c | tr '\n' ';')"
+diag "samples: $(grep -v maintenance-file "$TMP/samples" | sort | uniq -c | tr '\n' ';') (new page first sampled $w s after the deployment)"
 ok "$([ "$good" -gt 100 ]; echo $?)" "wrk got answers all along ($good)"
-# Moodle's own 500 error page has been seen once in a few thousand
-# requests (as in t9011's upgrade window): a known defect, reported as TODO.
-n500=$(grep -c '^OTHER 500$' "$TMP/wrk.out")
-is "$((bad - n500)) $errs" "0 0" "no failed request under load (apart from Moodle's 500 below)"
-if [ "$n500" = 0 ]; then
-	ok 0 "no Moodle error page (500) during the swap"
-else
-	_tap_n=$((_tap_n + 1))
-	echo "not ok $_tap_n - no Moodle error page (500) during the swap ($n500 seen) # TODO known defect, cause not found yet"
+is "$bad $errs" "0 0" "no failed request under load"
+# Moodle's error page (500) was seen here about once in 3,000 requests when
+# the purge bumped the theme revision under load (t9015): say what and when.
+if [ "$bad" != 0 ]; then
+	diag "$(grep OTHER "$TMP/wrk.out" | sort | uniq -c | head -n 5)"
+	diag "$(mdeploy --json deploy status | jq -r '.steps[] | "\(.step) \(.started_at_ms / 1000 | floor) \(.finished_at_ms / 1000 | floor)"')"
+	for f in "$MDEPLOY_STATE_DIR"/local/instances/*/log/server.log; do
+		diag "$f:" "$(grep -e 'PHP ' -e ' \[500\]: ' "$f" | sed 's/^\[[^]]*\] \[[^]]*\] //' | cut -c 1-300 | sort | uniq -c | sort -rn | head -n 10)"
+	done
 fi
 is "$(grep -v -e '^200 old$' -e '^200 new$' "$TMP/samples" | sort | uniq -c)" "" \
 	"every sampled answer was the login page, old or new (never the maintenance page)"
@@ -137,4 +144,5 @@ is "$(moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'")"
 like "$(curl -s -m 30 "$lb/login/index.php")" ">Lost password? (mdeploy code-only)</a>" \
 	"the change is served through the load balancer"
 ok "$(grep -q '^200 new$' "$TMP/samples"; echo $?)" "the sampler saw the new page before the load stopped"
+
 done_testing

@@ -10,6 +10,10 @@
 # wwwroot's path and /login/index.php, sent with the Host of MOODLE_WWWROOT
 # (else of MDEPLOY_LB_URL) so the instance answers as it does behind the load
 # balancer instead of redirecting to wwwroot.
+#
+# First, with PHP CLI here, the instance's local cache is settled
+# (local-cache.php): Moodle empties it after a full purge (the upgrade's)
+# on the instance's next request, which must not happen under load.
 set -eu
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +31,12 @@ if [ -z "$url" ]; then
 	host=$(mdh_url_hostport "$wwwroot")
 	case $addr in *:*) addr="[$addr]" ;; esac
 	url="http://$addr:$port$(mdh_url_path "$wwwroot")/login/index.php"
+fi
+
+if [ -n "$MDH_PHP" ] && [ -f "$MDH_CONFIG" ] && [ -f "$MDH_WEB/lib/setuplib.php" ]; then
+	lc=$("$MDH_PHP" "$(dirname "$0")/local-cache.php" "$MDH_CONFIG" 2>&1) ||
+		mdh_die "cannot settle the local cache directory: $(printf '%s' "$lc" | tail -n 3)"
+	mdh_log "local cache settled before serving: $lc"
 fi
 
 dataroot=$(mdh_param MOODLE_DATAROOT "${MDEPLOY_SHARED_DIR:-/var/lib/mdeploy/shared}/moodledata")

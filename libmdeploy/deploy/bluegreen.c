@@ -261,10 +261,11 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if ((rc = mdeploy_deploy__step(r, "shift", t, mdeploy_deploy__s_shift, NULL)))
 			goto failed;
 	}
-	/* Blue takes no request on the upgraded database: drained before maintenance goes off. */
+	/* Blue takes no request on the upgraded database: drained before maintenance goes off.
+	 * Caches are purged while still in maintenance: no request reads them then (gate.c). */
 	if (gate && r->blue[0] && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||
-	             (rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	             (rc = mdeploy_deploy__step(r, "purge-caches", r->green, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	             (rc = mdeploy_deploy__step(r, "maintenance-off", r->green, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	             (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, r->green))))
 		goto failed;
 	if ((rc = mdeploy_deploy__step(r, "watch", r->green, mdeploy_deploy__s_watch, NULL)))

@@ -9,9 +9,12 @@
  * checks cannot pass before the upgrade); any install failure stops here,
  * the database untouched; maintenance on through blue's release; the
  * upgrade once; ValidateService on every green instance; traffic to green
- * all at once and blue drained; maintenance off and caches purged through
- * green. Old code never answers on the upgraded database: blue takes no
- * request after the shift, and maintenance stays on until then.
+ * all at once and blue drained; caches purged through green, then
+ * maintenance off. Old code never answers on the upgraded database: blue
+ * takes no request after the shift, and maintenance stays on until then.
+ * The purge runs in maintenance because then no web request gets past
+ * Moodle's maintenance check (lib/setup.php) to a cache or a template:
+ * purging under load fails requests (s_purge_code_only).
  *
  * A first deployment (no live release: the site is installed) takes the
  * same path without blue and without maintenance: no instance is behind
@@ -53,15 +56,25 @@ int mdeploy_deploy__pick_instance(mdeploy_deploy__run *r, const char *target, co
 
 /*
  * Moodle's own CLI on an instance of fleet `target`: maintenance on or off
- * (a shared dataroot makes it apply to every fleet), or purging caches
- * (theme and JavaScript revisions bumped). A release without the script
- * cannot go through the gate: an error, never a silent skip.
+ * (a shared dataroot makes it apply to every fleet), or purging caches.
+ * "purge-caches" runs in maintenance (no web request gets past Moodle's
+ * maintenance check in lib/setup.php to a cache or a template then) and
+ * bumps the theme revision too; "purge-caches-live" is the purge a serving
+ * site survives (s_purge_code_only says what it leaves and why). Neither
+ * purges "other": that empties the local cache directories, and sets
+ * localcachedirpurged so every instance empties its own on its next
+ * request, under load; each release has a fresh local cache of its own
+ * (after-install.sh), which the upgrade's own purge (upgrade.php) and the
+ * ValidateService hook settle before the instance serves. A release without
+ * the script cannot go through the gate: an error, never a silent skip.
  */
 int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	const char *what = arg;
-	const char *script = !strcmp(what, "purge-caches") ? "admin/cli/purge_caches.php" : "admin/cli/maintenance.php";
-	const char *flag = !strcmp(what, "maintenance-on") ? "--enable" : !strcmp(what, "maintenance-off") ? "--disable" : NULL;
+	int purge = !strcmp(what, "purge-caches"), live = !strcmp(what, "purge-caches-live");
+	const char *script = purge || live ? "admin/cli/purge_caches.php" : "admin/cli/maintenance.php";
+	const char *flag = !strcmp(what, "maintenance-on") ? "--enable" : !strcmp(what, "maintenance-off") ? "--disable" :
+	                   purge ? "--muc --theme --lang --js --filter" : "--muc --lang --js --filter";
 	mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
 	mdeploy_exec_result *res = NULL;
 	inst_list l;
@@ -82,7 +95,14 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "%s on %s: the release has no %s (%s): the upgrade gate "
 		                          "needs Moodle's CLI", what, l.id[i], script, path);
 	{
-		const char *argv[] = { "php", script, flag ? flag : NULL, NULL };
+		const char *argv[9] = { "php", script, NULL };
+		char flags[64], *save = NULL, *f;
+		size_t n = 2;
+		/* One argument per option of `flag`. */
+		snprintf(flags, sizeof(flags), "%s", flag);
+		for (f = strtok_r(flags, " ", &save); f && n < 8; f = strtok_r(NULL, " ", &save))
+			argv[n++] = f;
+		argv[n] = NULL;
 		eo.cwd = cwd;
 		eo.search_path = 1;
 		eo.merge_stderr = 1;
@@ -92,7 +112,7 @@ int mdeploy_deploy__s_moodle_cli(mdeploy_deploy__run *r, const char *target, voi
 	}
 	if (!mdeploy_exec_result_success(res))
 		rc = mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%s on %s: php %s %s %s: %.400s", what, l.id[i], script,
-		                        flag ? flag : "", mdeploy_exec_result_describe(res), mdeploy_exec_result_stdout(res, NULL));
+		                        flag, mdeploy_exec_result_describe(res), mdeploy_exec_result_stdout(res, NULL));
 	mdeploy_exec_result_free(res);
 	return rc;
 }
@@ -124,18 +144,35 @@ int mdeploy_deploy__has_moodle_cli(mdeploy_deploy__run *r, const char *target)
  * is drained. Blue leaves the load balancer's rotation first (maint: no
  * request and no health check reaches it): the old code answering a check
  * would fill the purged caches again, under the new revisions, with its
- * own strings and theme. A rollback to blue registers it again (rollback.c).
+ * own strings and theme. A rollback to blue registers it again (rollback.c),
+ * and purges the same way through blue with green out of rotation (arg:
+ * the fleet that left): the new code's strings would be served otherwise.
+ *
+ * Green serves while this runs, so only what Moodle survives under load is
+ * purged: MUC (language strings, plugin, hook and class caches), the
+ * language and JavaScript revisions, filters. Not the theme revision:
+ * requests that began before the bump still render with the old one, and
+ * Moodle's renderer (get_mustache) deletes the compiled templates of older
+ * theme revisions from the local cache under them: require_once of a
+ * deleted template, or "Failed to create cache directory", Moodle's error
+ * page (measured in t9015: 3 of 25 theme purges under load failed a
+ * request). Not "other" either (the local cache directories emptied on every
+ * instance while it serves): green's local cache is its release's own,
+ * fresh. The theme is built from green's code (MUC purged, fresh local
+ * cache); a browser that cached the old theme files keeps them until the
+ * next theme revision (an upgrade, or a purge by an administrator).
  */
 int mdeploy_deploy__s_purge_code_only(mdeploy_deploy__run *r, const char *target, void *arg)
 {
+	/* The fleet that left: blue, or what a rollback leaves (arg). */
+	const char *left = arg ? (const char *)arg : r->blue;
 	inst_list l;
 	target_list t;
 	mdeploy_lb_change ch[128];
 	size_t i, n = 0;
 	int rc;
-	(void)arg;
-	if (r->blue[0] && mdeploy_lb_running(r->p, r->lb)) {
-		if ((rc = mdeploy_deploy__instances(r, r->blue, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
+	if (left[0] && mdeploy_lb_running(r->p, r->lb)) {
+		if ((rc = mdeploy_deploy__instances(r, left, &l)) || (rc = mdeploy_deploy__targets(r, &t)))
 			return rc;
 		for (i = 0; i < t.n && n < 128; i++)
 			if (mdeploy_deploy__in_list(&l, t.t[i].instance) && strcmp(t.t[i].state, "maint")) {
@@ -147,7 +184,7 @@ int mdeploy_deploy__s_purge_code_only(mdeploy_deploy__run *r, const char *target
 		if (n && (rc = mdeploy_lb_apply(r->p, r->lb, ch, n)))
 			return rc;
 	}
-	return mdeploy_deploy__s_moodle_cli(r, target, (void *)"purge-caches");
+	return mdeploy_deploy__s_moodle_cli(r, target, (void *)"purge-caches-live");
 }
 
 static int find(mdeploy_deploy__run *r, const char *id, inst_list *l, size_t *out)

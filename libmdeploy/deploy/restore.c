@@ -8,8 +8,8 @@
  * With the previous fleet still retained, one deployment does it all:
  * targets held in rotation, maintenance on through the live (upgraded)
  * release, the backup restored, traffic back to the retained fleet and the
- * live one drained, maintenance off and caches purged through the previous
- * release, the hold released, and the fleet that ran the upgraded code
+ * live one drained, caches purged and maintenance off through the previous
+ * release (purged in maintenance: see gate.c), the hold released, and the fleet that ran the upgraded code
  * terminated (it must not come back on the restored database). Without a
  * retained fleet: the same up to the restore, then the previous bundle is
  * deployed again through the upgrade gate (a downgrade the restore allows),
@@ -56,14 +56,14 @@ static int restore_steps(mdeploy_deploy__run *r, const char *live, mdeploy_deplo
 	return 0;
 }
 
-/* After the restore, with the previous fleet retained: traffic to it, maintenance off through it. */
+/* After the restore, with the previous fleet retained: traffic to it, caches purged and maintenance off through it. */
 static int warm_steps(mdeploy_deploy__run *r, const char *live, const char *fleet)
 {
 	int rc;
 	if ((rc = mdeploy_deploy__step(r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
 	    (rc = mdeploy_deploy__step(r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
-	    (rc = mdeploy_deploy__step(r, "maintenance-off", fleet, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	    (rc = mdeploy_deploy__step(r, "purge-caches", fleet, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	    (rc = mdeploy_deploy__step(r, "maintenance-off", fleet, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, (void *)fleet)) ||
 	    (rc = mdeploy_deploy__step(r, "swap", fleet, s_restored_state, NULL)) ||
 	    (rc = mdeploy_deploy__step(r, "retire", live, s_retire_upgraded, NULL)))
@@ -75,8 +75,8 @@ static int warm_steps(mdeploy_deploy__run *r, const char *live, const char *flee
 static int failed_steps(mdeploy_deploy__run *r, const char *live)
 {
 	int rc;
-	if ((rc = mdeploy_deploy__step(r, "maintenance-off", live, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
-	    (rc = mdeploy_deploy__step(r, "purge-caches", live, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	if ((rc = mdeploy_deploy__step(r, "purge-caches", live, mdeploy_deploy__s_moodle_cli, (void *)"purge-caches")) ||
+	    (rc = mdeploy_deploy__step(r, "maintenance-off", live, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off")) ||
 	    (rc = mdeploy_deploy__step(r, "lb-release", r->lb, mdeploy_deploy__s_lb_release, (void *)live)))
 		return rc;
 	return 0;
