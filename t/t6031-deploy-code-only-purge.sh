@@ -137,4 +137,19 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release A" "A serves again"
 run mdeploy --json lb show up-prod
 is "$(printf '%s' "$out" | jq -r '[.targets[] | select(.weight > 0) | .state] | unique | join(",")')" "ready" \
 	"A's targets are ready again"
+# Going back, Moodle's caches hold B's strings: purged through A once B is
+# drained and out of rotation (no check reaches B's code to refill them).
+is "$(printf '%s' "$out" | jq -r '[.targets[] | select(.weight == 0) | .state] | unique | join(",")')" "maint" \
+	"B's targets are in maintenance after the rollback"
+run mdeploy --json deploy status
+is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')" "rollback-shift,drain,purge-caches,swap" \
+	"the rollback purges the caches after B is drained"
+is "$(printf '%s' "$out" | jq -r '.steps[] | select(.step == "purge-caches") | .target')" \
+	"$(printf '%s' "$out" | jq -r '.steps[] | select(.step == "rollback-shift") | .target')" "through A's fleet"
+is "$(grep -c "^purge caches serving --muc --lang --js --filter$" "$MDEPLOY_TEST_DATAROOT/log")" 2 \
+	"purge_caches.php ran again, the purge a serving site survives"
+run mdeploy deploy rollback prod
+is "$rc" 0 "and a rollback of the rollback goes to B again"
+[ "$rc" = 0 ] || diag "$err"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release B" "B serves (its targets registered again)"
 done_testing

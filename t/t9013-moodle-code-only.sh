@@ -145,4 +145,12 @@ like "$(curl -s -m 30 "$lb/login/index.php")" ">Lost password? (mdeploy code-onl
 	"the change is served through the load balancer"
 ok "$(grep -q '^200 new$' "$TMP/samples"; echo $?)" "the sampler saw the new page before the load stopped"
 
+# Back to 4.5.0's retained fleet: Moodle's string cache holds our string,
+# cached by the new code; the rollback purges it through 4.5.0's fleet.
+run mdeploy deploy rollback prod
+is "$rc" 0 "rollback to 4.5.0's retained fleet"
+[ "$rc" = 0 ] || diag "$(printf '%s\n' "$err" | tail -n 30)"
+login=$(curl -s -m 30 "$lb/login/index.php")
+like "$login" ">Lost password?</a>" "4.5.0's string is served again through the load balancer"
+unlike "$login" "(mdeploy code-only)" "not the string the rolled-back code left in Moodle's cache"
 done_testing

@@ -251,8 +251,12 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 			goto unlock;
 		if (id)
 			memcpy(id, r.id, 12);
+		/* Moodle's caches hold what the code left behind cached (its language strings): purged
+		 * through the fleet going back once the other is drained and out of rotation (gate.c). */
 		if ((rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
 		    (rc = mdeploy_deploy__step(&r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
+		    ((mdeploy_deploy__is_done(&r, "purge-caches", fleet) || mdeploy_deploy__has_moodle_cli(&r, fleet)) &&
+		     (rc = mdeploy_deploy__step(&r, "purge-caches", fleet, mdeploy_deploy__s_purge_code_only, live))) ||
 		    (rc = mdeploy_deploy__step(&r, "swap", fleet, s_swap_state, bundle))) {
 			mdeploy_store_deployment_set_status(r.store, r.id, "Failed", mdeploy_error_last()->message);
 			goto unlock;
