@@ -46,6 +46,13 @@ static int oom_if_null(mdeploy__pv **out, mdeploy__pv *v)
 
 /* ---- expressions --------------------------------------------------------- */
 
+static void free_args(mdeploy__pv **args, size_t n)
+{
+	while (n--)
+		mdeploy__pv_free(args[n]);
+}
+
+/* On an error, the arguments read so far are freed (*n = 0). */
 static int parse_args(struct mdeploy__php_ev *ev, mdeploy__pv **args, size_t max, size_t *n)
 {
 	int rc;
@@ -55,7 +62,7 @@ static int parse_args(struct mdeploy__php_ev *ev, mdeploy__pv **args, size_t max
 	while (!IS(")")) {
 		mdeploy__pv *v = NULL;
 		if ((rc = mdeploy__php_parse_expr(ev, &v)) != 0)
-			return rc;
+			break;
 		if (*n < max)
 			args[(*n)++] = v;
 		else
@@ -65,15 +72,15 @@ static int parse_args(struct mdeploy__php_ev *ev, mdeploy__pv **args, size_t max
 		else if (!IS(")"))
 			rc = FAIL("expected ',' or ')' in a call, found %s", mdeploy__lex_describe(LX));
 		if (rc)
-			return rc;
+			break;
 	}
-	return NEXT();
-}
-
-static void free_args(mdeploy__pv **args, size_t n)
-{
-	while (n--)
-		mdeploy__pv_free(args[n]);
+	if (!rc)
+		rc = NEXT();
+	if (rc) {
+		free_args(args, *n);
+		*n = 0;
+	}
+	return rc;
 }
 
 /* Constants Moodle defines or not depending on how it runs. */
@@ -505,8 +512,10 @@ static int parse_unary(struct mdeploy__php_ev *ev, mdeploy__pv **out)
 		char op = LX->punct[0];
 		mdeploy__pv *v = NULL;
 		double d;
-		if ((rc = NEXT()) != 0 || (rc = parse_unary(ev, &v)) != 0)
+		if ((rc = NEXT()) != 0 || (rc = parse_unary(ev, &v)) != 0) {
+			mdeploy__pv_free(v);
 			return rc;
+		}
 		if (v->type == MDEPLOY__PV_UNKNOWN) {
 			*out = v;
 			return 0;
@@ -525,7 +534,11 @@ static int parse_unary(struct mdeploy__php_ev *ev, mdeploy__pv **out)
 		mdeploy__pv_free(v);
 		return *out && (*out)->text ? 0 : mdeploy__error_oom();
 	}
-	return parse_postfix(ev, out);
+	if ((rc = parse_postfix(ev, out)) != 0) {
+		mdeploy__pv_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 enum { L_MUL, L_ADD, L_CAT, L_CMP, L_EQ, L_AND, L_OR, L_LEVELS };
@@ -618,7 +631,20 @@ static int parse_maybe(struct mdeploy__php_ev *ev, int (*fn)(struct mdeploy__php
 	return merge(ev, &copy, line);
 }
 
+static int parse_binary_(struct mdeploy__php_ev *ev, mdeploy__pv **out, int level);
+
+/* Like every parse_* function: on an error, nothing is left in *out. */
 static int parse_binary(struct mdeploy__php_ev *ev, mdeploy__pv **out, int level)
+{
+	int rc = parse_binary_(ev, out, level);
+	if (rc) {
+		mdeploy__pv_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int parse_binary_(struct mdeploy__php_ev *ev, mdeploy__pv **out, int level)
 {
 	int rc = level == 0 ? parse_unary(ev, out) : parse_binary(ev, out, level - 1);
 	while (rc == 0 && op_level(ev) == level) {
@@ -656,8 +682,10 @@ static int parse_binary(struct mdeploy__php_ev *ev, mdeploy__pv **out, int level
 				rc = mdeploy__error_oom();
 			continue;
 		}
-		if ((rc = level == 0 ? parse_unary(ev, &r) : parse_binary(ev, &r, level - 1)) != 0)
+		if ((rc = level == 0 ? parse_unary(ev, &r) : parse_binary(ev, &r, level - 1)) != 0) {
+			mdeploy__pv_free(r);
 			break;
+		}
 		res = mdeploy__php_binary(ev, op, *out, r, line);
 		mdeploy__pv_free(*out);
 		mdeploy__pv_free(r);
@@ -667,8 +695,20 @@ static int parse_binary(struct mdeploy__php_ev *ev, mdeploy__pv **out, int level
 	return rc;
 }
 
-/* ?: and ?? */
+static int parse_ternary_(struct mdeploy__php_ev *ev, mdeploy__pv **out);
+
+/* ?: and ??; on an error nothing is left in *out. */
 static int parse_ternary(struct mdeploy__php_ev *ev, mdeploy__pv **out)
+{
+	int rc = parse_ternary_(ev, out);
+	if (rc) {
+		mdeploy__pv_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int parse_ternary_(struct mdeploy__php_ev *ev, mdeploy__pv **out)
 {
 	unsigned int line = LX->tline;
 	int rc = parse_binary(ev, out, L_LEVELS - 1), was_skip = ev->skip;
@@ -766,6 +806,10 @@ int mdeploy__php_parse_expr(struct mdeploy__php_ev *ev, mdeploy__pv **out)
 			rc = mdeploy__error_oom();
 	}
 	ev->nesting--;
+	if (rc) {
+		mdeploy__pv_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
