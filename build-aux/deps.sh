@@ -11,7 +11,7 @@ MDEPLOY_DEPS="build-essential autoconf automake libtool pkg-config make
  bsdutils shellcheck wrk sqlite3 openssl procps iproute2 acl python3
  postgresql php8.2-pgsql php8.2-xml php8.2-mbstring php8.2-curl php8.2-zip php8.2-gd
  php8.2-intl php8.2-soap php8.2-redis redis-server
- libmicrohttpd-dev chromium"
+ libmicrohttpd-dev chromium clang"
 
 mdeploy_install_deps() {
 	missing=
