@@ -7,7 +7,7 @@
  * (env -0) and working directory to files the next command starts from:
  * that is how variables and `cd` carry over, as in CodeBuild 0.2.
  */
-#include "build_private.h"
+#include "runner_private.h"
 #include "bundle_private.h"
 
 #include <errno.h>
@@ -26,113 +26,9 @@
 
 extern char **environ;
 
-struct mdeploy_build_result {
-	mdeploy_build_status status;
-	char *id;
-	char *log_path;
-	char *reason;
-	uint64_t duration_ms;
-	mdeploy_build_phase phases[BS_NPHASES];
-	char **exported_names;
-	char **exported_values;
-	size_t nexported;
-	mdeploy_build_artifact *artifacts;
-	size_t nartifacts;
-};
-
-struct env {
-	char **v;
-	size_t n;
-};
-
-struct line_buf {
-	mdeploy__buf b;
-};
-
-struct run {
-	mdeploy_ctx *ctx;
-	const mdeploy_build_options *opts;
-	mdeploy_buildspec *spec;
-	mdeploy_build_result *res;
-	mdeploy_build__mask mask;
-	struct env env;
-	char *src_dir;          /* absolute */
-	char *release_json;     /* <src_dir>/.mdeploy-release.json, when exported by the source stage */
-	char *cwd;
-	char *shell;
-	char *work;             /* scripts and state files */
-	FILE *log;
-	uint64_t deadline;      /* monotonic ms */
-	const char *phase;
-	struct line_buf lines[2];
-	int aborted;            /* the output callback said stop */
-	mdeploy__buf tail;      /* recent output of this phase attempt, for RETRY-regex */
-	int *groups;            /* process groups of the commands run: ended with the build */
-	size_t ngroups;
-};
-
-/* ---- environment ---- */
-
-static int env_set(struct env *e, const char *name, const char *value)
-{
-	size_t i, nl = strlen(name);
-	char *kv = mdeploy__sprintf("%s=%s", name, value), **v;
-	if (!kv)
-		return MDEPLOY_ENOMEM;
-	for (i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, nl) && e->v[i][nl] == '=') {
-			free(e->v[i]);
-			e->v[i] = kv;
-			return 0;
-		}
-	if (!(v = realloc(e->v, (e->n + 2) * sizeof(*v)))) {
-		free(kv);
-		return mdeploy__error_oom();
-	}
-	e->v = v;
-	v[e->n++] = kv;
-	v[e->n] = NULL;
-	return 0;
-}
-
-static const char *env_get(const struct env *e, const char *name)
-{
-	size_t i, nl = strlen(name);
-	for (i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, nl) && e->v[i][nl] == '=')
-			return e->v[i] + nl + 1;
-	return NULL;
-}
-
-static void env_dispose(struct env *e)
-{
-	size_t i;
-	for (i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-	e->v = NULL;
-	e->n = 0;
-}
-
-static int env_put_kv(struct env *e, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	char *name;
-	int rc;
-	if (!eq || eq == kv)
-		return 0;
-	if (!(name = mdeploy__sprintf("%.*s", (int)(eq - kv), kv)))
-		return MDEPLOY_ENOMEM;
-	rc = env_set(e, name, eq + 1);
-	free(name);
-	return rc;
-}
-
 /* ---- reporting ---- */
 
-static void log_line(struct run *r, const char *phase, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(3, 4);
-
-static void log_line(struct run *r, const char *phase, const char *fmt, ...)
+void mdeploy_build__log_line(struct run *r, const char *phase, const char *fmt, ...)
 {
 	char *raw, *masked;
 	va_list ap;
@@ -268,16 +164,16 @@ static int read_state(struct run *r, const char *env_file, const char *cwd_file)
 		if (!strncmp(p, "MDEPLOY__", 9) || !strncmp(p, "__mdeploy_", 10) || !strncmp(p, "_=", 2) ||
 		    !strncmp(p, "SHLVL=", 6) || !strncmp(p, "OLDPWD=", 7))
 			continue;
-		if ((rc = env_put_kv(&ne, p)) != 0)
+		if ((rc = mdeploy_build__env_put_kv(&ne, p)) != 0)
 			break;
 	}
 	free(data);
 	unlink(env_file);
 	if (rc) {
-		env_dispose(&ne);
+		mdeploy_build__env_dispose(&ne);
 		return rc;
 	}
-	env_dispose(&r->env);
+	mdeploy_build__env_dispose(&r->env);
 	r->env = ne;
 	if (mdeploy__file_read(&data, &len, cwd_file) == 0) {
 		while (len && (data[len - 1] == '\n'))
@@ -326,12 +222,12 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 	}
 	if ((rc = mdeploy__file_write_atomic(script, text, strlen(text), user ? 0755 : 0700)) != 0)
 		goto out;
-	if ((rc = env_set(&r->env, "MDEPLOY__ENV_OUT", env_file)) != 0 ||
-	    (rc = env_set(&r->env, "MDEPLOY__CWD_OUT", cwd_file)) != 0)
+	if ((rc = mdeploy_build__env_set(&r->env, "MDEPLOY__ENV_OUT", env_file)) != 0 ||
+	    (rc = mdeploy_build__env_set(&r->env, "MDEPLOY__CWD_OUT", cwd_file)) != 0)
 		goto out;
 	unlink(env_file);
 	unlink(cwd_file);
-	log_line(r, r->phase, "Running command %s", cmd);
+	mdeploy_build__log_line(r, r->phase, "Running command %s", cmd);
 	argv[0] = r->shell;
 	argv[1] = script;
 	argv[2] = NULL;
@@ -356,7 +252,7 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 	}
 	if (rc) {
 		char *m = mdeploy_build__mask_apply(&r->mask, mdeploy_error_last()->message);
-		log_line(r, r->phase, "Command could not start: %s", m ? m : "");
+		mdeploy_build__log_line(r, r->phase, "Command could not start: %s", m ? m : "");
 		set_reason(r, "%s: command could not start: %s", r->phase, m ? m : "");
 		free(m);
 		mdeploy_error_clear();
@@ -364,7 +260,7 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 		goto out;
 	}
 	if (mdeploy_exec_result_timed_out(res)) {
-		log_line(r, r->phase, "Command timed out: %s", cmd);
+		mdeploy_build__log_line(r, r->phase, "Command timed out: %s", cmd);
 		set_reason(r, "%s: build timed out after %u seconds in command: %s", r->phase,
 		           r->opts->timeout_s ? r->opts->timeout_s : 3600, cmd);
 		rc = MDEPLOY_ETIMEOUT;
@@ -375,7 +271,7 @@ static int run_command(struct run *r, const char *cmd, const char *user, int *ok
 	if (mdeploy_exec_result_success(res)) {
 		*ok = 1;
 	} else {
-		log_line(r, r->phase, "Command did not exit successfully %s: %s", cmd, mdeploy_exec_result_describe(res));
+		mdeploy_build__log_line(r, r->phase, "Command did not exit successfully %s: %s", cmd, mdeploy_exec_result_describe(res));
 		set_reason(r, "%s: command '%s' %s", r->phase, cmd, mdeploy_exec_result_describe(res));
 	}
 out:
@@ -417,135 +313,8 @@ static int tail_matches(struct run *r, const char *regex)
 
 static void set_succeeding(struct run *r, int yes)
 {
-	env_set(&r->env, "MDEPLOY_BUILD_SUCCEEDING", yes ? "1" : "0");
-	env_set(&r->env, "CODEBUILD_BUILD_SUCCEEDING", yes ? "1" : "0");
-}
-
-/* ---- artifacts ---- */
-
-static long long fd_read(void *buf, size_t len, void *payload)
-{
-	int fd = *(int *)payload;
-	for (;;) {
-		ssize_t n = read(fd, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
-static int file_sha256(const char *path, char out[65])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char buf[65536], d[32];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	ssize_t n;
-	if (!md || fd < 0) {
-		rc = fd < 0 ? mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot open '%s'", path) : mdeploy__error_oom();
-		goto out;
-	}
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(md, buf, (size_t)n);
-	if (n < 0) {
-		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot read '%s'", path);
-		goto out;
-	}
-	EVP_DigestFinal_ex(md, d, NULL);
-	mdeploy_bundle__hex(out, d, 32);
-out:
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(md);
-	return rc;
-}
-
-static int make_artifact(struct run *r, const mdeploy_build__artifact *art, mdeploy_build_artifact *out,
-                         mdeploy_artifacts **store)
-{
-	const mdeploy_build_options *o = r->opts;
-	mdeploy_bundle_create_options bo = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
-	mdeploy_build__files files;
-	mdeploy_bundle_writer *w = NULL;
-	char *path = NULL, sha[65];
-	size_t i;
-	int rc;
-
-	if ((rc = mdeploy_build__collect(&files, r->spec, art, r->src_dir, o->allow_empty_artifacts)) != 0)
-		return rc;
-	bo.format = o->format ? o->format : MDEPLOY_BUNDLE_FORMAT_TAR_ZST;
-	bo.build_time = (int64_t)time(NULL);
-	bo.build_id = r->res->id;
-	bo.builder = env_get(&r->env, "USER") ? env_get(&r->env, "USER") : "mdeploy";
-	bo.source_json = o->source_json ? o->source_json : r->release_json;
-	bo.signing_key = o->signing_key;
-	bo.skip_appspec_check = strcmp(art->id, "primary") != 0;
-	if (!(path = mdeploy__sprintf("%s/%s.%s", o->artifacts_dir, art->name ? art->name : art->id,
-	                              mdeploy_bundle_format_name(bo.format)))) {
-		rc = MDEPLOY_ENOMEM;
-		goto out;
-	}
-	if ((rc = mdeploy__mkdir_p(o->artifacts_dir, 0755)) != 0 || (rc = mdeploy_bundle_writer_new(&w, path, &bo)) != 0)
-		goto out;
-	for (i = 0; !rc && i < files.n; i++) {
-		mdeploy_build__file *f = &files.v[i];
-		if (f->is_link) {
-			char target[4096];
-			ssize_t n = readlink(f->src, target, sizeof(target) - 1);
-			if (n < 0) {
-				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot read link '%s'", f->src);
-				break;
-			}
-			target[n] = '\0';
-			rc = mdeploy_bundle_writer_add_symlink(w, f->rel, target);
-		} else {
-			struct stat st;
-			int fd = open(f->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd < 0 || fstat(fd, &st) < 0)
-				rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUILD, "cannot open '%s'", f->src);
-			else
-				rc = mdeploy_bundle_writer_add_stream(w, f->rel, (st.st_mode & S_IXUSR) != 0,
-				                                      (uint64_t)st.st_size, fd_read, &fd);
-			if (fd >= 0)
-				close(fd);
-		}
-	}
-	if (!rc)
-		rc = mdeploy_bundle_writer_finish(w);
-	if (rc)
-		goto out;
-	if ((rc = file_sha256(path, sha)) != 0)
-		goto out;
-	out->identifier = mdeploy__strdup(art->id);
-	out->path = path;
-	out->sha256 = mdeploy__strdup(sha);
-	out->files = files.n;
-	path = NULL;
-	if (!out->identifier || !out->sha256) {
-		rc = MDEPLOY_ENOMEM;
-		goto out;
-	}
-	log_line(r, "ARTIFACTS", "%s: %llu files in %s (sha256 %s)", art->id, (unsigned long long)files.n,
-	         out->path, sha);
-	if (o->store_name && !strcmp(art->id, "primary")) {
-		mdeploy_artifact *a = NULL;
-		if (!*store) {
-			mdeploy_artifacts_options ao = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
-			if ((rc = mdeploy_artifacts_open(store, r->ctx, &ao)) != 0)
-				goto out;
-		}
-		if ((rc = mdeploy_artifacts_put(&a, *store, o->store_name, out->path)) != 0)
-			goto out;
-		out->store_revision = a->revision;
-		log_line(r, "ARTIFACTS", "stored as %s@%llu", a->name, (unsigned long long)a->revision);
-		mdeploy_artifact_free(a);
-	}
-out:
-	mdeploy_bundle_writer_free(w);
-	mdeploy_build__files_dispose(&files);
-	free(path);
-	return rc;
+	mdeploy_build__env_set(&r->env, "MDEPLOY_BUILD_SUCCEEDING", yes ? "1" : "0");
+	mdeploy_build__env_set(&r->env, "CODEBUILD_BUILD_SUCCEEDING", yes ? "1" : "0");
 }
 
 /* ---- environment from the buildspec ---- */
@@ -611,10 +380,10 @@ static int setup_env(struct run *r)
 	int rc;
 
 	for (e = environ; *e; e++)
-		if ((rc = env_put_kv(&r->env, *e)) != 0)
+		if ((rc = mdeploy_build__env_put_kv(&r->env, *e)) != 0)
 			return rc;
 	for (i = 0; i < spec->variables.n; i++)
-		if ((rc = env_set(&r->env, spec->variables.v[i].name, spec->variables.v[i].value)) != 0)
+		if ((rc = mdeploy_build__env_set(&r->env, spec->variables.v[i].name, spec->variables.v[i].value)) != 0)
 			return rc;
 	for (i = 0; i < spec->parameters.n; i++) {
 		const mdeploy_build__var *v = &spec->parameters.v[i];
@@ -623,7 +392,7 @@ static int setup_env(struct run *r)
 			mdeploy__error_prefix("%s:%d:%d: env.parameter-store.%s", spec->name, v->line, v->col, v->name);
 			return rc;
 		}
-		rc = env_set(&r->env, v->name, p->value);
+		rc = mdeploy_build__env_set(&r->env, v->name, p->value);
 		mdeploy_param_free(p);
 		if (rc)
 			return rc;
@@ -635,20 +404,20 @@ static int setup_env(struct run *r)
 			return rc;
 		rc = mdeploy_build__mask_add(&r->mask, value);
 		if (!rc)
-			rc = env_set(&r->env, v->name, value);
+			rc = mdeploy_build__env_set(&r->env, v->name, value);
 		mdeploy_secret_value_free(value);
 		if (rc)
 			return rc;
 	}
 	for (i = 0; o->env && o->env[i]; i++)
-		if ((rc = env_put_kv(&r->env, o->env[i])) != 0)
+		if ((rc = mdeploy_build__env_put_kv(&r->env, o->env[i])) != 0)
 			return rc;
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)(o->build_number ? o->build_number : 1));
-	if ((rc = env_set(&r->env, "MDEPLOY_SRC_DIR", r->src_dir)) || (rc = env_set(&r->env, "CODEBUILD_SRC_DIR", r->src_dir)) ||
-	    (rc = env_set(&r->env, "MDEPLOY_BUILD_ID", r->res->id)) || (rc = env_set(&r->env, "CODEBUILD_BUILD_ID", r->res->id)) ||
-	    (rc = env_set(&r->env, "MDEPLOY_BUILD_NUMBER", num)) || (rc = env_set(&r->env, "CODEBUILD_BUILD_NUMBER", num)) ||
-	    (rc = env_set(&r->env, "MDEPLOY_RESOLVED_SOURCE_VERSION", o->resolved_source_version ? o->resolved_source_version : "")) ||
-	    (rc = env_set(&r->env, "CODEBUILD_RESOLVED_SOURCE_VERSION", o->resolved_source_version ? o->resolved_source_version : "")))
+	if ((rc = mdeploy_build__env_set(&r->env, "MDEPLOY_SRC_DIR", r->src_dir)) || (rc = mdeploy_build__env_set(&r->env, "CODEBUILD_SRC_DIR", r->src_dir)) ||
+	    (rc = mdeploy_build__env_set(&r->env, "MDEPLOY_BUILD_ID", r->res->id)) || (rc = mdeploy_build__env_set(&r->env, "CODEBUILD_BUILD_ID", r->res->id)) ||
+	    (rc = mdeploy_build__env_set(&r->env, "MDEPLOY_BUILD_NUMBER", num)) || (rc = mdeploy_build__env_set(&r->env, "CODEBUILD_BUILD_NUMBER", num)) ||
+	    (rc = mdeploy_build__env_set(&r->env, "MDEPLOY_RESOLVED_SOURCE_VERSION", o->resolved_source_version ? o->resolved_source_version : "")) ||
+	    (rc = mdeploy_build__env_set(&r->env, "CODEBUILD_RESOLVED_SOURCE_VERSION", o->resolved_source_version ? o->resolved_source_version : "")))
 		return rc;
 	set_succeeding(r, 1);
 	return 0;
@@ -689,7 +458,7 @@ static int run_phase(struct run *r, int i, int *failed)
 
 	*failed = 0;
 	r->phase = mdeploy_build__phase_names[i];
-	log_line(r, r->phase, "Entering phase %s", r->phase);
+	mdeploy_build__log_line(r, r->phase, "Entering phase %s", r->phase);
 	for (;;) {
 		attempt++;
 		mdeploy__buf_clear(&r->tail);
@@ -698,7 +467,7 @@ static int run_phase(struct run *r, int i, int *failed)
 		if (ph->on_failure != BS_RETRY || attempt > ph->retries ||
 		    (ph->retry_regex && !tail_matches(r, ph->retry_regex)))
 			break;
-		log_line(r, r->phase, "Phase failed; retrying (attempt %u of %u)", attempt + 1, ph->retries + 1);
+		mdeploy_build__log_line(r, r->phase, "Phase failed; retrying (attempt %u of %u)", attempt + 1, ph->retries + 1);
 	}
 	out->attempts = attempt;
 	/* finally runs whenever the phase started, unless time ran out. */
@@ -718,7 +487,7 @@ static int run_phase(struct run *r, int i, int *failed)
 	} else {
 		out->status = "SUCCEEDED";
 	}
-	log_line(r, r->phase, "Phase complete: %s State: %s", r->phase, out->status);
+	mdeploy_build__log_line(r, r->phase, "Phase complete: %s State: %s", r->phase, out->status);
 	return rc;
 }
 
@@ -884,7 +653,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 		}
 	}
 	r.deadline = start + (uint64_t)(o.timeout_s ? o.timeout_s : 3600) * 1000u;
-	log_line(&r, "BUILD", "Build %s of %s with %s", r.res->id, r.src_dir, r.shell);
+	mdeploy_build__log_line(&r, "BUILD", "Build %s of %s with %s", r.res->id, r.src_dir, r.shell);
 
 	r.res->status = MDEPLOY_BUILD_SUCCEEDED;
 	for (i = 0; i < BS_NPHASES; i++) {
@@ -925,7 +694,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			goto out;
 		}
 		for (k = 0; k < r.spec->exported.n; k++) {
-			const char *v = env_get(&r.env, r.spec->exported.v[k].s);
+			const char *v = mdeploy_build__env_get(&r.env, r.spec->exported.v[k].s);
 			r.res->exported_names[k] = mdeploy__strdup(r.spec->exported.v[k].s);
 			r.res->exported_values[k] = mdeploy_build__mask_apply(&r.mask, v ? v : "");
 			r.res->nexported++;
@@ -939,7 +708,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			goto out;
 		}
 		for (k = 0; k < r.spec->nartifacts; k++) {
-			int arc = make_artifact(&r, &r.spec->artifacts[k], &r.res->artifacts[r.res->nartifacts], &store);
+			int arc = mdeploy_build__make_artifact(&r, &r.spec->artifacts[k], &r.res->artifacts[r.res->nartifacts], &store);
 			if (r.res->artifacts[r.res->nartifacts].path)
 				r.res->nartifacts++;
 			if (arc == MDEPLOY_ENOMEM) {
@@ -948,7 +717,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			}
 			if (arc) {
 				char *m = mdeploy_build__mask_apply(&r.mask, mdeploy_error_last()->message);
-				log_line(&r, "ARTIFACTS", "Artifacts failed: %s", m ? m : "");
+				mdeploy_build__log_line(&r, "ARTIFACTS", "Artifacts failed: %s", m ? m : "");
 				set_reason(&r, "artifacts: %s", m ? m : "");
 				free(m);
 				mdeploy_error_clear();
@@ -958,7 +727,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 		}
 	}
 	r.res->duration_ms = mdeploy__now_ms() - start;
-	log_line(&r, "BUILD", "Build %s: %s in %llu ms%s%s", r.res->id, mdeploy_build_status_name(r.res->status),
+	mdeploy_build__log_line(&r, "BUILD", "Build %s: %s in %llu ms%s%s", r.res->id, mdeploy_build_status_name(r.res->status),
 	         (unsigned long long)r.res->duration_ms, r.res->reason ? ": " : "", r.res->reason ? r.res->reason : "");
 	rc = 0;
 out:
@@ -970,7 +739,7 @@ out:
 		if (m) {
 			int code = e->code, klass = e->klass;
 			if (r.log)
-				log_line(&r, "BUILD", "Build could not run: %s", m);
+				mdeploy_build__log_line(&r, "BUILD", "Build could not run: %s", m);
 			mdeploy__error_set(code, klass, "%s", m);
 			free(m);
 		}
@@ -984,7 +753,7 @@ out:
 	for (i = 0; i < 2; i++)
 		mdeploy__buf_dispose(&r.lines[i].b);
 	mdeploy__buf_dispose(&r.tail);
-	env_dispose(&r.env);
+	mdeploy_build__env_dispose(&r.env);
 	mdeploy_build__mask_dispose(&r.mask);
 	mdeploy_buildspec_free(r.spec);
 	mdeploy_params_free(own_params);
@@ -999,65 +768,3 @@ out:
 	return rc;
 }
 
-/* ---- results ---- */
-
-void mdeploy_build_result_free(mdeploy_build_result *r)
-{
-	size_t i;
-	if (!r)
-		return;
-	for (i = 0; i < r->nexported; i++) {
-		free(r->exported_names[i]);
-		free(r->exported_values[i]);
-	}
-	free(r->exported_names);
-	free(r->exported_values);
-	for (i = 0; i < r->nartifacts; i++) {
-		free((char *)r->artifacts[i].identifier);
-		free((char *)r->artifacts[i].path);
-		free((char *)r->artifacts[i].sha256);
-	}
-	free(r->artifacts);
-	free(r->id);
-	free(r->log_path);
-	free(r->reason);
-	free(r);
-}
-
-const char *mdeploy_build_status_name(mdeploy_build_status status)
-{
-	switch (status) {
-	case MDEPLOY_BUILD_SUCCEEDED: return "SUCCEEDED";
-	case MDEPLOY_BUILD_FAILED: return "FAILED";
-	case MDEPLOY_BUILD_TIMED_OUT: return "TIMED_OUT";
-	default: return "UNKNOWN";
-	}
-}
-
-mdeploy_build_status mdeploy_build_result_status(const mdeploy_build_result *r) { return r ? r->status : MDEPLOY_BUILD_FAILED; }
-const char *mdeploy_build_result_id(const mdeploy_build_result *r) { return r ? r->id : NULL; }
-const char *mdeploy_build_result_log_path(const mdeploy_build_result *r) { return r ? r->log_path : NULL; }
-uint64_t mdeploy_build_result_duration_ms(const mdeploy_build_result *r) { return r ? r->duration_ms : 0; }
-const char *mdeploy_build_result_reason(const mdeploy_build_result *r) { return r ? r->reason : NULL; }
-size_t mdeploy_build_result_phase_count(const mdeploy_build_result *r) { return r ? BS_NPHASES : 0; }
-size_t mdeploy_build_result_exported_count(const mdeploy_build_result *r) { return r ? r->nexported : 0; }
-size_t mdeploy_build_result_artifact_count(const mdeploy_build_result *r) { return r ? r->nartifacts : 0; }
-
-const mdeploy_build_phase *mdeploy_build_result_phase(const mdeploy_build_result *r, size_t i)
-{
-	return r && i < BS_NPHASES ? &r->phases[i] : NULL;
-}
-
-const char *mdeploy_build_result_exported(const mdeploy_build_result *r, size_t i, const char **value)
-{
-	if (!r || i >= r->nexported)
-		return NULL;
-	if (value)
-		*value = r->exported_values[i];
-	return r->exported_names[i];
-}
-
-const mdeploy_build_artifact *mdeploy_build_result_artifact(const mdeploy_build_result *r, size_t i)
-{
-	return r && i < r->nartifacts ? &r->artifacts[i] : NULL;
-}
