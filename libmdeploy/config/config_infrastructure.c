@@ -45,7 +45,7 @@ struct infra_tag {
 
 struct mdeploy_config__infrastructure {
 	char *provider, *region, *environment, *availability_zones, *vpc_cidr, *domain, *hosted_zone,
-	     *certificate, *cloudfront, *cloudfront_certificate, *parameter_prefix;
+	     *certificate, *cloudfront, *cloudfront_certificate, *parameter_prefix, *dataroot_owner;
 	struct infra_app *app;
 	struct infra_database *database;
 	struct infra_cache *cache;
@@ -105,6 +105,7 @@ static const cyaml_schema_field_t infrastructure_fields[] = {
 	STR("cloudfront", T, cloudfront),
 	STR("cloudfront_certificate", T, cloudfront_certificate),
 	STR("parameter_prefix", T, parameter_prefix),
+	STR("dataroot_owner", T, dataroot_owner),
 	CYAML_FIELD_MAPPING_PTR("app", OPT, T, app, app_fields),
 	CYAML_FIELD_MAPPING_PTR("database", OPT, T, database, database_fields),
 	CYAML_FIELD_MAPPING_PTR("cache", OPT, T, cache, cache_fields),
@@ -285,14 +286,22 @@ int mdeploy_config__infrastructure_check(mdeploy_config *cfg, mdeploy_config__pr
 	if (in->database)
 		check_database(in->database, p);
 	if (in->cache) {
-		check_re(p, "infrastructure.cache.engine", in->cache->engine, "^(redis|memcached)$",
-		         "a cache engine (redis or memcached)");
+		check_re(p, "infrastructure.cache.engine", in->cache->engine, "^(redis|memcached|none)$",
+		         "a cache engine (redis, memcached, or none with provider local)");
+		if (aws && in->cache->engine && !strcmp(in->cache->engine, "none"))
+			mdeploy_config__problem(p, "infrastructure.cache.engine",
+			                        "none is for provider local: the aws architecture has a cache");
 		check_re(p, "infrastructure.cache.node_type", in->cache->node_type, "^cache\\.[a-z0-9]+\\.[a-z0-9]+$",
 		         "an ElastiCache node type (like cache.t4g.small)");
 		if (in->cache->node_type && in->cache->engine && !strcmp(in->cache->engine, "memcached"))
 			mdeploy_config__problem(p, "infrastructure.cache.node_type",
 			                        "Memcached is serverless: it has no node type");
 	}
+	/* A user name as useradd(8) takes it. */
+	check_re(p, "infrastructure.dataroot_owner", in->dataroot_owner, "^[a-z_][a-z0-9_.-]{0,31}$",
+	         "a user name (lowercase letters, digits, '_', '-', '.')");
+	if (aws && in->dataroot_owner)
+		mdeploy_config__problem(p, "infrastructure.dataroot_owner", "is for provider local (EFS is mounted by the app servers)");
 	for (i = 0; i < in->tags_count; i++) {
 		char field[64];
 		const struct infra_tag *t = &in->tags[i];
@@ -382,6 +391,7 @@ const char *mdeploy_config_infrastructure_setting(const mdeploy_config *cfg, con
 	S("database_backup_days", d ? d->backup_days : NULL);
 	S("cache_engine", in->cache ? in->cache->engine : NULL);
 	S("cache_node_type", in->cache ? in->cache->node_type : NULL);
+	S("dataroot_owner", in->dataroot_owner);
 #undef S
 	return NULL;
 }

@@ -130,7 +130,8 @@ MDEPLOY_EXTERN(const char *) mdeploy_config_infrastructure_region(const mdeploy_
  * health_check_path, database_engine (always aurora-postgresql or
  * aurora-mysql), database_version, database_class, database_min_capacity,
  * database_max_capacity, database_name, database_user,
- * database_backup_days, cache_engine, cache_node_type. NULL when not set
+ * database_backup_days, cache_engine, cache_node_type, and for provider
+ * local dataroot_owner (cache_engine may then be "none"). NULL when not set
  * (or not a setting name).
  */
 MDEPLOY_EXTERN(const char *) mdeploy_config_infrastructure_setting(const mdeploy_config *cfg, const char *name);

@@ -348,6 +348,17 @@ int mdeploy_local__infra_exec(infra_run *r, const char *what, const char *const 
 	return 0;
 }
 
+int mdeploy_local__infra_traversable(infra_run *r)
+{
+	const char *sd = mdeploy_ctx_state_dir(r->ctx);
+	struct stat st;
+	if (stat(sd, &st) == 0 && !(st.st_mode & S_IXOTH) && chmod(sd, (st.st_mode & 07777) | S_IXOTH))
+		return mdeploy__error_os(INFRA_CLS, "chmod o+x %s", sd);
+	if (chmod(r->dir, 0711))
+		return mdeploy__error_os(INFRA_CLS, "chmod 0711 %s", r->dir);
+	return 0;
+}
+
 /* ---- the run ------------------------------------------------------------ */
 
 static void run_dispose(infra_run *r)
@@ -371,6 +382,15 @@ static int run_init(infra_run *r, mdeploy_ctx *ctx, mdeploy_store *store, const 
 	r->opts = opts;
 	r->apply = apply;
 	r->runas = geteuid() == 0 ? "postgres" : NULL;
+	{
+		const char *engine = mdeploy_config_infrastructure_setting(cfg, "cache_engine");
+		if (engine && strcmp(engine, "redis") && strcmp(engine, "none"))
+			return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
+			                          "%s: infrastructure.cache.engine: %s is not built locally (redis or none)",
+			                          mdeploy_config_where(cfg, "infrastructure.cache.engine"), engine);
+		r->icfg.cache = !engine || strcmp(engine, "none");
+		r->icfg.dataroot_owner = mdeploy_config_infrastructure_setting(cfg, "dataroot_owner");
+	}
 	if (!(r->dir = mdeploy__path_join(mdeploy_ctx_state_dir(ctx), "infra")))
 		return mdeploy__error_oom();
 	rc = mdeploy_store_value_get(store, DOC_KEY, &text);
@@ -418,10 +438,25 @@ static size_t group_count(infra_run *r)
 
 static int dataroot_apply(infra_run *r, const mdeploy_group *g, char **path)
 {
-	char name[256], *dir;
+	char name[256], *dir, owner[64];
 	struct stat st;
 	json_t *rec;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
 	int rc;
+
+	if (r->icfg.dataroot_owner) {
+		struct passwd *pw = getpwnam(r->icfg.dataroot_owner);
+		if (!pw)
+			return mdeploy__error_set(MDEPLOY_ENOTFOUND, INFRA_CLS, "%s: no user '%s' on this machine",
+			                          mdeploy_config_where(r->cfg, "infrastructure.dataroot_owner"),
+			                          r->icfg.dataroot_owner);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		snprintf(owner, sizeof(owner), "%s", r->icfg.dataroot_owner);
+	} else {
+		snprintf(owner, sizeof(owner), "uid %ld, mdeploy's user", (long)uid);
+	}
 
 	snprintf(name, sizeof(name), "dataroot/%s", g->name);
 	if (!(*path = mdeploy__sprintf("%s/moodledata/%s", r->dir, g->name)))
@@ -429,10 +464,11 @@ static int dataroot_apply(infra_run *r, const mdeploy_group *g, char **path)
 	dir = *path;
 	rec = mdeploy_local__infra_rec(r, name);
 	if (rec && !strcmp(mdeploy_local__infra_str(rec, "state"), "ready") && stat(dir, &st) == 0 &&
-	    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+	    S_ISDIR(st.st_mode) && st.st_uid == uid && (st.st_mode & 07777) == 02770)
 		return 0;
-	if ((rc = mdeploy_local__infra_change(r, name, "directory", rec ? "resume" : "create", 0,
-	                                      "%s (mode 2770, owner uid %ld)", dir, (long)geteuid())))
+	if ((rc = mdeploy_local__infra_change(r, name, "directory",
+	                                      !rec ? "create" : strcmp(mdeploy_local__infra_str(rec, "state"), "ready")
+	                                      ? "resume" : "update", 0, "%s (mode 2770, owner %s)", dir, owner)))
 		return rc;
 	if (!r->apply)
 		return 0;
@@ -440,9 +476,25 @@ static int dataroot_apply(infra_run *r, const mdeploy_group *g, char **path)
 	                                                                  "state", "creating", "dir", dir,
 	                                                                  "group", g->name))))
 		return rc;
-	if ((rc = mdeploy__mkdir_p(dir, 02770)))
-		return rc;
+	{
+		/* The owner must reach its directory: the directories above let others through. */
+		char *parent = mdeploy__sprintf("%s/moodledata", r->dir);
+		if (!parent)
+			return mdeploy__error_oom();
+		rc = mdeploy__mkdir_p(parent, 0711);
+		if (!rc && chmod(parent, 0711))
+			rc = mdeploy__error_os(INFRA_CLS, "chmod 0711 %s", parent);
+		free(parent);
+		if (!rc && uid != geteuid())
+			rc = mdeploy_local__infra_traversable(r);
+		if (rc || (rc = mdeploy__mkdir_p(dir, 02770)))
+			return rc;
+		if (stat(dir, &st))
+			return mdeploy__error_os(INFRA_CLS, "stat %s", dir);
+	}
 	/* The hooks run as mdeploy's user (appspec runas aside) and write there. */
+	if ((st.st_uid != uid || st.st_gid != gid) && chown(dir, uid, gid))
+		return mdeploy__error_os(INFRA_CLS, "chown %s %s", owner, dir);
 	if (chmod(dir, 02770))
 		return mdeploy__error_os(INFRA_CLS, "chmod %s", dir);
 	return mdeploy_local__infra_rec_state(r, name, "ready");
@@ -519,7 +571,7 @@ static int group_params(infra_run *r, const mdeploy_group *g, const char *dbname
 	    (rc = param_apply(r, g->name, "MOODLE_DBUSER", dbname)) ||
 	    (rc = param_apply(r, g->name, "MOODLE_DATAROOT", dataroot)))
 		return rc;
-	{
+	if (r->icfg.cache) {
 		json_t *redis = mdeploy_local__infra_rec(r, "redis");
 		char rport[16], prefix[80], *pw = NULL;
 		snprintf(rport, sizeof(rport), "%u", mdeploy_local__infra_port(redis));
@@ -543,7 +595,7 @@ static int steps(infra_run *r)
 	size_t i;
 	int rc;
 
-	if ((rc = mdeploy_local__pg_apply(r)) || (rc = mdeploy_local__redis_apply(r)) ||
+	if ((rc = mdeploy_local__pg_apply(r)) || (r->icfg.cache && (rc = mdeploy_local__redis_apply(r))) ||
 	    (rc = mdeploy_local__tls_apply(r)))
 		return rc;
 	for (i = 0; i < group_count(r); i++) {
@@ -849,3 +901,4 @@ out:
 	run_dispose(&r);
 	return rc;
 }
+

@@ -23,6 +23,12 @@
 
 #define INFRA_CLS MDEPLOY_ERROR_CLASS_PROVIDER
 
+/* What mdeploy.yml's infrastructure section asks of the local provider. */
+typedef struct mdeploy_infra_config {
+	int cache;                   /* cache.engine redis (1, the default) or none (0) */
+	const char *dataroot_owner;  /* NULL: mdeploy's user */
+} mdeploy_infra_config;
+
 typedef struct infra_run {
 	mdeploy_ctx *ctx;
 	mdeploy_store *store;
@@ -37,6 +43,7 @@ typedef struct infra_run {
 	const char *runas;          /* "postgres" when running as root, else NULL */
 	mdeploy_params *params;
 	mdeploy_secrets *secrets;
+	mdeploy_infra_config icfg;  /* mdeploy.yml's infrastructure section */
 } infra_run;
 
 /* infra.c */
@@ -63,6 +70,9 @@ int mdeploy_local__infra_secret(infra_run *r, const char *name, char **out);
  * with the command's output or `log` file's tail. *result (may be NULL) is the caller's. */
 int mdeploy_local__infra_exec(infra_run *r, const char *what, const char *const *argv, int as_owner,
                               const char *const *env, const char *log, mdeploy_exec_result **result);
+/* Let other users (postgres, the dataroot's owner) through the state
+ * directory (o+x) and <state_dir>/infra (0711). */
+int mdeploy_local__infra_traversable(infra_run *r);
 /* chown to r->runas (when set). */
 int mdeploy_local__infra_chown(infra_run *r, const char *path);
 /* Non-zero when `pid` runs a program whose name starts with `comm`. */

@@ -186,15 +186,9 @@ static int pg_create(infra_run *r, pg_paths *pp)
 	(void)stopped;
 	if ((rc = mdeploy_local__infra_kill_under(pp->dir)) || (rc = mdeploy__rm_rf(pp->data)))
 		return rc;
-	if (r->runas) {
-		/* The state directory (0700 when mdeploy made it) must let postgres through. */
-		const char *sd = mdeploy_ctx_state_dir(r->ctx);
-		struct stat st;
-		if (stat(sd, &st) == 0 && !(st.st_mode & S_IXOTH) && chmod(sd, (st.st_mode & 07777) | S_IXOTH))
-			return mdeploy__error_os(INFRA_CLS, "chmod o+x %s", sd);
-		if (chmod(r->dir, 0711))
-			return mdeploy__error_os(INFRA_CLS, "chmod 0711 %s", r->dir);
-	}
+	/* The state directory (0700 when mdeploy made it) must let postgres through. */
+	if (r->runas && (rc = mdeploy_local__infra_traversable(r)))
+		return rc;
 	if ((rc = mdeploy__mkdir_p(pp->run, 0700)) || chmod(pp->dir, 0700) || chmod(pp->run, 0700) ||
 	    (rc = mdeploy_local__infra_chown(r, pp->dir)) || (rc = mdeploy_local__infra_chown(r, pp->run)))
 		return rc ? rc : mdeploy__error_os(INFRA_CLS, "chmod %s", pp->dir);
