@@ -5,7 +5,7 @@
 # clearly that the aws provider cannot do them yet.
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-moto.sh"
-plan 13
+plan 23
 moto_start
 export MDEPLOY_STATE_DIR="$TMP/state"
 mkdir -p "$MDEPLOY_STATE_DIR"
@@ -25,6 +25,17 @@ run() { out=$("$MDEPLOY" "$@" 2>"$TMP/err"); rc=$?; err=$(cat "$TMP/err"); }
 run $cfg infra status
 is "$rc" 1 "status before any stack: an error"
 like "$err" "no stack of this application exists" "... saying no stack exists"
+
+export MDEPLOY_INFRA_AWS_DIR="$top_srcdir/infra/aws"
+run $cfg infra plan
+is "$rc" 0 "plan on an empty account"
+[ "$rc" = 0 ] || diag "$err"
+like "$out" "would add     network/Vpc" "... adds the VPC through a network change set"
+like "$out" "network/NatGateway2" "... and both NAT gateways"
+like "$out" "moodle-staging-data" "... and says the data stack"
+like "$out" "planned once the network stack exists" "... is planned once the network stack exists"
+run $cfg infra status
+like "$err" "no stack of this application exists" "the plan left no stack behind"
 
 # The network layer, created as CloudFormation would be asked to (the only
 # layer moto can create, see infra/aws/README.md).
@@ -59,6 +70,11 @@ AWS_SECRET_ACCESS_KEY=wrong$AWS_SECRET_ACCESS_KEY run $cfg infra status
 is "$rc" 1 "a wrong key is refused (calls are signed and checked)"
 
 run $cfg infra plan
-is "$rc" 1 "plan with provider aws: an error, not a local plan"
-like "$err" "provider 'aws' can show its stacks" "... saying what it cannot do yet"
+is "$rc" 0 "plan with the network stack there"
+unlike "$out" "network/" "... the network stack as created needs no change"
+like "$out" "would add     data/DatabaseCluster" "... and the data stack's resources, from the network stack's outputs"
+unlike "$out" "planned once the network" "... no layer waits on the network stack any more"
+run $cfg infra apply
+is "$rc" 1 "apply with provider aws: an error, never a local apply"
+like "$err" "provider 'aws' can plan and show its stacks" "... saying what it cannot do yet"
 done_testing

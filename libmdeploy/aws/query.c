@@ -66,6 +66,27 @@ char *mdeploy_aws__xml_text(xmlDoc *doc, const char *path)
 	return out;
 }
 
+/*
+ * A form field: RFC 3986 percent-encoding, but a space as '+', as
+ * application/x-www-form-urlencoded has it (and as urlencode() re-encodes
+ * a parsed form: moto checks a form body's signature that way, so a value
+ * with spaces, like a TemplateBody, failed its check with %20).
+ */
+static int form_encode(mdeploy__buf *b, const char *s)
+{
+	int rc = 0;
+	while (*s && !rc) {
+		size_t n = strcspn(s, " ");
+		rc = mdeploy_aws__uri_encode(b, s, n, 0);
+		s += n;
+		if (*s == ' ' && !rc) {
+			rc = mdeploy__buf_puts(b, "+");
+			s++;
+		}
+	}
+	return rc;
+}
+
 int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const char *env_id, const char *version,
                             const char *action, const char *const *params, xmlDoc **response)
 {
@@ -88,7 +109,7 @@ int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const c
 		if ((rc = mdeploy__buf_puts(&body, "&")) ||
 		    (rc = mdeploy_aws__uri_encode(&body, params[i], strlen(params[i]), 0)) ||
 		    (rc = mdeploy__buf_puts(&body, "=")) ||
-		    (rc = mdeploy_aws__uri_encode(&body, params[i + 1], strlen(params[i + 1]), 0)))
+		    (rc = form_encode(&body, params[i + 1])))
 			goto out;
 	}
 	if ((rc = mdeploy_aws__endpoint(&endpoint, &custom, c, sname, env_id)))

@@ -40,10 +40,10 @@ static int is_aws(const mdeploy_config *cfg, const mdeploy_infra_options *opts)
 static int aws_todo(const mdeploy_config *cfg, const char *what)
 {
 	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
-	                          "infra %s: %s: provider 'aws' can show its stacks (status, outputs) but not %s "
+	                          "infra %s: %s: provider 'aws' can plan and show its stacks (plan, status, outputs) but not %s "
 	                          "them yet; use the templates of infra/aws/ with CloudFormation meanwhile",
 	                          what, mdeploy_config_where(cfg, "infrastructure.provider"),
-	                          !strcmp(what, "plan") ? "plan" : !strcmp(what, "apply") ? "apply" : "destroy");
+	                          !strcmp(what, "apply") ? "apply" : "destroy");
 }
 
 static int check(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
@@ -70,7 +70,7 @@ int mdeploy_infra_plan(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_con
 {
 	int rc = check(ctx, store, cfg, opts);
 	if (!rc && is_aws(cfg, opts))
-		return aws_todo(cfg, "plan");
+		return mdeploy_awsp__infra_plan(ctx, cfg, cb, payload, n);
 	return rc ? rc : mdeploy_local__infra_plan(ctx, store, cfg, opts, cb, payload, n);
 }
 

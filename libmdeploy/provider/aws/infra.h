@@ -11,4 +11,8 @@ int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdep
 int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_output_cb cb,
                                 void *payload);
 
+/* infra_plan.c: a change set per layer whose inputs are known, reported and deleted. */
+int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_change_cb cb, void *payload,
+                             size_t *n);
+
 #endif
