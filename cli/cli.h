@@ -75,6 +75,8 @@ void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Record a decision (approve, reject, stop, rollback) in the audit trail
  * as "user:LOGIN" (cli/util.c); a failure to write it is a warning. */
 void cli_audit(mdeploy_ctx *ctx, const char *action, const char *target, int ok, const char *detail);
+/* "user:LOGIN" of the effective user, in `buf`. */
+const char *cli_who(char *buf, size_t n);
 
 /* A context wired to the CLI's log and progress output. */
 int cli_ctx_open(mdeploy_ctx **out);

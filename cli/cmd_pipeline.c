@@ -398,9 +398,9 @@ int cmd_pipeline(int argc, char **argv)
 	} else if (!strcmp(sub, "approve") || !strcmp(sub, "reject")) {
 		int yes = !strcmp(sub, "approve");
 		NARGS(2, 2, "EXECUTION or STAGE/ACTION");
-		char target[512];
+		char target[512], who[160];
 		snprintf(target, sizeof(target), "%.64s %s", args[0], args[1]);
-		if (mdeploy_pipeline_approve(ctx, args[0], args[1], yes, o.comment)) {
+		if (mdeploy_pipeline_decide(ctx, args[0], args[1], yes, o.comment, cli_who(who, sizeof(who)))) {
 			char *m = strdup(mdeploy_error_last()->message);
 			rc = cli_lib_error(NULL);
 			cli_audit(ctx, yes ? "approve" : "reject", target, 0, m);

@@ -232,13 +232,19 @@ int cli_json_print(json_t *doc)
 	return rc == 0 ? 0 : cli_error("cannot write JSON output");
 }
 
-void cli_audit(mdeploy_ctx *ctx, const char *action, const char *target, int ok, const char *detail)
+const char *cli_who(char *buf, size_t n)
 {
 	struct passwd *pw = getpwuid(geteuid());
+	snprintf(buf, n, "user:%s", pw && pw->pw_name ? pw->pw_name : "?");
+	return buf;
+}
+
+void cli_audit(mdeploy_ctx *ctx, const char *action, const char *target, int ok, const char *detail)
+{
 	const mdeploy_error *e = mdeploy_error_last();
 	int code = e->code, klass = e->klass;
 	char who[160], *saved = strdup(e->message), *d = detail ? strdup(detail) : NULL;
-	snprintf(who, sizeof(who), "user:%s", pw && pw->pw_name ? pw->pw_name : "?");
+	cli_who(who, sizeof(who));
 	if (mdeploy_audit_record(ctx, who, action, target, ok ? "done" : "failed", d))
 		cli_warn("cannot write the audit trail: %s", mdeploy_error_last()->message);
 	/* The caller reports the error of the decision, not ours. */

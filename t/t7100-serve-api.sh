@@ -186,6 +186,8 @@ wait "$runner"
 is "$?" 0 "the pipeline goes on and succeeds"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release one" "the release is live"
 is "$(mdeploy pipeline status --json "$id" | jq -r '.actions[1].comment')" "ship it" "the comment is recorded"
+is "$(mdeploy pipeline status --json "$id" | jq -r '.actions[1] | [.summary, .variables.by] | @tsv')" \
+	"approved by token:alice	token:alice" "the execution records who decided"
 mdeploy serve audit --json >audit.json
 is "$(jq -r '.audit | map(select(.action == "approve")) | map([.who, .outcome, .target] | join(" ")) | join(",")' audit.json)" \
 	"token:alice done $id Gate/Release-manager,token:alice failed $id Gate/Nobody,token:viewer denied $id" \

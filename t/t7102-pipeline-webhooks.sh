@@ -124,6 +124,8 @@ is "$(notes done "http://127.0.0.1:$rport/...")/$(notes failed "http://127.0.0.1
 unlike "$(cat audit.json)" "SECRET" "the audit trail does not show the secret path"
 is "$(jq -r --arg t "$id Gate/Approve" '[.audit[] | select(.action == "approve" and .target == $t)][0] | "\(.who) \(.outcome)"' audit.json)" \
 	"user:$(id -un) done" "audit: 'pipeline approve' from the CLI, with the user who decided"
+is "$(field "$id" '.actions[1] | [.summary, .variables.by] | @tsv')" "approved by user:$(id -un)	user:$(id -un)" \
+	"the execution records who decided from the CLI"
 run mdeploy pipeline approve "$id" Gate/Approve
 is "$rc" 1 "approve twice: refused"
 like "$err" "not waiting for approval" "approve twice: the decision's error is reported, not the audit's"

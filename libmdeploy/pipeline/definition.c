@@ -138,7 +138,7 @@ const char *const *mdeploy_pipeline__type_variables(mdeploy_pipeline_action_type
 	static const char *const source[] = { "revision", "commit", "ref", NULL };
 	static const char *const build[] = { "bundle_id", "bundle_digest", NULL };
 	static const char *const deploy[] = { "deployment_id", NULL };
-	static const char *const approval[] = { "decision", "comment", NULL };
+	static const char *const approval[] = { "decision", "comment", "by", NULL };
 	static const char *const none[] = { NULL };
 	switch (type) {
 	case MDEPLOY_PIPELINE_ACTION_SOURCE: return source;

@@ -323,10 +323,16 @@ int mdeploy_pipeline_history(mdeploy_ctx *ctx, const char *pipeline, unsigned in
 int mdeploy_pipeline_approve(mdeploy_ctx *ctx, const char *id, const char *action, int approve,
                              const char *comment)
 {
+	return mdeploy_pipeline_decide(ctx, id, action, approve, comment, NULL);
+}
+
+int mdeploy_pipeline_decide(mdeploy_ctx *ctx, const char *id, const char *action, int approve,
+                            const char *comment, const char *by)
+{
 	mdeploy_store *store = NULL;
 	sqlite3_stmt *st = NULL;
 	const char *slash = action ? strchr(action, '/') : NULL;
-	char full[37], *stage = NULL, *vars = NULL;
+	char full[37], *stage = NULL, *vars = NULL, *summary = NULL;
 	int rc;
 
 	if (!slash)
@@ -341,12 +347,13 @@ int mdeploy_pipeline_approve(mdeploy_ctx *ctx, const char *id, const char *actio
 		goto out;
 	}
 	{
-		json_t *o = json_pack("{s:s, s:s}", "decision", approve ? "approved" : "rejected",
-		                      "comment", comment ? comment : "");
+		json_t *o = json_pack("{s:s, s:s, s:s}", "decision", approve ? "approved" : "rejected",
+		                      "comment", comment ? comment : "", "by", by ? by : "");
 		vars = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(o);
 	}
-	if (!vars) {
+	summary = mdeploy__sprintf("%s%s%s", approve ? "approved" : "rejected", by ? " by " : "", by ? by : "");
+	if (!vars || !summary) {
 		rc = mdeploy__error_oom();
 		goto out;
 	}
@@ -362,7 +369,7 @@ int mdeploy_pipeline_approve(mdeploy_ctx *ctx, const char *id, const char *actio
 	sqlite3_bind_text(st, 2, comment, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, vars, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, mdeploy_store__unix_ms());
-	sqlite3_bind_text(st, 5, approve ? "approved" : "rejected", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, summary, -1, SQLITE_STATIC);
 	if (!approve)
 		sqlite3_bind_text(st, 6, "rejected by the approver", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, full, -1, SQLITE_STATIC);
@@ -377,10 +384,10 @@ int mdeploy_pipeline_approve(mdeploy_ctx *ctx, const char *id, const char *actio
 		                        "%s in execution %s is not waiting for approval", action, full);
 		goto out;
 	}
-	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: %s %s", full, action,
-	             approve ? "approved" : "rejected");
+	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "pipeline", "%s: %s %s", full, action, summary);
 out:
 	sqlite3_finalize(st);
+	free(summary);
 	free(stage);
 	free(vars);
 	mdeploy_store_free(store);

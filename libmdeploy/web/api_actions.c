@@ -58,7 +58,7 @@ void mdeploy_web__act_decide(web_req *r, web_reply *out, const char *id, int app
 	if (json_is_string(c) && *json_string_value(c))
 		comment = json_string_value(c);
 	snprintf(target, sizeof(target), "%.64s %s", id, action);
-	if (mdeploy_pipeline_approve(r->ctx, id, action, approve, comment)) {
+	if (mdeploy_pipeline_decide(r->ctx, id, action, approve, comment, r->who.who)) {
 		char *msg = mdeploy__strdup(mdeploy_error_last()->message);
 		mdeploy_web__reply_lib_error(out, NULL);
 		audit(r, verb, target, 0, msg);

@@ -214,6 +214,14 @@ MDEPLOY_EXTERN(int) mdeploy_pipeline_resume(mdeploy_ctx *ctx, const char *id,
  */
 MDEPLOY_EXTERN(int) mdeploy_pipeline_approve(mdeploy_ctx *ctx, const char *id, const char *action,
                                              int approve, const char *comment);
+/*
+ * The same, recording who decided (`by`, e.g. "token:alice" or
+ * "user:root"; NULL: nobody named): the action's summary says
+ * "approved by BY", and its variables get `by` beside `decision` and
+ * `comment`.
+ */
+MDEPLOY_EXTERN(int) mdeploy_pipeline_decide(mdeploy_ctx *ctx, const char *id, const char *action,
+                                            int approve, const char *comment, const char *by);
 
 /*
  * Run again the failed (all_actions 0) or all actions of stage `stage` of a
