@@ -158,6 +158,17 @@ static int inst_fleet_cb(const mdeploy_instance_info *i, void *payload)
 	return 0;
 }
 
+static int share_cb(const mdeploy_lb_fleet_status *st, void *payload)
+{
+	json_t *v = json_object_get(payload, st->fleet);
+	if (v) {
+		json_object_set_new(v, "fleet_weight", json_integer(st->weight));
+		json_object_set_new(v, "share_percent", json_real(st->share_permille / 10.0));
+		json_object_set_new(v, "percent", json_integer((st->share_permille + 5) / 10));
+	}
+	return 0;
+}
+
 /* `lb show --json` plus "fleets": weight, share of traffic (percent), targets, 5xx per fleet. */
 static json_t *lb_doc(mdeploy_provider *p, const char *name)
 {
@@ -203,6 +214,10 @@ static json_t *lb_doc(mdeploy_provider *p, const char *name)
 		json_object_set_new(v, "percent", json_integer(total ? (w * 100 + total / 2) / total : 0));
 		json_array_append(arr, v);
 	}
+	/* The load balancer's own figures per fleet, where the provider gives them:
+	 * the fleet weight and the share of new requests (as `fleet show`). */
+	if (running && mdeploy_lb_fleets(p, name, share_cb, fleets))
+		mdeploy_error_clear();
 	json_decref(owners);
 	json_decref(fleets);
 	return json_pack("{s:s, s:s, s:b, s:o, s:o}", "name", name, "bind", bind, "running", running,
@@ -351,6 +366,39 @@ static int inst_cb(const mdeploy_instance_info *i, void *payload)
 	return 0;
 }
 
+/* As `fleet show --json` .load_balancer: the fleet's weight at its group's
+ * load balancer (APP-GROUP from its tags), null when none weighs it. */
+struct lbw { const char *fleet; int found; mdeploy_lb_fleet_status st; };
+
+static int lbw_cb(const mdeploy_lb_fleet_status *st, void *payload)
+{
+	struct lbw *w = payload;
+	if (!strcmp(st->fleet, w->fleet)) {
+		w->st = *st;
+		w->found = 1;
+	}
+	return 0;
+}
+
+static json_t *fleet_lb(mdeploy_provider *p, json_t *fleet, const char *name)
+{
+	json_t *tags = json_object_get(fleet, "tags");
+	const char *app = json_string_value(json_object_get(tags, "application"));
+	const char *g = json_string_value(json_object_get(tags, "group"));
+	struct lbw w = { name, 0, { 0 } };
+	char lb[160];
+	if (!app || !g)
+		return json_null();
+	snprintf(lb, sizeof(lb), "%s-%s", app, g);
+	if (!mdeploy_lb_running(p, lb) || mdeploy_lb_fleets(p, lb, lbw_cb, &w) || !w.found) {
+		mdeploy_error_clear();
+		return json_null();
+	}
+	return json_pack("{s:s, s:i, s:f, s:i, s:i}", "name", lb, "weight", (int)w.st.weight,
+	                 "share_percent", w.st.share_permille / 10.0, "targets", (int)w.st.targets,
+	                 "in_rotation", (int)w.st.in_rotation);
+}
+
 void mdeploy_web__api_fleets(web_req *r, web_reply *out, const char *name)
 {
 	struct fleets fl = { NULL, NULL, NULL };
@@ -377,6 +425,7 @@ void mdeploy_web__api_fleets(web_req *r, web_reply *out, const char *name)
 			mdeploy_web__reply_lib_error(out, NULL);
 		} else {
 			json_object_set_new(fl.one, "instances", insts);
+			json_object_set_new(fl.one, "load_balancer", fleet_lb(p, fl.one, name));
 			mdeploy_web__reply_json(out, 200, fl.one);
 		}
 	}
