@@ -41,8 +41,9 @@ like "$err" "mdeploy.yml:11:9: provider.name: unknown provider 'nope' (this buil
 write_yml "  name: local
   region: eu-west-1"
 run mdeploy deploy create prod A.tar.zst
-is "$rc" 1 "an option no provider of this build takes is refused"
-like "$err" "mdeploy.yml:12:3: provider.region: unknown key 'region'" "... naming the place"
+is "$rc" 1 "an option the provider does not take is refused"
+like "$err" "mdeploy.yml:12:11: provider.region: not an option of the local provider (it takes: address_base)" \
+	"... naming the place and the options it takes"
 
 write_yml "  name: local
   colour: blue"

@@ -119,6 +119,7 @@ const char *mdeploy_provider__default_name(void);
 const char *mdeploy_provider__names(void);
 
 extern const mdeploy_provider_ops mdeploy_provider__local_ops;
+extern const mdeploy_provider_ops mdeploy_provider__aws_ops;
 
 /* The value of one of the provider's options (opts.settings), NULL when not given. */
 const char *mdeploy_provider__setting(const mdeploy_provider *p, const char *key);

@@ -14,6 +14,7 @@
 
 static const mdeploy_provider_ops *const providers[] = {
 	&mdeploy_provider__local_ops,
+	&mdeploy_provider__aws_ops,
 };
 
 static const mdeploy_provider__stores *const stores[] = {
