@@ -8,8 +8,7 @@
  * range) still names its exact place, and `hooks` is a mapping whose keys
  * are event names, which a fixed schema cannot express.
  */
-#include "mdeploy_private.h"
-#include "mdeploy/appspec.h"
+#include "appspec_private.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -21,7 +20,6 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#define APPSPEC_MAX_BYTES (1024 * 1024)
 
 struct appspec_event {
 	char *name;
@@ -264,122 +262,6 @@ static int valid_mode(struct parse *p, const yaml_node_t *n, const char *path, c
 	return 0;
 }
 
-/* An ACL entry as setfacl(1) takes it: [d[efault]:][u[ser]|g[roup]|m[ask]|o[ther]]:[name]:perms. */
-static int valid_ace(const char *ace, const char **why)
-{
-	char *copy, *parts[5], *s;
-	size_t n = 0, i;
-	const char *type = "user", *perm;
-	int ok = 0;
-
-	*why = "out of memory";
-	/* strsep over a copy keeps empty fields ("u::rw"). */
-	if (!(copy = strdup(ace)))
-		return 0;
-	s = copy;
-	n = 0;
-	while (s && n < 5)
-		parts[n++] = strsep(&s, ":");
-	if (s || n < 2 || n > 4) {
-		*why = "an entry has two to four ':'-separated fields";
-		goto out;
-	}
-	i = 0;
-	if (n == 4) {
-		if (strcmp(parts[0], "d") && strcmp(parts[0], "default")) {
-			*why = "the first of four fields must be 'd' or 'default'";
-			goto out;
-		}
-		i = 1;
-	}
-	if (n - i == 3) {
-		const char *t = parts[i++];
-		if (!strcmp(t, "u") || !strcmp(t, "user")) type = "user";
-		else if (!strcmp(t, "g") || !strcmp(t, "group")) type = "group";
-		else if (!strcmp(t, "m") || !strcmp(t, "mask")) type = "mask";
-		else if (!strcmp(t, "o") || !strcmp(t, "other")) type = "other";
-		else {
-			*why = "the type must be u[ser], g[roup], m[ask] or o[ther]";
-			goto out;
-		}
-	}
-	if ((!strcmp(type, "mask") || !strcmp(type, "other")) && *parts[i]) {
-		*why = "mask and other entries take no name";
-		goto out;
-	}
-	perm = parts[i + 1];
-	if (strlen(perm) == 1 && perm[0] >= '0' && perm[0] <= '7') {
-		ok = 1;
-		goto out;
-	}
-	if (!*perm || strlen(perm) > 3 || strspn(perm, "rwx-") != strlen(perm)) {
-		*why = "permissions are up to three of r, w, x, - or one octal digit";
-		goto out;
-	}
-	ok = 1;
-out:
-	free(copy);
-	return ok;
-}
-
-/* s<N>[:c<N>[.c<N>][,...]] */
-static int valid_level(const char *s, const char *end)
-{
-	const char *c = s;
-	if (c >= end || *c != 's')
-		return 0;
-	c++;
-	if (c >= end || !isdigit((unsigned char)*c))
-		return 0;
-	while (c < end && isdigit((unsigned char)*c))
-		c++;
-	if (c == end)
-		return 1;
-	if (*c++ != ':')
-		return 0;
-	for (;;) {
-		if (c >= end || *c != 'c')
-			return 0;
-		c++;
-		if (c >= end || !isdigit((unsigned char)*c))
-			return 0;
-		while (c < end && isdigit((unsigned char)*c))
-			c++;
-		if (c < end && *c == '.') {
-			c++;
-			if (c >= end || *c != 'c')
-				return 0;
-			c++;
-			if (c >= end || !isdigit((unsigned char)*c))
-				return 0;
-			while (c < end && isdigit((unsigned char)*c))
-				c++;
-		}
-		if (c == end)
-			return 1;
-		if (*c++ != ',')
-			return 0;
-	}
-}
-
-static int valid_range(const char *r)
-{
-	const char *dash = strchr(r, '-'), *end = r + strlen(r);
-	if (!dash)
-		return valid_level(r, end);
-	if (strchr(dash + 1, '-'))
-		return 0;
-	if (!valid_level(r, dash) || !valid_level(dash + 1, end))
-		return 0;
-	/* The high level must dominate the low one in sensitivity. */
-	return strtol(r + 1, NULL, 10) <= strtol(dash + 2, NULL, 10);
-}
-
-static int selinux_word(const char *s)
-{
-	return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(s);
-}
-
 static int parse_permission(struct parse *p, const yaml_node_t *e, size_t i, mdeploy_appspec_permission *pm)
 {
 	char path[64], f[96];
@@ -421,7 +303,7 @@ static int parse_permission(struct parse *p, const yaml_node_t *e, size_t i, mde
 		return rc;
 	for (k = 0; pm->acls[k]; k++) {
 		const char *why;
-		if (!valid_ace(pm->acls[k], &why)) {
+		if (!mdeploy_appspec__valid_ace(pm->acls[k], &why)) {
 			snprintf(f, sizeof(f), "%s.acls[%zu]", path, k);
 			return fail(p, MDEPLOY_EINVALID, items[k], f, "invalid ACL entry '%s': %s", pm->acls[k], why);
 		}
@@ -437,13 +319,13 @@ static int parse_permission(struct parse *p, const yaml_node_t *e, size_t i, mde
 			return rc;
 		if (!pm->context_type)
 			return fail(p, MDEPLOY_EINVALID, ctx, f, "invalid SELinux context: it has no type");
-		if (!selinux_word(pm->context_type))
+		if (!mdeploy_appspec__selinux_word(pm->context_type))
 			return fail(p, MDEPLOY_EINVALID, w, f, "invalid SELinux context: bad type '%s'", pm->context_type);
-		if (pm->context_user && !selinux_word(pm->context_user))
+		if (pm->context_user && !mdeploy_appspec__selinux_word(pm->context_user))
 			return fail(p, MDEPLOY_EINVALID, ctx, f, "invalid SELinux context: bad user '%s'", pm->context_user);
 		if ((rc = get_str(p, ctx, "range", f, &pm->context_range, &w)) != 0)
 			return rc;
-		if (pm->context_range && !valid_range(pm->context_range)) {
+		if (pm->context_range && !mdeploy_appspec__valid_range(pm->context_range)) {
 			snprintf(f, sizeof(f), "%s.context.range", path);
 			return fail(p, MDEPLOY_EINVALID, w, f,
 			            "invalid SELinux range '%s': expected sN[:cN[.cN],...][-sN[:...]] with low <= high",
@@ -681,128 +563,6 @@ int mdeploy_appspec_parse(mdeploy_appspec **out, const char *data, size_t len, c
 	}
 	*out = spec;
 	return 0;
-}
-
-static int load_file(mdeploy_appspec **out, const char *path, const char *name)
-{
-	char *data = NULL;
-	size_t len = 0;
-	int rc;
-	struct stat st;
-
-	if (stat(path, &st) == 0 && st.st_size > APPSPEC_MAX_BYTES)
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
-		                          "%s: the AppSpec file is larger than %d bytes", name, APPSPEC_MAX_BYTES);
-	if ((rc = mdeploy__file_read_max(&data, &len, path, MDEPLOY__CONFIG_READ_MAX)) != 0)
-		return rc;
-	rc = mdeploy_appspec_parse(out, data, len, name);
-	free(data);
-	return rc;
-}
-
-static int load_archive(mdeploy_appspec **out, const char *path)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	char *name = NULL;
-	int rc = 0, r;
-	mdeploy__locale old_locale;
-
-	if (!a)
-		return mdeploy__error_oom();
-	/* Names are bytes (see core/charset.c): a UTF-8 one must not stop the
-	 * search when the program runs in the C locale. */
-	old_locale = mdeploy__locale_enter(true);
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
-	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
-		                        "'%s' is neither an appspec file, a directory nor a readable bundle: %s",
-		                        path, archive_error_string(a));
-		goto out;
-	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		const char *n = archive_entry_pathname(e);
-		while (n && n[0] == '.' && n[1] == '/')
-			n += 2;
-		if (!n || (strcmp(n, "appspec.yml") && strcmp(n, "appspec.yaml")))
-			continue;
-		if (archive_entry_filetype(e) != AE_IFREG) {
-			rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT,
-			                        "%s!%s: not a regular file", path, n);
-			goto out;
-		}
-		{
-			mdeploy__buf b = MDEPLOY__BUF_INIT;
-			char chunk[16384];
-			la_ssize_t got;
-			while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
-				if (b.size + (size_t)got > APPSPEC_MAX_BYTES) {
-					got = -2;
-					break;
-				}
-				if ((rc = mdeploy__buf_put(&b, chunk, (size_t)got)) != 0)
-					break;
-			}
-			if (!rc && got < 0)
-				rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT, "%s!%s: %s", path, n,
-				                        got == -2 ? "larger than 1 MiB" : archive_error_string(a));
-			if (!rc && !(name = mdeploy__sprintf("%s!%s", path, n)))
-				rc = MDEPLOY_ENOMEM;
-			if (!rc)
-				rc = mdeploy_appspec_parse(out, b.ptr, b.size, name);
-			mdeploy__buf_dispose(&b);
-		}
-		goto out;
-	}
-	if (r == ARCHIVE_EOF)
-		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_AGENT,
-		                        "%s: the bundle has no appspec.yml at its root", path);
-	else
-		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_AGENT, "%s: %s", path,
-		                        archive_error_string(a));
-out:
-	free(name);
-	archive_read_free(a);
-	mdeploy__locale_leave(old_locale);
-	return rc;
-}
-
-int mdeploy_appspec_load(mdeploy_appspec **out, const char *path)
-{
-	struct stat st;
-
-	if (!out || !path)
-		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_INVALID,
-		                          "mdeploy_appspec_load: invalid arguments");
-	*out = NULL;
-	if (stat(path, &st) < 0)
-		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_AGENT, "cannot read '%s'", path);
-	if (S_ISDIR(st.st_mode)) {
-		static const char *const names[] = { "appspec.yml", "appspec.yaml" };
-		size_t i;
-		for (i = 0; i < MDEPLOY__ARRAY_SIZE(names); i++) {
-			char *f = mdeploy__path_join(path, names[i]);
-			int rc;
-			if (!f)
-				return MDEPLOY_ENOMEM;
-			if (!mdeploy__path_exists(f)) {
-				free(f);
-				continue;
-			}
-			rc = load_file(out, f, f);
-			free(f);
-			return rc;
-		}
-		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_AGENT,
-		                          "%s: no appspec.yml in this directory", path);
-	}
-	{
-		size_t n = strlen(path);
-		if ((n >= 4 && !strcmp(path + n - 4, ".yml")) || (n >= 5 && !strcmp(path + n - 5, ".yaml")))
-			return load_file(out, path, path);
-	}
-	return load_archive(out, path);
 }
 
 void mdeploy_appspec_free(mdeploy_appspec *spec)
