@@ -8,10 +8,12 @@
 cd "$TMP" || exit 1
 mkdir pipelines
 
-# wait_until 'SHELL CONDITION': up to 15 s.
+# wait_until 'SHELL CONDITION': up to 60 s. It returns as soon as the
+# condition holds: the limit only matters on a loaded machine (the ASan
+# suite timed out at 15 s waiting for approvals).
 wait_until() {
 	_i=0
-	while [ $_i -lt 150 ]; do
+	while [ $_i -lt 600 ]; do
 		if eval "$1"; then return 0; fi
 		sleep 0.1
 		_i=$((_i + 1))

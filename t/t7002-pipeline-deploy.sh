@@ -112,7 +112,9 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release two" "second release s
 "$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release three" >/dev/null 2>&1 &
 runner=$!
 i=0
-while [ $i -lt 300 ]; do
+# Up to 60 s (it stops as soon as the deployment runs): under ASan on a
+# loaded machine 15 s was not always enough to see it start.
+while [ $i -lt 1200 ]; do
 	id=$(mdeploy pipeline history --json ship | jq -r '.[0].id')
 	worker=$(mdeploy pipeline status --json "$id" | jq -r '.actions[2] | select(.status == "InProgress") | .worker_pid')
 	dep=$(mdeploy deploy history --json prod 2>/dev/null | jq -r '.deployments | map(select(.status == "InProgress"))[0].id // empty' 2>/dev/null)
