@@ -20,6 +20,10 @@ mdeploy_install_deps() {
 			missing="$missing $p"
 		fi
 	done
+	# The browser tests (t7101) need Node.js and npm. A machine may have them
+	# from elsewhere (NodeSource's nodejs ships npm): only Debian's when absent.
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm"
 	[ -z "$missing" ] && return 0
 	echo "mdeploy: installing Debian packages:$missing" >&2
 	sudo=
