@@ -37,7 +37,9 @@
 # names; each later call restores them. Moodle keeps no path or URL of the
 # install in the database, so any wwwroot, dataroot and database name work.
 # The restored site looks as if cron had just run (tool_task's lastcronstart
-# is now), so admin/cli/checks.php passes; cron itself never ran.
+# is now, its queued ad hoc tasks are due now: a cache older than 4 hours
+# made checks.php CRITICAL, "Oldest unprocessed task"), so admin/cli/checks.php
+# passes; cron itself never ran.
 # Example (first install and upgrade tests can start from here):
 #   moodle_pg_start && moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
 # moodle_site_install TAG DIR DB DATAROOT: install_database.php of TAG's tree
@@ -272,7 +274,9 @@ moodle_site_restore() {
 		--role="$2" -d "$2" <"$MOODLE_SITE_DUMP" || { diag "pg_restore of $MOODLE_SITE_DUMP failed"; return 1; }
 	moodle_psql "$2" "DELETE FROM mdl_config_plugins WHERE plugin = 'tool_task' AND name IN ('lastcronstart', 'lastcroninterval');
 		INSERT INTO mdl_config_plugins (plugin, name, value) VALUES
-		('tool_task', 'lastcronstart', extract(epoch FROM now())::bigint::text), ('tool_task', 'lastcroninterval', '60')" ||
+		('tool_task', 'lastcronstart', extract(epoch FROM now())::bigint::text), ('tool_task', 'lastcroninterval', '60');
+		UPDATE mdl_task_adhoc SET nextruntime = extract(epoch FROM now())::bigint,
+			timecreated = extract(epoch FROM now())::bigint" ||
 		return 1
 	mkdir -p "$3" && tar -C "$3" -xf "$MOODLE_SITE_DATA"
 }
