@@ -150,7 +150,14 @@ static int call(struct mdeploy__php_ev *ev, const char *name, unsigned int line,
 		char *p = mdeploy__strdup(args[0]->text);
 		if (n == 2 && mdeploy__pv_num(args[1], &levels) != 0)
 			levels = 1;
-		while (p && levels-- >= 1) {
+		/* PHP: dirname('') is '', dirname('x') is '.'; p has room for "." either way. */
+		if (p && !*p) {
+			free(p);
+			p = mdeploy__strdup(".");
+			if (p)
+				p[0] = '\0';
+		}
+		while (p && *p && levels-- >= 1) {
 			char *s = strrchr(p, '/');
 			if (s == p)
 				s[1] = '\0';

@@ -176,6 +176,11 @@ int main(void)
 	       "require through $CFG->dirroot");
 	is_str("8", val_in("mod/x/version.php", "<?php\nrequire_once(dirname(__FILE__) . '/lib.php');\n$plugin->version = 8;\n",
 	                   "version"), "an included library: its functions and classes are skipped");
+	/* dirname() as PHP has it; dirname('') once wrote past its buffer (found by fuzz-versionphp). */
+	is_str("", val("<?php\n$plugin->release = dirname('');\n", "release"), "dirname('') is ''");
+	is_str(".", val("<?php\n$plugin->release = dirname('x');\n", "release"), "dirname('x') is '.'");
+	is_str("/", val("<?php\n$plugin->release = dirname('/x');\n", "release"), "dirname('/x') is '/'");
+	is_str("/a", val("<?php\n$plugin->release = dirname('/a/b/c', 2);\n", "release"), "dirname() with levels");
 	is_str("UNKNOWN 2: it includes 'mod/x/missing.php', which is not in the tree",
 	       val_in("mod/x/version.php", "<?php\ninclude(__DIR__ . '/missing.php');\n", "version"), "a missing include");
 	is_str("UNKNOWN 3: it includes mod/x/bad.php:2: 'foreach' is not supported in version.php",
