@@ -2,7 +2,10 @@
 # build-aux/fuzz.sh - build the libFuzzer targets (t/fuzz/fuzz-*.c) with clang
 # and run each for SECONDS, seeded from its corpus in t/fuzz/corpus/NAME/.
 #
-#   build-aux/fuzz.sh [-j N] [SECONDS [NAME...]]     (`make fuzz`: 60 s each)
+#   build-aux/fuzz.sh [-j N] [-seed S] [SECONDS [NAME...]]   (`make fuzz`: 60 s each)
+#
+# -seed S makes libFuzzer's choices repeatable (CI uses it, so a CI run
+# explores the same inputs each time rather than a new random walk).
 #
 # The library is built with clang in _build-fuzz (coverage instrumentation,
 # ASan and UBSan), beside the normal build. New inputs libFuzzer finds go to
@@ -13,7 +16,14 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=2
-[ "${1:-}" = -j ] && { jobs=$2; shift 2; }
+seed=
+while :; do
+	case ${1:-} in
+	-j) jobs=$2; shift 2 ;;
+	-seed) seed=-seed=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 case $secs in ''|*[!0-9]*) echo "mdeploy: error: fuzz: SECONDS must be a whole number, not '$secs'" >&2; exit 2 ;; esac
@@ -38,11 +48,13 @@ for n in $names; do
 	mkdir -p "$b/corpus/$n"
 	echo "==> fuzz-$n: $secs s from t/fuzz/corpus/$n ($(ls "$top/t/fuzz/corpus/$n" 2>/dev/null | wc -l) inputs)"
 	if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		"$b/t/fuzz/fuzz-$n" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+		"$b/t/fuzz/fuzz-$n" $seed -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$b/crash-$n-" "$b/corpus/$n" "$top/t/fuzz/corpus/$n" >"$b/fuzz-$n.log" 2>&1; then
 		grep -E "stat::number_of_executed_units|stat::new_units_added" "$b/fuzz-$n.log" | tr '\n' ' '; echo
 	else
-		tail -n 40 "$b/fuzz-$n.log"
+		# The sanitizer's verdict and the top of its stack, not libFuzzer's chatter.
+		grep -m1 -A14 -E "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" "$b/fuzz-$n.log" |
+			grep -v -E "^ *#(1[5-9]|[2-9][0-9]) " | cut -c1-200
 		echo "mdeploy: error: fuzz-$n failed; input in $(ls "$b"/crash-"$n"-* 2>/dev/null | tail -n1)" >&2
 		status=1
 	fi
