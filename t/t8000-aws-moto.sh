@@ -76,7 +76,7 @@ like "$aws_line" 'no credentials: tried the environment' "no credentials: the ch
 
 # The IAM policy of mdeploy-aws(7) is a valid JSON policy document.
 sed -n '/^The whole policy/,/^\.Ed/p' "$top_srcdir/man/mdeploy-aws.7" | sed '1,/^\.Bd/d;$d' >"$TMP/policy.json"
-is "$(jq -r '.Version + " " + (.Statement | length | tostring)' "$TMP/policy.json" 2>&1)" "2012-10-17 4" \
-	"mdeploy-aws(7): the IAM policy is valid JSON with its four statements"
+is "$(jq -r '.Version + " " + (.Statement | length | tostring)' "$TMP/policy.json" 2>&1)" "2012-10-17 5" \
+	"mdeploy-aws(7): the IAM policy is valid JSON with its five statements"
 
 done_testing

@@ -1,6 +1,7 @@
 /*
  * config_stores.c - the `stores` section of mdeploy.yml: which provider
- * holds the parameters, secrets and artifacts, and its options.
+ * holds the parameters, secrets, artifacts and the deployment state (locks
+ * and the journal), and its options.
  *
  *   stores:
  *     params:    { provider: local, dir: /srv/mdeploy/params }
@@ -45,6 +46,8 @@ static const cyaml_schema_field_t stores_fields[] = {
 	CYAML_FIELD_MAPPING_PTR("artifacts", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 	                        struct mdeploy_config__stores, kinds[MDEPLOY_PROVIDER__STORE_ARTIFACTS],
 	                        entry_fields),
+	CYAML_FIELD_MAPPING_PTR("state", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct mdeploy_config__stores,
+	                        kinds[MDEPLOY_PROVIDER__STORE_STATE], entry_fields),
 	CYAML_FIELD_END
 };
 

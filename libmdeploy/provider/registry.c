@@ -72,12 +72,12 @@ const mdeploy_provider__stores *mdeploy_provider__stores_at(size_t i)
 
 const char *mdeploy_provider__store_kind_key(mdeploy_provider__store_kind kind)
 {
-	static const char *const keys[] = { "params", "secrets", "artifacts" };
+	static const char *const keys[] = { "params", "secrets", "artifacts", "state" };
 	return (unsigned int)kind < MDEPLOY__ARRAY_SIZE(keys) ? keys[kind] : "?";
 }
 
 const char *mdeploy_provider__store_kind_noun(mdeploy_provider__store_kind kind)
 {
-	static const char *const nouns[] = { "parameter", "secret", "artifact" };
+	static const char *const nouns[] = { "parameter", "secret", "artifact", "state" };
 	return (unsigned int)kind < MDEPLOY__ARRAY_SIZE(nouns) ? nouns[kind] : "?";
 }

@@ -93,6 +93,28 @@ const char *mdeploy_provider__store_where(const mdeploy_provider__store_args *a,
 	return buf;
 }
 
+/* ---- the state store (store/store_shared.h) ---- */
+
+int mdeploy_provider__state_open(void **impl, const mdeploy_store__shared_ops **ops, mdeploy_ctx *ctx)
+{
+	const mdeploy_provider__stores *st;
+	mdeploy_provider__store_args a;
+	mdeploy_config *cfg = NULL;
+	int rc;
+
+	*impl = NULL;
+	*ops = NULL;
+	memset(&a, 0, sizeof(a));
+	/* Only what mdeploy.yml says: without a file (or a state entry) the state is the embedded store. */
+	if (!ctx)
+		return 0;
+	if ((rc = choose(&st, &a, &cfg, ctx, MDEPLOY_PROVIDER__STORE_STATE, NULL)) == 0 && st->state_new &&
+	    mdeploy_config__store_provider(cfg, MDEPLOY_PROVIDER__STORE_STATE))
+		rc = st->state_new(impl, ops, &a);
+	mdeploy_config_free(cfg);
+	return rc;
+}
+
 /* ---- parameters ---- */
 
 int mdeploy_params_options_init(mdeploy_params_options *opts, unsigned int version)

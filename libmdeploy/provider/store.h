@@ -54,6 +54,7 @@
 #include "mdeploy/secrets.h"
 #include "mdeploy/artifacts.h"
 #include "mdeploy/config.h"
+#include "store/store_shared.h"
 
 typedef struct mdeploy_provider__params_ops {
 	const char *name;
@@ -92,10 +93,11 @@ typedef enum {
 	MDEPLOY_PROVIDER__STORE_PARAMS = 0,    /* "params" */
 	MDEPLOY_PROVIDER__STORE_SECRETS = 1,   /* "secrets" */
 	MDEPLOY_PROVIDER__STORE_ARTIFACTS = 2, /* "artifacts" */
-	MDEPLOY_PROVIDER__STORE_KINDS = 3
+	MDEPLOY_PROVIDER__STORE_STATE = 3,     /* "state": locks and the journal (store/store_shared.h) */
+	MDEPLOY_PROVIDER__STORE_KINDS = 4
 } mdeploy_provider__store_kind;
 
-/* "params", "secrets", "artifacts"; and "parameter", "secret", "artifact" for messages. */
+/* "params", "secrets", "artifacts", "state"; and "parameter", "secret", "artifact", "state" for messages. */
 const char *mdeploy_provider__store_kind_key(mdeploy_provider__store_kind kind);
 const char *mdeploy_provider__store_kind_noun(mdeploy_provider__store_kind kind);
 
@@ -124,6 +126,9 @@ typedef struct mdeploy_provider__stores {
 	int (*secrets_new)(void **impl, const mdeploy_provider__secrets_ops **ops, const mdeploy_provider__store_args *a);
 	int (*artifacts_new)(void **impl, const mdeploy_provider__artifacts_ops **ops,
 	                     const mdeploy_provider__store_args *a);
+	/* The shared state backend (stores.state); NULL: the embedded SQLite
+	 * store is this provider's state store (keys[STATE] then lists no key). */
+	int (*state_new)(void **impl, const mdeploy_store__shared_ops **ops, const mdeploy_provider__store_args *a);
 } mdeploy_provider__stores;
 
 /* provider/registry.c: the table; NULL when `name` is not registered. */

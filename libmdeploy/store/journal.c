@@ -67,6 +67,8 @@ int mdeploy_store_deployment_insert(mdeploy_store *store, const mdeploy_deployme
 	if (!rec->id || !rec->application || !rec->group)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_STORE,
 		                          "a deployment needs an id, an application and a group");
+	if (store->shared)
+		return store->shared->deployment_insert(store->shared_impl, rec);
 	st = mdeploy_store__prepare(store,
 		"INSERT INTO deployments (id, application, group_name, status, strategy, revision, bundle,"
 		" previous_revision, error, data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -99,11 +101,16 @@ int mdeploy_store_deployment_set_status(mdeploy_store *store, const char *id,
                                         const char *status, const char *error)
 {
 	int64_t now = mdeploy_store__unix_ms() / 1000;
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
-		"UPDATE deployments SET status = ?, error = COALESCE(?, error), updated_at = ?,"
-		" completed_at = ? WHERE id = ?");
+	sqlite3_stmt *st;
 	int rc;
 
+	if (!status)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_STORE, "no status for deployment '%s'", id);
+	if (store->shared)
+		return store->shared->deployment_update(store->shared_impl, id, status, error, NULL);
+	st = mdeploy_store__prepare(store,
+		"UPDATE deployments SET status = ?, error = COALESCE(?, error), updated_at = ?,"
+		" completed_at = ? WHERE id = ?");
 	if (!st)
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
@@ -118,10 +125,12 @@ int mdeploy_store_deployment_set_status(mdeploy_store *store, const char *id,
 
 int mdeploy_store_deployment_set_data(mdeploy_store *store, const char *id, const char *json)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
-		"UPDATE deployments SET data = ?, updated_at = ? WHERE id = ?");
+	sqlite3_stmt *st;
 	int rc;
 
+	if (store->shared)
+		return store->shared->deployment_update(store->shared_impl, id, NULL, NULL, json ? json : "");
+	st = mdeploy_store__prepare(store, "UPDATE deployments SET data = ?, updated_at = ? WHERE id = ?");
 	if (!st)
 		return MDEPLOY_ERROR;
 	bind_opt(st, 1, json);
@@ -157,17 +166,50 @@ static void row_to_record(sqlite3_stmt *st, mdeploy_deployment_record *r)
 	r->completed_at = sqlite3_column_int64(st, 12);
 }
 
+/* A copy of `tmp` the caller owns. */
+static int record_copy(mdeploy_deployment **out, const mdeploy_deployment_record *tmp)
+{
+	mdeploy_deployment *d;
+	const char **src[10];
+	int i;
+
+	if (!(d = calloc(1, sizeof(*d))))
+		return mdeploy__error_oom();
+	d->rec = *tmp;
+	src[0] = &d->rec.id; src[1] = &d->rec.application; src[2] = &d->rec.group;
+	src[3] = &d->rec.status; src[4] = &d->rec.strategy; src[5] = &d->rec.revision;
+	src[6] = &d->rec.bundle; src[7] = &d->rec.previous_revision; src[8] = &d->rec.error;
+	src[9] = &d->rec.data;
+	for (i = 0; i < 10; i++) {
+		if (*src[i] && !(d->strings[i] = mdeploy__strdup(*src[i]))) {
+			mdeploy_deployment_free(d);
+			return mdeploy__error_oom();
+		}
+		*src[i] = d->strings[i];
+	}
+	*out = d;
+	return 0;
+}
+
+static int record_copy_cb(const mdeploy_deployment_record *rec, void *payload)
+{
+	return record_copy(payload, rec) ? 1 : 0;
+}
+
 int mdeploy_store_deployment_get(mdeploy_store *store, const char *id, mdeploy_deployment **out)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
-		"SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?");
-	mdeploy_deployment *d;
+	sqlite3_stmt *st;
 	mdeploy_deployment_record tmp;
-	const char **src[10];
-	int rc, i;
+	int rc;
 
 	*out = NULL;
-	if (!st)
+	if (store->shared) {
+		rc = store->shared->deployment_get(store->shared_impl, id, record_copy_cb, out);
+		if (rc == MDEPLOY_EUSER && !*out)
+			return MDEPLOY_ENOMEM;
+		return rc;
+	}
+	if (!(st = mdeploy_store__prepare(store, "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE id = ?")))
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -181,27 +223,10 @@ int mdeploy_store_deployment_get(mdeploy_store *store, const char *id, mdeploy_d
 		sqlite3_finalize(st);
 		return rc;
 	}
-	if (!(d = calloc(1, sizeof(*d)))) {
-		sqlite3_finalize(st);
-		return mdeploy__error_oom();
-	}
 	row_to_record(st, &tmp);
-	d->rec = tmp;
-	src[0] = &d->rec.id; src[1] = &d->rec.application; src[2] = &d->rec.group;
-	src[3] = &d->rec.status; src[4] = &d->rec.strategy; src[5] = &d->rec.revision;
-	src[6] = &d->rec.bundle; src[7] = &d->rec.previous_revision; src[8] = &d->rec.error;
-	src[9] = &d->rec.data;
-	for (i = 0; i < 10; i++) {
-		if (*src[i] && !(d->strings[i] = mdeploy__strdup(*src[i]))) {
-			sqlite3_finalize(st);
-			mdeploy_deployment_free(d);
-			return mdeploy__error_oom();
-		}
-		*src[i] = d->strings[i];
-	}
+	rc = record_copy(out, &tmp);
 	sqlite3_finalize(st);
-	*out = d;
-	return 0;
+	return rc;
 }
 
 const mdeploy_deployment_record *mdeploy_deployment_record_of(const mdeploy_deployment *d)
@@ -223,12 +248,15 @@ int mdeploy_store_deployment_foreach(mdeploy_store *store, const char *applicati
                                      const char *group, unsigned int limit,
                                      mdeploy_deployment_cb cb, void *payload)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
+	sqlite3_stmt *st;
+	int rc;
+
+	if (store->shared)
+		return store->shared->deployment_foreach(store->shared_impl, application, group, limit, cb, payload);
+	st = mdeploy_store__prepare(store,
 		"SELECT " DEPLOYMENT_COLUMNS " FROM deployments"
 		" WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR group_name = ?2)"
 		" ORDER BY created_at DESC, rowid DESC LIMIT ?3");
-	int rc;
-
 	if (!st)
 		return MDEPLOY_ERROR;
 	bind_opt(st, 1, application);
@@ -258,6 +286,8 @@ int mdeploy_store_journal_begin(mdeploy_store *store, const char *deployment_id,
 	sqlite3_stmt *st;
 	int rc;
 
+	if (store->shared)
+		return store->shared->journal_begin(store->shared_impl, deployment_id, step, target, data, seq);
 	if ((rc = mdeploy_store__begin(store)))
 		return rc;
 	st = mdeploy_store__prepare(store,
@@ -302,10 +332,13 @@ int mdeploy_store_journal_begin(mdeploy_store *store, const char *deployment_id,
 int mdeploy_store_journal_end(mdeploy_store *store, const char *deployment_id, int64_t seq,
                               int ok, const char *error)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
-		"UPDATE journal SET state = ?, error = ?, finished_at = ? WHERE deployment_id = ? AND seq = ?");
+	sqlite3_stmt *st;
 	int rc;
 
+	if (store->shared)
+		return store->shared->journal_end(store->shared_impl, deployment_id, seq, ok, error);
+	st = mdeploy_store__prepare(store,
+		"UPDATE journal SET state = ?, error = ?, finished_at = ? WHERE deployment_id = ? AND seq = ?");
 	if (!st)
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, ok ? "done" : "failed", -1, SQLITE_STATIC);
@@ -323,9 +356,11 @@ int mdeploy_store_journal_end(mdeploy_store *store, const char *deployment_id, i
 
 int mdeploy_store__journal_data(mdeploy_store *store, const char *deployment_id, int64_t seq, const char *data)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store, "UPDATE journal SET data = ? WHERE deployment_id = ? AND seq = ?");
+	sqlite3_stmt *st;
 	int rc;
-	if (!st)
+	if (store->shared)
+		return store->shared->journal_data(store->shared_impl, deployment_id, seq, data);
+	if (!(st = mdeploy_store__prepare(store, "UPDATE journal SET data = ? WHERE deployment_id = ? AND seq = ?")))
 		return MDEPLOY_ERROR;
 	bind_opt(st, 1, data);
 	sqlite3_bind_text(st, 2, deployment_id, -1, SQLITE_STATIC);
@@ -341,11 +376,14 @@ int mdeploy_store__journal_data(mdeploy_store *store, const char *deployment_id,
 int mdeploy_store_journal_foreach(mdeploy_store *store, const char *deployment_id,
                                   mdeploy_journal_cb cb, void *payload)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store,
-		"SELECT deployment_id, seq, step, target, state, data, error, started_at, finished_at"
-		" FROM journal WHERE deployment_id = ? ORDER BY seq");
+	sqlite3_stmt *st;
 	int rc;
 
+	if (store->shared)
+		return store->shared->journal_foreach(store->shared_impl, deployment_id, cb, payload);
+	st = mdeploy_store__prepare(store,
+		"SELECT deployment_id, seq, step, target, state, data, error, started_at, finished_at"
+		" FROM journal WHERE deployment_id = ? ORDER BY seq");
 	if (!st)
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, deployment_id, -1, SQLITE_STATIC);
@@ -372,7 +410,10 @@ int mdeploy_store_journal_foreach(mdeploy_store *store, const char *deployment_i
 
 int mdeploy_store_value_set(mdeploy_store *store, const char *key, const char *value)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store, value
+	sqlite3_stmt *st;
+	if (store->shared && mdeploy_store__shared_key(key))
+		return store->shared->value_set(store->shared_impl, key, value);
+	st = mdeploy_store__prepare(store, value
 		? "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)"
 		: "DELETE FROM kv WHERE key = ?1");
 	if (!st)
@@ -387,10 +428,13 @@ int mdeploy_store_value_set(mdeploy_store *store, const char *key, const char *v
 
 int mdeploy_store_value_get(mdeploy_store *store, const char *key, char **out)
 {
-	sqlite3_stmt *st = mdeploy_store__prepare(store, "SELECT value FROM kv WHERE key = ?");
+	sqlite3_stmt *st;
 	int rc;
 
 	*out = NULL;
+	if (store->shared && mdeploy_store__shared_key(key))
+		return store->shared->value_get(store->shared_impl, key, out);
+	st = mdeploy_store__prepare(store, "SELECT value FROM kv WHERE key = ?");
 	if (!st)
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);

@@ -306,6 +306,8 @@ int mdeploy_store_lock_acquire(mdeploy_store *store, const char *name,
 		snprintf(owner_buf, sizeof(owner_buf), "%ld@%s", (long)getpid(), host);
 		owner = owner_buf;
 	}
+	if (store->shared)
+		return store->shared->lock_acquire(store->shared_impl, name, &o, owner, host, previous);
 	for (;;) {
 		rc = try_acquire(store, name, &o, stale_ms, owner, host, o.wait_ms ? &t : NULL, previous, &holder,
 		                 &dead, &queued, first, sizeof(first));
@@ -385,19 +387,25 @@ fail:
 
 int mdeploy_store_lock_heartbeat(mdeploy_store *store, const char *name)
 {
+	if (store->shared)
+		return store->shared->lock_update(store->shared_impl, name, 0);
 	return update_mine(store, name, 0);
 }
 
 int mdeploy_store_lock_release(mdeploy_store *store, const char *name)
 {
+	if (store->shared)
+		return store->shared->lock_update(store->shared_impl, name, 1);
 	return update_mine(store, name, 1);
 }
 
 int mdeploy_store_lock_get(mdeploy_store *store, const char *name, mdeploy_lock_info *out)
 {
 	lock_row row;
-	int found = lock_read(store, name, &row);
-	if (found < 0)
+	int found;
+	if (store->shared)
+		return store->shared->lock_get(store->shared_impl, name, out);
+	if ((found = lock_read(store, name, &row)) < 0)
 		return found;
 	if (!found)
 		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_STORE,

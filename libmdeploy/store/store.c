@@ -68,6 +68,11 @@ mdeploy_ctx *mdeploy_store__ctx(mdeploy_store *store) { return store->ctx; }
 const char *mdeploy_store_path(const mdeploy_store *store) { return store->path; }
 int mdeploy_store_schema_version(mdeploy_store *store) { return store->schema_version; }
 
+int mdeploy_store__shared_key(const char *key)
+{
+	return key && (!strncmp(key, "deploy/", 7) || !strncmp(key, "deployment/", 11));
+}
+
 int mdeploy_store__error(mdeploy_store *store, const char *what)
 {
 	int ec = store->db ? sqlite3_extended_errcode(store->db) : SQLITE_ERROR;
@@ -271,6 +276,11 @@ int mdeploy_store_open(mdeploy_store **out, mdeploy_ctx *ctx, const mdeploy_stor
 		goto fail;
 	if ((rc = migrate(store)))
 		goto fail;
+	if ((rc = mdeploy_provider__state_open(&store->shared_impl, &store->shared, ctx)))
+		goto fail;
+	if (store->shared)
+		mdeploy__log(ctx, MDEPLOY_LOG_DEBUG, "store", "locks, deployments and the journal in %s",
+		             store->shared->name);
 	*out = store;
 	return 0;
 fail:
@@ -282,6 +292,8 @@ void mdeploy_store_free(mdeploy_store *store)
 {
 	if (!store)
 		return;
+	if (store->shared)
+		store->shared->free(store->shared_impl);
 	if (store->db)
 		sqlite3_close_v2(store->db);
 	free(store->path);

@@ -4,6 +4,7 @@
 
 #include "mdeploy_private.h"
 #include "mdeploy/store.h"
+#include "store_shared.h"
 
 #include <sqlite3.h>
 
@@ -12,6 +13,10 @@ struct mdeploy_store {
 	sqlite3 *db;
 	char *path;
 	int schema_version;
+	/* A shared backend (stores.state in mdeploy.yml) for locks, deployments,
+	 * the journal and group values; NULL: all in SQLite. */
+	const mdeploy_store__shared_ops *shared;
+	void *shared_impl;
 };
 
 /* The connection, for modules that keep their own tables in the store

@@ -20,6 +20,9 @@ int mdeploy_awsp__params_new(void **impl, const mdeploy_provider__params_ops **o
                              const mdeploy_provider__store_args *a);
 int mdeploy_awsp__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops,
                               const mdeploy_provider__store_args *a);
+/* state.c: locks, deployments and the journal in a DynamoDB table */
+int mdeploy_awsp__state_new(void **impl, const mdeploy_store__shared_ops **ops,
+                            const mdeploy_provider__store_args *a);
 int mdeploy_awsp__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,
                                 const mdeploy_provider__store_args *a);
 

@@ -6,6 +6,7 @@
  *     params:    { provider: aws, region: eu-west-1, prefix: /mdeploy/moodle, kms_key: alias/mdeploy }
  *     secrets:   { provider: aws, prefix: mdeploy/moodle/ }
  *     artifacts: { provider: aws, bucket: my-artifacts, prefix: mdeploy/moodle/artifacts }
+ *     state:     { provider: aws, table: mdeploy-state, lease: 60 }
  *
  * Every kind takes region, endpoint (an S3-compatible store, a VPC
  * endpoint, moto) and profile; credentials never come from mdeploy.yml
@@ -22,6 +23,7 @@ static const char *const params_keys[] = { "region", "endpoint", "profile", "pre
 static const char *const secrets_keys[] = { "region", "endpoint", "profile", "prefix", "kms_key", NULL };
 static const char *const artifacts_keys[] = { "region",  "endpoint",  "profile",  "bucket",
 	                                      "prefix",  "kms_key",   "part_size_mb", "parallel", NULL };
+static const char *const state_keys[] = { "region", "endpoint", "profile", "table", "lease", NULL };
 
 static int aws_check(mdeploy_provider__store_kind kind, const char *key, const char *value, char *why, size_t n)
 {
@@ -61,11 +63,21 @@ static int aws_check(mdeploy_provider__store_kind kind, const char *key, const c
 			return 1;
 		}
 	}
-	if (!strcmp(key, "part_size_mb") || !strcmp(key, "parallel")) {
+	if (!strcmp(key, "table")) {
+		size_t len = strlen(value);
+		for (p = value; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+				break;
+		if (*p || len < 3 || len > 255) {
+			snprintf(why, n, "must be a DynamoDB table name (3-255 letters, digits, '_', '-', '.')");
+			return 1;
+		}
+	}
+	if (!strcmp(key, "part_size_mb") || !strcmp(key, "parallel") || !strcmp(key, "lease")) {
 		char *end;
 		long v = strtol(value, &end, 10);
-		long max = !strcmp(key, "parallel") ? 32 : 5120;
-		long min = !strcmp(key, "parallel") ? 1 : 5;
+		long max = !strcmp(key, "parallel") ? 32 : !strcmp(key, "lease") ? 3600 : 5120;
+		long min = !strcmp(key, "parallel") || !strcmp(key, "lease") ? 1 : 5;
 		if (*end || v < min || v > max) {
 			snprintf(why, n, "must be a number from %ld to %ld", min, max);
 			return 1;
@@ -76,11 +88,12 @@ static int aws_check(mdeploy_provider__store_kind kind, const char *key, const c
 
 const mdeploy_provider__stores mdeploy_provider__aws_stores = {
 	"aws",
-	{ params_keys, secrets_keys, artifacts_keys },
+	{ params_keys, secrets_keys, artifacts_keys, state_keys },
 	aws_check,
 	mdeploy_awsp__params_new,
 	mdeploy_awsp__secrets_new,
 	mdeploy_awsp__artifacts_new,
+	mdeploy_awsp__state_new,
 };
 
 int mdeploy_awsp__client(mdeploy_aws__client **out, const mdeploy_provider__store_args *a)

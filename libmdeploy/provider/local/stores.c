@@ -18,6 +18,8 @@
 
 static const char *const dir_keys[] = { "dir", NULL };
 static const char *const secrets_keys[] = { "dir", "key_file", NULL };
+/* stores.state: local is the embedded SQLite store in the state directory. */
+static const char *const state_keys[] = { NULL };
 
 static int local_check(mdeploy_provider__store_kind kind, const char *key, const char *value, char *why, size_t n)
 {
@@ -32,11 +34,12 @@ static int local_check(mdeploy_provider__store_kind kind, const char *key, const
 
 const mdeploy_provider__stores mdeploy_provider__local_stores = {
 	"local",
-	{ dir_keys, secrets_keys, dir_keys },
+	{ dir_keys, secrets_keys, dir_keys, state_keys },
 	local_check,
 	mdeploy_local__params_new,
 	mdeploy_local__secrets_new,
 	mdeploy_local__artifacts_new,
+	NULL,
 };
 
 int mdeploy_local__config_path(char **out, const mdeploy_provider__store_args *a, const char *key)
