@@ -524,11 +524,73 @@ int mdeploy_artifacts_list(mdeploy_artifacts *a, const char *name, mdeploy_artif
 	return a->ops->list(a->impl, name, cb, payload);
 }
 
+/* ---- artifact gc: what to keep is decided here, providers list and delete ---- */
+
+typedef struct {
+	mdeploy_artifact *v;
+	size_t n, cap;
+} gc_revs;
+
+static int gc_collect(const mdeploy_artifact *a, void *payload)
+{
+	gc_revs *r = payload;
+	mdeploy_artifact *c;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 32;
+		mdeploy_artifact *nv = realloc(r->v, cap * sizeof(*nv));
+		if (!nv)
+			return 1;
+		r->v = nv;
+		r->cap = cap;
+	}
+	c = &r->v[r->n];
+	*c = *a;
+	c->name = mdeploy__strdup(a->name);
+	c->sha256 = mdeploy__strdup(a->sha256);
+	c->path = a->path ? mdeploy__strdup(a->path) : NULL;
+	if (!c->name || !c->sha256 || (a->path && !c->path)) {
+		free((char *)c->name);
+		free((char *)c->sha256);
+		free((char *)c->path);
+		return 1;
+	}
+	r->n++;
+	return 0;
+}
+
+/* By name, newest revision first. */
+static int gc_order(const void *x, const void *y)
+{
+	const mdeploy_artifact *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	if (c)
+		return c;
+	return a->revision < b->revision ? 1 : a->revision > b->revision ? -1 : 0;
+}
+
+static int gc_in_use(const char *const *list, const char *sha)
+{
+	for (; list && *list; list++)
+		if (!strcmp(*list, sha))
+			return 1;
+	return 0;
+}
+
+/*
+ * The retention rule: of each name, the newest `keep` revisions stay, and
+ * any revision whose digest is in use (what deployment groups run or roll
+ * back to); the rest go, then the objects nothing points at any more.
+ */
 int mdeploy_artifacts_gc(mdeploy_artifacts *a, const mdeploy_artifacts_gc_options *opts,
                          mdeploy_artifacts_cb cb, void *payload, uint64_t *freed)
 {
 	mdeploy_artifacts_gc_options d = MDEPLOY_ARTIFACTS_GC_OPTIONS_INIT;
+	const mdeploy_artifact **doomed = NULL;
+	gc_revs r = { NULL, 0, 0 };
+	unsigned int keep;
+	size_t i, nd = 0, rank = 0;
 	int rc;
+
 	if (freed)
 		*freed = 0;
 	if (!a)
@@ -538,5 +600,37 @@ int mdeploy_artifacts_gc(mdeploy_artifacts *a, const mdeploy_artifacts_gc_option
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_ARTIFACTS_GC_OPTIONS_VERSION,
 	                                 "mdeploy_artifacts_gc_options")) != 0)
 		return rc;
-	return a->ops->gc(a->impl, opts, cb, payload, freed);
+	keep = opts->keep ? opts->keep : 5;
+	if ((rc = a->ops->list(a->impl, NULL, gc_collect, &r)) != 0) {
+		if (rc == MDEPLOY_EUSER)
+			rc = mdeploy__error_oom();
+		goto out;
+	}
+	if (r.n > 1)
+		qsort(r.v, r.n, sizeof(*r.v), gc_order);
+	if (r.n && !(doomed = calloc(r.n, sizeof(*doomed)))) {
+		rc = mdeploy__error_oom();
+		goto out;
+	}
+	for (i = 0; i < r.n; i++) {
+		rank = i && !strcmp(r.v[i].name, r.v[i - 1].name) ? rank + 1 : 0;
+		if (rank < keep || gc_in_use(opts->in_use, r.v[i].sha256))
+			continue;
+		if (cb && cb(&r.v[i], payload)) {
+			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "artifact gc: stopped by the callback");
+			goto out;
+		}
+		doomed[nd++] = &r.v[i];
+	}
+	/* Also with nothing doomed: the provider sweeps objects nothing points at. */
+	rc = a->ops->remove(a->impl, doomed, nd, opts->in_use, opts->dry_run, freed);
+out:
+	for (i = 0; i < r.n; i++) {
+		free((char *)r.v[i].name);
+		free((char *)r.v[i].sha256);
+		free((char *)r.v[i].path);
+	}
+	free(r.v);
+	free(doomed);
+	return rc;
 }

@@ -81,8 +81,16 @@ typedef struct mdeploy_provider__artifacts_ops {
 	int (*get)(void *impl, mdeploy_artifact **out, const char *ref);
 	int (*fetch)(void *impl, const char *ref, const char *dest);
 	int (*list)(void *impl, const char *name, mdeploy_artifacts_cb cb, void *payload);
-	int (*gc)(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_artifacts_cb cb,
-	          void *payload, uint64_t *freed);
+	/*
+	 * Deleting for gc (which revisions go is decided in store.c, the same
+	 * for every provider): remove the revisions `doomed` (by name and
+	 * revision; one already gone is skipped) from the index, then the
+	 * objects nothing left in the index points at, except the digests in
+	 * `keep` (NULL-terminated, may be NULL). dry_run: change nothing, only
+	 * count. *freed (may be NULL) grows by the bytes of the objects removed.
+	 */
+	int (*remove)(void *impl, const mdeploy_artifact *const *doomed, size_t n, const char *const *keep,
+	              int dry_run, uint64_t *freed);
 	void (*free)(void *impl);
 } mdeploy_provider__artifacts_ops;
 

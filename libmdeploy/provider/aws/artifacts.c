@@ -472,99 +472,87 @@ static int in_list(const char *const *list, const char *sha)
 	return 0;
 }
 
-static int a_gc(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_artifacts_cb cb, void *payload,
-                uint64_t *freed)
+/* Drop the revisions gc chose (provider/store.h) from the index, with a
+ * conditional write redone when another writer got there first, then the
+ * objects only they pointed at. The bucket is never listed. */
+static int a_remove(void *impl, const mdeploy_artifact *const *doomed, size_t nd, const char *const *keep,
+                    int dry_run, uint64_t *freed)
 {
 	struct aws_artifacts *aa = impl;
-	unsigned int keep = opts->keep ? opts->keep : 5;
-	json_t *doc = NULL, *names, *list, *live = NULL;
-	char **doomed = NULL, *etag = NULL;
-	size_t ndoomed = 0, i;
+	json_t *doc = NULL, *names, *list, *live = NULL, *dropped = NULL;
+	char **gone = NULL, *etag = NULL;
+	size_t ngone = 0, i, j;
 	const char *key;
 	int rc = 0, tries;
 
+	if (!nd)
+		return 0;
 	for (tries = 0; tries < 10; tries++) {
-		json_t *dropped = json_object();
-		const char *sha;
-		json_t *val;
-		if (!dropped || (rc = index_load(aa, &doc, &etag))) {
-			json_decref(dropped);
+		json_t *r;
+		if (!(dropped = json_object()) || !(live = json_object()) || (rc = index_load(aa, &doc, &etag))) {
 			rc = rc ? rc : mdeploy__error_oom();
 			break;
 		}
 		names = json_object_get(doc, "artifacts");
-		live = json_object();
-		json_object_foreach(names, key, list) {
-			size_t n = json_array_size(list);
-			for (i = n; i-- > 0;) {
-				json_t *r = json_array_get(list, i);
-				const char *s = json_string_value(json_object_get(r, "sha256"));
-				if (!s)
+		for (j = 0; j < nd; j++) {
+			list = json_object_get(names, doomed[j]->name);
+			for (i = json_array_size(list); i-- > 0;) {
+				const char *s;
+				r = json_array_get(list, i);
+				if ((uint64_t)json_integer_value(json_object_get(r, "revision")) != doomed[j]->revision)
 					continue;
-				if (n - i <= keep || in_list(opts->in_use, s)) {
-					json_object_set_new(live, s, json_true());
-					continue;
-				}
-				if (cb && !rc) {
-					mdeploy_artifact *a = NULL;
-					rev v;
-					memset(&v, 0, sizeof(v));
-					v.name = (char *)key;
-					v.revision = (uint64_t)json_integer_value(json_object_get(r, "revision"));
-					snprintf(v.sha, sizeof(v.sha), "%s", s);
-					v.size = (uint64_t)json_integer_value(json_object_get(r, "size"));
-					v.created = (int64_t)json_integer_value(json_object_get(r, "created"));
-					if ((rc = make_artifact(&a, &v)) == 0 && cb(a, payload))
-						rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK,
-						                        "artifact gc: stopped by the callback");
-					mdeploy_artifact_free(a);
-				}
-				json_object_set_new(dropped, s, json_integer(json_integer_value(json_object_get(r, "size"))));
+				if ((s = json_string_value(json_object_get(r, "sha256"))))
+					json_object_set_new(dropped, s, json_integer(json_integer_value(json_object_get(r, "size"))));
 				json_array_remove(list, i);
+				break;
 			}
 		}
-		if (!rc && !opts->dry_run && json_object_size(dropped))
+		json_object_foreach(names, key, list)
+			json_array_foreach(list, i, r)
+				if (json_string_value(json_object_get(r, "sha256")))
+					json_object_set_new(live, json_string_value(json_object_get(r, "sha256")), json_true());
+		if (!dry_run && json_object_size(dropped))
 			rc = index_save(aa, doc, etag);
-		if (rc == MDEPLOY_ECONFLICT) {
-			json_decref(dropped);
-			json_decref(live);
-			live = NULL;
-			json_decref(doc);
-			doc = NULL;
-			free(etag);
-			etag = NULL;
-			rc = 0;
-			continue;
-		}
-		/* objects only dropped revisions pointed at (and not in use) go too */
-		if (!rc && json_object_size(dropped) &&
-		    !(doomed = calloc(json_object_size(dropped), sizeof(*doomed))))
-			rc = mdeploy__error_oom();
-		json_object_foreach(dropped, sha, val) {
-			if (rc || json_object_get(live, sha) || in_list(opts->in_use, sha))
-				continue;
-			if (freed)
-				*freed += (uint64_t)json_integer_value(val);
-			if (!(doomed[ndoomed] = object_key(aa, sha)))
-				rc = mdeploy__error_oom();
-			else
-				ndoomed++;
-		}
+		if (rc != MDEPLOY_ECONFLICT)
+			break;
 		json_decref(dropped);
-		break;
+		json_decref(live);
+		json_decref(doc);
+		free(etag);
+		dropped = live = doc = NULL;
+		etag = NULL;
+		rc = 0;
 	}
 	if (!rc && tries == 10)
 		rc = mdeploy__error_set(MDEPLOY_ELOCKED, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                        "artifact gc: the index kept changing (10 tries)");
-	for (i = 0; i < ndoomed; i++) {
-		if (!rc && !opts->dry_run) {
-			rc = mdeploy_awsp__s3_delete(&aa->s3, doomed[i]);
+	/* objects only dropped revisions pointed at (and not kept) go too */
+	if (!rc && json_object_size(dropped)) {
+		const char *sha;
+		json_t *val;
+		if (!(gone = calloc(json_object_size(dropped), sizeof(*gone))))
+			rc = mdeploy__error_oom();
+		json_object_foreach(dropped, sha, val) {
+			if (rc || json_object_get(live, sha) || in_list(keep, sha))
+				continue;
+			if (freed)
+				*freed += (uint64_t)json_integer_value(val);
+			if (!(gone[ngone] = object_key(aa, sha)))
+				rc = mdeploy__error_oom();
+			else
+				ngone++;
+		}
+	}
+	for (i = 0; i < ngone; i++) {
+		if (!rc && !dry_run) {
+			rc = mdeploy_awsp__s3_delete(&aa->s3, gone[i]);
 			if (rc == MDEPLOY_ENOTFOUND)
 				rc = 0;
 		}
-		free(doomed[i]);
+		free(gone[i]);
 	}
-	free(doomed);
+	free(gone);
+	json_decref(dropped);
 	json_decref(live);
 	json_decref(doc);
 	free(etag);
@@ -584,7 +572,7 @@ static void a_free(void *impl)
 }
 
 static const mdeploy_provider__artifacts_ops aws_artifacts_ops = {
-	"aws", a_put, a_get, a_fetch, a_list, a_gc, a_free,
+	"aws", a_put, a_get, a_fetch, a_list, a_remove, a_free,
 };
 
 int mdeploy_awsp__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,

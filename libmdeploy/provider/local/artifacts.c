@@ -391,47 +391,39 @@ static int in_list(const char *const *list, const char *sha)
 	return 0;
 }
 
-static int l_gc(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_artifacts_cb cb, void *payload,
-                uint64_t *freed)
+/* Drop the revisions gc chose (provider/store.h), then sweep the objects. */
+static int l_remove(void *impl, const mdeploy_artifact *const *doomed, size_t nd, const char *const *keep,
+                    int dry_run, uint64_t *freed)
 {
 	struct local_artifacts *la = impl;
-	unsigned int keep = opts->keep ? opts->keep : 5;
 	json_t *doc, *names, *revs, *live;
 	const char *key;
 	DIR *d1 = NULL;
 	struct dirent *de;
-	size_t i;
-	int rc;
+	size_t i, j;
+	int rc = 0;
 
-	if ((rc = mdeploy_local__jsonfile_begin(&la->index, !opts->dry_run, (void **)&doc)) != 0)
+	if ((rc = mdeploy_local__jsonfile_begin(&la->index, !dry_run, (void **)&doc)) != 0)
 		return rc;
 	names = names_of(doc);
-	live = json_object();
-	json_object_foreach(names, key, revs) {
-		size_t n = json_array_size(revs);
-		for (i = n; i-- > 0;) {
+	for (j = 0; j < nd; j++) {
+		revs = json_object_get(names, doomed[j]->name);
+		for (i = json_array_size(revs); i-- > 0;) {
 			json_t *r = json_array_get(revs, i);
-			const char *sha = json_string_value(json_object_get(r, "sha256"));
-			if (!sha)
-				continue;
-			if (n - i <= keep || in_list(opts->in_use, sha)) {
-				json_object_set_new(live, sha, json_true());
-				continue;
+			if ((uint64_t)json_integer_value(json_object_get(r, "revision")) == doomed[j]->revision) {
+				json_array_remove(revs, i);
+				break;
 			}
-			if (cb && !rc) {
-				mdeploy_artifact *a = NULL;
-				if ((rc = make_artifact(la, &a, key, r)) == 0 && cb(a, payload))
-					rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "artifact gc: stopped by the callback");
-				mdeploy_artifact_free(a);
-			}
-			json_array_remove(revs, i);
 		}
 	}
-	if (rc) {
-		json_decref(live);
-		json_decref(doc);
-		mdeploy_local__jsonfile_end(&la->index, NULL);
-		return rc;
+	live = json_object();
+	json_object_foreach(names, key, revs) {
+		json_t *r;
+		json_array_foreach(revs, i, r) {
+			const char *sha = json_string_value(json_object_get(r, "sha256"));
+			if (sha)
+				json_object_set_new(live, sha, json_true());
+		}
 	}
 	/* Objects nothing points at any more (including leftovers of failed puts). */
 	if ((d1 = opendir(la->objects)) != NULL) {
@@ -446,7 +438,7 @@ static int l_gc(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_ar
 				break;
 			}
 			if (!strncmp(de->d_name, "tmp-", 4)) {
-				if (!opts->dry_run)
+				if (!dry_run)
 					unlink(sub);
 				free(sub);
 				continue;
@@ -458,7 +450,7 @@ static int l_gc(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_ar
 			while ((e2 = readdir(d2)) != NULL) {
 				struct stat st;
 				char *obj;
-				if (e2->d_name[0] == '.' || json_object_get(live, e2->d_name) || in_list(opts->in_use, e2->d_name))
+				if (e2->d_name[0] == '.' || json_object_get(live, e2->d_name) || in_list(keep, e2->d_name))
 					continue;
 				if (!(obj = mdeploy__path_join(sub, e2->d_name))) {
 					rc = MDEPLOY_ENOMEM;
@@ -467,20 +459,20 @@ static int l_gc(void *impl, const mdeploy_artifacts_gc_options *opts, mdeploy_ar
 				if (lstat(obj, &st) == 0) {
 					if (freed)
 						*freed += (uint64_t)st.st_size;
-					if (!opts->dry_run && unlink(obj) < 0 && errno != ENOENT)
+					if (!dry_run && unlink(obj) < 0 && errno != ENOENT)
 						rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_PROVIDER, "cannot remove '%s'", obj);
 				}
 				free(obj);
 			}
 			closedir(d2);
-			if (!opts->dry_run)
+			if (!dry_run)
 				(void)rmdir(sub); /* only when empty */
 			free(sub);
 		}
 		closedir(d1);
 	}
 	json_decref(live);
-	if (opts->dry_run) {
+	if (dry_run) {
 		mdeploy_local__jsonfile_end(&la->index, NULL);
 	} else {
 		int rc2 = mdeploy_local__jsonfile_end(&la->index, doc);
@@ -503,7 +495,7 @@ static void l_free(void *impl)
 }
 
 static const mdeploy_provider__artifacts_ops local_artifacts_ops = {
-	"local", l_put, l_get, l_fetch, l_list, l_gc, l_free
+	"local", l_put, l_get, l_fetch, l_list, l_remove, l_free
 };
 
 int mdeploy_local__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,
