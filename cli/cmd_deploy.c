@@ -63,11 +63,12 @@ static const char *when(int64_t t, char *buf, size_t n)
 
 static json_t *record_json(const mdeploy_deployment_record *r)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?, s:s?}",
 		"id", r->id, "application", r->application, "group", r->group, "status", r->status,
 		"strategy", r->strategy, "bundle", r->bundle, "previous_bundle", r->previous_revision,
 		"error", r->error, "created_at", (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at,
-		"completed_at", (json_int_t)r->completed_at);
+		"completed_at", (json_int_t)r->completed_at, "created_by", r->created_by,
+		"bundle_sha256", r->bundle_sha256, "bundle_key_id", r->bundle_key_id);
 	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
 	if (data) {
 		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");
@@ -225,9 +226,13 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 			if (intr)
 				printf("  interrupted at step %s (its process is gone): run 'mdeploy deploy resume %s' or "
 				       "'mdeploy deploy stop %s'\n", step, r->id, r->id);
-			printf("  group %s/%s, %s\n  bundle %s\n  created %s",
-			       r->application, r->group, r->strategy ? r->strategy : "", r->bundle ? r->bundle : "-",
-			       when(r->created_at, b, sizeof(b)));
+			printf("  group %s/%s, %s\n  bundle %s\n", r->application, r->group, r->strategy ? r->strategy : "",
+			       r->bundle ? r->bundle : "-");
+			/* Records from before schema 5 do not say. */
+			printf("  sha256 %s, %s%s\n", r->bundle_sha256 ? r->bundle_sha256 : "(not recorded)",
+			       r->bundle_key_id ? "signed by key " : r->bundle_sha256 ? "unsigned" : "signer not recorded",
+			       r->bundle_key_id ? r->bundle_key_id : "");
+			printf("  created %s by %s", when(r->created_at, b, sizeof(b)), r->created_by ? r->created_by : "(not recorded)");
 			printf(", completed %s\n", when(r->completed_at, b, sizeof(b)));
 			if (r->error)
 				printf("  error: %s\n", r->error);
@@ -404,7 +409,7 @@ int cmd_deploy(int argc, char **argv)
 	mdeploy_ctx *ctx = NULL;
 	mdeploy_config *cfg = NULL;
 	const char *sub;
-	char id[12] = "";
+	char id[12] = "", who[160];
 	int rc, nargs;
 
 	memset(&d, 0, sizeof(d));
@@ -435,6 +440,7 @@ int cmd_deploy(int argc, char **argv)
 	o.keep_failed = d.keep_failed;
 	o.allow_downgrade = d.allow_downgrade;
 	o.restore_database = d.restore_database;
+	o.by = cli_who(who, sizeof(who));
 
 	if (!strcmp(sub, "status")) {
 		rc = status(ctx, nargs ? argv[optind] : NULL);

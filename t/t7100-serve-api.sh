@@ -201,6 +201,8 @@ api "$R" "/api/deployments/$did" >api.json
 mdeploy deploy status --json "$did" >cli.json
 is "$(jq -S . api.json)" "$(jq -S . cli.json)" "GET /api/deployments/ID is 'deploy status --json ID'"
 is "$(jq -r '.steps | length > 3' api.json)" true "the deployment's journal is in it"
+is "$(jq -r .created_by api.json)" "pipeline:ship/$id" "a pipeline's deployment: created by the pipeline and its execution"
+is "$(jq -r .bundle_sha256 api.json)" "$(sha256sum "$(jq -r .bundle api.json)" | cut -d' ' -f1)" "with its bundle's SHA-256"
 api "$R" /api/deployments >api.json
 mdeploy deploy history --json >cli.json
 is "$(jq -S . api.json)" "$(jq -S . cli.json)" "GET /api/deployments is 'deploy history --json'"
@@ -249,6 +251,11 @@ api_post "$W" /api/groups/prod/rollback '{}' >/dev/null
 is "$(api_status)" 200 "rollback: 200"
 [ "$(api_status)" = 200 ] || diag "$(cat .body)"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release one" "rolled back to the first release"
+mdeploy deploy status --json "$(jq -r .id .body)" >rb.json
+is "$(jq -r '[.strategy, .created_by, .bundle_key_id != null] | @tsv' rb.json)" "rollback	token:alice	true" \
+	"the rollback's record: created by the token, the bundle's signer"
+is "$(jq -r .bundle_sha256 rb.json)" "$(sha256sum "$(jq -r .bundle rb.json)" | cut -d' ' -f1)" \
+	"and the SHA-256 of the bundle it deployed again"
 # The old fleet was retired (blue_retention 0s): the rollback booted new
 # instances from the server's thread, whose signals are blocked for sigwait.
 # They must not inherit that mask, or SIGTERM could not stop them.

@@ -117,6 +117,8 @@ run env MDEPLOY_STATE_DIR="$TMP/$lose" "$MDEPLOY" --json deploy status "$id"
 is "$rc" 0 "deploy status of the winner's deployment from the other state dir"
 [ "$rc" = 0 ] || diag "$err"
 is "$(printf '%s' "$out" | jq -r .status)" Succeeded "... Succeeded"
+is "$(printf '%s' "$out" | jq -r '[.created_by, .bundle_sha256] | @tsv')" "user:$(id -un)	$(sha256sum Slow.tar.zst | cut -d' ' -f1)" \
+	"... who created it and its bundle's SHA-256, kept in the table"
 wsteps=$(MDEPLOY_STATE_DIR="$TMP/$win" "$MDEPLOY" --json deploy status "$id" | jq -c '[.steps[] | [.step, .state]]')
 is "$(printf '%s' "$out" | jq -c '[.steps[] | [.step, .state]]')" "$wsteps" "... with the same journal the winner sees"
 ok "$([ "$(printf '%s' "$out" | jq '.steps | length')" -ge 5 ]; echo $?)" "... its steps ($(printf '%s' "$out" | jq '.steps | length'))"

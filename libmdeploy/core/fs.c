@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,4 +214,43 @@ uint64_t mdeploy__now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int mdeploy__file_sha256(const char *path, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char buf[65536], d[32];
+	EVP_MD_CTX *md;
+	ssize_t n;
+	int fd, i;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return mdeploy__error_os(MDEPLOY_ERROR_CLASS_OS, "%s", path);
+	if (!(md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		close(fd);
+		return mdeploy__error_oom();
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		EVP_DigestUpdate(md, buf, (size_t)n);
+	}
+	if (n < 0) {
+		int rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_OS, "%s", path);
+		EVP_MD_CTX_free(md);
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	EVP_DigestFinal_ex(md, d, NULL);
+	EVP_MD_CTX_free(md);
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
 }

@@ -96,6 +96,8 @@ bool mdeploy__path_exists(const char *path);
 bool mdeploy__is_dir(const char *path);
 /* Monotonic clock in milliseconds. */
 uint64_t mdeploy__now_ms(void);
+/* SHA-256 of a file's bytes as 64 lowercase hex digits (what sha256sum prints). */
+int mdeploy__file_sha256(const char *path, char out[65]);
 
 /* charset.c: names are bytes (see charset.c). */
 bool mdeploy__utf8_valid(const char *s, size_t len);

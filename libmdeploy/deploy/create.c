@@ -43,6 +43,9 @@ int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle)
 		if ((rc = mdeploy_bundle_verify(r->bundle, &vo)))
 			return rc;
 	}
+	/* What the record says was deployed: the bytes of the file, as sha256sum gives them. */
+	if ((rc = mdeploy__file_sha256(r->bundle, r->bundle_sha256)))
+		return rc;
 	/*
 	 * The appspec, as the agent will read it, straight from the archive:
 	 * verify has checked every entry (safe to extract, as the manifest says),
@@ -75,11 +78,63 @@ static int next_fleet_name(mdeploy_deploy__run *r, char *out, size_t n)
 	return mdeploy_deploy__value_set(r, "seq", num);
 }
 
+int mdeploy_deploy__record_insert(mdeploy_deploy__run *r, const char *status, const char *strategy,
+                                  const char *bundle, const char *previous)
+{
+	mdeploy_deployment_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.id = r->id;
+	rec.application = r->app;
+	rec.group = r->g->name;
+	rec.status = status;
+	rec.strategy = strategy;
+	rec.revision = bundle;
+	rec.bundle = bundle;
+	rec.previous_revision = previous;
+	rec.created_by = r->by[0] ? r->by : NULL;
+	rec.bundle_sha256 = r->bundle_sha256[0] ? r->bundle_sha256 : NULL;
+	rec.bundle_key_id = r->bundle_key_id[0] ? r->bundle_key_id : NULL;
+	return mdeploy_store_deployment_insert(r->store, &rec);
+}
+
+struct origin { mdeploy_deploy__run *r; const char *fleet; };
+
+static int origin_cb(const mdeploy_deployment_record *rec, void *payload)
+{
+	struct origin *o = payload;
+	const char *live;
+	json_t *data;
+	int found;
+	if (!rec->status || strcmp(rec->status, "Succeeded") || !rec->bundle_sha256 || !rec->data)
+		return 0;
+	/* The fleet it put live: green, or blue for a rollback that went back to it. */
+	data = json_loads(rec->data, 0, NULL);
+	live = json_string_value(json_object_get(data, json_is_true(json_object_get(data, "back")) ? "blue" : "green"));
+	found = live && !strcmp(live, o->fleet);
+	json_decref(data);
+	if (!found)
+		return 0;
+	snprintf(o->r->bundle_sha256, sizeof(o->r->bundle_sha256), "%s", rec->bundle_sha256);
+	snprintf(o->r->bundle_key_id, sizeof(o->r->bundle_key_id), "%s", rec->bundle_key_id ? rec->bundle_key_id : "");
+	return 1;
+}
+
+void mdeploy_deploy__origin_of_fleet(mdeploy_deploy__run *r, const char *fleet)
+{
+	struct origin o = { r, fleet };
+	r->bundle_sha256[0] = r->bundle_key_id[0] = '\0';
+	if (fleet && fleet[0])
+		mdeploy_store_deployment_foreach(r->store, r->app, r->g->name, 0, origin_cb, &o);
+	mdeploy_error_clear();
+}
+
 int mdeploy_deploy__save_data(mdeploy_deploy__run *r)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s}", "green", r->green, "blue", r->blue, "bundle", r->bundle,
 	                      "upgrade", r->upgrade, "kind", mdeploy_plan_kind_name(r->kind));
 	char *s;
+	if (o && r->back)
+		json_object_set_new(o, "back", json_true());
 	if (o && (r->t_queued || r->t_validate || r->t_plan || r->t_heal || r->t_retire))
 		json_object_set_new(o, "timings", json_pack("{s:I, s:I, s:I, s:I, s:I}", "queued_ms", (json_int_t)r->t_queued,
 		                    "validate_ms", (json_int_t)r->t_validate, "plan_ms", (json_int_t)r->t_plan,
@@ -103,6 +158,7 @@ static int load_data(mdeploy_deploy__run *r, const char *data)
 	snprintf(r->blue, sizeof(r->blue), "%s", b);
 	snprintf(r->bundle, sizeof(r->bundle), "%s", bu);
 	r->upgrade = json_is_true(json_object_get(o, "upgrade"));
+	r->back = json_is_true(json_object_get(o, "back"));
 	{
 		json_t *t = json_object_get(o, "timings");
 		r->t_queued = json_integer_value(json_object_get(t, "queued_ms"));
@@ -128,7 +184,6 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
                                 const char *bundle, const char *strategy, char id[12])
 {
 	mdeploy_deploy__run r;
-	mdeploy_deployment_record rec;
 	char *live = NULL, *live_bundle = NULL;
 	unsigned int sizes[3];
 	int rc;
@@ -160,6 +215,8 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 			goto unlock;
 		r.upgrade = mdeploy_plan_upgrade(plan);
 		r.kind = mdeploy_plan_kind_of(plan);
+		snprintf(r.bundle_key_id, sizeof(r.bundle_key_id), "%s",
+		         mdeploy_deploy__plan_key_id(plan) ? mdeploy_deploy__plan_key_id(plan) : "");
 		if (r.kind == MDEPLOY_PLAN_DOWNGRADE) {
 			if (opts->version < 2 || !opts->allow_downgrade) {
 				rc = mdeploy__error_set(MDEPLOY_EINVALID, CLS, "%s: refused: %s (allow it with --allow-downgrade "
@@ -195,16 +252,8 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	} else if ((rc = next_fleet_name(&r, r.green, sizeof(r.green)))) {
 		goto unlock;
 	}
-	memset(&rec, 0, sizeof(rec));
-	rec.id = r.id;
-	rec.application = r.app;
-	rec.group = r.g->name;
-	rec.status = "Created";
-	rec.strategy = strategy;
-	rec.revision = r.bundle;
-	rec.bundle = r.bundle;
-	rec.previous_revision = live_bundle;
-	if ((rc = mdeploy_store_deployment_insert(r.store, &rec)) || (rc = mdeploy_deploy__save_data(&r)))
+	if ((rc = mdeploy_deploy__record_insert(&r, "Created", strategy, r.bundle, live_bundle)) ||
+	    (rc = mdeploy_deploy__save_data(&r)))
 		goto unlock;
 	if (id)
 		memcpy(id, r.id, 12);

@@ -66,6 +66,10 @@ typedef struct mdeploy_deploy__run {
 	char **env;                 /* the hooks' "K=V" list (env.c), secrets included; NULL: not loaded */
 	const char **mask;          /* the secrets' values in env, NULL-terminated: masked in the agent's logs */
 	char *step_data;            /* set by a step: JSON the journal keeps with it (backup.c) */
+	char by[160];               /* who asked (opts->by, else "user:LOGIN"): new records say so */
+	char bundle_sha256[65];     /* the bundle's digest and signer for the record; "" unknown */
+	char bundle_key_id[17];     /* "" unsigned */
+	int back;                   /* a rollback back to the retained fleet (blue); green is what it leaves */
 } mdeploy_deploy__run;
 
 /* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
@@ -129,6 +133,13 @@ int mdeploy_deploy__validate(mdeploy_deploy__run *r, const char *bundle);
  * group's trusted_keys (mdeploy.yml), else the command's; NULL: any bundle. */
 const char *const *mdeploy_deploy__trusted_keys(const mdeploy_deploy__run *r);
 int mdeploy_deploy__save_data(mdeploy_deploy__run *r);
+/* Insert the record of deployment r->id with who asked (r->by) and the bundle's
+ * digest and signer (r->bundle_sha256, r->bundle_key_id; NULL when ""). */
+int mdeploy_deploy__record_insert(mdeploy_deploy__run *r, const char *status, const char *strategy,
+                                  const char *bundle, const char *previous);
+/* r->bundle_sha256 and r->bundle_key_id from the newest Succeeded record that
+ * put `fleet` live (green, or blue with r->back); left "" when none says. */
+void mdeploy_deploy__origin_of_fleet(mdeploy_deploy__run *r, const char *fleet);
 int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
                                 const char *bundle, const char *strategy, char id[12]);
 
@@ -250,6 +261,8 @@ int mdeploy_deploy__plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 int mdeploy_deploy__plan_op_add(mdeploy_plan *plan, const char *step, const char *call, const char *target,
                                 const char *detail, const char *how);
 int mdeploy_deploy__plan_upgrade_gate(const mdeploy_plan *plan);
+/* The key id of the planned bundle's signature, NULL when unsigned. */
+const char *mdeploy_deploy__plan_key_id(const mdeploy_plan *plan);
 /* plan_ops.c: the provider operations a deployment would make (mdeploy_plan_op). */
 int mdeploy_deploy__plan_ops(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_deploy_options *opts,
                              mdeploy_plan *plan);

@@ -41,6 +41,7 @@ struct mdeploy_plan {
 	char *reason;
 	char *checked;
 	char *live_bundle;
+	char *key_id;            /* the new bundle's signature key id; NULL: unsigned */
 	struct plan_change *v;
 	size_t n;
 	struct plan_op *ops;     /* plan_ops.c */
@@ -112,10 +113,12 @@ void mdeploy_plan_free(mdeploy_plan *plan)
 	free(plan->reason);
 	free(plan->checked);
 	free(plan->live_bundle);
+	free(plan->key_id);
 	free(plan);
 }
 
 int mdeploy_plan_upgrade(const mdeploy_plan *plan) { return plan->upgrade; }
+const char *mdeploy_deploy__plan_key_id(const mdeploy_plan *plan) { return plan->key_id; }
 mdeploy_plan_kind mdeploy_plan_kind_of(const mdeploy_plan *plan) { return plan->kind; }
 
 const char *mdeploy_plan_kind_name(mdeploy_plan_kind kind)
@@ -304,6 +307,10 @@ int mdeploy_deploy__plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdep
 		return mdeploy__error_oom();
 	if ((rc = mdeploy_bundle_open(&nb, opts->bundle)))
 		goto out;
+	if (mdeploy_bundle_key_id(nb) && !(plan->key_id = mdeploy__strdup(mdeploy_bundle_key_id(nb)))) {
+		rc = MDEPLOY_ENOMEM;
+		goto out;
+	}
 	if ((rc = mdeploy_store_open(&st, ctx, NULL)))
 		goto out;
 	snprintf(key, sizeof(key), "deploy/%s/%s/live_bundle", mdeploy_config_application_name(cfg), g->name);

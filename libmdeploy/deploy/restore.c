@@ -90,20 +90,6 @@ static int mark(mdeploy_deploy__run *r, const char *kind, const char *upgraded_b
 	return mdeploy_deploy__flag_set(r->store, r->id, "restore", v);
 }
 
-static int new_record(mdeploy_deploy__run *r, const char *bundle, const char *strategy)
-{
-	mdeploy_deployment_record rec;
-	memset(&rec, 0, sizeof(rec));
-	rec.id = r->id;
-	rec.application = r->app;
-	rec.group = r->g->name;
-	rec.status = "InProgress";
-	rec.strategy = strategy;
-	rec.revision = bundle;
-	rec.bundle = bundle;
-	return mdeploy_store_deployment_insert(r->store, &rec);
-}
-
 static void fail(mdeploy_deploy__run *r, const char *live)
 {
 	char msg[2048];
@@ -172,7 +158,10 @@ int mdeploy_deploy__refuse_or_restore(mdeploy_deploy__run *r, const mdeploy_depl
 	snprintf(r->green, sizeof(r->green), "%s", live);               /* what we leave */
 	snprintf(r->blue, sizeof(r->blue), "%s", retained ? fleet : ""); /* what we go back to */
 	snprintf(r->bundle, sizeof(r->bundle), "%s", retained ? bundle : prev);
-	if ((rc = new_record(r, r->bundle, "rollback")) || (rc = mdeploy_deploy__save_data(r)))
+	r->back = retained;
+	mdeploy_deploy__origin_of_fleet(r, retained ? fleet : NULL);
+	if ((rc = mdeploy_deploy__record_insert(r, "InProgress", "rollback", r->bundle, NULL)) ||
+	    (rc = mdeploy_deploy__save_data(r)))
 		goto out;
 	if (id)
 		memcpy(id, r->id, 12);
@@ -286,7 +275,9 @@ int mdeploy_deploy__restore_failed(mdeploy_deploy__run *r, const mdeploy_deploy_
 	snprintf(r->green, sizeof(r->green), "%s", live);
 	snprintf(r->bundle, sizeof(r->bundle), "%s", live_bundle ? live_bundle : "");
 	free(live_bundle);
-	if ((rc = new_record(r, r->bundle, "rollback")) || (rc = mdeploy_deploy__save_data(r)))
+	mdeploy_deploy__origin_of_fleet(r, live);
+	if ((rc = mdeploy_deploy__record_insert(r, "InProgress", "rollback", r->bundle, NULL)) ||
+	    (rc = mdeploy_deploy__save_data(r)))
 		return rc;
 	if (id)
 		memcpy(id, r->id, 12);

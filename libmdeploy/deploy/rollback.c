@@ -164,7 +164,6 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
                             char id[12])
 {
 	mdeploy_deploy__run r;
-	mdeploy_deployment_record rec;
 	char fleet[128], bundle[4096], *live = NULL, *prev = NULL;
 	unsigned int sizes[3];
 	int64_t until;
@@ -239,15 +238,10 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 		snprintf(r.green, sizeof(r.green), "%s", live);  /* what we leave */
 		snprintf(r.blue, sizeof(r.blue), "%s", fleet);   /* what we go back to */
 		snprintf(r.bundle, sizeof(r.bundle), "%s", bundle);
-		memset(&rec, 0, sizeof(rec));
-		rec.id = r.id;
-		rec.application = r.app;
-		rec.group = r.g->name;
-		rec.status = "InProgress";
-		rec.strategy = "rollback";
-		rec.revision = bundle;
-		rec.bundle = bundle;
-		if ((rc = mdeploy_store_deployment_insert(r.store, &rec)) || (rc = mdeploy_deploy__save_data(&r)))
+		r.back = 1;
+		mdeploy_deploy__origin_of_fleet(&r, fleet);
+		if ((rc = mdeploy_deploy__record_insert(&r, "InProgress", "rollback", bundle, NULL)) ||
+		    (rc = mdeploy_deploy__save_data(&r)))
 			goto unlock;
 		if (id)
 			memcpy(id, r.id, 12);

@@ -7,6 +7,7 @@
 #include "deploy_private.h"
 #include "store/store_private.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,16 @@ int mdeploy_deploy__run_open(mdeploy_deploy__run *r, mdeploy_ctx *ctx, const mde
 	r->ctx = ctx;
 	r->cfg = cfg;
 	r->opts = opts;
+	if (opts && opts->version >= 4 && opts->by && opts->by[0]) {
+		snprintf(r->by, sizeof(r->by), "%s", opts->by);
+	} else {
+		struct passwd pw, *res = NULL;
+		char buf[1024];
+		if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_name)
+			snprintf(r->by, sizeof(r->by), "user:%s", res->pw_name);
+		else
+			snprintf(r->by, sizeof(r->by), "user:%lu", (unsigned long)geteuid());
+	}
 	if (!mdeploy_config_application_name(cfg))
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "%s: application.name is required",
 		                          mdeploy_config_path(cfg));

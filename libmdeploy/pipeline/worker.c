@@ -607,7 +607,7 @@ static void run_deploy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pip
 	char *cfg_rel = NULL, *cfgpath = NULL, *group = NULL, *key_rel = NULL, *key = NULL, *bundle = NULL, *in = NULL;
 	char *work = mdeploy__path_join(dir, "work");
 	const char *keys[2] = { NULL, NULL };
-	char did[32] = "";
+	char did[32] = "", by[160];
 	struct open_deploy od;
 	sqlite3_stmt *st;
 	int rc;
@@ -639,6 +639,9 @@ static void run_deploy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_pip
 	}
 	o.group = group;
 	o.lock_wait_ms = 600000;
+	/* The deployment record says the pipeline asked, and which execution. */
+	snprintf(by, sizeof(by), "pipeline:%s/%s", mdeploy_pipeline_name(p), id);
+	o.by = by;
 	/* A deployment this action started before its worker died? */
 	if ((st = mdeploy_store__prepare(store, "SELECT started_at, attempt FROM pipeline_actions"
 	                                 " WHERE execution_id = ? AND idx = ?"))) {

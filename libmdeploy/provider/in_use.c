@@ -6,11 +6,8 @@
 #include "mdeploy/store.h"
 
 #include <ctype.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct group_count {
 	char *key;          /* application, newline, group */
@@ -52,35 +49,6 @@ static int is_digest(const char *s)
 	return i == 64;
 }
 
-static int file_digest(const char *path, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char buf[65536], d[32];
-	EVP_MD_CTX *md;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), i;
-	if (fd < 0)
-		return -1;
-	if (!(md = EVP_MD_CTX_new())) {
-		close(fd);
-		return -1;
-	}
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(md, buf, (size_t)n);
-	close(fd);
-	EVP_DigestFinal_ex(md, d, NULL);
-	EVP_MD_CTX_free(md);
-	if (n < 0)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}
-
 static int record_cb(const mdeploy_deployment_record *rec, void *payload)
 {
 	struct in_use *u = payload;
@@ -119,8 +87,13 @@ static int record_cb(const mdeploy_deployment_record *rec, void *payload)
 	if (rec->revision && is_digest(rec->revision) &&
 	    (u->rc = add_digest(u, rec->revision + (strncmp(rec->revision, "sha256:", 7) ? 0 : 7))) != 0)
 		return u->rc;
-	if (rec->bundle && file_digest(rec->bundle, digest) == 0 && (u->rc = add_digest(u, digest)) != 0)
+	/* The digest recorded when it was deployed (schema 5); else the file as it is now. */
+	if (rec->bundle_sha256 && is_digest(rec->bundle_sha256) && (u->rc = add_digest(u, rec->bundle_sha256)) != 0)
 		return u->rc;
+	if (!rec->bundle_sha256 && rec->bundle && mdeploy__file_sha256(rec->bundle, digest) == 0 &&
+	    (u->rc = add_digest(u, digest)) != 0)
+		return u->rc;
+	mdeploy_error_clear();
 	return 0;
 }
 

@@ -10,7 +10,7 @@
 
 struct mdeploy_deployment {
 	mdeploy_deployment_record rec;
-	char *strings[10];
+	char *strings[13];
 };
 
 static const char *const final_states[] = { "Succeeded", "Failed", "Stopped", "RolledBack" };
@@ -71,7 +71,8 @@ int mdeploy_store_deployment_insert(mdeploy_store *store, const mdeploy_deployme
 		return store->shared->deployment_insert(store->shared_impl, rec);
 	st = mdeploy_store__prepare(store,
 		"INSERT INTO deployments (id, application, group_name, status, strategy, revision, bundle,"
-		" previous_revision, error, data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+		" previous_revision, error, data, created_at, updated_at, created_by, bundle_sha256, bundle_key_id)"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (!st)
 		return MDEPLOY_ERROR;
 	sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
@@ -86,6 +87,9 @@ int mdeploy_store_deployment_insert(mdeploy_store *store, const mdeploy_deployme
 	bind_opt(st, 10, rec->data);
 	sqlite3_bind_int64(st, 11, rec->created_at ? rec->created_at : now);
 	sqlite3_bind_int64(st, 12, now);
+	bind_opt(st, 13, rec->created_by);
+	bind_opt(st, 14, rec->bundle_sha256);
+	bind_opt(st, 15, rec->bundle_key_id);
 	return step_done(store, st, "cannot insert a deployment");
 }
 
@@ -142,7 +146,8 @@ int mdeploy_store_deployment_set_data(mdeploy_store *store, const char *id, cons
 }
 
 #define DEPLOYMENT_COLUMNS "id, application, group_name, status, strategy, revision, bundle," \
-	" previous_revision, error, data, created_at, updated_at, completed_at"
+	" previous_revision, error, data, created_at, updated_at, completed_at, created_by, bundle_sha256," \
+	" bundle_key_id"
 
 static const char *col(sqlite3_stmt *st, int i)
 {
@@ -164,13 +169,16 @@ static void row_to_record(sqlite3_stmt *st, mdeploy_deployment_record *r)
 	r->created_at = sqlite3_column_int64(st, 10);
 	r->updated_at = sqlite3_column_int64(st, 11);
 	r->completed_at = sqlite3_column_int64(st, 12);
+	r->created_by = col(st, 13);
+	r->bundle_sha256 = col(st, 14);
+	r->bundle_key_id = col(st, 15);
 }
 
 /* A copy of `tmp` the caller owns. */
 static int record_copy(mdeploy_deployment **out, const mdeploy_deployment_record *tmp)
 {
 	mdeploy_deployment *d;
-	const char **src[10];
+	const char **src[13];
 	int i;
 
 	if (!(d = calloc(1, sizeof(*d))))
@@ -179,8 +187,9 @@ static int record_copy(mdeploy_deployment **out, const mdeploy_deployment_record
 	src[0] = &d->rec.id; src[1] = &d->rec.application; src[2] = &d->rec.group;
 	src[3] = &d->rec.status; src[4] = &d->rec.strategy; src[5] = &d->rec.revision;
 	src[6] = &d->rec.bundle; src[7] = &d->rec.previous_revision; src[8] = &d->rec.error;
-	src[9] = &d->rec.data;
-	for (i = 0; i < 10; i++) {
+	src[9] = &d->rec.data; src[10] = &d->rec.created_by; src[11] = &d->rec.bundle_sha256;
+	src[12] = &d->rec.bundle_key_id;
+	for (i = 0; i < 13; i++) {
 		if (*src[i] && !(d->strings[i] = mdeploy__strdup(*src[i]))) {
 			mdeploy_deployment_free(d);
 			return mdeploy__error_oom();
@@ -239,7 +248,7 @@ void mdeploy_deployment_free(mdeploy_deployment *d)
 	int i;
 	if (!d)
 		return;
-	for (i = 0; i < 10; i++)
+	for (i = 0; i < 13; i++)
 		free(d->strings[i]);
 	free(d);
 }

@@ -45,6 +45,10 @@ static const char *const migrations[] = {
 	mdeploy_pipeline__schema,
 	/* 4: web console tokens and the audit trail */
 	mdeploy_web__schema,
+	/* 5: who created a deployment, and the digest and signer of its bundle */
+	"ALTER TABLE deployments ADD COLUMN created_by TEXT;"
+	"ALTER TABLE deployments ADD COLUMN bundle_sha256 TEXT;"
+	"ALTER TABLE deployments ADD COLUMN bundle_key_id TEXT;",
 };
 
 int mdeploy_store_schema_latest(void)

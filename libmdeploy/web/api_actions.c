@@ -135,6 +135,7 @@ void mdeploy_web__act_rollback(web_req *r, web_reply *out, const char *group)
 		goto out;
 	}
 	o.group = group;
+	o.by = r->who.who;
 	if (mdeploy_deploy_rollback(r->ctx, cfg, &o, id)) {
 		char *msg = mdeploy__strdup(mdeploy_error_last()->message);
 		mdeploy_web__reply_lib_error(out, "rollback failed");

@@ -14,11 +14,12 @@
 /* The same document as `mdeploy deploy history --json` (cli/cmd_deploy.c). */
 json_t *mdeploy_web__record_json(const mdeploy_deployment_record *r)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?, s:s?}",
 		"id", r->id, "application", r->application, "group", r->group, "status", r->status,
 		"strategy", r->strategy, "bundle", r->bundle, "previous_bundle", r->previous_revision,
 		"error", r->error, "created_at", (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at,
-		"completed_at", (json_int_t)r->completed_at);
+		"completed_at", (json_int_t)r->completed_at, "created_by", r->created_by,
+		"bundle_sha256", r->bundle_sha256, "bundle_key_id", r->bundle_key_id);
 	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
 	if (o && data) {
 		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");

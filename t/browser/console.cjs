@@ -156,6 +156,12 @@ async function until(fn, ms, what) {
     return w["web-prod-v001"] === 100 || w;
   }, 30000, "web-prod-v001 at 100%"));
   ok(await served() === "release one", "release one is live again");
+  await check("the live release says who deployed it (the token) and its bundle's SHA-256", () => until(async () => {
+    const g = await page.evaluate(() => fetch("/api/groups/prod").then((r) => r.json()));
+    const by = await page.locator("[data-testid=live-by]").textContent();
+    const sha = await page.locator("[data-testid=live-sha256]").textContent();
+    return (by === "token:alice" && /^[0-9a-f]{64}$/.test(sha) && sha === g.live.bundle_sha256) || [by, sha, g.live.bundle_sha256];
+  }, 30000, "token:alice and the live bundle's digest"));
   await page.screenshot({ path: path.join(SHOTS, "07-rolled-back.png"), fullPage: true });
   await page.goto(BASE + "/#/executions");
   await page.getByRole("link", { name: "ship", exact: true }).click();

@@ -54,17 +54,24 @@ typedef struct mdeploy_deploy_options {
 	 * upgrade took (what was written since is lost). 0: refuse, naming the
 	 * command that would. */
 	int restore_database;
+	/* Version 4. Who asks, recorded with the deployments this call creates
+	 * (mdeploy_deployment_record.created_by): "user:LOGIN", "token:NAME",
+	 * "pipeline:NAME/EXECUTION". NULL: "user:" and the login name of the
+	 * effective user. */
+	const char *by;
 } mdeploy_deploy_options;
 
-#define MDEPLOY_DEPLOY_OPTIONS_VERSION 3
-#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0 }
+#define MDEPLOY_DEPLOY_OPTIONS_VERSION 4
+#define MDEPLOY_DEPLOY_OPTIONS_INIT { MDEPLOY_DEPLOY_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_deploy_options_init(mdeploy_deploy_options *opts, unsigned int version);
 
 /*
  * Deploy `opts->bundle` to `opts->group` and wait for the end. `id` (12
  * bytes) gets the deployment id as soon as the record exists, so a caller
- * can report it even on failure ("" when validation failed before).
+ * can report it even on failure ("" when validation failed before). The
+ * record says who created it (opts->by) and the SHA-256 of the bundle file
+ * and its signature's key id, as validated.
  * Returns 0 when the new release is live; MDEPLOY_ENOTFOUND for an unknown
  * group; MDEPLOY_EVERIFY for an unsigned or tampered bundle;
  * MDEPLOY_EINVALID for an invalid appspec; MDEPLOY_ELOCKED when another
@@ -94,6 +101,8 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_promote(mdeploy_ctx *ctx, const char *id);
  * previous fleet is retained, traffic returns to it at once and the current
  * one is retained in its place; once it is gone, the last good bundle
  * before the live one is deployed again. `id` gets the new deployment id.
+ * Its record says who asked (opts->by) and the digest and signer of the
+ * bundle it goes back to (those recorded when that fleet was deployed).
  */
 MDEPLOY_EXTERN(int) mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg,
                                             const mdeploy_deploy_options *opts, char id[12]);

@@ -136,6 +136,10 @@ typedef struct mdeploy_deployment_record {
 	const char *error;
 	const char *data;         /* JSON object owned by the orchestrator */
 	int64_t created_at, updated_at, completed_at; /* unix seconds; 0 unset */
+	/* Appended with schema version 5; NULL in records written before it. */
+	const char *created_by;   /* who asked: "user:LOGIN", "token:NAME", "pipeline:NAME/EXECUTION" */
+	const char *bundle_sha256; /* SHA-256 of the bundle file (64 lowercase hex digits) */
+	const char *bundle_key_id; /* key id of the bundle's signature (16 hex digits); NULL: unsigned */
 } mdeploy_deployment_record;
 
 /* A new deployment id: "d-" and 9 base32 characters from the kernel's random source. */

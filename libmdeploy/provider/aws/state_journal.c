@@ -51,6 +51,9 @@ int mdeploy_awsp__deployment_insert(void *impl, const mdeploy_deployment_record 
 	set_s(item, "previous_revision", rec->previous_revision);
 	set_s(item, "error", rec->error);
 	set_s(item, "data", rec->data);
+	set_s(item, "created_by", rec->created_by);
+	set_s(item, "bundle_sha256", rec->bundle_sha256);
+	set_s(item, "bundle_key_id", rec->bundle_key_id);
 	set_n(item, "created_at", rec->created_at ? rec->created_at : now / 1000);
 	set_n(item, "created_ms", rec->created_at ? rec->created_at * 1000 : now);
 	set_n(item, "updated_at", now / 1000);
@@ -129,6 +132,9 @@ static void item_to_record(const json_t *item, mdeploy_deployment_record *r)
 	r->created_at = mdeploy_awsp__item_n(item, "created_at");
 	r->updated_at = mdeploy_awsp__item_n(item, "updated_at");
 	r->completed_at = mdeploy_awsp__item_n(item, "completed_at");
+	r->created_by = mdeploy_awsp__item_s(item, "created_by");
+	r->bundle_sha256 = mdeploy_awsp__item_s(item, "bundle_sha256");
+	r->bundle_key_id = mdeploy_awsp__item_s(item, "bundle_key_id");
 }
 
 /* A record must have what the SQLite schema requires. */

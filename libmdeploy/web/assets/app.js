@@ -223,13 +223,26 @@ function weightsBar(traffic) {
     `${f.fleet}: ${f.percent}% (weight ${f.weight}, ${f.up}/${f.targets} up, ${f.responses_5xx} 5xx of ${f.responses_total})`))));
 }
 
+/* Who created a deployment and what it deployed (records from before mdeploy
+ * kept these say "not recorded"). */
+function origin(d, testid) {
+  const sig = d.bundle_key_id ? "key " + d.bundle_key_id : d.bundle_sha256 ? "unsigned" : "not recorded";
+  return [h("dt", {}, "By"), h("dd", { "data-testid": testid + "-by" }, d.created_by || "not recorded"),
+    h("dt", {}, "Bundle SHA-256"), h("dd", {}, h("code", { class: "digest", "data-testid": testid + "-sha256" },
+      d.bundle_sha256 || "not recorded")),
+    h("dt", {}, "Signed by"), h("dd", { "data-testid": testid + "-key" }, sig)];
+}
+
 function groupCard(g) {
   const live = g.live;
   return h("div", { class: "panel" }, h("h3", {}, h("a", { href: "#/groups/" + g.name }, g.name), " ",
       g.stopped ? badge("Stopped") : null),
     h("dl", { class: "kv" }, h("dt", {}, "Strategy"), h("dd", {}, g.strategy),
       h("dt", {}, "Live"), h("dd", {}, live ? h("a", { href: "#/deployments/" + live.id }, live.id) : "nothing yet"),
-      live ? [h("dt", {}, "Since"), h("dd", {}, whenS(live.completed_at))] : null),
+      live ? [h("dt", {}, "Since"), h("dd", {}, whenS(live.completed_at)),
+        h("dt", {}, "By"), h("dd", {}, live.created_by || "not recorded"),
+        h("dt", {}, "SHA-256"), h("dd", {}, h("code", { title: live.bundle_sha256 || "" },
+          live.bundle_sha256 ? live.bundle_sha256.slice(0, 12) : "not recorded"))] : null),
     weightsBar(g.traffic));
 }
 
@@ -324,10 +337,11 @@ function stageStatus(acts) {
 function deployTable(rows) {
   if (!rows.length) return h("p", { class: "muted" }, "No deployments yet.");
   return h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["Deployment", "Group", "Status",
-      "Created", "Duration"].map((t) => h("th", { scope: "col" }, t)))),
+      "Created", "Duration", "By"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.map((d) => h("tr", {}, h("td", {}, h("a", { href: "#/deployments/" + d.id }, d.id)),
       h("td", {}, h("a", { href: "#/groups/" + d.group }, d.group)), h("td", {}, badge(d.status)),
-      h("td", {}, whenS(d.created_at)), h("td", {}, d.completed_at ? (d.completed_at - d.created_at) + " s" : "-"))))));
+      h("td", {}, whenS(d.created_at)), h("td", {}, d.completed_at ? (d.completed_at - d.created_at) + " s" : "-"),
+      h("td", { class: "hide-narrow" }, d.created_by || "-"))))));
 }
 
 async function viewDeployments() {
@@ -355,6 +369,7 @@ async function viewDeployment(id) {
       h("dt", {}, "Status"), h("dd", { "data-testid": "dep-status" }, badge(d.status)),
       h("dt", {}, "Strategy"), h("dd", {}, d.strategy || "-"),
       h("dt", {}, "Bundle"), h("dd", {}, d.bundle || "-"),
+      origin(d, "dep"),
       h("dt", {}, "Fleets"), h("dd", {}, (d.blue_fleet || "-") + " → " + (d.green_fleet || "-")),
       h("dt", {}, "Created"), h("dd", {}, whenS(d.created_at)),
       d.error ? [h("dt", {}, "Error"), h("dd", { class: "error" }, d.error)] : null),
@@ -382,6 +397,7 @@ async function viewGroup(name) {
       h("dt", {}, "Load balancer"), h("dd", {}, g.lb + (t.bind ? " on " + t.bind : "")),
       h("dt", {}, "Live release"), h("dd", { "data-testid": "live" }, g.live ? h("a", { href: "#/deployments/" + g.live.id }, g.live.id) : "none"),
       g.live ? [h("dt", {}, "Revision"), h("dd", {}, g.live.revision || g.live.bundle || "-"),
+        ...origin(g.live, "live"),
         h("dt", {}, "Since"), h("dd", {}, whenS(g.live.completed_at))] : null,
       g.retained ? [h("dt", {}, "Retained"), h("dd", {}, g.retained.fleet + " until " + when(g.retained.expires_at_ms))] : null),
     running ? h("div", { class: "panel" }, h("h2", {}, "In progress: ", h("a", { href: "#/deployments/" + running.id }, running.id)),
