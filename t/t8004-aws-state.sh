@@ -137,6 +137,17 @@ run B deploy resume "$dead"
 is "$rc" 1 "resume from state dir b while the lease runs: refused"
 like "$err" "is locked by '$dead'" "... naming the dead holder"
 like "$err" "lease ends in" "... and when its lease ends"
+# Once the lease ran out, a new deployment still refuses to take over: it names the interrupted one.
+i=0
+while :; do
+	run B deploy create two R.tar.zst
+	case "$err" in *"is locked by '$dead'"*) ;; *) break ;; esac
+	i=$((i + 1))
+	[ $i -lt 100 ] || break
+	sleep 0.2
+done
+is "$rc" 1 "after the lease ran out, a new deploy create from state dir b refuses"
+like "$err" "deployment $dead was interrupted at step load-balancer" "... naming the interrupted deployment and its step"
 # Poll: refused while the lease runs, then taken over.
 i=0
 while :; do
@@ -157,4 +168,20 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport2/")" "release R" "group two serves 
 run B deploy create two R.tar.zst
 is "$rc" 0 "group two's lock was released: it deploys again"
 [ "$rc" = 0 ] || diag "$err"
+
+# ---- configuration: what is wrong is said, never a silent fall back to SQLite ----
+sed 's/table: mdeploy-state, //' mdeploy.yml >notable.yml
+run env MDEPLOY_STATE_DIR="$TMP/c" "$MDEPLOY" --config "$TMP/notable.yml" deploy history prod
+is "$rc" 1 "stores.state without a table: an error"
+like "$err" "needs stores.state.table" "... naming the missing key"
+sed 's/table: mdeploy-state/table: no-such-table/' mdeploy.yml >missing.yml
+run env MDEPLOY_STATE_DIR="$TMP/c" "$MDEPLOY" --config "$TMP/missing.yml" deploy history prod
+is "$rc" 1 "a table that does not exist: an error"
+like "$err" "state table 'no-such-table'" "... naming the table"
+like "$err" "ResourceNotFoundException" "... with DynamoDB's error"
+sed 's/provider: aws, table: mdeploy-state, lease: 2/provider: local, table: x/' mdeploy.yml >local.yml
+run env MDEPLOY_STATE_DIR="$TMP/c" "$MDEPLOY" --config "$TMP/local.yml" deploy history prod
+is "$rc" 1 "provider local takes no state option"
+like "$err" "stores.state.table: not an option of the local state store" "... saying so"
+like "$err" "local.yml:" "... at file:line"
 done_testing
