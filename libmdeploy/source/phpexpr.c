@@ -157,7 +157,8 @@ static int call(struct mdeploy__php_ev *ev, const char *name, unsigned int line,
 			if (p)
 				p[0] = '\0';
 		}
-		while (p && *p && levels-- >= 1) {
+		/* Each level shortens the path until it is "/" or "."; then it stays (levels may be huge). */
+		while (p && *p && levels-- >= 1 && strcmp(p, "/") && strcmp(p, ".")) {
 			char *s = strrchr(p, '/');
 			if (s == p)
 				s[1] = '\0';
