@@ -55,6 +55,7 @@ typedef struct mdeploy_deploy__run {
 	uint64_t last_beat;
 	uint64_t base_total, base_5xx; /* green's counters when the shift began */
 	int have_base;
+	uint64_t alarms_at;         /* when the provider's alarms were last read (ms) */
 	unsigned int steps;
 	int upgrade;                /* the release changes component versions (or installs the site) */
 	mdeploy_plan_kind kind;     /* install, upgrade, code-only, downgrade (allowed) */

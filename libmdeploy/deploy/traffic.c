@@ -34,6 +34,37 @@ static int green_counters(mdeploy_deploy__run *r, const inst_list *green, uint64
 	return 0;
 }
 
+struct alarm_hit { char name[256], reason[512]; int hit; };
+
+static int alarm_cb(const mdeploy_lb_alarm *a, void *payload)
+{
+	struct alarm_hit *h = payload;
+	if (h->hit || strcmp(a->state, "ALARM"))
+		return 0;
+	h->hit = 1;
+	snprintf(h->name, sizeof(h->name), "%s", a->name);
+	snprintf(h->reason, sizeof(h->reason), "%s", a->reason);
+	return 0;
+}
+
+/* The provider's own alarms (aws: CloudWatch's), read at most once a second. */
+static int provider_alarms(mdeploy_deploy__run *r)
+{
+	struct alarm_hit h;
+	uint64_t now = mdeploy__now_ms();
+	int rc;
+	if (r->alarms_at && now - r->alarms_at < 1000)
+		return 0;
+	r->alarms_at = now;
+	memset(&h, 0, sizeof(h));
+	if ((rc = mdeploy_lb_alarms(r->p, r->lb, alarm_cb, &h)))
+		return rc;
+	if (h.hit)
+		return mdeploy__error_set(MDEPLOY_ECONFLICT, CLS, "alarm: %s is in ALARM%s%s", h.name,
+		                          h.reason[0] ? ": " : "", h.reason);
+	return 0;
+}
+
 /* 0: quiet; MDEPLOY_ECONFLICT with the alarm in the message when one fired. */
 static int check_alarms(mdeploy_deploy__run *r, const inst_list *green)
 {
@@ -41,6 +72,8 @@ static int check_alarms(mdeploy_deploy__run *r, const inst_list *green)
 	unsigned int unhealthy;
 	int rc;
 
+	if ((rc = provider_alarms(r)))
+		return rc;
 	if (!r->g->alarm_5xx_percent && !r->g->alarm_unhealthy_hosts)
 		return 0;
 	if ((rc = green_counters(r, green, &total, &e5xx, &unhealthy)))

@@ -348,6 +348,14 @@ int mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb c
 	return !p->ops->lb_fleets ? unsupported(p, "lb_fleets") : p->ops->lb_fleets(p, lb, cb, payload);
 }
 
+int mdeploy_lb_alarms(mdeploy_provider *p, const char *lb, mdeploy_lb_alarm_cb cb, void *payload)
+{
+	CHECK("load balancer", lb);
+	if (!cb)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "no callback");
+	return !p->ops->lb_alarms ? 0 : p->ops->lb_alarms(p, lb, cb, payload);
+}
+
 const char *mdeploy_provider_describe(mdeploy_provider *p, const char *call)
 {
 	if (!p || !call || !p->ops->describe)

@@ -98,6 +98,8 @@ typedef struct mdeploy_provider_ops {
 	/* The option keys mdeploy.yml's provider: section may give it (NULL-terminated);
 	 * init reads them with mdeploy_provider__setting(). */
 	const char *const *options;
+	/* May be NULL (no alarms of its own): the alarms watched while traffic moves. */
+	int (*lb_alarms)(mdeploy_provider *p, const char *lb, mdeploy_lb_alarm_cb cb, void *payload);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

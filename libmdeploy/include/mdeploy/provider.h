@@ -302,6 +302,26 @@ typedef int (*mdeploy_lb_fleet_cb)(const mdeploy_lb_fleet_status *f, void *paylo
 /* The fleets with targets at `lb`, by name. */
 MDEPLOY_EXTERN(int) mdeploy_lb_fleets(mdeploy_provider *p, const char *lb, mdeploy_lb_fleet_cb cb, void *payload);
 
+/* ---- alarms ---- */
+
+typedef struct mdeploy_lb_alarm {
+	const char *name;
+	const char *state;         /* "OK", "ALARM", "INSUFFICIENT_DATA" (CloudWatch's) */
+	const char *reason;        /* why it is in that state, as the alarm says ("" if not said) */
+} mdeploy_lb_alarm;
+
+typedef int (*mdeploy_lb_alarm_cb)(const mdeploy_lb_alarm *a, void *payload);
+/*
+ * The provider's own alarms on load balancer `lb`, read now, which a
+ * deployment watches while traffic moves (any in "ALARM" stops the shift
+ * and rolls back, as mdeploy.yml's alarms: do). aws: the CloudWatch alarms
+ * named in mdeploy.yml's provider.alarms (DescribeAlarms); an alarm named
+ * there that does not exist is MDEPLOY_ENOTFOUND. A provider without such
+ * alarms (local: the group's alarms are read from HAProxy's counters
+ * instead) calls `cb` never and returns 0.
+ */
+MDEPLOY_EXTERN(int) mdeploy_lb_alarms(mdeploy_provider *p, const char *lb, mdeploy_lb_alarm_cb cb, void *payload);
+
 /*
  * How provider `p` carries out the provider operation named `call`
  * ("fleet_create", "lb_set_fleet_weights", ... the names of the

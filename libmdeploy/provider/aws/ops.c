@@ -4,9 +4,12 @@
  * and EC2); opening it makes an AWS client with the region/endpoint that
  * mdeploy.yml's provider: section gives (else the AWS CLI's settings).
  *
- * Not yet here: the load balancer (ALB target groups and weighted
- * listeners, lb.c) and instance start/stop; those operations are NULL and
- * report MDEPLOY_EUNSUPPORTED naming the operation.
+ * The load balancer is an ALB listener forwarding to one target group per
+ * fleet (lb.c), CloudWatch alarms are watched while traffic moves.
+ *
+ * Not yet here: instance start/stop/terminate, fleet tags and lb_stop
+ * (mdeploy never stops an ALB); those operations are NULL and report
+ * MDEPLOY_EUNSUPPORTED naming the operation.
  */
 #include "ops.h"
 
@@ -29,6 +32,8 @@ static int aws_init(mdeploy_provider *p)
 	co.profile = mdeploy_provider__setting(p, "profile");
 	a->launch_template = mdeploy_provider__setting(p, "launch_template");
 	a->subnets = mdeploy_provider__setting(p, "subnets");
+	a->listener = mdeploy_provider__setting(p, "listener");
+	a->alarms = mdeploy_provider__setting(p, "alarms");
 	if ((rc = mdeploy_aws__client_new(&a->client, &co))) {
 		free(a);
 		return rc;
@@ -43,19 +48,81 @@ static void aws_free(mdeploy_provider *p)
 	if (!a)
 		return;
 	mdeploy_aws__client_free(a->client);
+	mdeploy_awsp__lbcache_dispose(&a->lbc);
+	free(a->health.lb);
+	free(a->health.path);
 	free(a);
 	p->impl = NULL;
 }
 
+/* One Query call; a failure says which call failed, keeping the code and the AWS error. */
+static int call(mdeploy_provider *p, const char *svc, const char *env, const char *ver, const char *action,
+                const char *const *params, xmlDoc **out)
+{
+	int rc = mdeploy_aws__query_call(MDEPLOY_AWSP(p)->client, svc, env, ver, action, params, out);
+	if (rc && rc != MDEPLOY_ENOMEM) {
+		const mdeploy_error *e = mdeploy_error_last();
+		char *msg = mdeploy__strdup(e->message ? e->message : mdeploy_strerror(rc));
+		int klass = e->klass;
+		if (msg) {
+			const char *m = msg;
+			/* "aws elasticloadbalancing: Code: text" -> "Code: text" */
+			if (!strncmp(m, "aws ", 4) && strchr(m, ':'))
+				m = strchr(m, ':') + 1 + (strchr(m, ':')[1] == ' ');
+			mdeploy__error_set(rc, klass, "aws: %s:%s: %s", svc, action, m);
+			free(msg);
+		}
+	}
+	return rc;
+}
+
 int mdeploy_awsp__autoscaling(mdeploy_provider *p, const char *action, const char *const *params, xmlDoc **out)
 {
-	return mdeploy_aws__query_call(MDEPLOY_AWSP(p)->client, "autoscaling", "AUTO_SCALING", "2011-01-01", action,
-	                               params, out);
+	return call(p, "autoscaling", "AUTO_SCALING", "2011-01-01", action, params, out);
 }
 
 int mdeploy_awsp__ec2(mdeploy_provider *p, const char *action, const char *const *params, xmlDoc **out)
 {
-	return mdeploy_aws__query_call(MDEPLOY_AWSP(p)->client, "ec2", "EC2", "2016-11-15", action, params, out);
+	return call(p, "ec2", "EC2", "2016-11-15", action, params, out);
+}
+
+int mdeploy_awsp__elbv2(mdeploy_provider *p, const char *action, const char *const *params, xmlDoc **out)
+{
+	return call(p, "elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2", "2015-12-01", action, params, out);
+}
+
+int mdeploy_awsp__cloudwatch(mdeploy_provider *p, const char *action, const char *const *params, xmlDoc **out)
+{
+	return call(p, "monitoring", "CLOUDWATCH", "2010-08-01", action, params, out);
+}
+
+xmlNodePtr mdeploy_awsp__xml_child(xmlNodePtr node, const char *path)
+{
+	while (node && path && *path) {
+		const char *slash = strchr(path, '/');
+		size_t len = slash ? (size_t)(slash - path) : strlen(path);
+		xmlNodePtr c;
+		for (c = node->children; c; c = c->next)
+			if (c->type == XML_ELEMENT_NODE && strlen((const char *)c->name) == len &&
+			    !strncmp((const char *)c->name, path, len))
+				break;
+		node = c;
+		path = slash ? slash + 1 : NULL;
+	}
+	return node;
+}
+
+char *mdeploy_awsp__xml_child_text(xmlNodePtr node, const char *path)
+{
+	xmlNodePtr c = mdeploy_awsp__xml_child(node, path);
+	return c ? (char *)xmlNodeGetContent(c) : NULL;
+}
+
+/* The element at `path` below the document element (the ...Response), e.g.
+ * "DescribeListenersResult/Listeners". */
+xmlNodePtr mdeploy_awsp__xml_root(xmlDoc *doc, const char *path)
+{
+	return mdeploy_awsp__xml_child(doc ? xmlDocGetRootElement(doc) : NULL, path);
 }
 
 /* What `deploy plan` says each operation does here: the API calls. */
@@ -69,12 +136,22 @@ static const char *aws_describe(const char *call)
 		{ "fleet_terminate", "autoscaling:DeleteAutoScalingGroup (ForceDelete: its instances terminated)" },
 		{ "fleet_foreach", "autoscaling:DescribeAutoScalingGroups" },
 		{ "instance_foreach", "autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances" },
-		{ "lb_ensure", "elasticloadbalancing:DescribeListeners (not implemented yet)" },
-		{ "lb_register", "elasticloadbalancing:RegisterTargets (not implemented yet)" },
-		{ "lb_deregister", "elasticloadbalancing:DeregisterTargets (not implemented yet)" },
+		{ "lb_ensure", "elasticloadbalancing:DescribeListeners, DescribeLoadBalancers (the ALB and its "
+		               "forwarding listener exist; nothing is created)" },
+		{ "lb_register", "autoscaling:DescribeAutoScalingInstances (the instance's fleet), "
+		                 "elasticloadbalancing:CreateTargetGroup + ModifyListener at weight 0 (the fleet's "
+		                 "first target), elasticloadbalancing:RegisterTargets" },
+		{ "lb_deregister", "elasticloadbalancing:DeregisterTargets (the target group leaves the listener "
+		                   "and is deleted with its last target when its weight is 0)" },
+		{ "lb_set_states", "elasticloadbalancing:RegisterTargets (ready) / DeregisterTargets (drain, maint), "
+		                   "one call per target group" },
 		{ "lb_set_fleet_weights", "elasticloadbalancing:ModifyListener, a weighted forward to one target "
-		                          "group per fleet (not implemented yet)" },
-		{ "lb_targets", "elasticloadbalancing:DescribeTargetHealth (not implemented yet)" },
+		                          "group per fleet (weights 0-999 as given), one call" },
+		{ "lb_targets", "elasticloadbalancing:DescribeListeners, DescribeTargetHealth per target group" },
+		{ "lb_fleets", "elasticloadbalancing:DescribeListeners, DescribeTargetHealth per target group" },
+		{ "lb_hold", "nothing to change: an ALB forwards to every target of a target group whose targets "
+		             "are all unhealthy (fails open)" },
+		{ "lb_alarms", "cloudwatch:DescribeAlarms (provider.alarms)" },
 	};
 	size_t i;
 	for (i = 0; i < MDEPLOY__ARRAY_SIZE(how); i++)
@@ -83,7 +160,8 @@ static const char *aws_describe(const char *call)
 	return NULL;
 }
 
-static const char *const aws_options[] = { "region", "endpoint", "profile", "launch_template", "subnets", NULL };
+static const char *const aws_options[] = { "region", "endpoint", "profile", "launch_template", "subnets",
+	                                   "listener", "alarms", NULL };
 
 const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	"aws",
@@ -96,7 +174,18 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	mdeploy_awsp__fleet_foreach,
 	mdeploy_awsp__instance_foreach,
 	NULL, NULL, NULL, /* instance_start/stop/terminate */
-	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, /* lb_* */
+	mdeploy_awsp__lb_ensure,
+	NULL, /* lb_stop: an ALB is infrastructure, never stopped by a deployment */
+	mdeploy_awsp__lb_running,
+	mdeploy_awsp__lb_register,
+	mdeploy_awsp__lb_deregister,
+	mdeploy_awsp__lb_set_states,
+	mdeploy_awsp__lb_targets,
+	mdeploy_awsp__lb_bind,
+	mdeploy_awsp__lb_hold,
+	mdeploy_awsp__lb_set_fleet_weights,
+	mdeploy_awsp__lb_fleets,
 	aws_describe,
 	aws_options,
+	mdeploy_awsp__lb_alarms,
 };

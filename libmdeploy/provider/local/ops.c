@@ -86,4 +86,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	mdeploy_local__lb_fleets,
 	local_describe,
 	local_options,
+	NULL, /* lb_alarms: the group's alarms are read from HAProxy's counters (deploy/traffic.c) */
 };
