@@ -55,7 +55,7 @@ for n in $names; do
 		# The sanitizer's verdict and the top of its stack, not libFuzzer's chatter.
 		grep -m1 -A14 -E "ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:" "$b/fuzz-$n.log" |
 			grep -v -E "^ *#(1[5-9]|[2-9][0-9]) " | cut -c1-200
-		echo "mdeploy: error: fuzz-$n failed; input in $(ls "$b"/crash-"$n"-* 2>/dev/null | tail -n1)" >&2
+		echo "mdeploy: error: fuzz-$n failed; input in $(ls -t "$b"/crash-"$n"-* 2>/dev/null | head -n1)" >&2
 		status=1
 	fi
 done

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -607,8 +608,12 @@ mdeploy__pv *mdeploy__php_binary(struct mdeploy__php_ev *ev, const char *op, mde
 	case '-': return mdeploy__pv_number(x - y, line);
 	case '*': return mdeploy__pv_number(x * y, line);
 	case '/': return y == 0 ? unknown(ev, line, "a division by zero") : mdeploy__pv_number(x / y, line);
-	case '%': return (long long)y == 0 ? unknown(ev, line, "a division by zero")
-	                                   : mdeploy__pv_number((double)((long long)x % (long long)y), line);
+	case '%':
+		/* PHP takes % on integers; a float beyond them (or NaN) has no integer value we could know. */
+		if (!(fabs(x) < 9.2e18) || !(fabs(y) < 9.2e18))
+			return unknown(ev, line, "'%%' on a number beyond PHP's integers");
+		return (long long)y == 0 ? unknown(ev, line, "a division by zero")
+		                         : mdeploy__pv_number((double)((long long)x % (long long)y), line);
 	case '<': return mdeploy__pv_bool(op[1] == '=' ? x <= y : op[1] == '>' ? x != y : x < y, line);
 	case '>': return mdeploy__pv_bool(op[1] == '=' ? x >= y : x > y, line);
 	case '=': return mdeploy__pv_bool(x == y, line);

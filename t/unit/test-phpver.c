@@ -183,6 +183,9 @@ int main(void)
 	is_str("/a", val("<?php\n$plugin->release = dirname('/a/b/c', 2);\n", "release"), "dirname() with levels");
 	is_str(".", val("<?php\n$plugin->release = dirname('a/b', 4049 * 1007 * 1007);\n", "release"),
 	       "dirname() with billions of levels ends at once");
+	is_str("UNKNOWN 2: '%' on a number beyond PHP's integers", val("<?php\n$plugin->version = 1e22 % 7;\n", "version"),
+	       "modulo beyond PHP's integers is unknown (once undefined behaviour, found by fuzz-versionphp)");
+	is_str("2", val("<?php\n$plugin->version = 2024100702 % 10;\n", "version"), "modulo on integers");
 	is_str("UNKNOWN 2: it includes 'mod/x/missing.php', which is not in the tree",
 	       val_in("mod/x/version.php", "<?php\ninclude(__DIR__ . '/missing.php');\n", "version"), "a missing include");
 	is_str("UNKNOWN 3: it includes mod/x/bad.php:2: 'foreach' is not supported in version.php",
