@@ -6,15 +6,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct iopts { int delete_data; };
+struct iopts { int delete_data; unsigned int timeout; };
 
 static int opt_cb(int c, const char *arg, void *data)
 {
 	struct iopts *o = data;
-	(void)arg;
-	if (c != CLI_OPT_CMD)
+	char *end;
+	unsigned long v;
+	switch (c) {
+	case CLI_OPT_CMD:
+		o->delete_data = 1;
+		return 0;
+	case CLI_OPT_CMD + 1:
+		v = strtoul(arg, &end, 10);
+		if (!*arg || *end || *arg == '-' || v == 0 || v > 86400)
+			return cli_usage_error("infra", "--timeout '%s' is not a number of seconds (1 to 86400)", arg);
+		o->timeout = (unsigned int)v;
+		return 0;
+	default:
 		return CLI_EXIT_USAGE;
-	o->delete_data = 1;
+	}
+}
+
+/* A CloudFormation stack event: a line on stderr, or an element of --json's "events". */
+static int event_cb(const mdeploy_infra_event *e, void *payload)
+{
+	json_t *arr = payload;
+	if (arr) {
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s}", "stack", e->stack, "resource",
+		                                     e->resource, "type", e->type, "status", e->status, "reason", e->reason,
+		                                     "time", e->time));
+		return 0;
+	}
+	cli_progress_end();
+	if (cli.quiet)
+		return 0;
+	if (!strcmp(e->resource, e->stack))
+		fprintf(stderr, "%s: %s%s%s\n", e->stack, e->status, e->reason ? ": " : "", e->reason ? e->reason : "");
+	else
+		fprintf(stderr, "%s: %s (%s): %s%s%s\n", e->stack, e->resource, e->type, e->status,
+		        e->reason ? ": " : "", e->reason ? e->reason : "");
 	return 0;
 }
 
@@ -79,6 +110,7 @@ int cmd_infra(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "delete-data", no_argument, NULL, CLI_OPT_CMD },
+		{ "timeout", required_argument, NULL, CLI_OPT_CMD + 1 },
 		{ NULL, 0, NULL, 0 }
 	};
 	mdeploy_infra_options io = MDEPLOY_INFRA_OPTIONS_INIT;
@@ -89,6 +121,7 @@ int cmd_infra(int argc, char **argv)
 	struct changes ch = { NULL, "" };
 	const char *sub;
 	size_t n = 0;
+	json_t *events = NULL;
 	int rc;
 
 	if ((rc = cli_parse(argc, argv, "infra", "", longopts, opt_cb, &o)) >= 0)
@@ -103,7 +136,10 @@ int cmd_infra(int argc, char **argv)
 		return cli_usage_error("infra", "too many arguments");
 	if (o.delete_data && strcmp(sub, "destroy"))
 		return cli_usage_error("infra", "--delete-data goes with destroy");
+	if (o.timeout && strcmp(sub, "apply") && strcmp(sub, "destroy"))
+		return cli_usage_error("infra", "--timeout goes with apply and destroy");
 	io.delete_data = o.delete_data;
+	io.timeout = o.timeout;
 	if ((rc = cli_ctx_open(&ctx)))
 		return rc;
 	if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(ctx), NULL)) {
@@ -114,8 +150,12 @@ int cmd_infra(int argc, char **argv)
 		rc = cli_lib_error("cannot open the state store");
 		goto out;
 	}
-	if (cli.json)
+	if (cli.json) {
 		ch.arr = json_array();
+		events = json_array();
+	}
+	io.event_cb = event_cb;
+	io.event_payload = events;
 	if (!strcmp(sub, "plan") || !strcmp(sub, "apply") || !strcmp(sub, "destroy")) {
 		int plan = !strcmp(sub, "plan"), destroy = !strcmp(sub, "destroy");
 		int64_t t0 = cli.started_ms;
@@ -129,8 +169,8 @@ int cmd_infra(int argc, char **argv)
 			goto out;
 		}
 		if (cli.json) {
-			rc = cli_json_print(json_pack("{s:s, s:o, s:I, s:b}", "operation", sub, "changes", ch.arr,
-			                              "count", (json_int_t)n, "changed", n > 0 && !plan));
+			rc = cli_json_print(json_pack("{s:s, s:o, s:I, s:b, s:O}", "operation", sub, "changes", ch.arr,
+			                              "count", (json_int_t)n, "changed", n > 0 && !plan, "events", events));
 			ch.arr = NULL;
 		} else {
 			if (!n)
@@ -171,6 +211,7 @@ int cmd_infra(int argc, char **argv)
 		rc = obj ? cli_json_print(json_pack("{s:o}", "outputs", obj)) : CLI_EXIT_OK;
 	}
 out:
+	json_decref(events);
 	json_decref(ch.arr);
 	mdeploy_store_free(store);
 	mdeploy_config_free(cfg);

@@ -63,10 +63,10 @@ const struct cli_command cli_commands[] = {
 	  "   --wait   queue behind a running deployment of the group\n" },
 	{ "infra", cmd_infra, "Create, check and remove the servers under the deployment groups",
 	  "mdeploy infra plan [--json]\n"
-	  "mdeploy infra apply [--json]\n"
+	  "mdeploy infra apply [--json] [--timeout SECONDS]\n"
 	  "mdeploy infra status [--json]\n"
 	  "mdeploy infra outputs [--json]\n"
-	  "mdeploy infra destroy [--json] [--delete-data]",
+	  "mdeploy infra destroy [--json] [--delete-data] [--timeout SECONDS]",
 	  "With the local provider, apply creates and starts, under the state\n"
 	  "directory: a PostgreSQL cluster with a database and role per group, a\n"
 	  "Redis server for sessions and caches, a moodledata directory per group\n"
@@ -77,8 +77,14 @@ const struct cli_command cli_commands[] = {
 	  "status checks each resource live (connects, logs in) and exits 1 when\n"
 	  "one is down. outputs lists what the groups get (secrets by name only).\n"
 	  "destroy stops the servers and keeps their data for the next apply.\n"
+	  "With the aws provider (infrastructure.provider: aws), apply executes a\n"
+	  "CloudFormation change set per stack of infra/aws/stacks.yaml in order,\n"
+	  "printing the stack events as they come, and stops at a stack that fails\n"
+	  "with its first failed resource's reason; destroy deletes the stacks in\n"
+	  "the reverse order and keeps the data stack (and the network under it).\n"
 	  "   --delete-data   destroy: also delete the data, the records and the\n"
-	  "                   parameters apply wrote\n" },
+	  "                   parameters and secrets apply wrote (aws: the data stack)\n"
+	  "   --timeout S     aws: how long one stack may take (default 3600)\n" },
 	{ "lb", cmd_lb, "Show a load balancer's targets, weights, states and errors",
 	  "mdeploy lb show [--json] NAME",
 	  "Reads the targets of load balancer NAME (usually APP-GROUP) as it reports\n"

@@ -2,11 +2,14 @@
 # infra status / infra outputs with provider aws read the CloudFormation
 # stacks of infra/aws/ (APP-ENV-LAYER) through the library's signed Query
 # client, on moto_server with signature checking; plan/apply/destroy say
-# clearly that the aws provider cannot do them yet.
+# apply, with the network stack there (as CreateStack made it, with its
+# outputs), creates the other layers from its outputs with the real templates
+# (t8156 tests apply and destroy in detail).
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-moto.sh"
-plan 23
+plan 26
 moto_start
+export MDEPLOY_INFRA_AWS_DIR="$top_srcdir/infra/aws"
 export MDEPLOY_STATE_DIR="$TMP/state"
 mkdir -p "$MDEPLOY_STATE_DIR"
 cat >"$TMP/mdeploy.yml" <<EOF2
@@ -26,7 +29,6 @@ run $cfg infra status
 is "$rc" 1 "status before any stack: an error"
 like "$err" "no stack of this application exists" "... saying no stack exists"
 
-export MDEPLOY_INFRA_AWS_DIR="$top_srcdir/infra/aws"
 run $cfg infra plan
 is "$rc" 0 "plan on an empty account"
 [ "$rc" = 0 ] || diag "$err"
@@ -75,6 +77,13 @@ unlike "$out" "network/" "... the network stack as created needs no change"
 like "$out" "would add     data/DatabaseCluster" "... and the data stack's resources, from the network stack's outputs"
 unlike "$out" "planned once the network" "... no layer waits on the network stack any more"
 run $cfg infra apply
-is "$rc" 1 "apply with provider aws: an error, never a local apply"
-like "$err" "provider 'aws' can plan and show its stacks" "... saying what it cannot do yet"
+is "$rc" 0 "apply with the real templates"
+[ "$rc" = 0 ] || diag "$err"
+like "$out" "add     edge/" "... creates the layers after the network from its outputs, up to edge"
+unlike "$out" "network/" "... the network stack as it was"
+run $cfg infra status
+is "$rc" 0 "status: all four stacks up"
+[ "$rc" = 0 ] || diag "$out"
+test ! -e "$MDEPLOY_STATE_DIR/infra"
+ok $? "nothing local was made (provider aws never falls back to local)"
 done_testing

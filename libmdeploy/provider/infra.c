@@ -1,6 +1,6 @@
 /*
  * infra.c - the public infrastructure calls (mdeploy/infra.h): check the
- * arguments, choose the provider, dispatch. Only "local" exists so far.
+ * arguments, choose the provider, dispatch.
  */
 #include "mdeploy_private.h"
 #include "local/infra.h"
@@ -36,16 +36,6 @@ static int is_aws(const mdeploy_config *cfg, const mdeploy_infra_options *opts)
 	return !strcmp(provider_of(cfg, opts), "aws");
 }
 
-/* What the aws provider cannot do yet: said, never done locally instead. */
-static int aws_todo(const mdeploy_config *cfg, const char *what)
-{
-	return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, INFRA_CLS,
-	                          "infra %s: %s: provider 'aws' can plan and show its stacks (plan, status, outputs) but not %s "
-	                          "them yet; use the templates of infra/aws/ with CloudFormation meanwhile",
-	                          what, mdeploy_config_where(cfg, "infrastructure.provider"),
-	                          !strcmp(what, "apply") ? "apply" : "destroy");
-}
-
 static int check(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
                  const mdeploy_infra_options *opts)
 {
@@ -79,7 +69,7 @@ int mdeploy_infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_co
 {
 	int rc = check(ctx, store, cfg, opts);
 	if (!rc && is_aws(cfg, opts))
-		return aws_todo(cfg, "apply");
+		return mdeploy_awsp__infra_apply(ctx, cfg, opts, cb, payload, n);
 	return rc ? rc : mdeploy_local__infra_apply(ctx, store, cfg, opts, cb, payload, n);
 }
 
@@ -88,7 +78,7 @@ int mdeploy_infra_destroy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_
 {
 	int rc = check(ctx, store, cfg, opts);
 	if (!rc && is_aws(cfg, opts))
-		return aws_todo(cfg, "destroy");
+		return mdeploy_awsp__infra_destroy(ctx, cfg, opts, cb, payload, n);
 	return rc ? rc : mdeploy_local__infra_destroy(ctx, store, cfg, opts, cb, payload, n);
 }
 

@@ -36,16 +36,40 @@
 
 MDEPLOY_BEGIN_DECL
 
+/*
+ * What the provider reports while it waits on an operation it does not do
+ * itself: with provider "aws", each CloudFormation stack event of an apply
+ * or destroy, oldest first, as it happens. Borrowed strings.
+ */
+typedef struct mdeploy_infra_event {
+	const char *stack;      /* "moodle-production-network" */
+	const char *resource;   /* the logical id ("Vpc"); the stack's name for the stack itself */
+	const char *type;       /* "AWS::EC2::VPC", "AWS::CloudFormation::Stack" */
+	const char *status;     /* "CREATE_IN_PROGRESS", "CREATE_FAILED", "DELETE_COMPLETE" ... */
+	const char *reason;     /* ResourceStatusReason, or NULL */
+	const char *time;       /* ISO 8601, as CloudFormation gives it */
+} mdeploy_infra_event;
+
+/* Non-zero aborts the wait (MDEPLOY_EUSER); the operation goes on in CloudFormation. */
+typedef int (*mdeploy_infra_event_cb)(const mdeploy_infra_event *e, void *payload);
+
 typedef struct mdeploy_infra_options {
 	unsigned int version;
-	const char *provider;   /* NULL or "local" */
-	/* destroy: also remove the data (database cluster, Redis data,
-	 * moodledata, certificates). Without it they are kept for the next apply. */
+	const char *provider;   /* NULL (mdeploy.yml's infrastructure.provider, else "local"), "local", "aws" */
+	/* destroy: also remove the data (local: database cluster, Redis data,
+	 * moodledata, certificates; aws: the stacks that hold data). Without it
+	 * they are kept for the next apply. */
 	int delete_data;
+	/* version 2 */
+	mdeploy_infra_event_cb event_cb;  /* may be NULL */
+	void *event_payload;
+	/* aws: seconds one stack's operation may take before apply or destroy
+	 * gives up waiting (MDEPLOY_ETIMEOUT; CloudFormation goes on); 0: 3600 */
+	unsigned int timeout;
 } mdeploy_infra_options;
 
-#define MDEPLOY_INFRA_OPTIONS_VERSION 1
-#define MDEPLOY_INFRA_OPTIONS_INIT { MDEPLOY_INFRA_OPTIONS_VERSION, NULL, 0 }
+#define MDEPLOY_INFRA_OPTIONS_VERSION 2
+#define MDEPLOY_INFRA_OPTIONS_INIT { MDEPLOY_INFRA_OPTIONS_VERSION, NULL, 0, NULL, NULL, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_infra_options_init(mdeploy_infra_options *opts, unsigned int version);
 
