@@ -41,10 +41,23 @@ typedef struct mdeploy_aws__creds {
 	const char *source;    /* "environment", "shared-credentials-file", ... (static) */
 } mdeploy_aws__creds;
 
+typedef struct mdeploy_aws__client mdeploy_aws__client;
+
 void mdeploy_aws__creds_dispose(mdeploy_aws__creds *c);
+/* Fill *c with copies (token may be NULL or ""); wiped by dispose. */
+int mdeploy_aws__creds_set(mdeploy_aws__creds *c, const char *akid, const char *secret, const char *token,
+                           int64_t expiration, const char *source);
+
+/* credentials_process.c: the profile's credential_process, run without a
+ * shell (its words split as the AWS CLI does); 1 when the profile has none. */
+int mdeploy_aws__credential_process(mdeploy_aws__creds *out, mdeploy_aws__client *c);
+/* Split a command line into words: blanks separate, '...' is literal, "..."
+ * keeps \" \\ \$ \` escapes, \ outside quotes escapes the next character.
+ * *argv is NULL-terminated, free it with mdeploy_aws__words_free(). */
+int mdeploy_aws__words(char ***argv, const char *line);
+void mdeploy_aws__words_free(char **argv);
 
 /* ---- the client (endpoint.c: region, endpoints, shared config files) ---- */
-typedef struct mdeploy_aws__client mdeploy_aws__client;
 
 typedef struct mdeploy_aws__client_options {
 	const char *region;    /* overrides AWS_REGION / the profile (mdeploy.yml) */
@@ -73,6 +86,7 @@ struct mdeploy_aws__client {
 	int64_t skew;                     /* seconds added to the local clock */
 	int max_attempts;
 	int retry_tokens;                 /* the standard mode's retry quota */
+	int depth;                        /* source_profile hops that led to this client */
 };
 
 int mdeploy_aws__client_new(mdeploy_aws__client **out, const mdeploy_aws__client_options *o);

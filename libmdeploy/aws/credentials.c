@@ -5,13 +5,19 @@
  *  2. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (or the
  *     profile's web_identity_token_file + role_arn) -> STS
  *     AssumeRoleWithWebIdentity (an unsigned call)
- *  3. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
- *     ~/.aws/credentials), profile AWS_PROFILE or default
- *  4. the shared config file's keys for that profile
- *  5. ECS/EKS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+ *  3. a role to assume: the profile's role_arn with source_profile (the
+ *     credentials of that profile, which may itself assume a role) or
+ *     credential_source (Environment, Ec2InstanceMetadata, EcsContainer)
+ *     -> STS AssumeRole signed with them (external_id, duration_seconds,
+ *     role_session_name honoured; mfa_serial refused: it needs a person)
+ *  4. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
+ *     ~/.aws/credentials), profile AWS_PROFILE or default, then the shared
+ *     config file's keys for that profile
+ *  5. the profile's credential_process (credentials_process.c)
+ *  6. ECS/EKS container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
  *     (on 169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI, with
  *     AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)
- *  6. EC2 instance metadata with IMDSv2 tokens (AWS_EC2_METADATA_SERVICE_ENDPOINT,
+ *  7. EC2 instance metadata with IMDSv2 tokens (AWS_EC2_METADATA_SERVICE_ENDPOINT,
  *     off with AWS_EC2_METADATA_DISABLED=true)
  *
  * Temporary credentials are refreshed 5 minutes before they expire. Nothing
@@ -60,8 +66,8 @@ static int creds_copy(mdeploy_aws__creds *dst, const mdeploy_aws__creds *src)
 	return 0;
 }
 
-static int creds_set(mdeploy_aws__creds *c, const char *akid, const char *secret, const char *token,
-                     int64_t expiration, const char *source)
+int mdeploy_aws__creds_set(mdeploy_aws__creds *c, const char *akid, const char *secret, const char *token,
+                           int64_t expiration, const char *source)
 {
 	memset(c, 0, sizeof(*c));
 	c->access_key_id = mdeploy__strdup(akid);
@@ -103,7 +109,7 @@ static int from_env(mdeploy_aws__creds *out)
 		return mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_CONFIG,
 		                          "aws: %s is set but %s is not", id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 		                          id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-	return creds_set(out, id, secret, env("AWS_SESSION_TOKEN"), 0, "environment");
+	return mdeploy_aws__creds_set(out, id, secret, env("AWS_SESSION_TOKEN"), 0, "environment");
 }
 
 static int from_profile(mdeploy_aws__creds *out, mdeploy_aws__client *c)
@@ -117,7 +123,7 @@ static int from_profile(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 		                          "aws: profile '%s' has %s but not %s", c->profile,
 		                          id ? "aws_access_key_id" : "aws_secret_access_key",
 		                          id ? "aws_secret_access_key" : "aws_access_key_id");
-	return creds_set(out, id, secret, mdeploy_aws__profile_value(c, "aws_session_token"), 0,
+	return mdeploy_aws__creds_set(out, id, secret, mdeploy_aws__profile_value(c, "aws_session_token"), 0,
 	                 "shared credentials file");
 }
 
@@ -147,7 +153,7 @@ static int from_json(mdeploy_aws__creds *out, const char *body, size_t len, cons
 		json_decref(doc);
 		return rc;
 	}
-	rc = creds_set(out, id, secret, token, expiration, source);
+	rc = mdeploy_aws__creds_set(out, id, secret, token, expiration, source);
 	json_decref(doc);
 	return rc;
 }
@@ -198,7 +204,7 @@ static int web_identity(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 		rc = mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_NET,
 		                        "aws: AssumeRoleWithWebIdentity answered without credentials");
 	else if (!exp_s || !(rc = mdeploy_aws__parse_time(&expiration, exp_s)))
-		rc = creds_set(out, id, secret, stoken, expiration, "web identity");
+		rc = mdeploy_aws__creds_set(out, id, secret, stoken, expiration, "web identity");
 	wipe_free(id);
 	wipe_free(secret);
 	wipe_free(stoken);
@@ -335,14 +341,137 @@ out:
 	return rc;
 }
 
+/* The credentials of STS's <Credentials> in an answer. */
+static int sts_credentials(mdeploy_aws__creds *out, xmlDoc *doc, const char *action, const char *source)
+{
+	char *id = mdeploy_aws__xml_text(doc, "Credentials/AccessKeyId");
+	char *secret = mdeploy_aws__xml_text(doc, "Credentials/SecretAccessKey");
+	char *stoken = mdeploy_aws__xml_text(doc, "Credentials/SessionToken");
+	char *exp_s = mdeploy_aws__xml_text(doc, "Credentials/Expiration");
+	int64_t expiration = 0;
+	int rc;
+
+	if (!id || !secret)
+		rc = mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_NET, "aws: %s answered without credentials", action);
+	else if (!exp_s || !(rc = mdeploy_aws__parse_time(&expiration, exp_s)))
+		rc = mdeploy_aws__creds_set(out, id, secret, stoken, expiration, source);
+	wipe_free(id);
+	wipe_free(secret);
+	wipe_free(stoken);
+	free(exp_s);
+	return rc;
+}
+
+#define MAX_ROLE_HOPS 5
+
+static int assume_role(mdeploy_aws__creds *out, mdeploy_aws__client *c)
+{
+	const char *role = mdeploy_aws__profile_value(c, "role_arn");
+	const char *src = mdeploy_aws__profile_value(c, "source_profile");
+	const char *csrc = mdeploy_aws__profile_value(c, "credential_source");
+	const char *session = mdeploy_aws__profile_value(c, "role_session_name");
+	const char *ext = mdeploy_aws__profile_value(c, "external_id");
+	const char *duration = mdeploy_aws__profile_value(c, "duration_seconds");
+	const char *params[11];
+	mdeploy_aws__client_options o;
+	mdeploy_aws__client *sub = NULL;
+	mdeploy_aws__creds seed;
+	xmlDoc *doc = NULL;
+	char sess[64];
+	size_t np = 0;
+	int rc;
+
+	if (!role || (!src && !csrc))
+		return 1; /* not a role profile (role_arn with web_identity_token_file: web identity) */
+	if (src && csrc)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_CONFIG,
+		                          "aws: profile '%s' has both source_profile and credential_source", c->profile);
+	if (mdeploy_aws__profile_value(c, "mfa_serial"))
+		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_CONFIG,
+		                          "aws: profile '%s' asks for an MFA code (mfa_serial), which mdeploy cannot type: "
+		                          "use a role without MFA for automation", c->profile);
+	if (c->depth >= MAX_ROLE_HOPS)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_CONFIG,
+		                          "aws: profile '%s': more than %d source_profile hops (a loop?)", c->profile,
+		                          MAX_ROLE_HOPS);
+	memset(&seed, 0, sizeof(seed));
+	if (csrc) {
+		if (!strcmp(csrc, "Environment"))
+			rc = from_env(&seed);
+		else if (!strcmp(csrc, "Ec2InstanceMetadata"))
+			rc = imds(&seed, c);
+		else if (!strcmp(csrc, "EcsContainer"))
+			rc = container(&seed, c);
+		else
+			return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_CONFIG,
+			                          "aws: profile '%s': credential_source '%s' is not Environment, "
+			                          "Ec2InstanceMetadata or EcsContainer", c->profile, csrc);
+		if (rc > 0)
+			return mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_CONFIG,
+			                          "aws: profile '%s': credential_source %s has no credentials", c->profile, csrc);
+		if (rc)
+			return rc;
+	} else if (!strcmp(src, c->profile)) {
+		/* A profile that is its own source: its static keys, as the AWS CLI does. */
+		if ((rc = from_profile(&seed, c)) > 0)
+			return mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_CONFIG,
+			                          "aws: profile '%s' is its own source_profile but has no keys", c->profile);
+		if (rc)
+			return rc;
+	}
+	o.region = c->region;
+	o.endpoint = c->endpoint;
+	o.profile = seed.access_key_id ? c->profile : src;
+	if ((rc = mdeploy_aws__client_new(&sub, &o))) {
+		mdeploy_aws__creds_dispose(&seed);
+		mdeploy__error_prefix("aws: profile '%s': source_profile", c->profile);
+		return rc;
+	}
+	sub->depth = c->depth + 1;
+	if (seed.access_key_id) {
+		sub->creds = seed; /* the sub-client owns them now */
+		sub->have_creds = 1;
+	}
+	if (!session) {
+		snprintf(sess, sizeof(sess), "mdeploy-%lld", (long long)time(NULL));
+		session = sess;
+	}
+	params[np++] = "RoleArn";
+	params[np++] = role;
+	params[np++] = "RoleSessionName";
+	params[np++] = session;
+	if (ext) {
+		params[np++] = "ExternalId";
+		params[np++] = ext;
+	}
+	if (duration) {
+		params[np++] = "DurationSeconds";
+		params[np++] = duration;
+	}
+	params[np] = NULL;
+	rc = mdeploy_aws__query_call(sub, "sts", "STS", "2011-06-15", "AssumeRole", params, &doc);
+	mdeploy_aws__client_free(sub);
+	if (rc) {
+		mdeploy__error_prefix("aws: profile '%s': assuming role %s", c->profile, role);
+		return rc == MDEPLOY_ENOTFOUND ? MDEPLOY_EAUTH : rc;
+	}
+	rc = sts_credentials(out, doc, "AssumeRole", "assumed role");
+	xmlFreeDoc(doc);
+	return rc;
+}
+
 static int resolve(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 {
 	int rc;
 	if ((rc = from_env(out)) <= 0)
 		return rc;
+	if ((rc = assume_role(out, c)) <= 0)
+		return rc;
 	if ((rc = web_identity(out, c)) <= 0)
 		return rc;
 	if ((rc = from_profile(out, c)) <= 0)
+		return rc;
+	if ((rc = mdeploy_aws__credential_process(out, c)) <= 0)
 		return rc;
 	if ((rc = container(out, c)) <= 0)
 		return rc;
@@ -351,7 +480,8 @@ static int resolve(mdeploy_aws__creds *out, mdeploy_aws__client *c)
 	return mdeploy__error_set(MDEPLOY_EAUTH, MDEPLOY_ERROR_CLASS_CONFIG,
 	                          "aws: no credentials: tried the environment (AWS_ACCESS_KEY_ID), web identity "
 	                          "(AWS_WEB_IDENTITY_TOKEN_FILE), the profile '%s' of the shared credentials and config "
-	                          "files, container credentials and EC2 instance metadata",
+	                          "files (keys, role_arn, credential_process), container credentials and EC2 instance "
+	                          "metadata",
 	                          c->profile);
 }
 
