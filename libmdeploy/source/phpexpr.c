@@ -276,7 +276,22 @@ static int interpolate(struct mdeploy__php_ev *ev, const char *s, unsigned int l
 	return rc ? rc : *out ? 0 : mdeploy__error_oom();
 }
 
+static int parse_primary_(struct mdeploy__php_ev *ev, mdeploy__pv **out);
+
+/* A primary expression; on an error *out is NULL (a value parsed before the
+ * lexer failed on the next token is freed here, not left to the caller). */
 static int parse_primary(struct mdeploy__php_ev *ev, mdeploy__pv **out)
+{
+	int rc;
+	*out = NULL;
+	if ((rc = parse_primary_(ev, out)) != 0 && *out) {
+		mdeploy__pv_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int parse_primary_(struct mdeploy__php_ev *ev, mdeploy__pv **out)
 {
 	unsigned int line = LX->tline;
 	int rc;
