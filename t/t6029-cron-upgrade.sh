@@ -34,7 +34,10 @@ EOF
 $d = getenv('MDEPLOY_TEST_DATAROOT');
 if (file_exists("$d/climaintenance.html")) { echo "CLI maintenance mode active, cron execution suspended.\n"; exit(1); }
 file_put_contents("$d/log", "cron start\n", FILE_APPEND);
-sleep(5);
+// Long enough that maintenance goes on while it runs, however slow the machine:
+// it runs until then (at most 60 s), and 1 s more.
+for ($i = 0; $i < 600 && !file_exists("$d/climaintenance.html"); $i++) { usleep(100000); }
+sleep(1);
 file_put_contents("$d/log", "cron end\n", FILE_APPEND);
 EOF
 	cat >"$1/appspec.yml" <<'EOF'
@@ -78,7 +81,7 @@ is "$rc" 0 "A deployed"
 "$MDEPLOY" cron run prod >"$TMP/cron.out" 2>&1 &
 cron=$!
 i=0
-while [ $i -lt 50 ] && ! grep -q "cron start" "$MDEPLOY_TEST_DATAROOT/log"; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 600 ] && ! grep -q "cron start" "$MDEPLOY_TEST_DATAROOT/log"; do sleep 0.1; i=$((i + 1)); done
 run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "the upgrade deployment succeeds"
 [ "$rc" = 0 ] || diag "$err"

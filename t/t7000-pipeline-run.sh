@@ -117,7 +117,7 @@ stages:
         type: approval
         namespace: Gate
         comment: "ship #{pipeline.name}?"
-        timeout: 2s
+        timeout: 60s
   - name: Ship
     actions:
       - name: ship
@@ -125,6 +125,9 @@ stages:
         command: |
           echo "#{Gate.decision}: #{Gate.comment}" > $TMP/shipped
 EOF
+# The same pipeline with a short approval timeout, for "no decision"; the
+# others get 60 s, so a slow machine (ASan, load) cannot time them out.
+sed 's/^name: appr$/name: apprshort/; s/timeout: 60s/timeout: 2s/' pipelines/appr.yml >pipelines/apprshort.yml
 mdeploy pipeline run --poll-ms 50 appr >/dev/null 2>"$TMP/appr1.err" &
 pid=$!
 wait_until '[ -n "$(latest_id appr)" ] && [ "$(field "$(latest_id appr)" ".actions[1].status")" = Waiting ]'
@@ -152,9 +155,9 @@ is "$(field "$id2" .status)" Failed "rejected: execution Failed"
 is "$(field "$id2" '.actions[2].status')" Pending "rejected: later stage not run"
 is "$(field "$id2" '.actions[1].comment')" "not today" "rejected: comment recorded"
 
-run mdeploy pipeline run --poll-ms 50 appr
+run mdeploy pipeline run --poll-ms 50 apprshort
 is "$rc" 1 "no decision: run exits 1"
-id3=$(latest_id appr)
+id3=$(latest_id apprshort)
 is "$(field "$id3" '.actions[1].summary')" "timed out" "no decision: approval timed out"
 like "$err" "no decision within 2s" "no decision: says so"
 
