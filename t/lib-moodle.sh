@@ -45,6 +45,20 @@
 # moodle_site_install TAG DIR DB DATAROOT: install_database.php of TAG's tree
 # in DIR (exported when missing) into a new DB and DATAROOT; what the cache
 # is made with.
+#
+# A site deployed by mdeploy (the deployment tests start from here):
+# moodle_bundle DIR BUNDLE: the release tree in DIR with this source tree's
+# default hooks (hooks/appspec.yml, hooks/mdeploy-hooks) bundled as BUNDLE;
+# DIR is removed.
+# moodle_debug_log DB: Moodle's debugging at DEVELOPER level, not displayed:
+# PHP's notices and Moodle's exceptions go to the servers' logs, so a 500
+# says why.
+# moodle_group_prod: in the current directory, an mdeploy.yml of application
+# moodle with one group, prod: 2 instances on $port, its load balancer on
+# 127.0.0.1:$lbport ($lb is its URL), the default deployment config and
+# health check; prod's parameters MOODLE_DBHOST/DBPORT/DBNAME/DBUSER (the
+# database moodle of this test's cluster) and MOODLE_DATAROOT
+# ($TMP/moodledata), its secret MOODLE_DBPASS.
 
 MOODLE_PHP_EXTENSIONS="pgsql xml mbstring curl zip gd intl soap"
 
@@ -279,4 +293,31 @@ moodle_site_restore() {
 			timecreated = extract(epoch FROM now())::bigint" ||
 		return 1
 	mkdir -p "$3" && tar -C "$3" -xf "$MOODLE_SITE_DATA"
+}
+
+moodle_bundle() {
+	cp "$top_srcdir/hooks/appspec.yml" "$1/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$1/" &&
+		"$MDEPLOY" -q bundle create "$1" "$2" >/dev/null && rm -rf "$1"
+}
+
+moodle_debug_log() {
+	moodle_psql "$1" "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
+	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
+}
+
+moodle_group_prod() {
+	cat >mdeploy.yml <<EOF
+application:
+  name: moodle
+groups:
+  - name: prod
+    fleet: { size: 2, port: $port }
+    load_balancer: { listen: 127.0.0.1:$lbport }
+EOF
+	lb="http://127.0.0.1:$lbport"
+	for _kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodle MOODLE_DBUSER=moodle \
+		MOODLE_DATAROOT="$TMP/moodledata"; do
+		"$MDEPLOY" -q params put "/moodle/prod/${_kv%%=*}" "${_kv#*=}" >/dev/null || return 1
+	done
+	printf '%s' "$MOODLE_PGPASS" | "$MDEPLOY" -q secrets put moodle/prod/MOODLE_DBPASS >/dev/null
 }

@@ -4,26 +4,11 @@
 # rejected, timed out), retry, superseded and queued modes, and kill -9
 # of the runner followed by resume.
 . "${top_srcdir:-.}/t/lib.sh"
+. "$top_srcdir/t/lib-pipeline.sh"
 
 cd "$TMP" || exit 1
 mkdir pipelines
 
-# wait_until 'SHELL CONDITION': up to 60 s. It returns as soon as the
-# condition holds: the limit only matters on a loaded machine (the ASan
-# suite timed out at 15 s waiting for approvals).
-wait_until() {
-	_i=0
-	while [ $_i -lt 600 ]; do
-		if eval "$1"; then return 0; fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	diag "timed out waiting for: $1"
-	return 1
-}
-# field EXECUTION JQ: one value from `status --json`.
-field() { mdeploy pipeline status --json "$1" 2>/dev/null | jq -r "$2"; }
-latest_id() { mdeploy pipeline history --json "$1" 2>/dev/null | jq -r '.[0].id // empty'; }
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
 # ---- run_order, artifacts, variables -----------------------------------

@@ -4,73 +4,14 @@
 # deployed to PHP instances behind HAProxy, then checked through the load
 # balancer by a later action that gets the deployment id.
 . "${top_srcdir:-.}/t/lib.sh"
-
-[ -x /usr/sbin/haproxy ] && command -v php >/dev/null && command -v curl >/dev/null ||
-	skip_all "haproxy, php or curl missing"
-
-n=$(( ($$ + 77) % 150 ))
-export MDEPLOY_LOCAL_ADDRESS_BASE="127.$((100 + n))"
-lbport=$(free_port)
-port=$(free_port)
-[ "$port" != "$lbport" ] || port=$(free_port)
-
-cleanup() {
-	for f in "$MDEPLOY_STATE_DIR"/local/lb/*/haproxy.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	mdeploy --json fleet list 2>/dev/null | jq -r '.fleets[].name' 2>/dev/null | while read -r f; do
-		mdeploy --json fleet show "$f" 2>/dev/null | jq -r '.instances[].pid' | while read -r pid; do
-			[ "$pid" -gt 0 ] 2>/dev/null && kill -- "-$pid" 2>/dev/null
-		done
-	done
-	_tap_cleanup
-}
-trap cleanup EXIT
+. "$top_srcdir/t/lib-deploy.sh"
+. "$top_srcdir/t/lib-pipeline.sh"
+deploy_test_init 77
 
 cd "$TMP" || exit 1
-mkdir -p pipelines keys
-cat >mdeploy.yml <<EOF
-application:
-  name: demo
-groups:
-  - name: prod
-    fleet: { size: 2, min: 1, max: 4, port: $port }
-    load_balancer: { listen: '127.0.0.1:$lbport', slots: 16 }
-    health_check: { interval: 100ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 1 }
-    alarms: { window: 200ms }
-    drain_timeout: 1s
-EOF
-mdeploy key generate keys/release.pem >/dev/null 2>&1 || exit 1
-cat >pipelines/ship.yml <<EOF
-name: ship
-variables:
-  - name: text
-stages:
-  - name: Source
-    actions:
-      - name: Make-site
-        type: shell
-        outputs: [site]
-        command: |
-          mkdir -p site/hooks
-          printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
-          printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml
-          cp $TMP/validate.sh site/hooks/validate.sh
-  - name: Build
-    actions:
-      - name: Bundle
-        type: build
-        inputs: [site]
-        outputs: [bundle]
-        key: keys/release.pem
-  - name: Production
-    actions:
-      - name: Deploy
-        type: deploy
-        namespace: D
-        group: prod
-        key: keys/release.pem.pub
-        inputs: [bundle]
+pipeline_ship_setup demo || exit 1
+pipeline_ship_yml '' '' '        namespace: D'
+cat >>pipelines/ship.yml <<EOF
       - name: Check
         type: shell
         run_order: 2

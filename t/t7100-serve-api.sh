@@ -7,68 +7,15 @@
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-serve.sh"
+. "$top_srcdir/t/lib-pipeline.sh"
 deploy_test_init 71
 
 command -v jq >/dev/null || { echo "Bail out! jq is needed"; exit 1; }
 trap 'serve_stop; deploy_test_cleanup' EXIT
 
 cd "$TMP" || exit 1
-mkdir -p pipelines keys
-cat >mdeploy.yml <<EOF
-application:
-  name: web
-groups:
-  - name: prod
-    fleet: { size: 2, min: 1, max: 4, port: $port }
-    load_balancer: { listen: '127.0.0.1:$lbport', slots: 16 }
-    health_check: { interval: 100ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 1 }
-    alarms: { window: 200ms }
-    drain_timeout: 1s
-    blue_retention: 0s
-EOF
-mdeploy key generate keys/release.pem >/dev/null 2>&1 || exit 1
-cat >validate.sh <<'EOF'
-#!/bin/sh
-curl -sf "http://$MDEPLOY_INSTANCE_ADDR:$MDEPLOY_HTTP_PORT/" >/dev/null
-EOF
-chmod 755 validate.sh
-cat >pipelines/ship.yml <<EOF
-name: ship
-variables:
-  - name: text
-stages:
-  - name: Source
-    actions:
-      - name: Make-site
-        type: shell
-        outputs: [site]
-        command: |
-          echo "making the site: #{variables.text}"
-          mkdir -p site/hooks
-          printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
-          printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml
-          cp $TMP/validate.sh site/hooks/validate.sh
-  - name: Gate
-    actions:
-      - name: Release-manager
-        type: approval
-        comment: "ship #{variables.text}?"
-        timeout: 120s
-  - name: Build
-    actions:
-      - name: Bundle
-        type: build
-        inputs: [site]
-        outputs: [bundle]
-        key: keys/release.pem
-  - name: Production
-    actions:
-      - name: Deploy
-        type: deploy
-        group: prod
-        key: keys/release.pem.pub
-        inputs: [bundle]
-EOF
+pipeline_ship_setup web '    blue_retention: 0s' || exit 1
+pipeline_ship_yml '          echo "making the site: #{variables.text}"' 120s
 
 # ---- listening and tokens -----------------------------------------------
 run mdeploy serve --listen 0.0.0.0 --port 0
@@ -113,12 +60,7 @@ is "$(jq -r '[.name, .read_only, .via, (.csrf | length)] | @tsv' .body)" "alice	
 # ---- a real pipeline run, waiting for its approval -----------------------
 "$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release one" >run1.out 2>run1.err &
 runner=$!
-i=0
-while [ $i -lt 300 ]; do
-	[ "$(api "$R" /api/approvals | jq '.approvals | length')" = 1 ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_until '[ "$(api "$R" /api/approvals | jq ".approvals | length")" = 1 ]'
 api "$R" /api/approvals >/dev/null
 is "$(api_status)" 200 "approvals: 200 with a read-only token"
 is "$(jq -r '.approvals[0] | [.pipeline, .action, .summary] | @tsv' .body)" \
@@ -234,13 +176,7 @@ is "$(api_status)" 404 "an unknown group: 404"
 # ---- rollback and stop through the API ---------------------------------------
 "$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release two" >run2.out 2>&1 &
 runner=$!
-i=0
-while [ $i -lt 300 ]; do
-	id2=$(api "$R" /api/approvals | jq -r '.approvals[0].execution // empty')
-	[ -n "$id2" ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_until 'id2=$(api "$R" /api/approvals | jq -r ".approvals[0].execution // empty"); [ -n "$id2" ]'
 api_post "$W" "/api/executions/$id2/approve" '{"action":"Gate/Release-manager"}' >/dev/null
 is "$(api_status)" 200 "second release approved"
 wait "$runner"
@@ -278,13 +214,7 @@ is "$(mdeploy serve audit --json | jq -r '.audit | map(select(.action == "rollba
 # ---- reject ------------------------------------------------------------------------
 "$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release three" >run3.out 2>&1 &
 runner=$!
-i=0
-while [ $i -lt 300 ]; do
-	id3=$(api "$R" /api/approvals | jq -r '.approvals[0].execution // empty')
-	[ -n "$id3" ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_until 'id3=$(api "$R" /api/approvals | jq -r ".approvals[0].execution // empty"); [ -n "$id3" ]'
 api_post "$W" "/api/executions/$id3/reject" '{"action":"Gate/Release-manager","comment":"not on a Friday"}' >/dev/null
 is "$(api_status)" 200 "reject: 200"
 is "$(jq -r '[.decision, .comment, .by] | @tsv' .body)" "rejected	not on a Friday	token:alice" "reject: decision, comment, who"

@@ -11,6 +11,7 @@
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-serve.sh"
+. "$top_srcdir/t/lib-pipeline.sh"
 deploy_test_init 72
 
 for tool in node npm jq; do
@@ -26,66 +27,12 @@ mkdir -p "$shots"
 trap 'serve_stop; deploy_test_cleanup' EXIT
 
 cd "$TMP" || exit 1
-mkdir -p pipelines keys
-cat >mdeploy.yml <<EOF
-application:
-  name: web
-groups:
-  - name: prod
-    fleet: { size: 2, min: 1, max: 4, port: $port }
-    load_balancer: { listen: '127.0.0.1:$lbport', slots: 16 }
-    health_check: { interval: 100ms, timeout: 1s, healthy_threshold: 1, unhealthy_threshold: 1 }
-    traffic_shift: { type: canary, percent: 50, interval: 6s }
-    alarms: { window: 200ms }
-    drain_timeout: 1s
-    blue_retention: 1h
-EOF
-mdeploy key generate keys/release.pem >/dev/null 2>&1 || exit 1
-cat >validate.sh <<'EOF'
-#!/bin/sh
-curl -sf "http://$MDEPLOY_INSTANCE_ADDR:$MDEPLOY_HTTP_PORT/" >/dev/null
-EOF
-chmod 755 validate.sh
-cat >pipelines/ship.yml <<EOF
-name: ship
-variables:
-  - name: text
-stages:
-  - name: Source
-    actions:
-      - name: Make-site
-        type: shell
-        outputs: [site]
-        command: |
-          echo "making the site: #{variables.text}"
+pipeline_ship_setup web '    traffic_shift: { type: canary, percent: 50, interval: 6s }
+    blue_retention: 1h' || exit 1
+pipeline_ship_yml '          echo "making the site: #{variables.text}"
           sleep 2
           echo "still making it"
-          sleep 4
-          mkdir -p site/hooks
-          printf '<?php echo "%s\\\\n";\\n' "#{variables.text}" > site/index.php
-          printf 'version: 0.0\\nos: linux\\nhooks:\\n  ValidateService:\\n    - location: hooks/validate.sh\\n      timeout: 30\\n' > site/appspec.yml
-          cp $TMP/validate.sh site/hooks/validate.sh
-  - name: Gate
-    actions:
-      - name: Release-manager
-        type: approval
-        comment: "ship #{variables.text}?"
-        timeout: 300s
-  - name: Build
-    actions:
-      - name: Bundle
-        type: build
-        inputs: [site]
-        outputs: [bundle]
-        key: keys/release.pem
-  - name: Production
-    actions:
-      - name: Deploy
-        type: deploy
-        group: prod
-        key: keys/release.pem.pub
-        inputs: [bundle]
-EOF
+          sleep 4' 300s
 
 serve_start
 ok $? "serve listens"

@@ -7,24 +7,11 @@
 # trail, without the URL's secret path.
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-serve.sh"
+. "$top_srcdir/t/lib-pipeline.sh"
 
 command -v python3 >/dev/null || { echo "Bail out! python3 is needed for the webhook receiver"; exit 1; }
 cd "$TMP" || exit 1
 trap 'serve_stop; [ -n "${recv:-}" ] && kill "$recv" 2>/dev/null; _tap_cleanup' EXIT
-
-# wait_until 'SHELL CONDITION': up to 20 s.
-wait_until() {
-	_i=0
-	while [ $_i -lt 200 ]; do
-		if eval "$1"; then return 0; fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	diag "timed out waiting for: $1"
-	return 1
-}
-field() { mdeploy pipeline status --json "$1" 2>/dev/null | jq -r "$2"; }
-latest_id() { mdeploy pipeline history --json "$1" 2>/dev/null | jq -r '.[0].id // empty'; }
 
 # The receiver: one JSON line per POST in got.PATH (path without the leading
 # /, secret part included), answering 204; /broken answers 500.

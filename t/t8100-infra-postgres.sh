@@ -8,37 +8,13 @@
 # again; an apply killed (-9) half-way is resumed by the next; destroy
 # keeps the data, --delete-data removes it.
 . "${top_srcdir:-.}/t/lib.sh"
-
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/initdb" ] || { echo "Bail out! PostgreSQL 15 missing: apt-get install postgresql"; exit 1; }
-command -v jq >/dev/null || { echo "Bail out! jq missing"; exit 1; }
-# PostgreSQL runs as `postgres` when we are root: it must reach $TMP.
-[ "$(id -u)" = 0 ] && chmod 711 "$TMP"
-
-infra_cleanup() {
-	for d in "$TMP"/state*/infra/postgresql/data; do
-		[ -f "$d/postmaster.pid" ] || continue
-		kill -9 "$(head -n 1 "$d/postmaster.pid")" 2>/dev/null
-	done
-	for p in /proc/[0-9]*; do
-		{ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q "$TMP/" && kill -9 "${p#/proc/}" 2>/dev/null
-	done
-	_tap_cleanup
-}
-trap infra_cleanup EXIT
+. "$top_srcdir/t/lib-infra.sh"
+infra_test_init
+trap infra_test_cleanup EXIT
 
 plan 33
 cd "$TMP" || exit 1
-lb1=$(free_port) && lb2=$(free_port) || exit 1
-cat >mdeploy.yml <<EOF
-application:
-  name: moodle
-groups:
-  - name: prod
-    load_balancer: { listen: 127.0.0.1:$lb1 }
-  - name: staging
-    load_balancer: { listen: 127.0.0.1:$lb2 }
-EOF
+infra_two_groups || exit 1
 
 run mdeploy --json infra plan
 is "$rc" 0 "infra plan succeeds before anything exists"

@@ -6,34 +6,13 @@
 # AUTH + PING and fails when it is down or the password is wrong; apply
 # starts it again; destroy saves and keeps its data.
 . "${top_srcdir:-.}/t/lib.sh"
-
-[ -x /usr/lib/postgresql/15/bin/initdb ] || { echo "Bail out! PostgreSQL 15 missing: apt-get install postgresql"; exit 1; }
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-	{ echo "Bail out! redis-server missing: apt-get install redis-server"; exit 1; }
-command -v jq >/dev/null || { echo "Bail out! jq missing"; exit 1; }
-[ "$(id -u)" = 0 ] && chmod 711 "$TMP"
-
-infra_cleanup() {
-	mdeploy infra destroy >/dev/null 2>&1
-	for p in /proc/[0-9]*; do
-		{ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q "$TMP/" && kill -9 "${p#/proc/}" 2>/dev/null
-	done
-	_tap_cleanup
-}
-trap infra_cleanup EXIT
+. "$top_srcdir/t/lib-infra.sh"
+infra_test_init redis
+trap 'mdeploy infra destroy >/dev/null 2>&1; infra_test_cleanup' EXIT
 
 plan 20
 cd "$TMP" || exit 1
-lb1=$(free_port) && lb2=$(free_port) || exit 1
-cat >mdeploy.yml <<EOF
-application:
-  name: moodle
-groups:
-  - name: prod
-    load_balancer: { listen: 127.0.0.1:$lb1 }
-  - name: staging
-    load_balancer: { listen: 127.0.0.1:$lb2 }
-EOF
+infra_two_groups || exit 1
 
 run mdeploy --json infra plan
 like "$(printf '%s' "$out" | jq -r '[.changes[] | "\(.action) \(.resource)"] | join(",")')" "create redis" \

@@ -18,11 +18,7 @@ moodle_has_ref v4.5.0 && moodle_has_ref v4.5.5plus || skip_all "the Moodle repos
 command -v wrk >/dev/null || skip_all "wrk missing"
 
 # bundle REF NAME: the release tree of REF with this source tree's default hooks.
-bundle() {
-	moodle_export "$1" "$TMP/rel-$2" &&
-		cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel-$2/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel-$2/" &&
-		mdeploy -q bundle create "$TMP/rel-$2" "$TMP/$2.tar.zst" >/dev/null && rm -rf "$TMP/rel-$2"
-}
+bundle() { moodle_export "$1" "$TMP/rel-$2" && moodle_bundle "$TMP/rel-$2" "$TMP/$2.tar.zst"; }
 dbversion() { moodle_psql moodle "SELECT value FROM mdl_config WHERE name = 'version'"; }
 # journal_ms ID STEP FIELD: started_at_ms or finished_at_ms of a deployment's step.
 journal_ms() { mdeploy --json deploy status "$1" | jq -r --arg s "$2" --arg f "$3" '[.steps[] | select(.step == $s)][0][$f] // 0'; }
@@ -33,28 +29,13 @@ ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
 t0=$(date +%s)
 ok_cmd "an installed Moodle 4.5.0 site in database moodle" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
 diag "site restored in $(($(date +%s) - t0)) s"
-# PHP's notices and Moodle's exceptions in the servers' logs: a 500 says why.
-moodle_psql moodle "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
-	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
+moodle_debug_log moodle
 
 cd "$TMP" || exit 1
 # The default deployment config and health check (/, every second, 2 to
 # fall or rise); the load balancer on another port than the instances.
-cat >mdeploy.yml <<EOF
-application:
-  name: moodle
-groups:
-  - name: prod
-    fleet: { size: 2, port: $port }
-    load_balancer: { listen: 127.0.0.1:$lbport }
-EOF
-lb="http://127.0.0.1:$lbport"
+moodle_group_prod || exit 1
 adminpass=$MOODLE_ADMINPASS
-for kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodle MOODLE_DBUSER=moodle \
-	MOODLE_DATAROOT="$TMP/moodledata"; do
-	mdeploy -q params put "/moodle/prod/${kv%%=*}" "${kv#*=}" >/dev/null || exit 1
-done
-printf '%s' "$MOODLE_PGPASS" | mdeploy -q secrets put moodle/prod/MOODLE_DBPASS >/dev/null || exit 1
 printf '%s' "$adminpass" | mdeploy -q secrets put moodle/prod/MOODLE_ADMINPASS >/dev/null || exit 1
 
 t0=$(date +%s)

@@ -16,10 +16,7 @@ moodle_has_ref v4.5.0 || skip_all "the Moodle repository lacks v4.5.0"
 command -v wrk >/dev/null || skip_all "wrk missing"
 
 # bundle DIR NAME: the tree in DIR with this source tree's default hooks.
-bundle() {
-	cp "$top_srcdir/hooks/appspec.yml" "$1/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$1/" &&
-		mdeploy -q bundle create "$1" "$TMP/$2.tar.zst" >/dev/null && rm -rf "$1"
-}
+bundle() { moodle_bundle "$1" "$TMP/$2.tar.zst"; }
 journal_ms() { mdeploy --json deploy status "$1" | jq -r --arg s "$2" --arg f "$3" '[.steps[] | select(.step == $s)][0][$f]'; }
 
 # Our change: a commit on top of v4.5.0, the login page's "Lost password?".
@@ -34,25 +31,10 @@ moodle_export v4.5.0 "$TMP/rel-a" && bundle "$TMP/rel-a" a &&
 ok $? "bundles of Moodle 4.5.0 and of our change, with the default hooks"
 ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
 ok_cmd "an installed Moodle 4.5.0 site in database moodle" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
-# PHP's notices and Moodle's exceptions in the servers' logs: a 500 says why.
-moodle_psql moodle "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
-	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
+moodle_debug_log moodle
 
 cd "$TMP" || exit 1
-cat >mdeploy.yml <<EOF
-application:
-  name: moodle
-groups:
-  - name: prod
-    fleet: { size: 2, port: $port }
-    load_balancer: { listen: 127.0.0.1:$lbport }
-EOF
-lb="http://127.0.0.1:$lbport"
-for kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodle MOODLE_DBUSER=moodle \
-	MOODLE_DATAROOT="$TMP/moodledata"; do
-	mdeploy -q params put "/moodle/prod/${kv%%=*}" "${kv#*=}" >/dev/null || exit 1
-done
-printf '%s' "$MOODLE_PGPASS" | mdeploy -q secrets put moodle/prod/MOODLE_DBPASS >/dev/null || exit 1
+moodle_group_prod || exit 1
 
 t0=$(date +%s)
 run mdeploy deploy create prod a.tar.zst

@@ -29,31 +29,15 @@ command -v wrk >/dev/null || skip_all "wrk missing"
 purges=${MDEPLOY_TEST_PURGES:-12} windows=${MDEPLOY_TEST_WINDOWS:-6}
 live_purge=${MDEPLOY_TEST_LIVE_PURGE---muc --lang --js --filter}
 
-moodle_export v4.5.0 "$TMP/rel" &&
-	cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" &&
-	mdeploy -q bundle create "$TMP/rel" "$TMP/m450.tar.zst" >/dev/null && rm -rf "$TMP/rel"
+moodle_export v4.5.0 "$TMP/rel" && moodle_bundle "$TMP/rel" "$TMP/m450.tar.zst"
 ok $? "a bundle of Moodle 4.5.0 with the default hooks"
 ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
 ok_cmd "an installed Moodle 4.5.0 site in database moodle" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
 # Every PHP notice and warning in the servers' logs: a 500 then says why.
-moodle_psql moodle "UPDATE mdl_config SET value = '32767' WHERE name = 'debug';
-	UPDATE mdl_config SET value = '0' WHERE name = 'debugdisplay'" >/dev/null
+moodle_debug_log moodle
 
 cd "$TMP" || exit 1
-cat >mdeploy.yml <<EOF
-application:
-  name: moodle
-groups:
-  - name: prod
-    fleet: { size: 2, port: $port }
-    load_balancer: { listen: 127.0.0.1:$lbport }
-EOF
-lb="http://127.0.0.1:$lbport"
-for kv in MOODLE_DBHOST=127.0.0.1 MOODLE_DBPORT="$MOODLE_PGPORT" MOODLE_DBNAME=moodle MOODLE_DBUSER=moodle \
-	MOODLE_DATAROOT="$TMP/moodledata"; do
-	mdeploy -q params put "/moodle/prod/${kv%%=*}" "${kv#*=}" >/dev/null || exit 1
-done
-printf '%s' "$MOODLE_PGPASS" | mdeploy -q secrets put moodle/prod/MOODLE_DBPASS >/dev/null || exit 1
+moodle_group_prod || exit 1
 run mdeploy deploy create prod m450.tar.zst
 is "$rc" 0 "Moodle 4.5.0 deployed to 2 instances"
 [ "$rc" = 0 ] || { diag "$(printf '%s\n' "$err" | tail -n 30)"; done_testing; exit 1; }
