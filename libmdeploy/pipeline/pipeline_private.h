@@ -70,6 +70,12 @@ const char *mdeploy_pipeline__lookup(const char *ns, const char *name, void *pay
 
 /* runner.c: mark an execution nobody drives (or whose actions ended) Stopped. */
 int mdeploy_pipeline__finish_stop(mdeploy_ctx *ctx, mdeploy_store *store, const char *id);
+/* runner.c: become the runner of execution `id` (refused while a live process
+ * drives it), load the definition it was started with and drive it to its
+ * end. *storep may be reopened (around forks). */
+int mdeploy_pipeline__run_existing(mdeploy_ctx *ctx, mdeploy_store **storep, const char *id, unsigned int poll_ms);
+/* SQL: an execution that has not ended. */
+#define MDEPLOY_PIPELINE__NOT_FINAL " status NOT IN ('Succeeded', 'Failed', 'Stopped', 'Superseded')"
 
 /* notify.c: the notifications: schema, its checks, and sending `event`
  * ("approval", "failed", "succeeded") to the webhooks that want it. */
