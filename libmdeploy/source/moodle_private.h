@@ -1,6 +1,7 @@
 /*
  * moodle_private.h - the Moodle tree model's insides, shared by moodle.c
- * (core, plugins, problems) and moodle_types.c (plugin types).
+ * (core, plugins, problems), moodle_checks.c (checks across the tree) and
+ * moodle_types.c (plugin types).
  */
 #ifndef MDEPLOY_SOURCE_MOODLE_PRIVATE_H
 #define MDEPLOY_SOURCE_MOODLE_PRIVATE_H
@@ -40,6 +41,13 @@ struct mdeploy_moodle {
 	char **subtypes_of;
 	size_t nsubtypes_of;
 };
+
+/* moodle.c: the plugin named `component`, or NULL. */
+const struct plugin *mdeploy__moodle_find_plugin(const mdeploy_moodle *m, const char *component);
+
+/* moodle_checks.c: misplaced version.php files, symbolic links leaving the
+ * tree, requires/incompatible/dependencies; each found is a problem. */
+int mdeploy__moodle_check_tree(mdeploy_moodle *m);
 
 /* moodle_types.c */
 const char *mdeploy__moodle_type_dir(const mdeploy_moodle *m, const char *type);

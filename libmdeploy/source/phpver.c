@@ -13,13 +13,6 @@
 
 #define MAX_INCLUDE_DEPTH 8
 
-#define LX (ev->lx)
-#define NEXT() mdeploy__lex_next(LX)
-#define IS(p) mdeploy__lex_is(LX, p)
-#define IDENT(n) mdeploy__lex_ident(LX, n)
-#define EXPECT(p, w) mdeploy__lex_expect(LX, p, w)
-#define FAIL(...) mdeploy__lex_fail(LX, LX->tline, __VA_ARGS__)
-
 static int assign(struct mdeploy__php_ev *ev, const char *var, const char *prop, mdeploy__pv *v, unsigned int line)
 {
 	char *key;

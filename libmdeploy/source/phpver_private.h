@@ -98,10 +98,20 @@ const char *mdeploy__php_var_name(struct mdeploy__php_ev *ev, const char *var);
 int mdeploy__php_read_var(struct mdeploy__php_ev *ev, const char *var, const char *prop, unsigned int line,
                           mdeploy__pv **out);
 
+/* The parsers' shorthands for the lexer of `ev` (phpver.c, phpexpr.c, phpcall.c). */
+#define LX (ev->lx)
+#define NEXT() mdeploy__lex_next(LX)
+#define IS(p) mdeploy__lex_is(LX, p)
+#define IDENT(n) mdeploy__lex_ident(LX, n)
+#define EXPECT(p, w) mdeploy__lex_expect(LX, p, w)
+#define FAIL(...) mdeploy__lex_fail(LX, LX->tline, __VA_ARGS__)
+
 /* phpexpr.c */
 int mdeploy__php_parse_expr(struct mdeploy__php_ev *ev, mdeploy__pv **out);
 /* a OP b for the binary operators of expressions ("." "+" "==" ...). */
 mdeploy__pv *mdeploy__php_binary(struct mdeploy__php_ev *ev, const char *op, mdeploy__pv *a, mdeploy__pv *b,
                                  unsigned int line);
+/* phpcall.c: NAME(args...) with the arguments still to read (from the '('). */
+int mdeploy__php_call(struct mdeploy__php_ev *ev, const char *name, unsigned int line, mdeploy__pv **out);
 
 #endif
