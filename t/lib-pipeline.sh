@@ -2,10 +2,6 @@
 # t71NN). Source after lib.sh (and lib-deploy.sh for pipelines that deploy):
 #   . "$top_srcdir/t/lib.sh"; . "$top_srcdir/t/lib-pipeline.sh"
 #
-# wait_until 'SHELL CONDITION': polls the condition every 0.1 s for up to
-# 60 s and returns as soon as it holds; the limit only matters on a loaded
-# machine (the ASan suite timed out at 15 s waiting for approvals). On
-# timeout it says what it waited for (diag) and returns 1.
 # field EXECUTION JQ: one value from `pipeline status --json EXECUTION`.
 # latest_id PIPELINE: the id of PIPELINE's latest execution (empty if none).
 #
@@ -29,17 +25,6 @@
 # keys/release.pem.pub, followed by DEPLOY-LINES (YAML at the action's
 # indentation, 8 spaces). Production is the last stage: a test can append
 # actions to it.
-
-wait_until() {
-	_wu_i=0
-	while [ $_wu_i -lt 600 ]; do
-		if eval "$1"; then return 0; fi
-		sleep 0.1
-		_wu_i=$((_wu_i + 1))
-	done
-	diag "timed out waiting for: $1"
-	return 1
-}
 
 field() { "$MDEPLOY" pipeline status --json "$1" 2>/dev/null | jq -r "$2"; }
 

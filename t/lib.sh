@@ -2,7 +2,7 @@
 #   . "${top_srcdir:-.}/t/lib.sh"
 # Gives: plan N, ok COND NAME, is GOT EXPECTED NAME, like GOT NEEDLE NAME,
 # unlike, diag, skip N REASON, skip_all REASON, done_testing, run CMD...,
-# and $TMP, a fresh directory removed at exit.
+# wait_until COND, free_port, and $TMP, a fresh directory removed at exit.
 set -u
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -25,6 +25,21 @@ free_port() {
 		fi
 		_fp_try=$((_fp_try + 1))
 	done
+	return 1
+}
+
+# wait_until 'SHELL CONDITION': polls the condition every 0.1 s for up to
+# 60 s and returns as soon as it holds; the limit only matters on a loaded
+# machine (the ASan suite timed out at 15 s waiting for approvals). On
+# timeout it says what it waited for (diag) and returns 1.
+wait_until() {
+	_wu_i=0
+	while [ $_wu_i -lt 600 ]; do
+		if eval "$1"; then return 0; fi
+		sleep 0.1
+		_wu_i=$((_wu_i + 1))
+	done
+	diag "timed out waiting for: $1"
 	return 1
 }
 
