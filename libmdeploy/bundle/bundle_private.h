@@ -104,6 +104,36 @@ void mdeploy_bundle__tree_dispose(mdeploy_bundle__tree *t);
 /* Adds tree entry `e` under `root` to `w`. */
 int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, const mdeploy_bundle__tree_entry *e);
 
+/* readahead.c: a thread that walks `root` in entry order (without .git, a
+ * top-level .mdeploy and .mdeploy-release.json, as tree_read) and reads
+ * and hashes its files ahead of the writer. _next gives the next entry
+ * (the caller gives it back with _done, in the order received), 1 at the
+ * end, or the thread's error (set on the calling thread); _stop ends the
+ * thread and frees everything. */
+typedef struct mdeploy_bundle__ra mdeploy_bundle__ra;
+typedef struct mdeploy_bundle__ra_item {
+	char *rel;
+	mode_t kind;                    /* S_IFREG, S_IFDIR or S_IFLNK */
+	int exec;
+	uint64_t size;
+	unsigned char *data;            /* a file's content, read whole... */
+	unsigned char md[32];           /* ... and its SHA-256 (hashed = 1) */
+	int hashed;
+	int in_ring;                    /* data is in the thread's ring */
+	size_t ring_len, ring_end;
+	int fd;                         /* or a large file, open, to stream */
+	char *target;                   /* symlink */
+	struct mdeploy_bundle__ra_item *next;
+} mdeploy_bundle__ra_item;
+int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root);
+int mdeploy_bundle__ra_next(mdeploy_bundle__ra *r, mdeploy_bundle__ra_item **out);
+void mdeploy_bundle__ra_done(mdeploy_bundle__ra *r, mdeploy_bundle__ra_item *it);
+void mdeploy_bundle__ra_stop(mdeploy_bundle__ra *r);
+
+/* writer.c: a file whose content and SHA-256 the caller has already. */
+int mdeploy_bundle__writer_add_hashed(mdeploy_bundle_writer *w, const char *path, int executable,
+                                      const void *data, size_t size, const unsigned char md[32]);
+
 /* gzpipe.c: tgz output to `fd` through a deflate thread; new returns -1
  * when the thread cannot start; write and close are libarchive's client
  * callbacks (the client is the pipe); free ends the thread. */

@@ -126,6 +126,16 @@ static long long fd_read(void *buf, size_t len, void *payload)
 	}
 }
 
+/* A large file is read ahead further; a small one is read in one call
+ * anyway, and the advice would cost a system call per file. */
+static int add_fd(mdeploy_bundle_writer *w, const char *rel, int fd, const struct stat *st)
+{
+	if (st->st_size >= 1024 * 1024)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return mdeploy_bundle_writer_add_stream(w, rel, (st->st_mode & S_IXUSR) != 0, (uint64_t)st->st_size,
+	                                        fd_read, &fd);
+}
+
 int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, const mdeploy_bundle__tree_entry *e)
 {
 	char *abs = mdeploy__path_join(root, e->rel);
@@ -149,9 +159,7 @@ int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, 
 		if (fd < 0 || fstat(fd, &st) < 0) {
 			rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open '%s'", abs);
 		} else {
-			posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-			rc = mdeploy_bundle_writer_add_stream(w, e->rel, (st.st_mode & S_IXUSR) != 0,
-			                                      (uint64_t)st.st_size, fd_read, &fd);
+			rc = add_fd(w, e->rel, fd, &st);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -160,14 +168,34 @@ int mdeploy_bundle__writer_add_path(mdeploy_bundle_writer *w, const char *root, 
 	return rc;
 }
 
+/* Writes what the read-ahead thread (readahead.c) gives, in its order. */
+static int write_tree(mdeploy_bundle_writer *w, mdeploy_bundle__ra *r)
+{
+	mdeploy_bundle__ra_item *it;
+	int rc;
+	while ((rc = mdeploy_bundle__ra_next(r, &it)) == 0) {
+		if (S_ISDIR(it->kind))
+			rc = mdeploy_bundle_writer_add_dir(w, it->rel);
+		else if (S_ISLNK(it->kind))
+			rc = mdeploy_bundle_writer_add_symlink(w, it->rel, it->target);
+		else if (it->hashed)
+			rc = mdeploy_bundle__writer_add_hashed(w, it->rel, it->exec, it->data, (size_t)it->size, it->md);
+		else
+			rc = mdeploy_bundle_writer_add_stream(w, it->rel, it->exec, it->size, fd_read, &it->fd);
+		mdeploy_bundle__ra_done(r, it);
+		if (rc)
+			return rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
                           const mdeploy_bundle_create_options *opts)
 {
 	mdeploy_bundle_create_options o = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
 	mdeploy_bundle_writer *w = NULL;
+	mdeploy_bundle__ra *ra = NULL;
 	char *release_json = NULL;
-	walk_t wk;
-	size_t i;
 	int rc;
 
 	if (opts) {
@@ -216,18 +244,16 @@ int mdeploy_bundle_create(const char *bundle_path, const char *src_dir,
 			return rc;
 		}
 	}
-	memset(&wk, 0, sizeof(wk));
-	if ((rc = mdeploy_bundle__tree_read(&wk, src_dir)) != 0)
+	if ((rc = mdeploy_bundle__ra_start(&ra, src_dir)) != 0)
 		goto out;
 	if ((rc = mdeploy_bundle_writer_new(&w, bundle_path, &o)) != 0)
 		goto out;
-	for (i = 0; !rc && i < wk.n; i++)
-		rc = mdeploy_bundle__writer_add_path(w, src_dir, &wk.v[i]);
+	rc = write_tree(w, ra);
 	if (!rc)
 		rc = mdeploy_bundle_writer_finish(w);
 out:
+	mdeploy_bundle__ra_stop(ra);
 	mdeploy_bundle_writer_free(w);
-	mdeploy_bundle__tree_dispose(&wk);
 	free(release_json);
 	return rc;
 }

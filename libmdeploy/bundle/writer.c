@@ -435,8 +435,10 @@ static int add_item(mdeploy_bundle_writer *w, char *norm, int type, uint64_t siz
 	return 0;
 }
 
-int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path, int executable,
-                                     uint64_t size, mdeploy_bundle_read_cb read_cb, void *payload)
+/* Content from `read_cb`, or `data` with its digest `given` already known. */
+static int add_content(mdeploy_bundle_writer *w, const char *path, int executable, uint64_t size,
+                       mdeploy_bundle_read_cb read_cb, void *payload, const unsigned char *data,
+                       const unsigned char *given)
 {
 	EVP_MD_CTX *md = NULL;
 	unsigned char digest[32];
@@ -464,7 +466,27 @@ int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path,
 	archive_entry_set_size(w->entry, (la_int64_t)size);
 	if ((rc = write_header(w, norm, NULL)) != 0)
 		goto out;
-	if (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+	if (given) {
+		/* In memory already: no copy, no hashing, bounded writes. */
+		while (left) {
+			size_t n = left < CHUNK ? (size_t)left : CHUNK;
+			if ((rc = mdeploy__interrupt_check(w->path)) != 0)
+				goto out;
+			if (is_appspec) {
+				memcpy(w->appspec + w->appspec_len, data, n);
+				w->appspec_len += n;
+			}
+			if (archive_write_data(w->a, data, n) != (la_ssize_t)n) {
+				rc = arc_error(w, norm);
+				goto out;
+			}
+			data += n;
+			left -= n;
+			w->bytes += n;
+		}
+		memcpy(digest, given, sizeof(digest));
+	}
+	if (!given && (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
 		rc = mdeploy__error_oom();
 		goto out;
 	}
@@ -501,7 +523,8 @@ int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path,
 		left -= (uint64_t)n;
 		w->bytes += (uint64_t)n;
 	}
-	EVP_DigestFinal_ex(md, digest, NULL);
+	if (!given)
+		EVP_DigestFinal_ex(md, digest, NULL);
 	if (is_appspec)
 		w->appspec[w->appspec_len] = '\0';
 	rc = add_item(w, norm, MDEPLOY_BUNDLE_ENTRY_FILE, size, mode, digest, NULL);
@@ -515,6 +538,18 @@ out:
 	if (rc)
 		w->failed = 1;
 	return rc;
+}
+
+int mdeploy_bundle_writer_add_stream(mdeploy_bundle_writer *w, const char *path, int executable,
+                                     uint64_t size, mdeploy_bundle_read_cb read_cb, void *payload)
+{
+	return add_content(w, path, executable, size, read_cb, payload, NULL, NULL);
+}
+
+int mdeploy_bundle__writer_add_hashed(mdeploy_bundle_writer *w, const char *path, int executable,
+                                      const void *data, size_t size, const unsigned char md[32])
+{
+	return add_content(w, path, executable, size, NULL, NULL, data, md);
 }
 
 struct mem_reader {
