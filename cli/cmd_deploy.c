@@ -61,38 +61,14 @@ static const char *when(int64_t t, char *buf, size_t n)
 	return buf;
 }
 
-static json_t *record_json(const mdeploy_deployment_record *r)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?, s:s?}",
-		"id", r->id, "application", r->application, "group", r->group, "status", r->status,
-		"strategy", r->strategy, "bundle", r->bundle, "previous_bundle", r->previous_revision,
-		"error", r->error, "created_at", (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at,
-		"completed_at", (json_int_t)r->completed_at, "created_by", r->created_by,
-		"bundle_sha256", r->bundle_sha256, "bundle_key_id", r->bundle_key_id);
-	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
-	if (data) {
-		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");
-		json_t *t = json_object_get(data, "timings");
-		if (g) json_object_set(o, "green_fleet", g);
-		if (b) json_object_set(o, "blue_fleet", b);
-		if (t) json_object_set(o, "timings", t);
-		json_decref(data);
-	}
-	return o;
-}
-
 static mdeploy_store *history_store; /* to tell interrupted deployments apart */
 
 /* "Interrupted" for an unfinished deployment whose process is gone, else its status. */
-static const char *shown_status(mdeploy_store *st, const mdeploy_deployment_record *r, json_t *o)
+static const char *shown_status(mdeploy_store *st, const mdeploy_deployment_record *r)
 {
 	char step[64];
 	if (!st || !mdeploy_deploy_interrupted(st, r, step))
 		return r->status;
-	if (o) {
-		json_object_set_new(o, "interrupted", json_true());
-		json_object_set_new(o, "interrupted_at", json_string(step));
-	}
 	return "Interrupted";
 }
 
@@ -101,11 +77,9 @@ static int history_cb(const mdeploy_deployment_record *r, void *payload)
 	json_t *arr = payload;
 	char b[32];
 	if (arr) {
-		json_t *o = record_json(r);
-		shown_status(history_store, r, o);
-		json_array_append_new(arr, o);
+		json_array_append_new(arr, mdeploy_deployment_to_json(history_store, r));
 	} else {
-		printf("%-12s %-12s %-11s %-10s %s  %s\n", r->id, r->group, shown_status(history_store, r, NULL),
+		printf("%-12s %-12s %-11s %-10s %s  %s\n", r->id, r->group, shown_status(history_store, r),
 		       r->strategy ? r->strategy : "-", when(r->created_at, b, sizeof(b)), r->bundle ? r->bundle : "");
 	}
 	return 0;
@@ -117,28 +91,20 @@ static int latest_cb(const mdeploy_deployment_record *r, void *payload)
 	return 0;
 }
 
+/* A journal step in text (--json: mdeploy_deployment_status_to_json()). */
 static int journal_cb(const mdeploy_journal_entry *e, void *payload)
 {
-	json_t *arr = payload;
 	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
-	if (arr) {
-		json_t *o = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I}", "seq", (json_int_t)e->seq,
-			"step", e->step, "target", e->target, "state", e->state, "error", e->error,
-			"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at);
-		if (o && data && !strcmp(e->step, "backup"))
-			json_object_set(o, "backup", data);
-		json_array_append_new(arr, o);
-	} else {
-		printf("  %3lld %-17s %-28s %-8s %6lld ms%s%s\n", (long long)e->seq, e->step, e->target ? e->target : "",
-		       e->state, e->finished_at ? (long long)(e->finished_at - e->started_at) : 0LL,
-		       e->error ? "  " : "", e->error ? e->error : "");
-		if (data && !strcmp(e->step, "backup"))
-			printf("      %s of %s: %s (%lld bytes, sha256 %s)\n",
-			       json_string_value(json_object_get(data, "method")), json_string_value(json_object_get(data, "database")),
-			       json_string_value(json_object_get(data, "path")),
-			       (long long)json_integer_value(json_object_get(data, "bytes")),
-			       json_string_value(json_object_get(data, "sha256")));
-	}
+	(void)payload;
+	printf("  %3lld %-17s %-28s %-8s %6lld ms%s%s\n", (long long)e->seq, e->step, e->target ? e->target : "",
+	       e->state, e->finished_at ? (long long)(e->finished_at - e->started_at) : 0LL,
+	       e->error ? "  " : "", e->error ? e->error : "");
+	if (data && !strcmp(e->step, "backup"))
+		printf("      %s of %s: %s (%lld bytes, sha256 %s)\n",
+		       json_string_value(json_object_get(data, "method")), json_string_value(json_object_get(data, "database")),
+		       json_string_value(json_object_get(data, "path")),
+		       (long long)json_integer_value(json_object_get(data, "bytes")),
+		       json_string_value(json_object_get(data, "sha256")));
 	json_decref(data);
 	return 0;
 }
@@ -166,10 +132,8 @@ static void touch_group(mdeploy_ctx *ctx, const char *app, const char *group)
 
 static int log_cb(const char *path, void *payload)
 {
-	if (payload)
-		json_array_append_new(payload, json_string(path));
-	else
-		printf("  %s\n", path);
+	(void)payload;
+	printf("  %s\n", path);
 	return 0;
 }
 
@@ -201,24 +165,8 @@ static int status(mdeploy_ctx *ctx, const char *id_arg)
 		char fleet[128];
 		int64_t until = 0;
 		touch_group(ctx, r->application, r->group);
-		if (mdeploy_deploy_retained(ctx, r->application, r->group, fleet, &until))
-			fleet[0] = '\0';
-		mdeploy_error_clear();
 		if (cli.json) {
-			json_t *o = record_json(r), *steps = json_array();
-			shown_status(st, r, o);
-			json_object_set_new(o, "group_stopped", json_boolean(mdeploy_group_stopped(ctx, r->application, r->group, NULL)));
-			if (fleet[0])
-				json_object_set_new(o, "retained", json_pack("{s:s, s:I}", "fleet", fleet,
-					"expires_at_ms", (json_int_t)until));
-			mdeploy_store_journal_foreach(st, id, journal_cb, steps);
-			json_object_set_new(o, "steps", steps);
-			{
-				json_t *logs = json_array();
-				mdeploy_deploy_logs(ctx, id, log_cb, logs);
-				json_object_set_new(o, "logs", logs);
-			}
-			rc = cli_json_print(o);
+			rc = cli_json_print(mdeploy_deployment_status_to_json(ctx, st, r));
 		} else {
 			char step[64];
 			int intr = mdeploy_deploy_interrupted(st, r, step);

@@ -42,93 +42,32 @@ static const char *role_of(const mdeploy_fleet_info *f)
 	return mdeploy_fleet_role_name(role);
 }
 
-static json_t *fleet_json(const mdeploy_fleet_info *f)
-{
-	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:s}", "name", f->name, "desired", (int)f->desired,
-	                      "min", (int)f->min, "max", (int)f->max, "port", (int)f->port,
-	                      "running", (int)f->running, "created_at", (json_int_t)f->created_at,
-	                      "role", role_of(f));
-	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
-	json_object_set_new(o, "tags", tags ? tags : json_object());
-	return o;
-}
-
 static int list_cb(const mdeploy_fleet_info *f, void *payload)
 {
 	json_t *arr = payload;
 	if (arr)
-		json_array_append_new(arr, fleet_json(f));
+		json_array_append_new(arr, mdeploy_fleet_to_json(role_store, f));
 	else
 		printf("%-32s %7u %4u %4u %8u  %s\n", f->name, f->desired, f->min, f->max, f->running, role_of(f));
 	return 0;
 }
 
+/* fleet show in text (--json: mdeploy_fleet_show_to_json()). */
 static int inst_cb(const mdeploy_instance_info *i, void *payload)
 {
-	json_t *arr = payload;
-	if (arr)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:s, s:I, s:s, s:I}", "id", i->id,
-		                                     "address", i->address, "port", (int)i->port, "state", i->state,
-		                                     "pid", (json_int_t)i->pid, "root", i->root,
-		                                     "created_at", (json_int_t)i->created_at));
-	else
-		printf("  %-16s %15s:%-5u %-8s %s\n", i->id, i->address, i->port, i->state, i->root);
+	(void)payload;
+	printf("  %-16s %15s:%-5u %-8s %s\n", i->id, i->address, i->port, i->state, i->root);
 	return 0;
 }
 
 static int show_cb(const mdeploy_fleet_info *f, void *payload)
 {
-	json_t **doc = payload;
-	if (cli.json) {
-		*doc = fleet_json(f);
-	} else {
-		printf("fleet %s: desired %u (min %u, max %u), %u running, port %u, %s\n", f->name, f->desired,
-		       f->min, f->max, f->running, f->port, role_of(f));
-		if (f->tags && strcmp(f->tags, "{}"))
-			printf("tags: %s\n", f->tags);
-	}
+	(void)payload;
+	printf("fleet %s: desired %u (min %u, max %u), %u running, port %u, %s\n", f->name, f->desired,
+	       f->min, f->max, f->running, f->port, role_of(f));
+	if (f->tags && strcmp(f->tags, "{}"))
+		printf("tags: %s\n", f->tags);
 	return 0;
-}
-
-/* The fleet's weight at its group's load balancer (APP-GROUP, from its tags). */
-struct lb_weight {
-	const char *fleet;
-	char lb[160];
-	int found;
-	mdeploy_lb_fleet_status st;
-};
-
-static int lb_name_of(const mdeploy_fleet_info *f, void *payload)
-{
-	struct lb_weight *w = payload;
-	json_t *tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
-	const char *app = tags ? json_string_value(json_object_get(tags, "application")) : NULL;
-	const char *g = tags ? json_string_value(json_object_get(tags, "group")) : NULL;
-	if (app && g)
-		snprintf(w->lb, sizeof(w->lb), "%s-%s", app, g);
-	json_decref(tags);
-	return 0;
-}
-
-static int lb_fleet_cb(const mdeploy_lb_fleet_status *st, void *payload)
-{
-	struct lb_weight *w = payload;
-	if (!strcmp(st->fleet, w->fleet)) {
-		w->st = *st;
-		w->st.fleet = w->fleet;
-		w->found = 1;
-	}
-	return 0;
-}
-
-static void lb_weight_of(mdeploy_provider *p, const char *fleet, struct lb_weight *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->fleet = fleet;
-	if (mdeploy_fleet_get(p, fleet, lb_name_of, w) || !w->lb[0] || !mdeploy_lb_running(p, w->lb) ||
-	    mdeploy_lb_fleets(p, w->lb, lb_fleet_cb, w))
-		w->found = 0;
-	mdeploy_error_clear();
 }
 
 /* The deployment group a fleet belongs to, from its tags. */
@@ -213,35 +152,30 @@ int cmd_fleet(int argc, char **argv)
 			json_decref(arr);
 		}
 	} else if (!strcmp(sub, "show")) {
-		json_t *doc = NULL;
+		json_t *doc = NULL, *lb;
 		if (optind + 1 != argc)
 			return cli_usage_error("fleet", optind >= argc ? "missing FLEET" : "too many arguments");
 		if ((rc = env_open(&e)) == 0) {
-			json_t *arr = cli.json ? json_array() : NULL;
 			implicit_heal(e.ctx);
-			struct lb_weight w;
-			if (mdeploy_fleet_get(e.p, argv[optind], show_cb, &doc)) {
+			if (mdeploy_fleet_show_to_json(e.p, e.store, argv[optind], &doc)) {
 				rc = cli_lib_error(NULL);
-				json_decref(arr);
-				goto show_done;
-			}
-			lb_weight_of(e.p, argv[optind], &w);
-			if (!cli.json && w.found)
-				printf("load balancer %s: fleet weight %u, %.1f%% of new requests, %u of %u targets in rotation\n",
-				       w.lb, w.st.weight, w.st.share_permille / 10.0, w.st.in_rotation, w.st.targets);
-			if (mdeploy_instance_foreach(e.p, argv[optind], inst_cb, arr)) {
-				rc = cli_lib_error(NULL);
-				json_decref(arr);
-				json_decref(doc);
 			} else if (cli.json) {
-				json_object_set_new(doc, "instances", arr);
-				json_object_set_new(doc, "load_balancer", !w.found ? json_null() :
-					json_pack("{s:s, s:i, s:f, s:i, s:i}", "name", w.lb, "weight", (int)w.st.weight,
-					          "share_percent", w.st.share_permille / 10.0, "targets", (int)w.st.targets,
-					          "in_rotation", (int)w.st.in_rotation));
 				rc = cli_json_print(doc);
+				doc = NULL;
+			} else if (mdeploy_fleet_get(e.p, argv[optind], show_cb, NULL)) {
+				rc = cli_lib_error(NULL);
+			} else {
+				if (json_is_object(lb = json_object_get(doc, "load_balancer")))
+					printf("load balancer %s: fleet weight %d, %.1f%% of new requests, %d of %d targets in rotation\n",
+					       json_string_value(json_object_get(lb, "name")),
+					       (int)json_integer_value(json_object_get(lb, "weight")),
+					       json_real_value(json_object_get(lb, "share_percent")),
+					       (int)json_integer_value(json_object_get(lb, "in_rotation")),
+					       (int)json_integer_value(json_object_get(lb, "targets")));
+				if (mdeploy_instance_foreach(e.p, argv[optind], inst_cb, NULL))
+					rc = cli_lib_error(NULL);
 			}
-show_done:;
+			json_decref(doc);
 		}
 	} else if (!strcmp(sub, "scale")) {
 		unsigned int desired;

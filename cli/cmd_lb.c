@@ -12,14 +12,7 @@ static int target_cb(const mdeploy_target_status *t, void *payload)
 {
 	json_t *arr = payload;
 	if (arr)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:i, s:s}",
-			"slot", t->slot, "instance", t->instance, "fleet", t->fleet ? t->fleet : "",
-			"address", t->address, "port", (int)t->port,
-			"weight", (int)t->weight, "state", t->state, "health", t->health,
-			"sessions", (json_int_t)t->sessions, "sessions_total", (json_int_t)t->sessions_total,
-			"responses_total", (json_int_t)t->responses_total, "responses_5xx", (json_int_t)t->responses_5xx,
-			"check_failures", (json_int_t)t->check_failures, "check_status", t->check_status ? t->check_status : "",
-			"check_code", (int)t->check_code, "check_output", t->check_output ? t->check_output : ""));
+		json_array_append_new(arr, mdeploy_target_status_to_json(t));
 	else
 		printf("%-16s %21s %6u %-6s %-10s %8llu %10llu %8llu\n", t->instance, t->address, t->weight,
 		       t->state, t->health, (unsigned long long)t->sessions,

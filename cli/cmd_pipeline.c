@@ -155,36 +155,6 @@ static int do_validate(const char *name)
 	return rc;
 }
 
-static json_t *exec_json(const mdeploy_pipeline_execution_info *i)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
-	                      "id", i->id, "pipeline", i->pipeline, "status", i->status, "mode", i->mode,
-	                      "trigger", i->trigger, "revision", i->revision, "error", i->error,
-	                      "current_stage", i->current_stage, "created_at", (json_int_t)i->created_at,
-	                      "updated_at", (json_int_t)i->updated_at, "completed_at", (json_int_t)i->completed_at);
-	json_t *vars = i->variables ? json_loads(i->variables, 0, NULL) : NULL;
-	size_t k;
-	json_object_set_new(o, "variables", vars ? vars : json_object());
-	if (i->action_count) {
-		json_t *acts = json_array();
-		for (k = 0; k < i->action_count; k++) {
-			const mdeploy_pipeline_action_state *a = &i->actions[k];
-			json_t *v = a->variables ? json_loads(a->variables, 0, NULL) : NULL;
-			json_t *art = a->artifacts ? json_loads(a->artifacts, 0, NULL) : NULL;
-			json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:s?, s:s?, s:s?,"
-			                                      " s:o, s:o, s:I, s:I, s:I, s:I}",
-				"stage", a->stage, "action", a->action, "type", a->type, "run_order", (int)a->run_order,
-				"status", a->status, "attempt", (int)a->attempt, "error", a->error, "summary", a->summary,
-				"comment", a->comment, "log", a->log_path, "variables", v ? v : json_object(),
-				"artifacts", art ? art : json_object(), "started_at", (json_int_t)a->started_at,
-				"finished_at", (json_int_t)a->finished_at, "deadline", (json_int_t)a->deadline,
-				"worker_pid", (json_int_t)a->worker_pid));
-		}
-		json_object_set_new(o, "actions", acts);
-	}
-	return o;
-}
-
 static const char *when(int64_t ms)
 {
 	static char buf[32];
@@ -229,7 +199,7 @@ static int show(mdeploy_ctx *ctx, const char *id)
 	if (rc)
 		return cli_lib_error(NULL);
 	if (cli.json)
-		rc = cli_json_print(exec_json(mdeploy_pipeline_execution_info_of(e)));
+		rc = cli_json_print(mdeploy_pipeline_execution_to_json(mdeploy_pipeline_execution_info_of(e)));
 	else
 		print_status(mdeploy_pipeline_execution_info_of(e));
 	mdeploy_pipeline_execution_free(e);
@@ -244,7 +214,7 @@ static int finish(mdeploy_ctx *ctx, const char *id, int rc, char *msg)
 	if (id && *id && mdeploy_pipeline_execution_get(ctx, id, &e) == 0) {
 		const mdeploy_pipeline_execution_info *i = mdeploy_pipeline_execution_info_of(e);
 		if (cli.json)
-			cli_json_print(exec_json(i));
+			cli_json_print(mdeploy_pipeline_execution_to_json(i));
 		else if (!cli.quiet)
 			cli_info("execution %s: %s", i->id, i->status);
 		mdeploy_pipeline_execution_free(e);
@@ -264,7 +234,7 @@ static int history_cb(const mdeploy_pipeline_execution_info *i, void *payload)
 {
 	json_t *arr = payload;
 	if (arr)
-		json_array_append_new(arr, exec_json(i));
+		json_array_append_new(arr, mdeploy_pipeline_execution_to_json(i));
 	else
 		printf("%-36s  %-16s  %-10s  %-20s  %s%s%s\n", i->id, i->pipeline, i->status, when(i->created_at),
 		       i->trigger, i->revision ? " " : "", i->revision ? i->revision : "");

@@ -79,9 +79,7 @@ static int audit_cb(const mdeploy_audit_entry *e, void *payload)
 {
 	char a[32];
 	if (payload)
-		json_array_append_new(payload, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "seq", (json_int_t)e->seq,
-		                                         "at", (json_int_t)e->at, "who", e->who, "action", e->action,
-		                                         "target", e->target, "outcome", e->outcome, "detail", e->detail));
+		json_array_append_new(payload, mdeploy_audit_entry_to_json(e));
 	else
 		printf("%-20s %-20s %-13s %-7s %s%s%s\n", when(e->at, a, sizeof(a)), e->who, e->action, e->outcome,
 		       e->target, e->detail ? "  " : "", e->detail ? e->detail : "");

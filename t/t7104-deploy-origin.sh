@@ -98,6 +98,23 @@ is "$(jq -r '.live | [.id, .created_by, .bundle_sha256, .bundle_key_id] | @tsv' 
 	"API: the live release is the rollback, by the token, with the bundle it went back to"
 api "$W" /api/deployments >all.json
 is "$(jq -S . all.json)" "$(mdeploy deploy history --json | jq -S .)" "GET /api/deployments is 'deploy history --json'"
+
+# ---- an interrupted deployment: the API says what the CLI says ------------------
+# (the console used to answer "status": "Interrupted" where --json keeps the
+# record's status and adds "interrupted": one builder for both now)
+deploy_mkrel three "release three"
+MDEPLOY_TEST_CRASH_AT=3 "$MDEPLOY" deploy create prod three.tar.zst >/dev/null 2>crash.err
+rc=$?
+is "$rc" 137 "a deployment killed half-way (at its third step)"
+[ "$rc" = 137 ] || diag "$(tail -n 3 crash.err)"
+d4=$(mdeploy deploy history --json prod | jq -r '.deployments[0].id')
+mdeploy deploy status --json "$d4" >s4.json
+is "$(jq -r '[.status, .interrupted, .created_by, .bundle_sha256] | @tsv' s4.json)" \
+	"InProgress	true	user:$me	$(sha256sum three.tar.zst | cut -d' ' -f1)" "deploy status --json: interrupted, who, digest"
+api "$W" "/api/deployments/$d4" >a4.json
+is "$(jq -S . a4.json)" "$(jq -S . s4.json)" "GET /api/deployments/ID of the interrupted one is 'deploy status --json ID'"
+api "$W" "/api/deployments?group=prod" >h4.json
+is "$(jq -S . h4.json)" "$(mdeploy deploy history --json prod | jq -S .)" "and the history is 'deploy history --json GROUP'"
 # The bundle file changes afterwards: the records keep what was deployed.
 printf x >>one.signed.tar.zst
 is "$(mdeploy deploy status --json "$d1" | jq -r .bundle_sha256)" "$sum1" "the record keeps the digest deployed"

@@ -2,8 +2,10 @@
  * api_deploy.c - GET /api/deployments[/ID], /api/groups[/NAME],
  * /api/fleets[/NAME], /api/lb/NAME: the documents of `deploy history|status
  * --json`, `fleet list|show --json` and `lb show --json`, plus per group
- * the live release and the live weights of its fleets. Reading never heals
- * or retires anything (the CLI's commands do; a page view must not).
+ * the live release and the live weights of its fleets. The documents come
+ * from the library's builders the CLI prints with (mdeploy_deployment_to_json
+ * and the others), so the two cannot drift. Reading never heals or retires
+ * anything (the CLI's commands do; a page view must not).
  */
 #include "web_private.h"
 
@@ -11,45 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The same document as `mdeploy deploy history --json` (cli/cmd_deploy.c). */
-json_t *mdeploy_web__record_json(const mdeploy_deployment_record *r)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:s?, s:s?, s:s?}",
-		"id", r->id, "application", r->application, "group", r->group, "status", r->status,
-		"strategy", r->strategy, "bundle", r->bundle, "previous_bundle", r->previous_revision,
-		"error", r->error, "created_at", (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at,
-		"completed_at", (json_int_t)r->completed_at, "created_by", r->created_by,
-		"bundle_sha256", r->bundle_sha256, "bundle_key_id", r->bundle_key_id);
-	json_t *data = r->data ? json_loads(r->data, 0, NULL) : NULL;
-	if (o && data) {
-		json_t *g = json_object_get(data, "green"), *b = json_object_get(data, "blue");
-		json_t *t = json_object_get(data, "timings");
-		if (g) json_object_set(o, "green_fleet", g);
-		if (b) json_object_set(o, "blue_fleet", b);
-		if (t) json_object_set(o, "timings", t);
-	}
-	json_decref(data);
-	return o;
-}
-
-static void set_interrupted(mdeploy_store *st, const mdeploy_deployment_record *rec, json_t *o)
-{
-	char step[64];
-	if (st && mdeploy_deploy_interrupted(st, rec, step)) {
-		json_object_set_new(o, "status", json_string("Interrupted"));
-		json_object_set_new(o, "interrupted", json_true());
-		json_object_set_new(o, "interrupted_at", json_string(step));
-	}
-}
-
 struct list { mdeploy_store *st; json_t *arr; };
 
 static int history_cb(const mdeploy_deployment_record *rec, void *payload)
 {
 	struct list *l = payload;
-	json_t *o = mdeploy_web__record_json(rec);
-	set_interrupted(l->st, rec, o);
-	json_array_append_new(l->arr, o);
+	json_array_append_new(l->arr, mdeploy_deployment_to_json(l->st, rec));
 	return 0;
 }
 
@@ -77,34 +46,11 @@ void mdeploy_web__api_deployments(web_req *r, web_reply *out)
 	mdeploy_store_free(l.st);
 }
 
-static int journal_cb(const mdeploy_journal_entry *e, void *payload)
-{
-	json_t *o = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:I, s:I}", "seq", (json_int_t)e->seq,
-		"step", e->step, "target", e->target, "state", e->state, "error", e->error,
-		"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at);
-	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
-	if (o && data && !strcmp(e->step, "backup"))
-		json_object_set(o, "backup", data);
-	json_decref(data);
-	json_array_append_new(payload, o);
-	return 0;
-}
-
-static int log_cb(const char *path, void *payload)
-{
-	json_array_append_new(payload, json_string(path));
-	return 0;
-}
-
 /* The same document as `mdeploy deploy status ID --json`. */
 void mdeploy_web__api_deployment(web_req *r, web_reply *out, const char *id)
 {
 	mdeploy_store *st = NULL;
 	mdeploy_deployment *d = NULL;
-	const mdeploy_deployment_record *rec;
-	json_t *o, *steps, *logs;
-	char fleet[128];
-	int64_t until = 0;
 
 	if (!mdeploy_web__name_ok(id) || strchr(id, '/') || strlen(id) > 32) {
 		mdeploy_web__reply_error(out, 400, "'%.64s' is not a deployment id", id);
@@ -119,37 +65,17 @@ void mdeploy_web__api_deployment(web_req *r, web_reply *out, const char *id)
 		mdeploy_store_free(st);
 		return;
 	}
-	rec = mdeploy_deployment_record_of(d);
-	o = mdeploy_web__record_json(rec);
-	set_interrupted(st, rec, o);
-	json_object_set_new(o, "group_stopped",
-	                    json_boolean(mdeploy_group_stopped(r->ctx, rec->application, rec->group, NULL)));
-	if (mdeploy_deploy_retained(r->ctx, rec->application, rec->group, fleet, &until) == 0 && fleet[0])
-		json_object_set_new(o, "retained", json_pack("{s:s, s:I}", "fleet", fleet, "expires_at_ms", (json_int_t)until));
-	mdeploy_error_clear();
-	steps = json_array();
-	mdeploy_store_journal_foreach(st, rec->id, journal_cb, steps);
-	json_object_set_new(o, "steps", steps);
-	logs = json_array();
-	mdeploy_deploy_logs(r->ctx, rec->id, log_cb, logs);
-	mdeploy_error_clear();
-	json_object_set_new(o, "logs", logs);
-	mdeploy_web__reply_json(out, 200, o);
+	mdeploy_web__reply_json(out, 200, mdeploy_deployment_status_to_json(r->ctx, st, mdeploy_deployment_record_of(d)));
 	mdeploy_deployment_free(d);
 	mdeploy_store_free(st);
 }
 
 /* ---- load balancers, with the weight each fleet gets ---- */
 
+/* Each target's "fleet" is set below from the instances' owners. */
 static int target_cb(const mdeploy_target_status *t, void *payload)
 {
-	json_array_append_new(payload, json_pack("{s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:i, s:s}",
-		"slot", t->slot, "instance", t->instance, "address", t->address, "port", (int)t->port,
-		"weight", (int)t->weight, "state", t->state, "health", t->health,
-		"sessions", (json_int_t)t->sessions, "sessions_total", (json_int_t)t->sessions_total,
-		"responses_total", (json_int_t)t->responses_total, "responses_5xx", (json_int_t)t->responses_5xx,
-		"check_failures", (json_int_t)t->check_failures, "check_status", t->check_status ? t->check_status : "",
-		"check_code", (int)t->check_code, "check_output", t->check_output ? t->check_output : ""));
+	json_array_append_new(payload, mdeploy_target_status_to_json(t));
 	return 0;
 }
 
@@ -262,7 +188,7 @@ static int live_cb(const mdeploy_deployment_record *rec, void *payload)
 	json_t **live = payload;
 	if (strcmp(rec->status, "Succeeded"))
 		return 0;
-	*live = mdeploy_web__record_json(rec);
+	*live = mdeploy_deployment_to_json(NULL, rec);
 	json_object_set_new(*live, "revision", rec->revision ? json_string(rec->revision) : json_null());
 	return 1;
 }
@@ -332,78 +258,20 @@ void mdeploy_web__api_groups(web_req *r, web_reply *out, const char *name)
 
 /* ---- fleets: `fleet list|show --json` ---- */
 
-struct fleets { mdeploy_store *st; json_t *arr, *one; };
-
-static json_t *fleet_json(mdeploy_store *st, const mdeploy_fleet_info *f)
-{
-	mdeploy_fleet_role role = MDEPLOY_FLEET_UNMANAGED;
-	json_t *o, *tags;
-	if (mdeploy_deploy_fleet_role(st, f, &role))
-		mdeploy_error_clear();
-	o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:s}", "name", f->name, "desired", (int)f->desired,
-	              "min", (int)f->min, "max", (int)f->max, "port", (int)f->port, "running", (int)f->running,
-	              "created_at", (json_int_t)f->created_at, "role", mdeploy_fleet_role_name(role));
-	tags = json_loads(f->tags ? f->tags : "{}", 0, NULL);
-	json_object_set_new(o, "tags", tags ? tags : json_object());
-	return o;
-}
+struct fleets { mdeploy_store *st; json_t *arr; };
 
 static int fleet_cb(const mdeploy_fleet_info *f, void *payload)
 {
 	struct fleets *fl = payload;
-	if (fl->arr)
-		json_array_append_new(fl->arr, fleet_json(fl->st, f));
-	else
-		fl->one = fleet_json(fl->st, f);
+	json_array_append_new(fl->arr, mdeploy_fleet_to_json(fl->st, f));
 	return 0;
-}
-
-static int inst_cb(const mdeploy_instance_info *i, void *payload)
-{
-	json_array_append_new(payload, json_pack("{s:s, s:s, s:i, s:s, s:I, s:s, s:I}", "id", i->id,
-	                                         "address", i->address, "port", (int)i->port, "state", i->state,
-	                                         "pid", (json_int_t)i->pid, "root", i->root,
-	                                         "created_at", (json_int_t)i->created_at));
-	return 0;
-}
-
-/* As `fleet show --json` .load_balancer: the fleet's weight at its group's
- * load balancer (APP-GROUP from its tags), null when none weighs it. */
-struct lbw { const char *fleet; int found; mdeploy_lb_fleet_status st; };
-
-static int lbw_cb(const mdeploy_lb_fleet_status *st, void *payload)
-{
-	struct lbw *w = payload;
-	if (!strcmp(st->fleet, w->fleet)) {
-		w->st = *st;
-		w->found = 1;
-	}
-	return 0;
-}
-
-static json_t *fleet_lb(mdeploy_provider *p, json_t *fleet, const char *name)
-{
-	json_t *tags = json_object_get(fleet, "tags");
-	const char *app = json_string_value(json_object_get(tags, "application"));
-	const char *g = json_string_value(json_object_get(tags, "group"));
-	struct lbw w = { name, 0, { 0 } };
-	char lb[160];
-	if (!app || !g)
-		return json_null();
-	snprintf(lb, sizeof(lb), "%s-%s", app, g);
-	if (!mdeploy_lb_running(p, lb) || mdeploy_lb_fleets(p, lb, lbw_cb, &w) || !w.found) {
-		mdeploy_error_clear();
-		return json_null();
-	}
-	return json_pack("{s:s, s:i, s:f, s:i, s:i}", "name", lb, "weight", (int)w.st.weight,
-	                 "share_percent", w.st.share_permille / 10.0, "targets", (int)w.st.targets,
-	                 "in_rotation", (int)w.st.in_rotation);
 }
 
 void mdeploy_web__api_fleets(web_req *r, web_reply *out, const char *name)
 {
-	struct fleets fl = { NULL, NULL, NULL };
+	struct fleets fl = { NULL, NULL };
 	mdeploy_provider *p = NULL;
+	json_t *doc = NULL;
 	if (name && (!mdeploy_web__name_ok(name) || strchr(name, '/'))) {
 		mdeploy_web__reply_error(out, 400, "'%.64s' is not a fleet name", name);
 		return;
@@ -418,17 +286,10 @@ void mdeploy_web__api_fleets(web_req *r, web_reply *out, const char *name)
 		} else {
 			mdeploy_web__reply_json(out, 200, json_pack("{s:o}", "fleets", fl.arr));
 		}
+	} else if (mdeploy_fleet_show_to_json(p, fl.st, name, &doc)) {
+		mdeploy_web__reply_lib_error(out, NULL);
 	} else {
-		json_t *insts = json_array();
-		if (mdeploy_fleet_get(p, name, fleet_cb, &fl) || mdeploy_instance_foreach(p, name, inst_cb, insts)) {
-			json_decref(insts);
-			json_decref(fl.one);
-			mdeploy_web__reply_lib_error(out, NULL);
-		} else {
-			json_object_set_new(fl.one, "instances", insts);
-			json_object_set_new(fl.one, "load_balancer", fleet_lb(p, fl.one, name));
-			mdeploy_web__reply_json(out, 200, fl.one);
-		}
+		mdeploy_web__reply_json(out, 200, doc);
 	}
 	mdeploy_provider_free(p);
 	mdeploy_store_free(fl.st);

@@ -11,44 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The same document as `mdeploy pipeline status --json` (cli/cmd_pipeline.c). */
-json_t *mdeploy_web__exec_json(const mdeploy_pipeline_execution_info *i)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I}",
-	                      "id", i->id, "pipeline", i->pipeline, "status", i->status, "mode", i->mode,
-	                      "trigger", i->trigger, "revision", i->revision, "error", i->error,
-	                      "current_stage", i->current_stage, "created_at", (json_int_t)i->created_at,
-	                      "updated_at", (json_int_t)i->updated_at, "completed_at", (json_int_t)i->completed_at);
-	json_t *vars = i->variables ? json_loads(i->variables, 0, NULL) : NULL;
-	size_t k;
-	if (!o) {
-		json_decref(vars);
-		return NULL;
-	}
-	json_object_set_new(o, "variables", vars ? vars : json_object());
-	if (i->action_count) {
-		json_t *acts = json_array();
-		for (k = 0; k < i->action_count; k++) {
-			const mdeploy_pipeline_action_state *a = &i->actions[k];
-			json_t *v = a->variables ? json_loads(a->variables, 0, NULL) : NULL;
-			json_t *art = a->artifacts ? json_loads(a->artifacts, 0, NULL) : NULL;
-			json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s?, s:s?, s:s?, s:s?,"
-			                                      " s:o, s:o, s:I, s:I, s:I, s:I}",
-				"stage", a->stage, "action", a->action, "type", a->type, "run_order", (int)a->run_order,
-				"status", a->status, "attempt", (int)a->attempt, "error", a->error, "summary", a->summary,
-				"comment", a->comment, "log", a->log_path, "variables", v ? v : json_object(),
-				"artifacts", art ? art : json_object(), "started_at", (json_int_t)a->started_at,
-				"finished_at", (json_int_t)a->finished_at, "deadline", (json_int_t)a->deadline,
-				"worker_pid", (json_int_t)a->worker_pid));
-		}
-		json_object_set_new(o, "actions", acts);
-	}
-	return o;
-}
-
 static int history_cb(const mdeploy_pipeline_execution_info *i, void *payload)
 {
-	json_array_append_new(payload, mdeploy_web__exec_json(i));
+	json_array_append_new(payload, mdeploy_pipeline_execution_to_json(i));
 	return 0;
 }
 
@@ -95,7 +60,7 @@ void mdeploy_web__api_execution(web_req *r, web_reply *out, const char *id)
 		mdeploy_web__reply_lib_error(out, NULL);
 		return;
 	}
-	mdeploy_web__reply_json(out, 200, mdeploy_web__exec_json(mdeploy_pipeline_execution_info_of(e)));
+	mdeploy_web__reply_json(out, 200, mdeploy_pipeline_execution_to_json(mdeploy_pipeline_execution_info_of(e)));
 	mdeploy_pipeline_execution_free(e);
 }
 
@@ -245,7 +210,7 @@ static int pipelines_cb(const mdeploy_pipeline_execution_info *i, void *payload)
 {
 	json_t *obj = payload;
 	if (!json_object_get(obj, i->pipeline))
-		json_object_set_new(obj, i->pipeline, mdeploy_web__exec_json(i));
+		json_object_set_new(obj, i->pipeline, mdeploy_pipeline_execution_to_json(i));
 	return 0;
 }
 

@@ -81,11 +81,16 @@ int mdeploy_audit_foreach(mdeploy_ctx *ctx, unsigned int limit, mdeploy_audit_cb
 	return rc;
 }
 
+json_t *mdeploy_audit_entry_to_json(const mdeploy_audit_entry *e)
+{
+	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "seq", (json_int_t)e->seq, "at", (json_int_t)e->at,
+	                 "who", e->who, "action", e->action, "target", e->target, "outcome", e->outcome,
+	                 "detail", e->detail);
+}
+
 static int audit_cb(const mdeploy_audit_entry *e, void *payload)
 {
-	json_array_append_new(payload, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "seq", (json_int_t)e->seq,
-	                                         "at", (json_int_t)e->at, "who", e->who, "action", e->action,
-	                                         "target", e->target, "outcome", e->outcome, "detail", e->detail));
+	json_array_append_new(payload, mdeploy_audit_entry_to_json(e));
 	return 0;
 }
 

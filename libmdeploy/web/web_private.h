@@ -92,7 +92,6 @@ void mdeploy_web__api_execution(web_req *r, web_reply *out, const char *id);
 void mdeploy_web__api_execution_log(web_req *r, web_reply *out, const char *id);
 void mdeploy_web__api_approvals(web_req *r, web_reply *out);
 void mdeploy_web__api_pipelines(web_req *r, web_reply *out);
-json_t *mdeploy_web__exec_json(const mdeploy_pipeline_execution_info *i);
 
 /* api_deploy.c */
 void mdeploy_web__api_deployments(web_req *r, web_reply *out);
@@ -100,7 +99,6 @@ void mdeploy_web__api_deployment(web_req *r, web_reply *out, const char *id);
 void mdeploy_web__api_groups(web_req *r, web_reply *out, const char *name);
 void mdeploy_web__api_fleets(web_req *r, web_reply *out, const char *name);
 void mdeploy_web__api_lb(web_req *r, web_reply *out, const char *name);
-json_t *mdeploy_web__record_json(const mdeploy_deployment_record *rec);
 
 /* api_actions.c: state-changing requests (auth and CSRF checked by the router). */
 void mdeploy_web__act_decide(web_req *r, web_reply *out, const char *id, int approve);

@@ -23,6 +23,15 @@
 # define MDEPLOY_EXTERN(type) extern type
 #endif
 
+/*
+ * The documents the CLI prints with --json, which the web console's API
+ * answers too, are built by the library's mdeploy_*_to_json functions.
+ * They return a new reference to a jansson value (release it with
+ * json_decref()), or NULL when out of memory: a program calling them uses
+ * jansson (pkg-config jansson) and includes <jansson.h>.
+ */
+struct json_t;
+
 #if defined(__GNUC__)
 # define MDEPLOY_FORMAT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else

@@ -180,6 +180,27 @@ MDEPLOY_EXTERN(int) mdeploy_deploy_interrupted(mdeploy_store *store, const mdepl
 MDEPLOY_EXTERN(int) mdeploy_deploy_logs(mdeploy_ctx *ctx, const char *id,
                                         int (*cb)(const char *path, void *payload), void *payload);
 
+/* ---- as JSON (see mdeploy/common.h): `deploy history|status --json` ---- */
+
+/*
+ * One deployment of `deploy history --json`: id, application, group,
+ * status, strategy, bundle, previous_bundle, error, created_at, updated_at,
+ * completed_at (unix seconds), created_by, bundle_sha256, bundle_key_id,
+ * and from its plan green_fleet, blue_fleet and timings. With `store`
+ * (may be NULL), an unfinished deployment whose process is gone also gets
+ * "interrupted": true and "interrupted_at" (its status stays the record's).
+ */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_deployment_to_json(mdeploy_store *store,
+                                                          const mdeploy_deployment_record *rec);
+/*
+ * `deploy status --json`: that, with "group_stopped", "retained" ({fleet,
+ * expires_at_ms}, when its group retains a fleet), "steps" (the journal:
+ * seq, step, target, state, error, started_at_ms, finished_at_ms, and a
+ * backup step's "backup") and "logs" (mdeploy_deploy_logs()). Reads only.
+ */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_deployment_status_to_json(mdeploy_ctx *ctx, mdeploy_store *store,
+                                                                 const mdeploy_deployment_record *rec);
+
 /* ---- stopping and starting a group ---- */
 
 /*
@@ -236,6 +257,22 @@ MDEPLOY_EXTERN(const char *) mdeploy_fleet_role_name(mdeploy_fleet_role role);
  */
 MDEPLOY_EXTERN(int) mdeploy_deploy_fleet_role(mdeploy_store *store, const mdeploy_fleet_info *fleet,
                                               mdeploy_fleet_role *out);
+
+/*
+ * A fleet of `fleet list --json` (see mdeploy/common.h): name, desired,
+ * min, max, port, running, created_at, role (from `store`; "-" when NULL)
+ * and tags.
+ */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_fleet_to_json(mdeploy_store *store, const mdeploy_fleet_info *fleet);
+/*
+ * `fleet show --json NAME`: that, with "instances" (mdeploy_instance_to_json())
+ * and "load_balancer": its group's load balancer (APP-GROUP from its tags)
+ * with the fleet's weight there ({name, weight, share_percent, targets,
+ * in_rotation}), null when none weighs it. MDEPLOY_ENOTFOUND for an
+ * unknown fleet. Reads only.
+ */
+MDEPLOY_EXTERN(int) mdeploy_fleet_show_to_json(mdeploy_provider *p, mdeploy_store *store, const char *fleet,
+                                               struct json_t **out);
 
 /*
  * Delete a fleet: its instances leave the group's load balancer, then they

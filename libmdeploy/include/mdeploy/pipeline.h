@@ -284,6 +284,15 @@ MDEPLOY_EXTERN(int) mdeploy_pipeline_execution_latest(mdeploy_ctx *ctx, const ch
 MDEPLOY_EXTERN(const mdeploy_pipeline_execution_info *)
 	mdeploy_pipeline_execution_info_of(const mdeploy_pipeline_execution *e);
 MDEPLOY_EXTERN(void) mdeploy_pipeline_execution_free(mdeploy_pipeline_execution *e);
+/*
+ * An execution as `pipeline status --json` prints it (see mdeploy/common.h):
+ * id, pipeline, status, mode, trigger, revision, error, current_stage,
+ * created_at, updated_at, completed_at, variables, and when it has any,
+ * "actions" with each one's stage, action, type, run_order, status, attempt,
+ * error, summary, comment, log, variables, artifacts, started_at,
+ * finished_at, deadline and worker_pid.
+ */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_pipeline_execution_to_json(const mdeploy_pipeline_execution_info *info);
 
 /* Non-zero for Succeeded, Failed, Stopped, Superseded. */
 MDEPLOY_EXTERN(int) mdeploy_pipeline_status_is_final(const char *status);

@@ -133,6 +133,10 @@ struct mdeploy_instance_info {
 	int64_t created_at;
 };
 
+/* An instance of `fleet show --json` .instances (see mdeploy/common.h):
+ * id, address, port, state, pid, root, created_at. */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_instance_to_json(const mdeploy_instance_info *inst);
+
 typedef int (*mdeploy_instance_cb)(const mdeploy_instance_info *inst, void *payload);
 /* Instances of a fleet (all when NULL), oldest first. The state is checked live. */
 MDEPLOY_EXTERN(int) mdeploy_instance_foreach(mdeploy_provider *p, const char *fleet,
@@ -250,6 +254,9 @@ typedef struct mdeploy_target_status {
 	const char *check_output;
 	const char *fleet;         /* the instance's fleet ("" when unknown) */
 } mdeploy_target_status;
+
+/* A target of `lb show --json` .targets (see mdeploy/common.h), every field above. */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_target_status_to_json(const mdeploy_target_status *t);
 
 typedef int (*mdeploy_target_cb)(const mdeploy_target_status *t, void *payload);
 /* Registered targets as the load balancer reports them now. */

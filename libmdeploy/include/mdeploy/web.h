@@ -81,6 +81,9 @@ typedef struct mdeploy_audit_entry {
 /* Record a decision (the server does it for each one it takes or refuses). */
 MDEPLOY_EXTERN(int) mdeploy_audit_record(mdeploy_ctx *ctx, const char *who, const char *action,
                                          const char *target, const char *outcome, const char *detail);
+/* An entry of `serve audit --json` (see mdeploy/common.h): seq, at, who,
+ * action, target, outcome, detail. */
+MDEPLOY_EXTERN(struct json_t *) mdeploy_audit_entry_to_json(const mdeploy_audit_entry *e);
 typedef int (*mdeploy_audit_cb)(const mdeploy_audit_entry *e, void *payload);
 /* Entries newest first; `limit` 0 means all. */
 MDEPLOY_EXTERN(int) mdeploy_audit_foreach(mdeploy_ctx *ctx, unsigned int limit, mdeploy_audit_cb cb, void *payload);

@@ -334,12 +334,15 @@ function stageStatus(acts) {
   return s.includes("Succeeded") ? "InProgress" : "Pending";
 }
 
+/* A deployment nobody runs any more (killed, crashed) says so, as `deploy status` does. */
+function shownStatus(d) { return d.interrupted ? "Interrupted" : d.status; }
+
 function deployTable(rows) {
   if (!rows.length) return h("p", { class: "muted" }, "No deployments yet.");
   return h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["Deployment", "Group", "Status",
       "Created", "Duration", "By"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.map((d) => h("tr", {}, h("td", {}, h("a", { href: "#/deployments/" + d.id }, d.id)),
-      h("td", {}, h("a", { href: "#/groups/" + d.group }, d.group)), h("td", {}, badge(d.status)),
+      h("td", {}, h("a", { href: "#/groups/" + d.group }, d.group)), h("td", {}, badge(shownStatus(d))),
       h("td", {}, whenS(d.created_at)), h("td", {}, d.completed_at ? (d.completed_at - d.created_at) + " s" : "-"),
       h("td", { class: "hide-narrow" }, d.created_by || "-"))))));
 }
@@ -366,7 +369,8 @@ async function viewDeployment(id) {
   try { traffic = (await api("/api/groups/" + d.group)).traffic; } catch (e) { traffic = null; }
   return h("div", {}, h("h1", {}, "Deployment ", h("code", {}, d.id)),
     h("dl", { class: "kv" }, h("dt", {}, "Group"), h("dd", {}, h("a", { href: "#/groups/" + d.group }, d.group)),
-      h("dt", {}, "Status"), h("dd", { "data-testid": "dep-status" }, badge(d.status)),
+      h("dt", {}, "Status"), h("dd", { "data-testid": "dep-status" }, badge(shownStatus(d)),
+        d.interrupted ? " at step " + d.interrupted_at + ": its process is gone (resume or stop it)" : null),
       h("dt", {}, "Strategy"), h("dd", {}, d.strategy || "-"),
       h("dt", {}, "Bundle"), h("dd", {}, d.bundle || "-"),
       origin(d, "dep"),
