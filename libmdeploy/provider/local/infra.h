@@ -1,7 +1,9 @@
 /*
  * infra.h - the local provider's infrastructure (mdeploy/infra.h): shared by
- * infra.c (plan, apply, destroy, status, the records), infra_pg.c
- * (PostgreSQL), infra_redis.c (Redis) and infra_tls.c (the certificates).
+ * infra.c (plan, apply, destroy, status, outputs), infra_util.c (the
+ * records, ports, processes), infra_groups.c (what each group gets),
+ * infra_pg.c (PostgreSQL), infra_redis.c (Redis) and infra_tls.c (the
+ * certificates).
  *
  * Every resource has a record in the state store (one JSON document under
  * the key "infra/local": {"resources": {NAME: {...}}}), written before the
@@ -22,6 +24,8 @@
 #include <jansson.h>
 
 #define INFRA_CLS MDEPLOY_ERROR_CLASS_PROVIDER
+/* The records' key in the state store. */
+#define DOC_KEY "infra/local"
 
 /* What mdeploy.yml's infrastructure section asks of the local provider. */
 typedef struct mdeploy_infra_config {
@@ -46,7 +50,7 @@ typedef struct infra_run {
 	mdeploy_infra_config icfg;  /* mdeploy.yml's infrastructure section */
 } infra_run;
 
-/* infra.c */
+/* infra_util.c */
 /* Report a change (and count it). Non-zero: the callback aborted. */
 int mdeploy_local__infra_change(infra_run *r, const char *resource, const char *type, const char *action,
                                 int data_loss, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(6, 7);
@@ -84,6 +88,8 @@ int mdeploy_local__infra_kill_under(const char *dir);
 
 /* Connect to 127.0.0.1:port: a socket, or -1. */
 int mdeploy_local__infra_connect(unsigned int port);
+
+/* infra.c */
 /* The live check of one record for status. */
 int mdeploy_local__infra_check(infra_run *r, const char *name, json_t *rec, mdeploy_infra_resource *res);
 
@@ -101,6 +107,18 @@ int mdeploy_local__infra_status(mdeploy_ctx *ctx, mdeploy_store *store, const md
                                 const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload);
 int mdeploy_local__infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
                                  const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload);
+
+/* infra_groups.c */
+/* The database (and role) of a group: APP_GROUP in [a-z0-9_], at most 63 bytes. */
+void mdeploy_local__infra_db_name(const mdeploy_config *cfg, const mdeploy_group *g, char out[64]);
+/* The number of groups (0 without a configuration). */
+size_t mdeploy_local__infra_groups(infra_run *r);
+/* A group's database, moodledata and the parameters and secrets its hooks read. */
+int mdeploy_local__infra_group_apply(infra_run *r, const mdeploy_group *g);
+/* Every group's parameters and secrets that exist, to `cb` (secrets by name only). */
+int mdeploy_local__infra_groups_outputs(infra_run *r, mdeploy_infra_output_cb cb, void *payload);
+/* destroy --delete-data: the groups' parameters apply wrote. */
+int mdeploy_local__infra_groups_forget(infra_run *r);
 
 /* infra_pg.c */
 /* The cluster: create/resume, start, keep. */
