@@ -21,7 +21,7 @@ static int env_open(struct env *e)
 		return CLI_EXIT_FAILURE;
 	if (mdeploy_store_open(&e->store, e->ctx, NULL))
 		return cli_lib_error("cannot open the state store");
-	if (mdeploy_provider_open(&e->p, e->ctx, e->store, NULL))
+	if (mdeploy_provider_open_configured(&e->p, e->ctx, e->store))
 		return cli_lib_error("cannot open the provider");
 	role_store = e->store;
 	return 0;

@@ -52,7 +52,7 @@ int cmd_lb(int argc, char **argv)
 		return cli_usage_error("lb", optind + 2 > argc ? "missing NAME" : "too many arguments");
 	if ((rc = cli_ctx_open(&ctx)))
 		return rc;
-	if (mdeploy_store_open(&store, ctx, NULL) || mdeploy_provider_open(&p, ctx, store, NULL)) {
+	if (mdeploy_store_open(&store, ctx, NULL) || mdeploy_provider_open_configured(&p, ctx, store)) {
 		rc = cli_lib_error("cannot open the provider");
 		goto out;
 	}

@@ -30,7 +30,7 @@ EOF2
 deploy_mkrel A "release A"
 nfleets() { mdeploy --json fleet list | jq '.fleets | length'; }
 
-plan 13
+plan 14
 
 write_yml "  name: nope"
 run mdeploy deploy create prod A.tar.zst
@@ -60,10 +60,13 @@ write_yml "  name: local
 run mdeploy deploy create prod A.tar.zst
 is "$rc" 1 "a bad address base fails the deployment"
 like "$err" "address base '10.1' must be two octets in 127/8" "... with the provider's error"
-is "$(nfleets)" 0 "nothing was created by the refused deployments"
+# fleet list opens the provider mdeploy.yml names: with the bad address base it fails the same way.
+run mdeploy fleet list
+like "$err" "address base '10.1' must be two octets in 127/8" "fleet list opens mdeploy.yml's provider too"
 
 write_yml "  name: local
   address_base: $yml_base"
+is "$(nfleets)" 0 "nothing was created by the refused deployments"
 run mdeploy deploy create prod A.tar.zst
 is "$rc" 0 "deploy with the provider section's address base"
 [ "$rc" = 0 ] || diag "$err"

@@ -197,7 +197,7 @@ int mdeploy_deploy_fleet_delete(mdeploy_ctx *ctx, const char *fleet)
 
 	if (!ctx || !fleet)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "context and fleet are required");
-	if ((rc = mdeploy_store_open(&store, ctx, NULL)) || (rc = mdeploy_provider_open(&p, ctx, store, NULL)))
+	if ((rc = mdeploy_store_open(&store, ctx, NULL)) || (rc = mdeploy_provider_open_configured(&p, ctx, store)))
 		goto out;
 	memset(&fc, 0, sizeof(fc));
 	if ((rc = mdeploy_fleet_get(p, fleet, copy_fleet, &fc)))

@@ -128,6 +128,31 @@ int mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_stor
 	return 0;
 }
 
+int mdeploy_provider_open_configured(mdeploy_provider **out, mdeploy_ctx *ctx, mdeploy_store *store)
+{
+	mdeploy_provider_options po = MDEPLOY_PROVIDER_OPTIONS_INIT;
+	mdeploy_config *cfg = NULL;
+	const char *path;
+	int rc;
+
+	*out = NULL;
+	if (!ctx)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "a context is required");
+	path = mdeploy_ctx_config_path(ctx);
+	if (!path || !mdeploy__path_exists(path))
+		return mdeploy_provider_open(out, ctx, store, NULL);
+	if ((rc = mdeploy_config_load(&cfg, path, NULL)))
+		return rc;
+	po.name = mdeploy_config_provider_name(cfg);
+	po.settings = mdeploy_config_provider_settings(cfg);
+	if ((rc = mdeploy_provider_open(out, ctx, store, &po))) {
+		mdeploy_config_free(cfg);
+		return rc;
+	}
+	(*out)->cfg = cfg;
+	return 0;
+}
+
 void mdeploy_provider_free(mdeploy_provider *p)
 {
 	if (!p)
@@ -135,6 +160,7 @@ void mdeploy_provider_free(mdeploy_provider *p)
 	if (p->ops && p->ops->free)
 		p->ops->free(p);
 	free(p->address_base);
+	mdeploy_config_free(p->cfg);
 	free(p);
 }
 

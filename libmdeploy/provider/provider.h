@@ -57,6 +57,7 @@
 
 #include "mdeploy_private.h"
 #include "mdeploy/provider.h"
+#include "mdeploy/config.h"
 
 typedef struct mdeploy_provider_ops {
 	const char *name;
@@ -109,6 +110,7 @@ struct mdeploy_provider {
 	mdeploy_provider_options opts;
 	char *address_base;
 	void *impl;
+	mdeploy_config *cfg;   /* owned when opened from mdeploy.yml: its settings are borrowed */
 };
 
 /* provider/registry.c: the table of providers. NULL when `name` is not in it. */

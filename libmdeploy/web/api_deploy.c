@@ -153,7 +153,7 @@ static json_t *lb_doc(mdeploy_provider *p, const char *name)
 
 static int open_provider(web_req *r, web_reply *out, mdeploy_store **st, mdeploy_provider **p)
 {
-	if (mdeploy_web__store(r, st) || mdeploy_provider_open(p, r->ctx, *st, NULL)) {
+	if (mdeploy_web__store(r, st) || mdeploy_provider_open_configured(p, r->ctx, *st)) {
 		mdeploy_web__reply_lib_error(out, "cannot open the provider");
 		mdeploy_store_free(*st);
 		*st = NULL;

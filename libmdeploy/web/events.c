@@ -88,7 +88,7 @@ int mdeploy_web__fingerprint(web_req *r, char out[65])
 		hash_sql(md, st, "SELECT deployment_id, seq, state, finished_at FROM journal WHERE deployment_id IN"
 		                 " (SELECT id FROM deployments ORDER BY created_at DESC LIMIT 10) ORDER BY deployment_id, seq");
 		hash_sql(md, st, "SELECT MAX(seq) FROM audit");
-		if (mdeploy_provider_open(&p, r->ctx, st, NULL) == 0) {
+		if (mdeploy_provider_open_configured(&p, r->ctx, st) == 0) {
 			mdeploy_fleet_foreach(p, NULL, fleet_cb, md);
 			mdeploy_instance_foreach(p, NULL, inst_cb, md);
 			if (mdeploy_config_load(&cfg, mdeploy_ctx_config_path(r->ctx), NULL) == 0) {

@@ -66,6 +66,15 @@ MDEPLOY_EXTERN(int) mdeploy_provider_options_init(mdeploy_provider_options *opts
 MDEPLOY_EXTERN(int) mdeploy_provider_open(mdeploy_provider **out, mdeploy_ctx *ctx,
                                           mdeploy_store *store,
                                           const mdeploy_provider_options *opts);
+/*
+ * Open the provider that the context's mdeploy.yml
+ * (mdeploy_ctx_config_path()) names in its provider: section, with its
+ * options, as deployments do: what `fleet`, `lb` and the web console use.
+ * No mdeploy.yml there: the default provider. An mdeploy.yml that does not
+ * load is its error (file:line:field); nothing else is guessed.
+ */
+MDEPLOY_EXTERN(int) mdeploy_provider_open_configured(mdeploy_provider **out, mdeploy_ctx *ctx,
+                                                     mdeploy_store *store);
 MDEPLOY_EXTERN(void) mdeploy_provider_free(mdeploy_provider *p);
 MDEPLOY_EXTERN(const char *) mdeploy_provider_name(const mdeploy_provider *p);
 

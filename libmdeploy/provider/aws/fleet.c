@@ -5,7 +5,8 @@
  * instances never change under it), across the group's subnets, with the
  * sizes the orchestrator gives (the live fleet's, as CodeDeploy's
  * COPY_AUTO_SCALING_GROUP copies them). The port is kept as a tag
- * (mdeploy:port). Instances are listed from the group and EC2.
+ * (mdeploy:port), the fleet's tags (a JSON object: application, group,
+ * deployment) whole in mdeploy:tags. Instances are listed from the group and EC2.
  */
 #include "ops.h"
 
@@ -80,6 +81,10 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS,
 		                          "aws: fleet %s: provider.launch_template and provider.subnets are required "
 		                          "to create an Auto Scaling group", name);
+	if (o->tags && strlen(o->tags) > 256)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS,
+		                          "aws: fleet %s: its tags take %zu characters, an Auto Scaling tag 256", name,
+		                          strlen(o->tags));
 	if (o->min > o->desired || o->desired > o->max)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS, "aws: fleet %s: sizes %u <= %u <= %u do not hold",
 		                          name, o->min, o->desired, o->max);
@@ -116,6 +121,8 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 			"Tags.member.1.PropagateAtLaunch", "true",
 			"Tags.member.2.Key", "mdeploy:fleet", "Tags.member.2.Value", name,
 			"Tags.member.2.PropagateAtLaunch", "true",
+			"Tags.member.3.Key", "mdeploy:tags", "Tags.member.3.Value", o->tags ? o->tags : "{}",
+			"Tags.member.3.PropagateAtLaunch", "false",
 			NULL,
 		};
 		rc = mdeploy_awsp__autoscaling(p, "CreateAutoScalingGroup", q, &doc);
@@ -221,6 +228,7 @@ static int fleet_one(xmlNodePtr g, void *payload)
 	struct fleet_walk *w = payload;
 	mdeploy_fleet_info fi;
 	char *name = child_text(g, "AutoScalingGroupName"), *port = tag_value(g, "mdeploy:port");
+	char *tags = tag_value(g, "mdeploy:tags");
 	xmlNodePtr insts = child(g, "Instances"), m;
 	int rc = 0;
 
@@ -232,7 +240,8 @@ static int fleet_one(xmlNodePtr g, void *payload)
 		fi.min = uint_of(g, "MinSize");
 		fi.max = uint_of(g, "MaxSize");
 		fi.port = port ? (unsigned int)strtoul(port, NULL, 10) : 0;
-		fi.tags = "{}";
+		/* the fleet's tags (JSON), kept whole in one tag */
+		fi.tags = tags && tags[0] == '{' ? tags : "{}";
 		for (m = insts ? insts->children : NULL; m; m = m->next) {
 			char *st = m->type == XML_ELEMENT_NODE ? child_text(m, "LifecycleState") : NULL;
 			if (st && !strcmp(st, "InService"))
@@ -251,6 +260,29 @@ static int fleet_one(xmlNodePtr g, void *payload)
 	}
 	xmlFree(name);
 	xmlFree(port);
+	xmlFree(tags);
+	return rc;
+}
+
+int mdeploy_awsp__fleet_set_tags(mdeploy_provider *p, const char *name, const char *tags)
+{
+	xmlDoc *doc = NULL;
+	const char *q[] = { "Tags.member.1.ResourceId", name, "Tags.member.1.ResourceType", "auto-scaling-group",
+	                    "Tags.member.1.Key", "mdeploy:tags", "Tags.member.1.Value", tags,
+	                    "Tags.member.1.PropagateAtLaunch", "false", NULL };
+	unsigned int exists = 0;
+	int rc;
+	if (strlen(tags) > 256)
+		return mdeploy__error_set(MDEPLOY_EINVALID, CLS,
+		                          "aws: fleet %s: its tags take %zu characters, an Auto Scaling tag 256", name,
+		                          strlen(tags));
+	/* CreateOrUpdateTags would tag a group that does not exist on some implementations. */
+	if ((rc = groups_foreach(p, name, count_group, &exists)))
+		return rc;
+	if (!exists)
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "aws: no Auto Scaling group %s", name);
+	rc = mdeploy_awsp__autoscaling(p, "CreateOrUpdateTags", q, &doc);
+	xmlFreeDoc(doc);
 	return rc;
 }
 

@@ -7,7 +7,7 @@
  * The load balancer is an ALB listener forwarding to one target group per
  * fleet (lb.c), CloudWatch alarms are watched while traffic moves.
  *
- * Not yet here: instance start/stop/terminate, fleet tags and lb_stop
+ * Not yet here: instance start/stop/terminate and lb_stop
  * (mdeploy never stops an ALB); those operations are NULL and report
  * MDEPLOY_EUNSUPPORTED naming the operation.
  */
@@ -135,6 +135,7 @@ static const char *aws_describe(const char *call)
 		{ "fleet_scale", "autoscaling:UpdateAutoScalingGroup (sizes) or autoscaling:SetDesiredCapacity" },
 		{ "fleet_terminate", "autoscaling:DeleteAutoScalingGroup (ForceDelete: its instances terminated)" },
 		{ "fleet_foreach", "autoscaling:DescribeAutoScalingGroups" },
+		{ "fleet_set_tags", "autoscaling:CreateOrUpdateTags (mdeploy:tags)" },
 		{ "instance_foreach", "autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances" },
 		{ "lb_ensure", "elasticloadbalancing:DescribeListeners, DescribeLoadBalancers (the ALB and its "
 		               "forwarding listener exist; nothing is created)" },
@@ -170,7 +171,7 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	mdeploy_awsp__fleet_create,
 	mdeploy_awsp__fleet_scale,
 	mdeploy_awsp__fleet_terminate,
-	NULL, /* fleet_set_tags */
+	mdeploy_awsp__fleet_set_tags,
 	mdeploy_awsp__fleet_foreach,
 	mdeploy_awsp__instance_foreach,
 	NULL, NULL, NULL, /* instance_start/stop/terminate */

@@ -65,6 +65,7 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 int mdeploy_awsp__fleet_scale(mdeploy_provider *p, const char *name, unsigned int desired, unsigned int min,
                               unsigned int max);
 int mdeploy_awsp__fleet_terminate(mdeploy_provider *p, const char *name);
+int mdeploy_awsp__fleet_set_tags(mdeploy_provider *p, const char *name, const char *tags);
 int mdeploy_awsp__fleet_foreach(mdeploy_provider *p, const char *prefix, const char *exact, mdeploy_fleet_cb cb,
                                 void *payload);
 int mdeploy_awsp__instance_foreach(mdeploy_provider *p, const char *fleet, const char *id, mdeploy_instance_cb cb,
