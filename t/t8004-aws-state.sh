@@ -168,6 +168,23 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport2/")" "release R" "group two serves 
 run B deploy create two R.tar.zst
 is "$rc" 0 "group two's lock was released: it deploys again"
 [ "$rc" = 0 ] || diag "$err"
+run A --json deploy history
+is "$(printf '%s' "$out" | jq -r '[.deployments[].group] | sort | unique | join(",")')" "prod,two" \
+	"deploy history of every group (a scan of the records) from state dir a"
+
+# ---- doctor checks the table ----
+run A --json doctor --aws
+is "$(printf '%s' "$out" | jq -r '.checks[] | select(.check == "aws-sts:stores.state") | .ok')" true \
+	"doctor --aws: the state table is there with its keys and index"
+moto_curl dynamodb -f -o /dev/null -X POST -H "Content-Type: application/x-amz-json-1.0" \
+	-H "X-Amz-Target: DynamoDB_20120810.CreateTable" --data-binary '{"TableName": "noindex",
+  "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+  "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+  "BillingMode": "PAY_PER_REQUEST"}' "$MOTO_URL/" || { echo "Bail out! cannot create the table"; exit 1; }
+sed 's/table: mdeploy-state/table: noindex/' mdeploy.yml >noindex.yml
+run env MDEPLOY_STATE_DIR="$TMP/c" "$MDEPLOY" --config "$TMP/noindex.yml" --json doctor --aws
+is "$(printf '%s' "$out" | jq -r '.checks[] | select(.check == "aws-sts:stores.state") | .detail')" \
+	"state table 'noindex': no index by-group on gpk and created_ms, see mdeploy-aws(7)" "doctor --aws: a table without the index is named"
 
 # ---- configuration: what is wrong is said, never a silent fall back to SQLite ----
 sed 's/table: mdeploy-state, //' mdeploy.yml >notable.yml

@@ -129,8 +129,9 @@ MDEPLOY_EXTERN(int) mdeploy_aws_whoami(mdeploy_aws_identity *out, const char *re
 /*
  * mdeploy doctor's AWS check of a configuration: for each store of the
  * context's mdeploy.yml whose provider is aws (stores.params, .secrets,
- * .artifacts, in that order), mdeploy_aws_whoami() with that store's
- * region, endpoint and profile; `cb` gets the store's key ("params"), the
+ * .artifacts, .state, in that order), mdeploy_aws_whoami() with that store's
+ * region, endpoint and profile, and for the state store that its DynamoDB
+ * table has the keys and the index mdeploy-aws(7) gives; `cb` gets the store's key ("params"), the
  * result (0 or an MDEPLOY_E* code) and the identity or the error message.
  * *checked (may be NULL) is the number of aws stores. A context without an
  * mdeploy.yml has none. A non-zero return from `cb` stops with MDEPLOY_EUSER.

@@ -23,6 +23,8 @@ int mdeploy_awsp__secrets_new(void **impl, const mdeploy_provider__secrets_ops *
 /* state.c: locks, deployments and the journal in a DynamoDB table */
 int mdeploy_awsp__state_new(void **impl, const mdeploy_store__shared_ops **ops,
                             const mdeploy_provider__store_args *a);
+/* 0 when stores.state.table exists with the keys and index mdeploy-aws(7) gives. */
+int mdeploy_awsp__state_check(const mdeploy_provider__store_args *a);
 int mdeploy_awsp__artifacts_new(void **impl, const mdeploy_provider__artifacts_ops **ops,
                                 const mdeploy_provider__store_args *a);
 

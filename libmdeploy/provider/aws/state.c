@@ -473,6 +473,51 @@ static int value_get(void *impl, const char *key, char **out)
 	return rc;
 }
 
+/* ---- mdeploy doctor: is the table what mdeploy-aws(7) says? ---- */
+
+static int key_is(const json_t *schema, const char *name, const char *type)
+{
+	size_t i;
+	json_t *k;
+	json_array_foreach(schema, i, k)
+		if (!strcmp(json_string_value(json_object_get(k, "AttributeName")) ? json_string_value(json_object_get(k, "AttributeName")) : "", name))
+			return !strcmp(json_string_value(json_object_get(k, "KeyType")) ? json_string_value(json_object_get(k, "KeyType")) : "", type);
+	return 0;
+}
+
+int mdeploy_awsp__state_check(const mdeploy_provider__store_args *a)
+{
+	mdeploy_awsp__state s;
+	const char *table = mdeploy_provider__store_option(a, "table");
+	json_t *resp = NULL, *t, *gsi, *idx = NULL;
+	size_t i;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if (!table)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "stores.state.table is not set");
+	s.table = (char *)table;
+	if ((rc = mdeploy_awsp__client(&s.client, a)))
+		return rc;
+	rc = mdeploy_awsp__ddb(&s, "DescribeTable", json_object(), &resp);
+	mdeploy_aws__client_free(s.client);
+	if (rc)
+		return rc;
+	t = json_object_get(resp, "Table");
+	json_array_foreach(json_object_get(t, "GlobalSecondaryIndexes"), i, gsi)
+		if (!strcmp(json_string_value(json_object_get(gsi, "IndexName")) ? json_string_value(json_object_get(gsi, "IndexName")) : "", "by-group"))
+			idx = gsi;
+	if (!key_is(json_object_get(t, "KeySchema"), "pk", "HASH") || !key_is(json_object_get(t, "KeySchema"), "sk", "RANGE"))
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                        "state table '%s': its keys are not pk (partition) and sk (sort), see mdeploy-aws(7)", table);
+	else if (!idx || !key_is(json_object_get(idx, "KeySchema"), "gpk", "HASH") ||
+	         !key_is(json_object_get(idx, "KeySchema"), "created_ms", "RANGE"))
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                        "state table '%s': no index by-group on gpk and created_ms, see mdeploy-aws(7)", table);
+	json_decref(resp);
+	return rc;
+}
+
 /* ---- the backend ---- */
 
 static void state_free(void *impl)

@@ -144,6 +144,14 @@ int mdeploy_aws_check_stores(mdeploy_ctx *ctx, mdeploy_aws_store_check_cb cb, vo
 		r = mdeploy_aws_whoami(&id, mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "region"),
 		                       mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "endpoint"),
 		                       mdeploy_config__store_value(cfg, (mdeploy_provider__store_kind)kind, "profile"));
+		if (!r && kind == MDEPLOY_PROVIDER__STORE_STATE) {
+			mdeploy_provider__store_args sa;
+			memset(&sa, 0, sizeof(sa));
+			sa.ctx = ctx;
+			sa.kind = MDEPLOY_PROVIDER__STORE_STATE;
+			sa.config = cfg;
+			r = mdeploy_awsp__state_check(&sa);
+		}
 		if (cb(mdeploy_provider__store_kind_key((mdeploy_provider__store_kind)kind), r, r ? NULL : &id,
 		       r ? mdeploy_error_last()->message : NULL, payload))
 			rc = mdeploy__error_set(MDEPLOY_EUSER, MDEPLOY_ERROR_CLASS_CALLBACK, "aws check: stopped by the callback");
