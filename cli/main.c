@@ -54,10 +54,12 @@ const struct cli_command cli_commands[] = {
 	{ "group", cmd_group, "Stop a deployment group and start it again, keeping its state",
 	  "mdeploy group stop [--json] [--wait] GROUP\n"
 	  "mdeploy group start [--json] [--wait] GROUP",
-	  "stop drains the live fleet's targets and puts them into maintenance at the\n"
-	  "load balancer (it answers 503), then stops every instance of the live and\n"
+	  "stop waits for the group's cron runner to end (cron run --every), drains\n"
+	  "the live fleet's targets and puts them into maintenance at the load\n"
+	  "balancer (it answers 503), then stops every instance of the live and\n"
 	  "retained fleets; fleets, releases and the group's state are kept, and\n"
-	  "deploy create, rollback and fleet scale refuse the group until it starts.\n"
+	  "deploy create, rollback, fleet scale and cron refuse the group until it\n"
+	  "starts.\n"
 	  "start starts the instances on the release they hold and returns once every\n"
 	  "live instance passed the load balancer's health checks.\n"
 	  "   --wait   queue behind a running deployment of the group\n" },
@@ -300,7 +302,8 @@ const struct cli_command cli_commands[] = {
 	  "refused while the first runs. Exits 1 when a run failed (cron.php failed,\n"
 	  "the site is in maintenance, nothing takes traffic).\n"
 	  "   --every SECONDS    keep running: a run every SECONDS (a supervised\n"
-	  "                      process); failed runs are reported and it goes on\n"
+	  "                      process); failed runs are reported and it goes on;\n"
+	  "                      it ends when its group is stopped (group stop)\n"
 	  "   --count N          with --every: stop after N runs\n"
 	  "   --timeout SECONDS  one run's limit (default 3600)\n"
 	  "   --php PATH         the PHP CLI (default php from PATH)\n" },

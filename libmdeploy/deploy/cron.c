@@ -104,6 +104,18 @@ static int pick_live(mdeploy_deploy__run *r, mdeploy_cron_result *res, char *dir
 	return 0;
 }
 
+/* The group is marked stopped (mdeploy group stop). */
+static int group_stopped(mdeploy_deploy__run *r)
+{
+	char *v = NULL;
+	if (mdeploy_deploy__value_get(r, "stopped", &v)) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	free(v);
+	return 1;
+}
+
 static int run_once(mdeploy_deploy__run *r, const mdeploy_cron_options *opts, mdeploy_cron_result *res)
 {
 	mdeploy_exec_options eo = MDEPLOY_EXEC_OPTIONS_INIT;
@@ -204,9 +216,18 @@ int mdeploy_cron_run(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *gr
 		goto out;
 	}
 	locked = 1;
+	/* A stopped group has no cron: refused, as deployments are. */
+	if ((rc = mdeploy_deploy__refuse_stopped(&r)))
+		goto out;
 	for (;;) {
-		int one = run_once(&r, opts, &res);
-		int stop;
+		int one, stop;
+		/* A runner ends when its group is stopped (group stop waits for it). */
+		if (runs && group_stopped(&r)) {
+			mdeploy__log(ctx, MDEPLOY_LOG_INFO, "cron", "group %s was stopped: the cron runner ends after %u runs",
+			             r.g->name, runs);
+			break;
+		}
+		one = run_once(&r, opts, &res);
 		runs++;
 		if (!opts->every_ms) {
 			rc = one;
@@ -229,7 +250,7 @@ int mdeploy_cron_run(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *gr
 			break;
 		{
 			uint64_t next = res.started_ms + opts->every_ms, now = mdeploy__now_ms();
-			while (now < next) {
+			while (now < next && !group_stopped(&r)) {
 				uint64_t left = next - now;
 				struct timespec ts = { 0, 0 };
 				left = left > 500 ? 500 : left;
@@ -247,6 +268,20 @@ out:
 	return rc;
 }
 
+/* Wait (at most `wait_ms`) until nobody holds lock `name`; none: at once. */
+static int wait_free(mdeploy_deploy__run *r, const char *name, const char *owner, unsigned int wait_ms)
+{
+	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+	int rc;
+
+	lo.owner = owner;
+	lo.wait_ms = wait_ms;
+	if ((rc = mdeploy_store_lock_acquire(r->store, name, &lo, NULL)))
+		return rc;
+	mdeploy_store_lock_release(r->store, name);
+	return 0;
+}
+
 /*
  * For the upgrade gate, once maintenance is on: wait (at most `wait_ms`)
  * for a cron run of the group that started before, so that no scheduled
@@ -255,7 +290,6 @@ out:
  */
 int mdeploy_deploy__cron_wait(mdeploy_deploy__run *r, unsigned int wait_ms)
 {
-	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
 	mdeploy_lock_info li;
 	char name[192];
 	uint64_t t0 = mdeploy__now_ms();
@@ -268,17 +302,46 @@ int mdeploy_deploy__cron_wait(mdeploy_deploy__run *r, unsigned int wait_ms)
 	}
 	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: waiting for the cron run of group %s in progress (pid %ld) "
 	             "before the upgrade", r->id, r->g->name, li.pid);
-	lo.owner = r->id;
-	lo.wait_ms = wait_ms;
-	if ((rc = mdeploy_store_lock_acquire(r->store, name, &lo, NULL))) {
+	if ((rc = wait_free(r, name, r->id, wait_ms))) {
 		if (rc == MDEPLOY_ELOCKED)
 			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "the cron run of group %s (pid %ld) did not end within "
 			                          "%u s: the upgrade did not start (the database is untouched)", r->g->name,
 			                          li.pid, wait_ms / 1000);
 		return rc;
 	}
-	mdeploy_store_lock_release(r->store, name);
 	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: the cron run ended after %llu ms of waiting", r->id,
 	             (unsigned long long)(mdeploy__now_ms() - t0));
+	return 0;
+}
+
+/*
+ * For group stop, once the group is marked stopped: wait (at most
+ * `wait_ms`) for the group's cron runner (mdeploy cron run --every) to end.
+ * It sees the mark before its next run, or within half a second while it
+ * waits for it; a run in progress is let finish. None running: at once.
+ */
+int mdeploy_deploy__cron_runner_wait(mdeploy_deploy__run *r, unsigned int wait_ms)
+{
+	mdeploy_lock_info li;
+	char name[192];
+	uint64_t t0 = mdeploy__now_ms();
+	int rc;
+
+	snprintf(name, sizeof(name), "cron/%s/%s", r->app, r->g->name);
+	if (mdeploy_store_lock_get(r->store, name, &li)) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "group %s: waiting for its cron runner (pid %ld) to end",
+	             r->g->name, li.pid);
+	if ((rc = wait_free(r, name, "group-stop", wait_ms))) {
+		if (rc == MDEPLOY_ELOCKED)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "group %s: its cron runner (pid %ld) did not end within "
+			                          "%u s; the group is marked stopped: run 'mdeploy group stop %s' again",
+			                          r->g->name, li.pid, wait_ms / 1000, r->g->name);
+		return rc;
+	}
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "group %s: its cron runner ended after %llu ms of waiting",
+	             r->g->name, (unsigned long long)(mdeploy__now_ms() - t0));
 	return 0;
 }

@@ -230,8 +230,10 @@ int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *
 int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdeploy_deploy__backup *b);
 int mdeploy_deploy__backup_verify(const mdeploy_deploy__backup *b);
 
-/* cron.c */
+/* cron.c: the upgrade gate waits for a cron run in progress, group stop for the
+ * group's cron runner to end (it ends once the group is marked stopped). */
 int mdeploy_deploy__cron_wait(mdeploy_deploy__run *r, unsigned int wait_ms);
+int mdeploy_deploy__cron_runner_wait(mdeploy_deploy__run *r, unsigned int wait_ms);
 
 /* ownership.c */
 int mdeploy_deploy__find_interrupted(mdeploy_deploy__run *r, const char *skip, char id[12], char step[64]);

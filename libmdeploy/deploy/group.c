@@ -3,7 +3,8 @@
  *
  * Stop: the group is marked stopped first (so an interrupted stop is
  * finished by running it again, and nothing deploys, scales or heals it
- * meanwhile), the live fleet's targets drain and go into maintenance at the
+ * meanwhile), its cron runner ends (cron.c: it sees the mark; a run in
+ * progress finishes first), the live fleet's targets drain and go into maintenance at the
  * load balancer (which then answers 503 and reports them MAINT; the fleets
  * keep their weights), the retained fleet's too, and every instance of both is
  * stopped. Fleets, releases and the group's state stay.
@@ -159,6 +160,9 @@ int mdeploy_group_stop(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeplo
 			goto unlock;
 	}
 	free(v);
+	/* The group's cron runner ends once it sees the mark (a run in progress finishes first). */
+	if ((rc = mdeploy_deploy__cron_runner_wait(&r, 600000)))
+		goto unlock;
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "group %s: stopping %s%s%s", r.g->name, live,
 	             retained[0] ? " and the retained " : "", retained);
 	if ((rc = fleet_state(&r, live, MDEPLOY_TARGET_DRAIN)) || (rc = wait_drained(&r, live)) ||

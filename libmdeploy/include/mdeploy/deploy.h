@@ -205,8 +205,10 @@ MDEPLOY_EXTERN(struct json_t *) mdeploy_deployment_status_to_json(mdeploy_ctx *c
 
 /*
  * Stop group `opts->group` and keep everything it is: the group is marked
- * stopped (deploy create, rollback and scale refuse it, MDEPLOY_ECONFLICT,
- * until it starts), its live fleet's targets drain (up to drain_timeout)
+ * stopped (deploy create, rollback, scale and cron refuse it,
+ * MDEPLOY_ECONFLICT, until it starts), its cron runner ends (a run in
+ * progress finishes first; at most 10 minutes, else MDEPLOY_ETIMEOUT naming
+ * it), its live fleet's targets drain (up to drain_timeout)
  * and go into maintenance at the load balancer, which answers 503 and
  * reports them MAINT with their weights kept, the retained fleet's targets
  * too, then every instance of both fleets is stopped. `stopped` (may be
@@ -398,7 +400,10 @@ typedef int (*mdeploy_cron_cb)(const mdeploy_cron_result *res, void *payload);
  * cron/APP/GROUP is held for the whole call, and a second caller gets
  * MDEPLOY_ELOCKED at once, naming the holder. A single run returns 0 or
  * the failure (MDEPLOY_EHOOK when cron.php failed, with its last line;
- * MDEPLOY_ENOTFOUND when nothing takes traffic). `opts` and `cb` may be NULL.
+ * MDEPLOY_ENOTFOUND when nothing takes traffic). A stopped group is
+ * refused (MDEPLOY_ECONFLICT); a runner (every_ms) whose group gets stopped
+ * ends before its next run, returning 0 (mdeploy_group_stop() waits for
+ * that). `opts` and `cb` may be NULL.
  * Needs the instances' roots on this host (the local provider).
  */
 MDEPLOY_EXTERN(int) mdeploy_cron_run(mdeploy_ctx *ctx, const mdeploy_config *cfg, const char *group,
