@@ -17,7 +17,7 @@
 struct fleet_raw { unsigned int *size, *min, *max, *port; };
 struct lb_raw { char *listen; unsigned int *slots; char *tls_certificate; };
 struct health_raw {
-	char *path; unsigned int *status; char *interval, *timeout;
+	char *path; unsigned int *status; char *interval, *timeout, *host;
 	unsigned int *healthy_threshold, *unhealthy_threshold;
 };
 struct mhh_raw { char *type; unsigned int *value; };
@@ -71,6 +71,7 @@ static const cyaml_schema_field_t health_fields[] = {
 	UINTP("status", struct health_raw, status),
 	STR("interval", struct health_raw, interval),
 	STR("timeout", struct health_raw, timeout),
+	STR("host", struct health_raw, host),
 	UINTP("healthy_threshold", struct health_raw, healthy_threshold),
 	UINTP("unhealthy_threshold", struct health_raw, unhealthy_threshold),
 	CYAML_FIELD_END
@@ -227,6 +228,19 @@ static int name_ok(const char *s)
 	return 1;
 }
 
+/* A host name, IPv4 address or [IPv6] address, with an optional :PORT. */
+static int health_host_ok(const char *h)
+{
+	size_t i, n = strlen(h);
+	if (n == 0 || n > 261)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((h[i] | 32) >= 'a' && (h[i] | 32) <= 'z') && !(h[i] >= '0' && h[i] <= '9') &&
+		    !strchr(".-:[]", h[i]))
+			return 0;
+	return h[0] != '-' && h[0] != '.' && h[0] != ':';
+}
+
 static int duration_field(mdeploy_config__problems *p, const char *field, const char *value,
                           unsigned int def, unsigned int *out)
 {
@@ -344,6 +358,11 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	if (g->health_path[0] != '/' || strpbrk(g->health_path, " \t\r\n"))
 		mdeploy_config__problem(p, F("health_check.path"), "'%s' must start with '/' and hold no spaces",
 		                        g->health_path);
+	/* The Host header of the checks: a name (or address) with an optional port, nothing HAProxy would parse. */
+	g->health_host = e->health_check ? e->health_check->host : NULL;
+	if (g->health_host && !health_host_ok(g->health_host))
+		mdeploy_config__problem(p, F("health_check.host"), "'%s' is not a host name, address or HOST:PORT",
+		                        g->health_host);
 	g->health_status = e->health_check && e->health_check->status ? *e->health_check->status : 200;
 	if (g->health_status < 100 || g->health_status > 599)
 		mdeploy_config__problem(p, F("health_check.status"), "%u is not an HTTP status", g->health_status);

@@ -1,6 +1,7 @@
 /* provider.c - open a provider and dispatch the public calls to it. */
 #include "provider.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,13 +263,20 @@ int mdeploy_instance_terminate(mdeploy_provider *p, const char *id)
 
 int mdeploy_lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *opts)
 {
-	mdeploy_lb_options def = MDEPLOY_LB_OPTIONS_INIT;
+	mdeploy_lb_options def = MDEPLOY_LB_OPTIONS_INIT, cur = MDEPLOY_LB_OPTIONS_INIT;
 	int rc;
 	CHECK("load balancer", name);
 	if (!opts)
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_LB_OPTIONS_VERSION, "mdeploy_lb_options")))
 		return rc;
+	/* A version 1 caller's struct ends before health_host: providers get the whole current one. */
+	if (opts->version < 2) {
+		memcpy(&cur, opts, offsetof(mdeploy_lb_options, health_host));
+		cur.version = MDEPLOY_LB_OPTIONS_VERSION;
+		cur.health_host = NULL;
+		opts = &cur;
+	}
 	return !p->ops->lb_ensure ? unsupported(p, "lb_ensure") : p->ops->lb_ensure(p, name, opts);
 }
 

@@ -78,6 +78,10 @@ typedef struct mdeploy_group {
 	 * group (deploy, rollback, scale, heal, pipelines) must carry a manifest
 	 * signed by one of them, whatever the command line says. */
 	const char *const *trusted_keys;
+	/* health_check.host: the Host header the load balancer's health checks
+	 * send (e.g. the site's name, when the application answers only for it);
+	 * NULL: none (HAProxy then sends no Host). */
+	const char *health_host;
 } mdeploy_group;
 
 #define MDEPLOY_GROUP_MAX_KEYS 8

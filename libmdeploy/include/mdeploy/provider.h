@@ -174,10 +174,12 @@ typedef struct mdeploy_lb_options {
 	unsigned int unhealthy_threshold;/* default 2 */
 	unsigned int health_timeout_ms;  /* default 2000 */
 	const char *tls_cert;      /* PEM with certificate and key; NULL: plain HTTP */
+	/* version 2: the Host header of the health checks; NULL: none */
+	const char *health_host;
 } mdeploy_lb_options;
 
-#define MDEPLOY_LB_OPTIONS_VERSION 1
-#define MDEPLOY_LB_OPTIONS_INIT { MDEPLOY_LB_OPTIONS_VERSION, "127.0.0.1:8000", 64, "/", 200, 1000, 2, 2, 2000, NULL }
+#define MDEPLOY_LB_OPTIONS_VERSION 2
+#define MDEPLOY_LB_OPTIONS_INIT { MDEPLOY_LB_OPTIONS_VERSION, "127.0.0.1:8000", 64, "/", 200, 1000, 2, 2, 2000, NULL, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_lb_options_init(mdeploy_lb_options *opts, unsigned int version);
 

@@ -43,6 +43,11 @@ int mdeploy_awsp__lb_ensure(mdeploy_provider *p, const char *name, const mdeploy
 {
 	mdeploy_awsp__health *h = &MDEPLOY_AWSP(p)->health;
 	int rc;
+	/* A target group's health check has no header settings: what is asked could not be done. */
+	if (o->health_host)
+		return mdeploy__error_set(MDEPLOY_EUNSUPPORTED, CLS, "load balancer %s: an ALB's health checks cannot send a "
+		                          "Host header (health_check.host '%s'): remove it for provider aws", name,
+		                          o->health_host);
 	if ((rc = mdeploy_awsp__resolve(p, name)))
 		return rc;
 	free(h->lb);

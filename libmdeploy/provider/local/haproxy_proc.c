@@ -45,6 +45,7 @@ int write_config(const lb_paths *lp, const mdeploy_lb_options *o)
 {
 	mdeploy__buf b = MDEPLOY__BUF_INIT;
 	unsigned int slots = o->slots ? o->slots : 64;
+	const char *host = o->health_host;   /* mdeploy_lb_ensure() gives the current version */
 	int rc;
 
 	if (strchr(o->bind, ' ') || strchr(o->bind, '\n') || !strchr(o->bind, ':'))
@@ -53,6 +54,9 @@ int write_config(const lb_paths *lp, const mdeploy_lb_options *o)
 	if (o->health_path[0] != '/' || strpbrk(o->health_path, " \t\r\n"))
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "health check path '%s' must start with '/' and hold no spaces", o->health_path);
+	if (host && (!*host || strpbrk(host, " \t\r\n\\\"'#%")))
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "health check host '%s' must be a host name, with no spaces or quotes", host);
 	mdeploy__buf_printf(&b,
 		"# Written once by mdeploy. Changed only through the Runtime API on\n"
 		"# %s; the server state lives in %s.\n"
@@ -82,13 +86,15 @@ int write_config(const lb_paths *lp, const mdeploy_lb_options *o)
 		"backend " BACKEND "\n"
 		"\tbalance roundrobin\n"
 		"\toption httpchk GET %s\n"
+		"%s%s%s"
 		"\thttp-check expect status %u\n"
 		"\tdefault-server init-addr last,127.0.0.1 check inter %ums rise %u fall %u\n"
 		"\tserver-template s 1-%u localhost:%d disabled\n",
 		lp->sock, lp->state, lp->sock, lp->state, lp->pidfile,
 		o->health_timeout_ms ? o->health_timeout_ms : 2000,
 		o->bind, o->tls_cert ? " ssl crt " : "", o->tls_cert ? o->tls_cert : "",
-		o->health_path, o->health_status ? o->health_status : 200,
+		o->health_path, host ? "\thttp-check send hdr Host " : "", host ? host : "", host ? "\n" : "",
+		o->health_status ? o->health_status : 200,
 		o->health_interval_ms ? o->health_interval_ms : 1000,
 		o->healthy_threshold ? o->healthy_threshold : 2,
 		o->unhealthy_threshold ? o->unhealthy_threshold : 2,
