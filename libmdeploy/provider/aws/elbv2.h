@@ -60,6 +60,11 @@ int mdeploy_awsp__view_read(mdeploy_provider *p, const char *lb, elbv2_view *v);
 int mdeploy_awsp__view_write(mdeploy_provider *p, const elbv2_view *v);
 void mdeploy_awsp__view_dispose(elbv2_view *v);
 elbv2_tg *mdeploy_awsp__view_fleet(const elbv2_view *v, const char *fleet);
+/* The handle's target group ARN <-> fleet pairs (target groups do not change fleet). */
+int mdeploy_awsp__cache_fleet(mdeploy_awsp__lbcache *c, const char *arn, const char *fleet);
+const char *mdeploy_awsp__cached_tg(const mdeploy_awsp__lbcache *c, const char *fleet);
+void mdeploy_awsp__uncache_tg(mdeploy_awsp__lbcache *c, const char *arn);
+
 /* The registered targets of a target group with their health (DescribeTargetHealth). */
 int mdeploy_awsp__tg_targets(mdeploy_provider *p, const char *arn, elbv2_targets *out);
 /* The target group name of a fleet: the fleet's name when ELBv2 takes it (1-32 of [A-Za-z0-9-],

@@ -234,7 +234,7 @@ static const char *cached_fleet(const mdeploy_awsp__lbcache *c, const char *arn)
 	return NULL;
 }
 
-static int cache_fleet(mdeploy_awsp__lbcache *c, const char *arn, const char *fleet)
+int mdeploy_awsp__cache_fleet(mdeploy_awsp__lbcache *c, const char *arn, const char *fleet)
 {
 	char **na, **nf, *a2, *f2;
 	if (cached_fleet(c, arn))
@@ -256,6 +256,29 @@ static int cache_fleet(mdeploy_awsp__lbcache *c, const char *arn, const char *fl
 	c->tg_fleet[c->ntg] = f2;
 	c->ntg++;
 	return 0;
+}
+
+const char *mdeploy_awsp__cached_tg(const mdeploy_awsp__lbcache *c, const char *fleet)
+{
+	size_t i;
+	for (i = 0; i < c->ntg; i++)
+		if (!strcmp(c->tg_fleet[i], fleet))
+			return c->tg_arn[i];
+	return NULL;
+}
+
+void mdeploy_awsp__uncache_tg(mdeploy_awsp__lbcache *c, const char *arn)
+{
+	size_t i;
+	for (i = 0; i < c->ntg; i++)
+		if (!strcmp(c->tg_arn[i], arn)) {
+			free(c->tg_arn[i]);
+			free(c->tg_fleet[i]);
+			c->tg_arn[i] = c->tg_arn[c->ntg - 1];
+			c->tg_fleet[i] = c->tg_fleet[c->ntg - 1];
+			c->ntg--;
+			return;
+		}
 }
 
 /* arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID -> NAME */
@@ -295,7 +318,7 @@ static int learn_fleets(mdeploy_provider *p, elbv2_view *v)
 					xmlFree(key);
 				}
 				if (arn && fleet && !rc)
-					rc = cache_fleet(c, arn, fleet);
+					rc = mdeploy_awsp__cache_fleet(c, arn, fleet);
 				xmlFree(arn);
 				xmlFree(fleet);
 			}
@@ -305,7 +328,7 @@ static int learn_fleets(mdeploy_provider *p, elbv2_view *v)
 			if (!cached_fleet(c, v->tg[first].arn)) {
 				char name[64];
 				name_of_arn(name, sizeof(name), v->tg[first].arn);
-				rc = cache_fleet(c, v->tg[first].arn, name);
+				rc = mdeploy_awsp__cache_fleet(c, v->tg[first].arn, name);
 			}
 		xmlFreeDoc(doc);
 		mdeploy_awsp__params_dispose(&q);

@@ -307,51 +307,123 @@ struct inst_walk {
 	unsigned int seen;
 };
 
+/* EC2's view of some instances: private address and launch time, one DescribeInstances a
+ * hundred instances (never one call per instance). */
+struct ec2_info { char *id, *addr, *launched; };
+
+static int ec2_describe(mdeploy_provider *p, struct ec2_info *in, size_t n)
+{
+	size_t i, j;
+	int rc = 0;
+	for (i = 0; !rc && i < n; i += 100) {
+		const char **q = calloc(2 * 100 + 1, sizeof(*q));
+		char (*keys)[24] = calloc(100, sizeof(*keys));
+		xmlDoc *doc = NULL;
+		xmlXPathObjectPtr res;
+		size_t k = 0;
+		int m;
+		if (!q || !keys) {
+			free(q);
+			free(keys);
+			return mdeploy__error_oom();
+		}
+		for (j = i; j < n && j < i + 100; j++, k++) {
+			snprintf(keys[k], sizeof(keys[k]), "InstanceId.%zu", k + 1);
+			q[2 * k] = keys[k];
+			q[2 * k + 1] = in[j].id;
+		}
+		q[2 * k] = NULL;
+		rc = mdeploy_awsp__ec2(p, "DescribeInstances", q, &doc);
+		free(q);
+		free(keys);
+		if (rc)
+			break;
+		res = select_nodes(doc, "//*[local-name()='instancesSet']/*[local-name()='item']");
+		for (m = 0; res && res->nodesetval && m < res->nodesetval->nodeNr; m++) {
+			xmlNodePtr it = res->nodesetval->nodeTab[m];
+			char *iid = child_text(it, "instanceId");
+			for (j = i; iid && j < n && j < i + 100; j++)
+				if (!strcmp(in[j].id, iid) && !in[j].addr) {
+					in[j].addr = child_text(it, "privateIpAddress");
+					in[j].launched = child_text(it, "launchTime");
+				}
+			xmlFree(iid);
+		}
+		xmlXPathFreeObject(res);
+		xmlFreeDoc(doc);
+	}
+	return rc;
+}
+
 static int inst_group(xmlNodePtr g, void *payload)
 {
 	struct inst_walk *w = payload;
 	char *name = child_text(g, "AutoScalingGroupName"), *port = tag_value(g, "mdeploy:port");
 	xmlNodePtr insts = child(g, "Instances"), m;
+	struct ec2_info *info = NULL;
+	char **life = NULL;
+	size_t n = 0, cap = 0, i;
 	int rc = 0;
 
 	for (m = insts ? insts->children : NULL; !rc && m; m = m->next) {
-		mdeploy_instance_info ii;
-		char *iid, *life, *addr = NULL, *created = NULL;
-		xmlDoc *doc = NULL;
+		char *iid;
 		if (m->type != XML_ELEMENT_NODE)
 			continue;
 		iid = child_text(m, "InstanceId");
-		life = child_text(m, "LifecycleState");
-		if (iid && (!w->id || !strcmp(w->id, iid))) {
-			const char *q[] = { "InstanceId.1", iid, NULL };
-			if ((rc = mdeploy_awsp__ec2(w->p, "DescribeInstances", q, &doc)) == 0) {
-				addr = mdeploy_aws__xml_text(doc, "instancesSet/item/privateIpAddress");
-				created = mdeploy_aws__xml_text(doc, "instancesSet/item/launchTime");
-			}
-			if (!rc) {
-				int64_t t = 0;
-				w->seen++;
-				memset(&ii, 0, sizeof(ii));
-				ii.id = iid;
-				ii.fleet = name;
-				ii.address = addr ? addr : "";
-				ii.port = port ? (unsigned int)strtoul(port, NULL, 10) : 0;
-				ii.root = "";
-				/* InService: serving; Pending*: booting; anything else (Terminating...): stopped */
-				ii.state = life && !strcmp(life, "InService") ? "running"
-				         : life && !strncmp(life, "Pending", 7) ? "pending" : "stopped";
-				if (created && !mdeploy_aws__parse_time(&t, created))
-					ii.created_at = t;
-				if (w->cb(&ii, w->payload))
-					rc = MDEPLOY_EUSER;
-			}
+		if (!iid || (w->id && strcmp(w->id, iid))) {
+			xmlFree(iid);
+			continue;
 		}
-		xmlFree(iid);
-		xmlFree(life);
-		xmlFree(addr);
-		xmlFree(created);
-		xmlFreeDoc(doc);
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct ec2_info *ni = realloc(info, nc * sizeof(*ni));
+			char **nl = ni ? realloc(life, nc * sizeof(*nl)) : NULL;
+			if (ni)
+				info = ni;
+			if (nl)
+				life = nl;
+			if (!ni || !nl) {
+				xmlFree(iid);
+				rc = mdeploy__error_oom();
+				break;
+			}
+			cap = nc;
+		}
+		memset(&info[n], 0, sizeof(info[n]));
+		info[n].id = iid;
+		life[n] = child_text(m, "LifecycleState");
+		n++;
 	}
+	if (!rc && n)
+		rc = ec2_describe(w->p, info, n);
+	for (i = 0; !rc && i < n; i++) {
+		mdeploy_instance_info ii;
+		int64_t t = 0;
+		w->seen++;
+		memset(&ii, 0, sizeof(ii));
+		ii.id = info[i].id;
+		ii.fleet = name;
+		if (name)
+			mdeploy_awsp__remember_instance(w->p, info[i].id, name);
+		ii.address = info[i].addr ? info[i].addr : "";
+		ii.port = port ? (unsigned int)strtoul(port, NULL, 10) : 0;
+		ii.root = "";
+		/* InService: serving; Pending*: booting; anything else (Terminating...): stopped */
+		ii.state = life[i] && !strcmp(life[i], "InService") ? "running"
+		         : life[i] && !strncmp(life[i], "Pending", 7) ? "pending" : "stopped";
+		if (info[i].launched && !mdeploy_aws__parse_time(&t, info[i].launched))
+			ii.created_at = t;
+		if (w->cb(&ii, w->payload))
+			rc = MDEPLOY_EUSER;
+	}
+	for (i = 0; i < n; i++) {
+		xmlFree(info[i].id);
+		xmlFree(info[i].addr);
+		xmlFree(info[i].launched);
+		xmlFree(life[i]);
+	}
+	free(info);
+	free(life);
 	xmlFree(name);
 	xmlFree(port);
 	return rc;

@@ -278,7 +278,9 @@ static int tg_create(mdeploy_provider *p, const char *lb, const char *fleet, elb
 		return mdeploy__error_oom();
 	}
 	v->n++;
-	return mdeploy_awsp__view_write(p, v);
+	if ((rc = mdeploy_awsp__view_write(p, v)))
+		return rc;
+	return mdeploy_awsp__cache_fleet(c, ntg[v->n - 1].arn, fleet);
 }
 
 /* (De)register targets of one target group in one call. */
@@ -299,14 +301,37 @@ static int targets_call(mdeploy_provider *p, const char *action, const char *arn
 
 int mdeploy_awsp__lb_register(mdeploy_provider *p, const char *lb, const char *instance, mdeploy_target_state state)
 {
+	mdeploy_awsp__lbcache *c = &MDEPLOY_AWSP(p)->lbc;
+	const char *known = mdeploy_awsp__instance_fleet(p, instance), *arn;
 	elbv2_view v;
 	elbv2_tg *tg;
 	char *fleet = NULL;
 	int rc;
 
+	/* One call per instance when the handle knows the instance's fleet (it listed it) and the
+	 * fleet's target group (it read or made it): registering N instances is N calls, not 4N. */
+	if (known && c->name && !strcmp(c->name, lb) && (arn = mdeploy_awsp__cached_tg(c, known))) {
+		char *a2 = mdeploy__strdup(arn);
+		if (!a2)
+			return MDEPLOY_ENOMEM;
+		rc = targets_call(p, state == MDEPLOY_TARGET_READY ? "RegisterTargets" : "DeregisterTargets", a2,
+		                  &instance, 1);
+		if (rc && strstr(mdeploy_error_last()->message, "TargetGroupNotFound")) {
+			mdeploy_awsp__uncache_tg(c, a2); /* deleted meanwhile: the long way */
+			mdeploy_error_clear();
+		} else {
+			free(a2);
+			return rc;
+		}
+		free(a2);
+	}
 	if ((rc = mdeploy_awsp__view_read(p, lb, &v)))
 		return rc;
-	if ((rc = fleets_of(p, &instance, 1, &fleet)))
+	if (known && !(fleet = mdeploy__strdup(known)))
+		rc = MDEPLOY_ENOMEM;
+	else if (!known)
+		rc = fleets_of(p, &instance, 1, &fleet);
+	if (rc)
 		goto out;
 	if (!(tg = mdeploy_awsp__view_fleet(&v, fleet))) {
 		if ((rc = tg_create(p, lb, fleet, &v)))
@@ -352,6 +377,7 @@ int mdeploy_awsp__lb_deregister(mdeploy_provider *p, const char *lb, const char 
 			free(v.tg[i].fleet);
 			memmove(&v.tg[i], &v.tg[i + 1], (v.n - i - 1) * sizeof(v.tg[0]));
 			v.n--;
+			mdeploy_awsp__uncache_tg(&MDEPLOY_AWSP(p)->lbc, arn);
 			if (!(rc = mdeploy_awsp__view_write(p, &v))) {
 				const char *q[] = { "TargetGroupArn", arn, NULL };
 				rc = mdeploy_awsp__elbv2(p, "DeleteTargetGroup", q, &doc);

@@ -51,6 +51,15 @@ static void aws_free(mdeploy_provider *p)
 	mdeploy_awsp__lbcache_dispose(&a->lbc);
 	free(a->health.lb);
 	free(a->health.path);
+	{
+		size_t i;
+		for (i = 0; i < a->ninst; i++) {
+			free(a->inst_id[i]);
+			free(a->inst_fleet[i]);
+		}
+		free(a->inst_id);
+		free(a->inst_fleet);
+	}
 	free(a);
 	p->impl = NULL;
 }
@@ -59,7 +68,10 @@ static void aws_free(mdeploy_provider *p)
 static int call(mdeploy_provider *p, const char *svc, const char *env, const char *ver, const char *action,
                 const char *const *params, xmlDoc **out)
 {
-	int rc = mdeploy_aws__query_call(MDEPLOY_AWSP(p)->client, svc, env, ver, action, params, out);
+	int rc;
+	/* Names only (never the parameters): what -v shows and bench/aws-calls counts. */
+	mdeploy__log(p->ctx, MDEPLOY_LOG_DEBUG, "aws", "call %s:%s", svc, action);
+	rc = mdeploy_aws__query_call(MDEPLOY_AWSP(p)->client, svc, env, ver, action, params, out);
 	if (rc && rc != MDEPLOY_ENOMEM) {
 		const mdeploy_error *e = mdeploy_error_last();
 		char *msg = mdeploy__strdup(e->message ? e->message : mdeploy_strerror(rc));
@@ -94,6 +106,41 @@ int mdeploy_awsp__elbv2(mdeploy_provider *p, const char *action, const char *con
 int mdeploy_awsp__cloudwatch(mdeploy_provider *p, const char *action, const char *const *params, xmlDoc **out)
 {
 	return call(p, "monitoring", "CLOUDWATCH", "2010-08-01", action, params, out);
+}
+
+void mdeploy_awsp__remember_instance(mdeploy_provider *p, const char *id, const char *fleet)
+{
+	mdeploy_awsp *a = MDEPLOY_AWSP(p);
+	char **ni, **nf, *i2, *f2;
+	size_t i;
+	for (i = 0; i < a->ninst; i++)
+		if (!strcmp(a->inst_id[i], id))
+			return;
+	ni = realloc(a->inst_id, (a->ninst + 1) * sizeof(*ni));
+	if (ni)
+		a->inst_id = ni;
+	nf = realloc(a->inst_fleet, (a->ninst + 1) * sizeof(*nf));
+	if (nf)
+		a->inst_fleet = nf;
+	i2 = strdup(id);
+	f2 = strdup(fleet);
+	if (!ni || !nf || !i2 || !f2) {
+		free(i2); /* a cache: forgetting is safe */
+		free(f2);
+		return;
+	}
+	a->inst_id[a->ninst] = i2;
+	a->inst_fleet[a->ninst++] = f2;
+}
+
+const char *mdeploy_awsp__instance_fleet(mdeploy_provider *p, const char *id)
+{
+	mdeploy_awsp *a = MDEPLOY_AWSP(p);
+	size_t i;
+	for (i = 0; i < a->ninst; i++)
+		if (!strcmp(a->inst_id[i], id))
+			return a->inst_fleet[i];
+	return NULL;
 }
 
 xmlNodePtr mdeploy_awsp__xml_child(xmlNodePtr node, const char *path)

@@ -37,7 +37,14 @@ typedef struct mdeploy_awsp {
 	const char *alarms;           /* "name,name": CloudWatch alarms watched while traffic moves */
 	mdeploy_awsp__lbcache lbc;
 	mdeploy_awsp__health health;
+	/* instance -> fleet, as instance_foreach listed them (an instance never changes group here) */
+	char **inst_id, **inst_fleet;
+	size_t ninst;
 } mdeploy_awsp;
+
+void mdeploy_awsp__remember_instance(mdeploy_provider *p, const char *id, const char *fleet);
+/* The fleet of an instance the handle listed (instance_foreach), NULL when not known. */
+const char *mdeploy_awsp__instance_fleet(mdeploy_provider *p, const char *id);
 
 #define MDEPLOY_AWSP(p) ((mdeploy_awsp *)(p)->impl)
 
