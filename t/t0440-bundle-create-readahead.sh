@@ -5,7 +5,9 @@
 # bundle with the same error as before, naming the entry, whether it comes
 # first or after thousands of files, with nothing left behind; files over
 # the read-ahead's whole-file size are streamed by the writer instead, and
-# every file keeps its content and digest.
+# every file keeps its content and digest. The manifest's file list is
+# written without building a JSON tree: it must stay the JSON jansson (and
+# Python) write for it, whatever the names hold.
 . "${top_srcdir:-.}/t/lib.sh"
 command -v python3 >/dev/null 2>&1 || { echo "Bail out! python3 is needed (sockets, tarfile)"; exit 1; }
 command -v zstd >/dev/null 2>&1 || { echo "Bail out! zstd is needed"; exit 1; }
@@ -97,5 +99,29 @@ run "$MDEPLOY" bundle create --no-appspec-check order out/o.tar.zst
 is "$rc" 0 "a tree of names around '/': bundle create" || diag "$err"
 is "$(zstd -dc out/o.tar.zst | tar -tf - | grep -v '^\.mdeploy' | tr '\n' ' ')" \
 	"a-c a.b a.d/ a.d/y a/ a/x a0 appspec.yml " "entries in git's order"
+
+# Names that JSON escapes or cannot hold: the manifest is still exactly
+# json.dumps(indent=1) of itself (jansson's format), and verifies.
+mkdir -p names/d
+printf 'version: 0.0\nos: linux\n' >names/appspec.yml
+for n in 'q"uote' 'back\slash' "$(printf 'nl\nx')" "$(printf 'tab\tx')" "$(printf 'ctl\001x')" \
+	"$(printf 'del\177x')" 'emoji-😀' "$(printf 'bad\377\376')"; do
+	echo x >"names/d/$n"
+done
+ln -s 'q"uote' names/d/l1
+ln -s "$(printf 'bad\377\376')" names/d/l2
+echo '{"url":"x\"y","n":[1,2]}' >src.json
+run "$MDEPLOY" bundle create --build-id b1 --time 1700000000 --source-json src.json names out/n.tar.zst
+is "$rc" 0 "a tree of names JSON escapes: bundle create" || diag "$err"
+run "$MDEPLOY" bundle verify out/n.tar.zst
+is "$rc" 0 "it verifies" || diag "$err"
+zstd -dc out/n.tar.zst | tar -xOf - .mdeploy/manifest.json >n.json 2>/dev/null
+run python3 -c '
+import collections, json, sys
+raw = open(sys.argv[1], "rb").read()
+d = json.loads(raw, object_pairs_hook=collections.OrderedDict)
+out = (json.dumps(d, indent=1, ensure_ascii=False) + "\n").encode()
+sys.exit(0 if out == raw and len(d["files"]) == 12 else 1)' n.json
+is "$rc" 0 "the manifest is the JSON jansson writes for it (12 entries)" || diag "$(head -c 600 n.json)"
 
 done_testing

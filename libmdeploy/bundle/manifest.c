@@ -8,27 +8,7 @@
 
 #define MANIFEST_FORMAT 1
 
-/*
- * A JSON string holds UTF-8 only: a name that is not (git allows any bytes)
- * is written as "<key>_hex", its bytes in hexadecimal, instead of "<key>".
- */
-static int set_name(json_t *o, const char *key, const char *name)
-{
-	size_t n = strlen(name);
-	char hkey[32], *hex;
-	int rc;
-	if (mdeploy__utf8_valid(name, n))
-		return json_object_set_new(o, key, json_string(name));
-	if (!(hex = malloc(2 * n + 1)))
-		return -1;
-	mdeploy_bundle__hex(hex, (const unsigned char *)name, n);
-	snprintf(hkey, sizeof(hkey), "%s_hex", key);
-	rc = json_object_set_new(o, hkey, json_string(hex));
-	free(hex);
-	return rc;
-}
-
-/* The name set_name() wrote: "<key>" or "<key>_hex" decoded; NULL when
+/* The name put_name() wrote: "<key>" or "<key>_hex" decoded; NULL when
  * neither or both are there, or the hex is not hex or holds a NUL. */
 static char *get_name(json_t *o, const char *key, int *bad_hex)
 {
@@ -74,11 +54,86 @@ static int oom_json(json_t *j)
 	return mdeploy__error_oom();
 }
 
+/*
+ * A string as jansson dumps it (JSON_INDENT, no ENSURE_ASCII or
+ * ESCAPE_SLASH flags): UTF-8 as it is unless it holds '"', '\\' or a
+ * control character, which jansson itself escapes here.
+ */
+static int put_str(mdeploy__buf *b, const char *str)
+{
+	const unsigned char *p;
+	json_t *j;
+	char *e;
+	int rc;
+	for (p = (const unsigned char *)str; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			break;
+	if (!*p)
+		return mdeploy__buf_put(b, "\"", 1) || mdeploy__buf_put(b, str, (size_t)(p - (const unsigned char *)str)) ||
+		       mdeploy__buf_put(b, "\"", 1);
+	if (!(j = json_string(str)))
+		return -1;
+	e = json_dumps(j, JSON_ENCODE_ANY);
+	json_decref(j);
+	rc = e ? mdeploy__buf_puts(b, e) : -1;
+	free(e);
+	return rc;
+}
+
+/*
+ * A JSON string holds UTF-8 only: a name that is not (git allows any bytes)
+ * is written as "<key>_hex", its bytes in hexadecimal, instead of "<key>".
+ */
+static int put_name(mdeploy__buf *b, const char *key, const char *name)
+{
+	size_t n = strlen(name);
+	char *hex;
+	int rc;
+	if (mdeploy__utf8_valid(name, n))
+		return mdeploy__buf_printf(b, "   \"%s\": ", key) || put_str(b, name);
+	if (!(hex = malloc(2 * n + 1)))
+		return -1;
+	mdeploy_bundle__hex(hex, (const unsigned char *)name, n);
+	rc = mdeploy__buf_printf(b, "   \"%s_hex\": \"%s\"", key, hex);
+	free(hex);
+	return rc;
+}
+
+/* The "files" array of the manifest, byte for byte what json_dumps() gave
+ * for the same objects (JSON_INDENT(1) | JSON_PRESERVE_ORDER, depth 1). */
+static int files_json(mdeploy__buf *b, const mdeploy_bundle__list *entries)
+{
+	size_t i;
+	if (!entries->n)
+		return mdeploy__buf_puts(b, "[]");
+	if (mdeploy__buf_put(b, "[", 1))
+		return -1;
+	for (i = 0; i < entries->n; i++) {
+		const mdeploy_bundle__item *it = &entries->v[i];
+		if (mdeploy__buf_puts(b, i ? ",\n  {\n" : "\n  {\n") || put_name(b, "path", it->path) ||
+		    mdeploy__buf_printf(b, ",\n   \"type\": \"%s\",\n   \"mode\": \"%04o\"",
+		                        mdeploy_bundle__type_name(it->type), it->mode & 07777))
+			return -1;
+		if (it->type == MDEPLOY_BUNDLE_ENTRY_FILE) {
+			if (mdeploy__buf_printf(b, ",\n   \"size\": %" JSON_INTEGER_FORMAT ",\n   \"sha256\": \"%s\"",
+			                        (json_int_t)it->size, it->sha256))
+				return -1;
+		} else if (it->type == MDEPLOY_BUNDLE_ENTRY_SYMLINK) {
+			if (mdeploy__buf_puts(b, ",\n") || put_name(b, "target", it->target))
+				return -1;
+		}
+		if (mdeploy__buf_puts(b, "\n  }"))
+			return -1;
+	}
+	return mdeploy__buf_puts(b, "\n ]");
+}
+
 int mdeploy_bundle__manifest_build(char **out, size_t *len, mdeploy_bundle__list *entries,
                                    const mdeploy_bundle_create_options *opts)
 {
-	json_t *doc, *build, *files;
-	size_t i;
+	mdeploy__buf b = MDEPLOY__BUF_INIT;
+	json_t *doc, *build;
+	size_t n;
 	char *s;
 
 	*out = NULL;
@@ -114,46 +169,29 @@ int mdeploy_bundle__manifest_build(char **out, size_t *len, mdeploy_bundle__list
 		}
 		json_object_set_new(doc, "source", src);
 	}
-	if (!(files = json_array()))
-		return oom_json(doc);
-	json_object_set_new(doc, "files", files);
-	for (i = 0; i < entries->n; i++) {
-		const mdeploy_bundle__item *it = &entries->v[i];
-		json_t *f = json_object();
-		char mode[8];
-		if (!f)
-			return oom_json(doc);
-		snprintf(mode, sizeof(mode), "%04o", it->mode & 07777);
-		if (set_name(f, "path", it->path))
-			return oom_json(doc);
-		json_object_set_new(f, "type", json_string(mdeploy_bundle__type_name(it->type)));
-		json_object_set_new(f, "mode", json_string(mode));
-		if (it->type == MDEPLOY_BUNDLE_ENTRY_FILE) {
-			json_object_set_new(f, "size", json_integer((json_int_t)it->size));
-			json_object_set_new(f, "sha256", json_string(it->sha256));
-		} else if (it->type == MDEPLOY_BUNDLE_ENTRY_SYMLINK) {
-			if (set_name(f, "target", it->target))
-				return oom_json(doc);
-		}
-		if (json_array_append_new(files, f))
-			return oom_json(doc);
-	}
+	/* The rest of the document is small; "files" (tens of thousands of
+	 * entries for Moodle) is written by files_json() below, as jansson
+	 * would have written it, after jansson's text of the rest. */
 	s = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (!s)
 		return mdeploy__error_oom();
-	*len = strlen(s);
-	/* json_dumps() memory is malloc()ed; hand it over with a final newline. */
-	{
-		char *t = realloc(s, *len + 2);
-		if (!t) {
-			free(s);
-			return mdeploy__error_oom();
-		}
-		t[(*len)++] = '\n';
-		t[*len] = '\0';
-		*out = t;
+	n = strlen(s);
+	/* "{\n ...\n}": the last member gets a comma and "files" follows. */
+	if (n < 2 || s[n - 1] != '}' || s[n - 2] != '\n') {
+		free(s);
+		return mdeploy__error_set(MDEPLOY_EOS, MDEPLOY_ERROR_CLASS_BUNDLE, "cannot write the manifest");
 	}
+	if (mdeploy__buf_put(&b, s, n - 2) || mdeploy__buf_puts(&b, ",\n \"files\": ") ||
+	    files_json(&b, entries) || mdeploy__buf_puts(&b, "\n}\n")) {
+		free(s);
+		mdeploy__buf_dispose(&b);
+		return mdeploy__error_oom();
+	}
+	free(s);
+	*len = b.size;
+	if (!(*out = mdeploy__buf_detach(&b)))
+		return mdeploy__error_oom();
 	return 0;
 }
 
