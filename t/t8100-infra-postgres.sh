@@ -6,13 +6,13 @@
 # second apply changes nothing; the server outlives mdeploy; status checks
 # it live (a login over TCP) and fails when it is down; apply starts it
 # again; an apply killed (-9) half-way is resumed by the next; destroy
-# keeps the data, --delete-data removes it.
+# keeps the data, --delete-data removes it with the parameters and secrets.
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-infra.sh"
 infra_test_init
 trap infra_test_cleanup EXIT
 
-plan 33
+plan 35
 cd "$TMP" || exit 1
 infra_two_groups || exit 1
 
@@ -101,6 +101,11 @@ ok "$([ "$rc" = 0 ] && [ ! -e "$MDEPLOY_STATE_DIR/infra" ] &&
 	"destroy --delete-data removes the data and the parameters"
 is "$(printf '%s' "$out" | jq -r '[.changes[] | select(.data_loss) | .resource] | sort | join(",")')" \
 	"certificate,database/prod,database/staging,dataroot/prod,dataroot/staging,postgresql,redis" "... and marks each data loss"
+is "$(mdeploy --json secrets list | jq -r '.secrets | length')" 0 \
+	"... and the secrets apply made (passwords of the databases and Redis)"
+is "$(printf '%s' "$out" | jq -r '[.changes[] | select(.type == "secret") | .resource] | sort | join(",")')" \
+	"secret mdeploy-infra/local/REDIS_PASSWORD,secret moodle/prod/MOODLE_DBPASS,secret moodle/prod/MOODLE_REDIS_PASSWORD,secret moodle/staging/MOODLE_DBPASS,secret moodle/staging/MOODLE_REDIS_PASSWORD" \
+	"... each reported"
 
 # kill -9 during apply: the next apply resumes, nothing is left unknown.
 export MDEPLOY_STATE_DIR="$TMP/state2"

@@ -393,6 +393,16 @@ void mdeploy_secret_value_free(char *value)
 	free(value);
 }
 
+int mdeploy_secrets_delete(mdeploy_secrets *s, const char *name)
+{
+	int rc;
+	if (!s)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER, "secret delete: missing argument");
+	if ((rc = secret_name_check(name)) != 0)
+		return rc;
+	return s->ops->del(s->impl, name);
+}
+
 int mdeploy_secrets_list(mdeploy_secrets *s, mdeploy_secrets_cb cb, void *payload)
 {
 	if (!s || !cb)

@@ -72,6 +72,8 @@ typedef struct mdeploy_provider__secrets_ops {
 	int (*put)(void *impl, const char *name, const char *value, int must_exist, char version_id[33]);
 	int (*get)(void *impl, char **value, const char *name, mdeploy_secret_stage stage, const char *version_id);
 	int (*list)(void *impl, mdeploy_secrets_cb cb, void *payload);
+	/* every version; MDEPLOY_ENOTFOUND when there is no such secret */
+	int (*del)(void *impl, const char *name);
 	void (*free)(void *impl);
 } mdeploy_provider__secrets_ops;
 

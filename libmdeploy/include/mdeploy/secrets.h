@@ -72,6 +72,13 @@ MDEPLOY_EXTERN(int) mdeploy_secrets_get(char **value, mdeploy_secrets *secrets, 
                                         mdeploy_secret_stage stage, const char *version_id);
 MDEPLOY_EXTERN(void) mdeploy_secret_value_free(char *value);
 
+/*
+ * Delete `name` with every version it has (on AWS without a recovery
+ * window, so the name can be used again at once). MDEPLOY_ENOTFOUND when
+ * there is no such secret.
+ */
+MDEPLOY_EXTERN(int) mdeploy_secrets_delete(mdeploy_secrets *secrets, const char *name);
+
 typedef struct mdeploy_secret_info {
 	const char *name;
 	const char *current_version;   /* id */

@@ -219,8 +219,32 @@ static void a_free(void *impl)
 	free(s);
 }
 
+/* DeleteSecret without a recovery window: a later put of the same name
+ * (the next infra apply) would otherwise be refused for up to 30 days. */
+static int a_del(void *impl, const char *name)
+{
+	struct aws_secrets *s = impl;
+	char *full = mdeploy__sprintf("%s%s", s->prefix, name);
+	json_t *req, *resp = NULL;
+	int rc;
+	if (!full)
+		return mdeploy__error_oom();
+	if (!(req = json_pack("{s:s, s:b}", "SecretId", full, "ForceDeleteWithoutRecovery", 1))) {
+		free(full);
+		return mdeploy__error_oom();
+	}
+	rc = call(s, "DeleteSecret", req, &resp);
+	json_decref(resp);
+	if (rc == MDEPLOY_ENOTFOUND)
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER, "secret '%s' does not exist", name);
+	else if (rc)
+		mdeploy__error_prefix("secret '%s' (%s): delete", name, full);
+	free(full);
+	return rc;
+}
+
 static const mdeploy_provider__secrets_ops aws_secrets_ops = {
-	"aws", a_put, a_get, a_list, a_free,
+	"aws", a_put, a_get, a_list, a_del, a_free,
 };
 
 int mdeploy_awsp__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops,

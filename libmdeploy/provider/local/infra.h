@@ -117,7 +117,8 @@ size_t mdeploy_local__infra_groups(infra_run *r);
 int mdeploy_local__infra_group_apply(infra_run *r, const mdeploy_group *g);
 /* Every group's parameters and secrets that exist, to `cb` (secrets by name only). */
 int mdeploy_local__infra_groups_outputs(infra_run *r, mdeploy_infra_output_cb cb, void *payload);
-/* destroy --delete-data: the groups' parameters apply wrote. */
+/* destroy --delete-data: the groups' parameters and secrets apply wrote, and
+ * the Redis password's secret (REDIS_SECRET), each reported as deleted. */
 int mdeploy_local__infra_groups_forget(infra_run *r);
 
 /* infra_pg.c */

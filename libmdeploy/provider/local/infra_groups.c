@@ -3,7 +3,8 @@
  * group: its database name, its moodledata directory, and the parameters
  * and secrets its hooks read (/APP/GROUP/MOODLE_DB*, MOODLE_REDIS_*,
  * MOODLE_DATAROOT; secrets APP/GROUP/MOODLE_DBPASS, MOODLE_REDIS_PASSWORD),
- * written by apply, listed by outputs, deleted by destroy --delete-data.
+ * written by apply, listed by outputs, deleted (with the Redis password's
+ * secret) by destroy --delete-data.
  */
 #include "infra.h"
 
@@ -20,6 +21,19 @@ static const char *const param_keys[] = {
 	"MOODLE_REDIS_HOST", "MOODLE_REDIS_PORT", "MOODLE_REDIS_PREFIX",
 };
 static const char *const secret_keys[] = { "MOODLE_DBPASS", "MOODLE_REDIS_PASSWORD" };
+
+/* A secret apply generated or copied: gone from the store (Secrets Manager's included), reported. */
+static int secret_delete(infra_run *r, const char *name)
+{
+	char res[600];
+	int rc = mdeploy_secrets_delete(r->secrets, name);
+	if (rc == MDEPLOY_ENOTFOUND) {
+		mdeploy_error_clear();
+		return 0;
+	}
+	snprintf(res, sizeof(res), "secret %s", name);
+	return rc ? rc : mdeploy_local__infra_change(r, res, "secret", "delete", 0, "(value not shown)");
+}
 
 int mdeploy_local__infra_groups_forget(infra_run *r)
 {
@@ -40,8 +54,17 @@ int mdeploy_local__infra_groups_forget(infra_run *r)
 			if (rc || (rc = mdeploy_local__infra_change(r, res, "parameter", "delete", 0, NULL)))
 				return rc;
 		}
+		for (k = 0; k < MDEPLOY__ARRAY_SIZE(secret_keys); k++) {
+			char *name = mdeploy__sprintf("%s/%s/%s", app, g->name, secret_keys[k]);
+			if (!name)
+				return mdeploy__error_oom();
+			rc = secret_delete(r, name);
+			free(name);
+			if (rc)
+				return rc;
+		}
 	}
-	return 0;
+	return secret_delete(r, REDIS_SECRET);
 }
 
 

@@ -414,8 +414,27 @@ static void l_free(void *impl)
 	free(ls);
 }
 
+/* The secret goes with its versions: secrets.json is written again without it. */
+static int l_del(void *impl, const char *name)
+{
+	struct local_secrets *ls = impl;
+	json_t *doc;
+	int rc;
+	if ((rc = mdeploy_local__jsonfile_begin(&ls->file, 1, (void **)&doc)) != 0)
+		return rc;
+	if (json_object_del(secrets_of(doc), name) != 0) {
+		json_decref(doc);
+		mdeploy_local__jsonfile_end(&ls->file, NULL);
+		return mdeploy__error_set(MDEPLOY_ENOTFOUND, MDEPLOY_ERROR_CLASS_PROVIDER, "secret '%s' does not exist",
+		                          name);
+	}
+	rc = mdeploy_local__jsonfile_end(&ls->file, doc);
+	json_decref(doc);
+	return rc;
+}
+
 static const mdeploy_provider__secrets_ops local_secrets_ops = {
-	"local", l_put, l_get, l_list, l_free
+	"local", l_put, l_get, l_list, l_del, l_free
 };
 
 int mdeploy_local__secrets_new(void **impl, const mdeploy_provider__secrets_ops **ops,
