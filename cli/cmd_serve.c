@@ -10,10 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { O_LISTEN = CLI_OPT_CMD, O_PORT, O_CERT, O_KEY, O_URL, O_PORT_FILE, O_READ_ONLY, O_LIMIT };
+enum { O_LISTEN = CLI_OPT_CMD, O_PORT, O_CERT, O_KEY, O_URL, O_PORT_FILE, O_READ_ONLY, O_LIMIT,
+       O_PROXY_HEADER, O_PROXY, O_PROXY_WRITER };
+
+#define MAX_LIST 32
 
 struct sopts {
-	const char *listen, *cert, *key, *url, *port_file;
+	const char *listen, *cert, *key, *url, *port_file, *proxy_header;
+	const char *proxies[MAX_LIST + 1], *writers[MAX_LIST + 1];
+	int nproxies, nwriters;
 	unsigned int port, limit;
 	int read_only;
 };
@@ -30,6 +35,17 @@ static int on_opt(int c, const char *arg, void *data)
 	case O_URL: o->url = arg; return 0;
 	case O_PORT_FILE: o->port_file = arg; return 0;
 	case O_READ_ONLY: o->read_only = 1; return 0;
+	case O_PROXY_HEADER: o->proxy_header = arg; return 0;
+	case O_PROXY:
+	case O_PROXY_WRITER:
+		if ((c == O_PROXY ? o->nproxies : o->nwriters) >= MAX_LIST)
+			return cli_usage_error("serve", "at most %d --%s options", MAX_LIST,
+			                       c == O_PROXY ? "trusted-proxy" : "proxy-writer");
+		if (c == O_PROXY)
+			o->proxies[o->nproxies++] = arg;
+		else
+			o->writers[o->nwriters++] = arg;
+		return 0;
 	case O_PORT:
 	case O_LIMIT:
 		v = strtoul(arg, &end, 10);
@@ -143,6 +159,9 @@ static int serve(mdeploy_ctx *ctx, const struct sopts *o)
 	wo.tls_cert = o->cert;
 	wo.tls_key = o->key;
 	wo.public_url = o->url;
+	wo.proxy_user_header = o->proxy_header;
+	wo.trusted_proxies = o->nproxies ? o->proxies : NULL;
+	wo.proxy_writers = o->nwriters ? o->writers : NULL;
 	/* Block the signals before the server's threads start, so they inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -154,6 +173,8 @@ static int serve(mdeploy_ctx *ctx, const struct sopts *o)
 		int rc = cli_lib_error("cannot start the console");
 		if (mdeploy_error_last()->code == MDEPLOY_EINVALID && o->listen && !o->cert)
 			cli_hint("give --tls-cert FILE and --tls-key FILE, or listen on 127.0.0.1");
+		else if (mdeploy_error_last()->code == MDEPLOY_EINVALID && o->proxy_header && !o->nproxies)
+			cli_hint("give the proxy's address with --trusted-proxy ADDR");
 		return rc;
 	}
 	if (o->url)
@@ -175,7 +196,11 @@ static int serve(mdeploy_ctx *ctx, const struct sopts *o)
 	}
 	fflush(stdout);
 	cli_info("console at %s (state %s); Ctrl-C stops it", url, mdeploy_ctx_state_dir(ctx));
-	if (mdeploy_web_token_foreach(ctx, count_cb, &ntokens) == 0 && !ntokens)
+	if (o->proxy_header)
+		cli_info("users named by %s are believed from %d trusted prox%s (%s); %s", o->proxy_header, o->nproxies,
+		         o->nproxies == 1 ? "y" : "ies", o->proxies[0],
+		         o->nwriters ? "--proxy-writer users may change things" : "all of them read only");
+	if (!o->proxy_header && mdeploy_web_token_foreach(ctx, count_cb, &ntokens) == 0 && !ntokens)
 		cli_hint("no tokens yet: every page asks for one; create one with 'mdeploy serve token create NAME'");
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		;
@@ -195,6 +220,9 @@ int cmd_serve(int argc, char **argv)
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "read-only", no_argument, NULL, O_READ_ONLY },
 		{ "limit", required_argument, NULL, O_LIMIT },
+		{ "trust-proxy-header", required_argument, NULL, O_PROXY_HEADER },
+		{ "trusted-proxy", required_argument, NULL, O_PROXY },
+		{ "proxy-writer", required_argument, NULL, O_PROXY_WRITER },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct sopts o;
@@ -212,6 +240,8 @@ int cmd_serve(int argc, char **argv)
 		return cli_usage_error("serve", "unknown subcommand '%s'", args[0]);
 	if (!o.cert != !o.key)
 		return cli_usage_error("serve", "--tls-cert and --tls-key go together");
+	if ((o.nproxies || o.nwriters) && !o.proxy_header)
+		return cli_usage_error("serve", "--trusted-proxy and --proxy-writer need --trust-proxy-header HEADER");
 	if ((rc = cli_ctx_open(&ctx)))
 		return rc;
 	if (!nargs) {

@@ -275,6 +275,7 @@ const struct cli_command cli_commands[] = {
 	  "   --limit N           history: at most N deployments\n" },
 	{ "serve", cmd_serve, "Web console: executions, approvals, deployments, fleets, live; JSON API",
 	  "mdeploy serve [--listen ADDR] [--port N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--port-file FILE] [--json]\n"
+	  "mdeploy serve --trust-proxy-header HEADER --trusted-proxy ADDR... [--proxy-writer USER...] [OPTIONS]\n"
 	  "mdeploy serve token create [--read-only] [--json] NAME\n"
 	  "mdeploy serve token list [--json]\n"
 	  "mdeploy serve token revoke [--json] NAME\n"
@@ -292,6 +293,12 @@ const struct cli_command cli_commands[] = {
 	  "   --tls-key FILE     PEM private key\n"
 	  "   --public-url URL   the URL users reach the console at (links)\n"
 	  "   --port-file FILE   write the port there once listening\n"
+	  "   --trust-proxy-header HEADER  believe the user a reverse proxy names in\n"
+	  "                      HEADER (e.g. X-Forwarded-User), from --trusted-proxy\n"
+	  "                      addresses only; off by default (risks: mdeploy-serve(1))\n"
+	  "   --trusted-proxy ADDR  the proxy's address or ADDR/BITS (repeatable)\n"
+	  "   --proxy-writer USER   a proxy user who may approve, stop, roll back\n"
+	  "                      (repeatable; * for all); others only read\n"
 	  "   --read-only        token create: the token can only read\n"
 	  "   --limit N          audit: at most N entries (default 50)\n" },
 	{ "cron", cmd_cron, "Run Moodle's cron for a group, once or on a schedule (one runner per group)",

@@ -53,7 +53,7 @@ void mdeploy_web__sha256_hex(const char *s, char out[65])
 
 /* ---- tokens in the store ---- */
 
-static int name_valid(const char *name)
+int mdeploy_web__user_name_ok(const char *name)
 {
 	size_t n;
 	if (!name || !*name)
@@ -75,7 +75,7 @@ int mdeploy_web_token_create(mdeploy_ctx *ctx, const char *name, int read_only, 
 	int rc;
 
 	*secret = NULL;
-	if (!name_valid(name))
+	if (!mdeploy_web__user_name_ok(name))
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_INVALID,
 		                          "token name '%s' is not 1-64 of A-Z a-z 0-9 . _ @ -", name ? name : "");
 	if ((rc = mdeploy_web__random_hex(raw, 32)))
@@ -230,6 +230,12 @@ int mdeploy_web__authenticate(web_req *r)
 		mdeploy_web__sha256_hex(auth, hash);
 		return token_lookup(r, hash, &r->who) ? -1 : 0;
 	}
+	{
+		/* A user named by a trusted reverse proxy (off unless configured). */
+		int rc = mdeploy_web__proxy_authenticate(r);
+		if (rc <= 0)
+			return rc;
+	}
 	if (cookie) {
 		web_session *s;
 		pthread_mutex_lock(&r->web->lock);
@@ -310,7 +316,8 @@ static json_t *session_json(web_req *r)
 	char csrf[65];
 	mdeploy_web__csrf_of(r, csrf);
 	return json_pack("{s:s, s:s, s:b, s:s, s:s}", "name", r->who.name, "who", r->who.who, "read_only",
-	                 r->who.read_only, "via", r->who.via_session ? "session" : "token", "csrf", csrf);
+	                 r->who.read_only, "via", r->who.via_proxy ? "proxy" : r->who.via_session ? "session" : "token",
+	                 "csrf", csrf);
 }
 
 void mdeploy_web__api_session(web_req *r, web_reply *out)

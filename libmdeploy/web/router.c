@@ -87,8 +87,13 @@ static void api(web_req *r, web_reply *out, char **p, int n)
 			return;
 		if (r->who.read_only) {
 			const char *act = !strcmp(what, "executions") ? p[3] : !strcmp(what, "deployments") ? "stop" : "rollback";
-			mdeploy_audit_record(r->ctx, r->who.who, act, p[2], "denied", "read-only token");
-			mdeploy_web__reply_error(out, 403, "token '%s' is read-only: it cannot %s", r->who.name, act);
+			mdeploy_audit_record(r->ctx, r->who.who, act, p[2], "denied",
+			                     r->who.via_proxy ? "read-only proxy user" : "read-only token");
+			if (r->who.via_proxy)
+				mdeploy_web__reply_error(out, 403, "user '%s' (named by the proxy) is read-only: it cannot %s "
+				                         "(mdeploy serve --proxy-writer gives the right)", r->who.name, act);
+			else
+				mdeploy_web__reply_error(out, 403, "token '%s' is read-only: it cannot %s", r->who.name, act);
 			return;
 		}
 		if (!strcmp(what, "executions"))

@@ -264,6 +264,7 @@ static void free_web(mdeploy_web *w)
 		explicit_bzero(w->key_pem, strlen(w->key_pem));
 	free(w->key_pem);
 	free(w->cert_pem);
+	mdeploy_web__proxy_free(w);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
@@ -346,6 +347,10 @@ int mdeploy_web_start(mdeploy_web **out, mdeploy_ctx *ctx, const mdeploy_web_opt
 		}
 		w->tls = 1;
 		flags |= MHD_USE_TLS;
+	}
+	if ((rc = mdeploy_web__proxy_setup(w, opts))) {
+		free_web(w);
+		return rc;
 	}
 	if (RAND_bytes(w->csrf_key, (int)sizeof(w->csrf_key)) != 1) {
 		free_web(w);

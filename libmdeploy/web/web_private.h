@@ -19,6 +19,15 @@
 #define WEB_SESSIONS_MAX 256
 #define WEB_SESSION_IDLE_MS (12LL * 3600 * 1000)
 
+#define WEB_PROXIES_MAX 32
+
+/* An address range: `bits` leading bits of `addr` (4 or 16 bytes). */
+typedef struct web_net {
+	int family;                    /* AF_INET, AF_INET6 */
+	unsigned char addr[16];
+	unsigned int bits;
+} web_net;
+
 typedef struct web_session {
 	char id[65];           /* cookie value, hex */
 	char token_hash[65];   /* the token it was opened with (revocation ends it) */
@@ -35,6 +44,11 @@ struct mdeploy_web {
 	pthread_mutex_t lock;          /* sessions */
 	web_session sessions[WEB_SESSIONS_MAX];
 	volatile int stopping;
+	/* Reverse proxy authentication (auth.c); proxy_header NULL: off. */
+	char *proxy_header;
+	web_net proxies[WEB_PROXIES_MAX];
+	size_t nproxies;
+	char **proxy_writers;          /* NULL-terminated; NULL: nobody writes */
 };
 
 /* Who made a request, once authenticated. */
@@ -42,6 +56,7 @@ typedef struct web_principal {
 	int authed;
 	int read_only;
 	int via_session;               /* cookie (browser) rather than a bearer token */
+	int via_proxy;                 /* named by a trusted reverse proxy's header */
 	char name[72];                 /* token name */
 	char who[80];                  /* "token:NAME" */
 	char token_hash[65];
@@ -107,6 +122,14 @@ void mdeploy_web__act_rollback(web_req *r, web_reply *out, const char *group);
 void mdeploy_web__api_audit(web_req *r, web_reply *out);
 
 /* auth.c */
+/* Check and keep the reverse proxy options (mdeploy_web_options version 2). */
+int mdeploy_web__proxy_setup(mdeploy_web *w, const mdeploy_web_options *opts);
+void mdeploy_web__proxy_free(mdeploy_web *w);
+/* proxy.c: 0 when a trusted proxy named the user (r->who filled), -1 when it
+ * named no valid user, 1 when this request is not one to believe it for. */
+int mdeploy_web__proxy_authenticate(web_req *r);
+/* A token or user name: 1-64 of [A-Za-z0-9._@-]. */
+int mdeploy_web__user_name_ok(const char *name);
 /* Fill r->who from the Authorization header or the session cookie. */
 int mdeploy_web__authenticate(web_req *r);
 /* The CSRF token of the request's principal (64 hex + NUL). */

@@ -29,10 +29,23 @@ typedef struct mdeploy_web_options {
 	 * http(s)://ADDRESS:PORT. */
 	const char *public_url;
 	unsigned int max_connections; /* 0: 64 */
+	/*
+	 * Version 2. Authentication by a reverse proxy, off when NULL: a request
+	 * whose TCP peer is one of `trusted_proxies` (NULL-terminated IPv4 or
+	 * IPv6 addresses, or ADDRESS/BITS ranges; required) and that carries
+	 * this header (e.g. "X-Forwarded-User") is the user it names
+	 * ([A-Za-z0-9._@-], 1-64 characters; "proxy:NAME" in the audit trail),
+	 * read-only unless listed in `proxy_writers` (NULL-terminated; "*": all).
+	 * From any other peer the header is ignored. The proxy must set the
+	 * header itself and drop one a client sends: see mdeploy-serve(1).
+	 */
+	const char *proxy_user_header;
+	const char *const *trusted_proxies;
+	const char *const *proxy_writers;
 } mdeploy_web_options;
 
-#define MDEPLOY_WEB_OPTIONS_VERSION 1
-#define MDEPLOY_WEB_OPTIONS_INIT { MDEPLOY_WEB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0 }
+#define MDEPLOY_WEB_OPTIONS_VERSION 2
+#define MDEPLOY_WEB_OPTIONS_INIT { MDEPLOY_WEB_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_web_options_init(mdeploy_web_options *opts, unsigned int version);
 

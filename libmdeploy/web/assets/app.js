@@ -73,6 +73,8 @@ async function start() {
   document.getElementById("nav").hidden = false;
   document.getElementById("who").hidden = false;
   document.getElementById("who-name").textContent = S.me.name + (S.me.read_only ? " (read-only)" : "");
+  /* Signed in by the reverse proxy: signing out is the proxy's business. */
+  document.getElementById("logout").hidden = S.me.via === "proxy";
   listen();
   route();
 }
