@@ -1,6 +1,6 @@
 #!/bin/sh
-# Pipeline notifications: webhooks (Slack/Mattermost/Teams {"text"} or
-# structured JSON) POSTed through libcurl to a local receiver when an
+# Pipeline notifications: webhooks (Slack/Mattermost/Teams {"text"}, the
+# Adaptive Card message of a Teams Workflows webhook, or structured JSON) POSTed through libcurl to a local receiver when an
 # approval waits, when an execution fails and when it succeeds, with a link
 # to the console page; events filtered per webhook; a receiver that is down
 # never fails the pipeline and the outcome of each delivery is in the audit
@@ -50,6 +50,9 @@ notifications:
   - url: http://127.0.0.1:$rport/mm
     format: mattermost
     events: [approval]
+  - url: http://127.0.0.1:$rport/workflows/SECRET-W0RKFL0W
+    format: teams-workflows
+    events: [approval]
   - url: http://127.0.0.1:$dead/down/SECRET-D0WN
   - url: http://127.0.0.1:$rport/broken
     events: [succeeded]
@@ -91,6 +94,16 @@ wait_until '[ -s got.mm ]'
 is "$(jq -r .body.text got.mm)" \
 	"mdeploy: pipeline hooked (execution $(echo "$id" | cut -c1-8)) waits for approval of Gate/Approve: ship hooked? [Open in the console](http://console.example:8090/#/executions/$id)" \
 	"mattermost: a markdown link"
+wait_until '[ -s got.workflows_SECRET-W0RKFL0W ]'
+is "$(jq -c '.body | [.type, (.attachments | length), .attachments[0].contentType, .attachments[0].contentUrl,
+	.attachments[0].content.type, .attachments[0].content.version, .attachments[0].content."$schema"]' got.workflows_SECRET-W0RKFL0W)" \
+	'["message",1,"application/vnd.microsoft.card.adaptive",null,"AdaptiveCard","1.4","http://adaptivecards.io/schemas/adaptive-card.json"]' \
+	"teams-workflows: a message with one Adaptive Card, as a Teams Workflows webhook takes it"
+is "$(jq -r '.body.attachments[0].content.body[0] | [.type, .text, .wrap] | @tsv' got.workflows_SECRET-W0RKFL0W)" \
+	"TextBlock	mdeploy: pipeline hooked (execution $(echo "$id" | cut -c1-8)) waits for approval of Gate/Approve: ship hooked?	true" \
+	"teams-workflows: the text in a TextBlock"
+is "$(jq -r '.body.attachments[0].content.actions[0] | [.type, .title, .url] | @tsv' got.workflows_SECRET-W0RKFL0W)" \
+	"Action.OpenUrl	Open in the console	http://console.example:8090/#/executions/$id" "teams-workflows: a button to the console page"
 ok "$([ ! -e got.json ]; echo $?)" "a webhook for failures only is not told about the approval"
 
 run mdeploy pipeline approve "$id" Gate/Approve
@@ -107,7 +120,7 @@ unlike "$(cat run1.err)" "SECRET" "the log does not show the webhook's secret pa
 mdeploy serve audit --json >audit.json
 notes() { jq -r --arg t "$2" --arg o "$1" '[.audit[] | select(.action == "notify" and .outcome == $o and .target == $t)] | length' audit.json; }
 is "$(notes done "http://127.0.0.1:$rport/...")/$(notes failed "http://127.0.0.1:$rport/...")/$(notes failed "http://127.0.0.1:$dead/...")" \
-	"3/1/2" "audit: every delivery and its outcome (3 delivered, the 500 and the two to a closed port failed)"
+	"4/1/2" "audit: every delivery and its outcome (4 delivered, the 500 and the two to a closed port failed)"
 unlike "$(cat audit.json)" "SECRET" "the audit trail does not show the secret path"
 is "$(jq -r --arg t "$id Gate/Approve" '[.audit[] | select(.action == "approve" and .target == $t)][0] | "\(.who) \(.outcome)"' audit.json)" \
 	"user:$(id -un) done" "audit: 'pipeline approve' from the CLI, with the user who decided"
@@ -158,7 +171,7 @@ EOF
 run mdeploy pipeline validate bad
 is "$rc" 1 "bad notifications: invalid"
 like "$err" "bad.yml:3:10: notifications[0].url: 'ftp://example.org/x' is not an http:// or https:// URL" "bad URL, with its place"
-like "$err" "notifications[0].format: 'irc' is not a format" "bad format"
+like "$err" "notifications[0].format: 'irc' is not a format (slack, mattermost, teams, teams-workflows, json)" "bad format"
 like "$err" "notifications[0].events[1]: 'exploded' is not an event" "bad event"
 like "$err" "notifications[1].url: is required" "missing URL"
 done_testing

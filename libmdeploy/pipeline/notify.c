@@ -2,8 +2,10 @@
  * notify.c - webhooks a pipeline names (notifications:): a JSON POST through
  * libcurl when an approval starts waiting, when an execution fails and when
  * it succeeds, in the form Slack, Mattermost and Microsoft Teams incoming
- * webhooks take ({"text": ...}, with a link to the console page), or as a
- * structured document (format: json). Sent by the runner; a receiver that
+ * webhooks take ({"text": ...}, with a link to the console page), as the
+ * message with an Adaptive Card that a Teams Workflows webhook ("When a
+ * Teams webhook request is received", Power Automate) posts to a channel
+ * (format: teams-workflows), or as a structured document (format: json). Sent by the runner; a receiver that
  * is down delays it by at most 5 seconds and never fails the execution:
  * the outcome of every delivery goes to the log and the audit trail.
  */
@@ -34,7 +36,7 @@ const cyaml_schema_value_t mdeploy_pipeline__notify_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct mdeploy_pipeline__notify_raw, notify_fields),
 };
 
-static const char *const formats[] = { "slack", "mattermost", "teams", "json", NULL };
+static const char *const formats[] = { "slack", "mattermost", "teams", "teams-workflows", "json", NULL };
 static const char *const events[] = { "approval", "failed", "succeeded", NULL };
 
 static int in(const char *const *list, const char *s)
@@ -60,7 +62,7 @@ void mdeploy_pipeline__notify_check(const struct mdeploy_pipeline__notify_raw *n
 			mdeploy__yaml_problem(probs, f, "a URL has no spaces or line breaks");
 		snprintf(f, sizeof(f), "notifications[%zu].format", i);
 		if (n[i].format && !in(formats, n[i].format))
-			mdeploy__yaml_problem(probs, f, "'%s' is not a format (slack, mattermost, teams, json)", n[i].format);
+			mdeploy__yaml_problem(probs, f, "'%s' is not a format (slack, mattermost, teams, teams-workflows, json)", n[i].format);
 		for (j = 0; j < n[i].events_count; j++) {
 			snprintf(f, sizeof(f), "notifications[%zu].events[%zu]", i, j);
 			if (!in(events, n[i].events[j]))
@@ -122,6 +124,23 @@ static int post(const char *url, const char *body, long *status, char *err, size
 	return 0;
 }
 
+/*
+ * A Teams Workflows webhook takes a message whose attachment is an Adaptive
+ * Card (the Office 365 connectors' {"text"} is retired): the text, and a
+ * button to the console page when there is one.
+ */
+static json_t *teams_workflows(const char *text, const char *link)
+{
+	json_t *card = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:b}]}", "$schema",
+	                         "http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard",
+	                         "version", "1.4", "body", "type", "TextBlock", "text", text, "wrap", 1);
+	if (card && link)
+		json_object_set_new(card, "actions", json_pack("[{s:s, s:s, s:s}]", "type", "Action.OpenUrl",
+		                                               "title", "Open in the console", "url", link));
+	return card ? json_pack("{s:s, s:[{s:s, s:n, s:o}]}", "type", "message", "attachments", "contentType",
+	                        "application/vnd.microsoft.card.adaptive", "contentUrl", "content", card) : NULL;
+}
+
 /* Where the console is: $MDEPLOY_CONSOLE_URL, else what `mdeploy serve` recorded. */
 static char *console_url(mdeploy_store *store)
 {
@@ -169,6 +188,8 @@ void mdeploy_pipeline__notify(mdeploy_ctx *ctx, mdeploy_store *store, const mdep
 			doc = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}", "event", event, "pipeline", p->name,
 			                "execution", id, "text", text, "action", action, "detail", detail, "url", link,
 			                "source", "mdeploy");
+		} else if (!strcmp(fmt, "teams-workflows")) {
+			doc = teams_workflows(text, link);
 		} else {
 			char *t = !link ? mdeploy__strdup(text) :
 			          !strcmp(fmt, "slack") ? mdeploy__sprintf("%s <%s|Open in the console>", text, link) :
