@@ -412,7 +412,7 @@ int mdeploy_bundle__scan_check(mdeploy_bundle__scan *s, const char *bundle_path,
                                const char *const *trusted_keys, int require_signature,
                                int require_manifest)
 {
-	mdeploy_bundle__manifest m;
+	mdeploy_bundle__manifest m, *mp;
 	size_t i = 0, j = 0;
 	int rc;
 
@@ -434,13 +434,21 @@ int mdeploy_bundle__scan_check(mdeploy_bundle__scan *s, const char *bundle_path,
 		mdeploy__error_prefix("%s", bundle_path);
 		return rc;
 	}
-	if ((rc = mdeploy_bundle__manifest_parse(&m, s->manifest, s->manifest_len)) != 0) {
-		mdeploy__error_prefix("%s", bundle_path);
-		return rc == MDEPLOY_EINVALID ? MDEPLOY_EVERIFY : rc;
+	/* A manifest met first was parsed then (front_manifest): from the same
+	 * bytes, since a second one is refused. Parsing it again was a tenth
+	 * of extracting Moodle. */
+	if (s->front) {
+		mp = s->front;
+	} else {
+		if ((rc = mdeploy_bundle__manifest_parse(&m, s->manifest, s->manifest_len)) != 0) {
+			mdeploy__error_prefix("%s", bundle_path);
+			return rc == MDEPLOY_EINVALID ? MDEPLOY_EVERIFY : rc;
+		}
+		mp = &m;
 	}
 	/* Both lists are sorted: the first difference in path order is reported. */
-	while (!rc && (i < m.entries.n || j < s->items.n)) {
-		const mdeploy_bundle__item *want = i < m.entries.n ? &m.entries.v[i] : NULL;
+	while (!rc && (i < mp->entries.n || j < s->items.n)) {
+		const mdeploy_bundle__item *want = i < mp->entries.n ? &mp->entries.v[i] : NULL;
 		const mdeploy_bundle__item *got = j < s->items.n ? &s->items.v[j] : NULL;
 		int c = !want ? 1 : !got ? -1 : strcmp(want->path, got->path);
 		if (c < 0) {
@@ -463,6 +471,7 @@ int mdeploy_bundle__scan_check(mdeploy_bundle__scan *s, const char *bundle_path,
 			j++;
 		}
 	}
-	mdeploy_bundle__manifest_dispose(&m);
+	if (mp == &m)
+		mdeploy_bundle__manifest_dispose(&m);
 	return rc;
 }
