@@ -9,18 +9,17 @@
 src="$top_srcdir/libmdeploy"
 plan 4
 
-hits=$(cd "$src" && grep -nE 'mdeploy_(local|aws)__|provider__(local|aws)_|#include "provider/(local|aws)/' \
+hits=$(cd "$src" && grep -nE 'mdeploy_(local|awsp?)__|provider__(local|aws)_|#include "(provider/)?(local|aws)/' \
 	deploy/*.c deploy/*.h config/*.c config/*.h pipeline/*.c provider/store.c provider/provider.c \
-	../cli/*.c 2>/dev/null)
-is "$hits" "" "deploy/, config/, pipeline/, cli/, provider/store.c and provider.c name no provider's internals"
+	provider/infra.c ../cli/*.c 2>/dev/null)
+is "$hits" "" "deploy/, config/, pipeline/, cli/, provider/store.c, provider.c and infra.c name no provider's internals"
 
-# (config/config_infrastructure.c's infrastructure.provider defaults to "local" on its own, for now.)
-hits=$(cd "$src" && grep -n '"local"' deploy/*.c config/config.c config/config_stores.c provider/store.c \
-	provider/provider.c ../cli/*.c 2>/dev/null)
-is "$hits" "" "... nor the name \"local\""
+hits=$(cd "$src" && { grep -n '"local"' deploy/*.c config/config.c config/config_stores.c provider/store.c \
+	provider/provider.c ../cli/*.c; grep -nE '"(local|aws)"' config/config_infrastructure.c provider/infra.c; } 2>/dev/null)
+is "$hits" "" "... nor the name \"local\" (nor \"aws\" in the infrastructure's config and dispatch)"
 
 # Every part file of the local provider has its name among the parts provider.h documents.
-parts="ops.c fleet.c instance.c lb.c params.c secrets.c artifacts.c stores.c"
+parts="ops.c fleet.c instance.c lb.c params.c secrets.c artifacts.c stores.c infra.c"
 for f in $parts; do
 	[ -f "$src/provider/local/$f" ] || missing="$missing $f"
 done

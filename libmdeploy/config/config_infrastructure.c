@@ -20,9 +20,11 @@
  * code by its setting name (the names infra/aws/stacks.yaml maps onto
  * template parameters: "azs", "database_engine", "min_size" ...), through
  * mdeploy_config_infrastructure_setting(); an absent value is NULL and the
- * template's default holds.
+ * template's default holds. What one provider needs or cannot use is its
+ * own rule (the provider table's infra_check, e.g. provider/aws/infra.c).
  */
 #include "config_private.h"
+#include "provider/provider.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -249,18 +251,26 @@ static void check_database(const struct infra_database *d, mdeploy_config__probl
 	check_number(p, "infrastructure.database.backup_days", d->backup_days, 1, 35, NULL);
 }
 
+static void provider_problem(void *payload, const char *field, const char *message)
+{
+	mdeploy_config__problem(payload, field, "%s", message);
+}
+
 int mdeploy_config__infrastructure_check(mdeploy_config *cfg, mdeploy_config__problems *p)
 {
 	const struct mdeploy_config__infrastructure *in = cfg->doc->infrastructure;
+	const mdeploy_provider_ops *ops;
 	unsigned int i, j;
-	int cf = 0, aws;
+	int cf = 0;
 
 	if (!in)
 		return 0;
-	if (in->provider && strcmp(in->provider, "local") && strcmp(in->provider, "aws"))
-		mdeploy_config__problem(p, "infrastructure.provider", "unknown provider '%s' (this build has: local, aws)",
-		                        in->provider);
-	aws = in->provider && !strcmp(in->provider, "aws");
+	ops = mdeploy_provider__find(in->provider ? in->provider : mdeploy_provider__default_name());
+	if (!ops || !ops->infra_apply) {
+		mdeploy_config__problem(p, "infrastructure.provider", "unknown provider '%s' (this build has: %s)",
+		                        in->provider, mdeploy_provider__infra_names());
+		ops = NULL;
+	}
 	check_re(p, "infrastructure.region", in->region, "^[a-z]{2}(-[a-z]+)+-[0-9]+$", "an AWS Region (like eu-west-1)");
 	check_re(p, "infrastructure.environment", in->environment, NAME_RE,
 	         "an environment name (a lowercase letter, then up to 30 letters, digits or '-')");
@@ -288,9 +298,6 @@ int mdeploy_config__infrastructure_check(mdeploy_config *cfg, mdeploy_config__pr
 	if (in->cache) {
 		check_re(p, "infrastructure.cache.engine", in->cache->engine, "^(redis|memcached|none)$",
 		         "a cache engine (redis, memcached, or none with provider local)");
-		if (aws && in->cache->engine && !strcmp(in->cache->engine, "none"))
-			mdeploy_config__problem(p, "infrastructure.cache.engine",
-			                        "none is for provider local: the aws architecture has a cache");
 		check_re(p, "infrastructure.cache.node_type", in->cache->node_type, "^cache\\.[a-z0-9]+\\.[a-z0-9]+$",
 		         "an ElastiCache node type (like cache.t4g.small)");
 		if (in->cache->node_type && in->cache->engine && !strcmp(in->cache->engine, "memcached"))
@@ -300,8 +307,6 @@ int mdeploy_config__infrastructure_check(mdeploy_config *cfg, mdeploy_config__pr
 	/* A user name as useradd(8) takes it. */
 	check_re(p, "infrastructure.dataroot_owner", in->dataroot_owner, "^[a-z_][a-z0-9_.-]{0,31}$",
 	         "a user name (lowercase letters, digits, '_', '-', '.')");
-	if (aws && in->dataroot_owner)
-		mdeploy_config__problem(p, "infrastructure.dataroot_owner", "is for provider local (EFS is mounted by the app servers)");
 	for (i = 0; i < in->tags_count; i++) {
 		char field[64];
 		const struct infra_tag *t = &in->tags[i];
@@ -315,18 +320,10 @@ int mdeploy_config__infrastructure_check(mdeploy_config *cfg, mdeploy_config__pr
 		if (strlen(t->value) > 256)
 			mdeploy_config__problem(p, field, "is longer than 256 characters");
 	}
-	/* What the aws provider cannot do without. */
-	if (aws) {
-		if (!in->domain)
-			mdeploy_config__problem(p, "infrastructure.domain", "is required with provider aws (the site's name)");
-		if (!in->certificate && !in->hosted_zone)
-			mdeploy_config__problem(p, "infrastructure.certificate",
-			                        "is required with provider aws unless hosted_zone is given "
-			                        "(to request and validate one)");
-		if (cf && !in->cloudfront_certificate)
-			mdeploy_config__problem(p, "infrastructure.cloudfront_certificate",
-			                        "is required with cloudfront: true (an ACM certificate in us-east-1)");
-	}
+	/* What the provider cannot do without, or has no use for: its own rules. */
+	(void)cf;
+	if (ops && ops->infra_check)
+		ops->infra_check(cfg, provider_problem, p);
 	return 0;
 }
 
@@ -337,7 +334,7 @@ const char *mdeploy_config_infrastructure_provider(const mdeploy_config *cfg)
 	const struct mdeploy_config__infrastructure *in = cfg && cfg->doc ? cfg->doc->infrastructure : NULL;
 	if (!in)
 		return NULL;
-	return in->provider ? in->provider : "local";
+	return in->provider ? in->provider : mdeploy_provider__default_name();
 }
 
 const char *mdeploy_config_infrastructure_region(const mdeploy_config *cfg)

@@ -32,6 +32,12 @@
  *                maintenance window). Implementation details live in files
  *                named for the technology: local/haproxy_*.c (process,
  *                slots, Runtime API), aws/elbv2_*.c.
+ *   infra.c      the infrastructure under the groups (mdeploy/infra.h):
+ *                plan/apply/destroy/status/outputs, and infra_check, the
+ *                provider's own rules on mdeploy.yml's infrastructure
+ *                section (local: servers under the state directory; aws:
+ *                the CloudFormation stacks of infra/aws/). More files
+ *                infra_*.c by concern.
  *   params.c     \
  *   secrets.c     > the stores, registered by stores.c (see store.h).
  *   artifacts.c  /
@@ -58,6 +64,10 @@
 #include "mdeploy_private.h"
 #include "mdeploy/provider.h"
 #include "mdeploy/config.h"
+#include "mdeploy/infra.h"
+
+/* infra_check reports a problem of mdeploy.yml's infrastructure section, at `field`. */
+typedef void (*mdeploy_provider__problem_cb)(void *payload, const char *field, const char *message);
 
 typedef struct mdeploy_provider_ops {
 	const char *name;
@@ -101,6 +111,25 @@ typedef struct mdeploy_provider_ops {
 	const char *const *options;
 	/* May be NULL (no alarms of its own): the alarms watched while traffic moves. */
 	int (*lb_alarms)(mdeploy_provider *p, const char *lb, mdeploy_lb_alarm_cb cb, void *payload);
+
+	/* The infrastructure (mdeploy/infra.h); NULL: this provider builds none. They take
+	 * no provider handle: infra apply runs before any fleet exists. Arguments are checked. */
+	int (*infra_plan)(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+	                  const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n);
+	int (*infra_apply)(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+	                   const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n);
+	int (*infra_destroy)(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+	                     const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n);
+	int (*infra_status)(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+	                    const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload);
+	int (*infra_outputs)(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+	                     const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload);
+	/* May be NULL. The provider's rules on the infrastructure section (read through
+	 * mdeploy_config_infrastructure_setting()), each problem to `problem`; called when
+	 * mdeploy.yml is loaded. */
+	void (*infra_check)(const mdeploy_config *cfg, mdeploy_provider__problem_cb problem, void *payload);
+	/* Non-zero: the infrastructure needs mdeploy.yml's infrastructure section (its settings). */
+	int infra_needs_section;
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {
@@ -121,6 +150,8 @@ const mdeploy_provider_ops *mdeploy_provider__at(size_t i);
 const char *mdeploy_provider__default_name(void);
 /* "local, aws": the registered names, for messages. */
 const char *mdeploy_provider__names(void);
+/* The same, of the providers that build infrastructure (infra_apply set). */
+const char *mdeploy_provider__infra_names(void);
 
 extern const mdeploy_provider_ops mdeploy_provider__local_ops;
 extern const mdeploy_provider_ops mdeploy_provider__aws_ops;

@@ -56,6 +56,17 @@ const char *mdeploy_provider__default_name(void)
 NAMES(mdeploy_provider__names, providers)
 NAMES(mdeploy_provider__stores_names, stores)
 
+const char *mdeploy_provider__infra_names(void)
+{
+	static __thread char buf[256];
+	size_t i, n = 0;
+	buf[0] = '\0';
+	for (i = 0; i < MDEPLOY__ARRAY_SIZE(providers) && n < sizeof(buf); i++)
+		if (providers[i]->infra_apply)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? ", " : "", providers[i]->name);
+	return buf;
+}
+
 const mdeploy_provider__stores *mdeploy_provider__stores_find(const char *name)
 {
 	size_t i;

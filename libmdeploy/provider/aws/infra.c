@@ -18,8 +18,8 @@ static int none_here(void)
 	                          "no infrastructure here: no stack of this application exists ('mdeploy infra apply')");
 }
 
-int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_resource_cb cb,
-                               void *payload)
+int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                               const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload)
 {
 	mdeploy_awsp__layer L[8];
 	mdeploy_awsp__stack s;
@@ -27,6 +27,8 @@ int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdep
 	size_t i, nl;
 	int rc, found = 0;
 	(void)ctx;
+	(void)store;
+	(void)opts;
 	memset(&s, 0, sizeof(s));
 	if ((rc = mdeploy_awsp__manifest(L, MDEPLOY__ARRAY_SIZE(L), &nl)) || (rc = mdeploy_awsp__infra_client(&c, cfg)))
 		return rc;
@@ -62,8 +64,8 @@ int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdep
 	return !rc && !found ? none_here() : rc;
 }
 
-int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_output_cb cb,
-                                void *payload)
+int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                                const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload)
 {
 	mdeploy_awsp__layer L[8];
 	mdeploy_awsp__stack s;
@@ -71,6 +73,8 @@ int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, const mdeploy_config *cfg, mde
 	size_t i, k, nl;
 	int rc, found = 0;
 	(void)ctx;
+	(void)store;
+	(void)opts;
 	memset(&s, 0, sizeof(s));
 	if ((rc = mdeploy_awsp__manifest(L, MDEPLOY__ARRAY_SIZE(L), &nl)) || (rc = mdeploy_awsp__infra_client(&c, cfg)))
 		return rc;
@@ -101,4 +105,24 @@ int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, const mdeploy_config *cfg, mde
 	mdeploy_awsp__stack_clear(&s);
 	mdeploy_aws__client_free(c);
 	return !rc && !found ? none_here() : rc;
+}
+
+void mdeploy_awsp__infra_check(const mdeploy_config *cfg, void (*problem)(void *, const char *, const char *),
+                               void *payload)
+{
+	const char *engine = mdeploy_config_infrastructure_setting(cfg, "cache_engine");
+	const char *cf = mdeploy_config_infrastructure_setting(cfg, "cloudfront");
+	if (engine && !strcmp(engine, "none"))
+		problem(payload, "infrastructure.cache.engine", "none is for provider local: the aws architecture has a cache");
+	if (mdeploy_config_infrastructure_setting(cfg, "dataroot_owner"))
+		problem(payload, "infrastructure.dataroot_owner", "is for provider local (EFS is mounted by the app servers)");
+	if (!mdeploy_config_infrastructure_setting(cfg, "domain"))
+		problem(payload, "infrastructure.domain", "is required with provider aws (the site's name)");
+	if (!mdeploy_config_infrastructure_setting(cfg, "certificate") &&
+	    !mdeploy_config_infrastructure_setting(cfg, "hosted_zone"))
+		problem(payload, "infrastructure.certificate",
+		        "is required with provider aws unless hosted_zone is given (to request and validate one)");
+	if (cf && !strcmp(cf, "true") && !mdeploy_config_infrastructure_setting(cfg, "cloudfront_certificate"))
+		problem(payload, "infrastructure.cloudfront_certificate",
+		        "is required with cloudfront: true (an ACM certificate in us-east-1)");
 }

@@ -106,16 +106,20 @@ void mdeploy_awsp__events_free(mdeploy_awsp__event *ev, size_t n);
  * reason, a resource's before the stack's own; -1 when none. */
 long mdeploy_awsp__events_first_failure(const mdeploy_awsp__event *ev, size_t n);
 
-/* The operations, for provider/infra.c. */
-int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_resource_cb cb,
+/* The operations of the provider table (aws/ops.c); the state store is not used. */
+int mdeploy_awsp__infra_status(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                               const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload);
+int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                                const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload);
+int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                             const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n);
+int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                              const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n);
+int mdeploy_awsp__infra_destroy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                                const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload,
+                                size_t *n);
+/* What the aws architecture cannot do without, and what it has no use for (infra.c). */
+void mdeploy_awsp__infra_check(const mdeploy_config *cfg, void (*problem)(void *, const char *, const char *),
                                void *payload);
-int mdeploy_awsp__infra_outputs(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_output_cb cb,
-                                void *payload);
-int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_change_cb cb, void *payload,
-                             size_t *n);
-int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_infra_options *opts,
-                              mdeploy_infra_change_cb cb, void *payload, size_t *n);
-int mdeploy_awsp__infra_destroy(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_infra_options *opts,
-                                mdeploy_infra_change_cb cb, void *payload, size_t *n);
 
 #endif

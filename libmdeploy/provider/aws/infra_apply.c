@@ -378,14 +378,15 @@ static int run_open(struct run *r, mdeploy_ctx *ctx, const mdeploy_config *cfg, 
 	return mdeploy_awsp__infra_client(&r->c, cfg);
 }
 
-int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_infra_options *opts,
-                              mdeploy_infra_change_cb cb, void *payload, size_t *n)
+int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                              const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
 	mdeploy_awsp__layer L[8];
 	mdeploy_awsp__stack S[8];
 	struct run r;
 	size_t nl = 0, i;
 	int rc;
+	(void)store;
 	memset(S, 0, sizeof(S));
 	if ((rc = mdeploy_awsp__manifest(L, MDEPLOY__ARRAY_SIZE(L), &nl)) ||
 	    (rc = run_open(&r, ctx, cfg, opts, "apply", cb, payload, n)))
@@ -506,8 +507,9 @@ static int protection_off(struct run *r, const char *stack, mdeploy_awsp__stack 
 	return rc;
 }
 
-int mdeploy_awsp__infra_destroy(mdeploy_ctx *ctx, const mdeploy_config *cfg, const mdeploy_infra_options *opts,
-                                mdeploy_infra_change_cb cb, void *payload, size_t *n)
+int mdeploy_awsp__infra_destroy(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                                const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload,
+                                size_t *n)
 {
 	mdeploy_awsp__layer L[8];
 	mdeploy_awsp__stack st;
@@ -515,6 +517,7 @@ int mdeploy_awsp__infra_destroy(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	size_t nl = 0, i;
 	long last_data = -1;
 	int rc, delete_data = opts && opts->delete_data;
+	(void)store;
 	memset(&st, 0, sizeof(st));
 	if ((rc = mdeploy_awsp__manifest(L, MDEPLOY__ARRAY_SIZE(L), &nl)) ||
 	    (rc = run_open(&r, ctx, cfg, opts, "destroy", cb, payload, n)))

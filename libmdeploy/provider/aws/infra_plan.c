@@ -46,8 +46,8 @@ static int plan_layer(mdeploy_aws__client *c, const mdeploy_config *cfg, const m
 	return rc ? rc : rc2;
 }
 
-int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeploy_infra_change_cb cb, void *payload,
-                             size_t *n)
+int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
+                             const mdeploy_infra_options *opts, mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
 	mdeploy_awsp__layer L[8];
 	mdeploy_awsp__stack S[8];
@@ -55,6 +55,8 @@ int mdeploy_awsp__infra_plan(mdeploy_ctx *ctx, const mdeploy_config *cfg, mdeplo
 	size_t nl = 0, i;
 	int rc;
 	(void)ctx;
+	(void)store;
+	(void)opts;
 	if (n)
 		*n = 0;
 	memset(S, 0, sizeof(S));

@@ -12,6 +12,7 @@
  * MDEPLOY_EUNSUPPORTED naming the operation.
  */
 #include "ops.h"
+#include "infra.h"
 
 #include <libxml/tree.h>
 
@@ -236,4 +237,11 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	aws_describe,
 	aws_options,
 	mdeploy_awsp__lb_alarms,
+	mdeploy_awsp__infra_plan,
+	mdeploy_awsp__infra_apply,
+	mdeploy_awsp__infra_destroy,
+	mdeploy_awsp__infra_status,
+	mdeploy_awsp__infra_outputs,
+	mdeploy_awsp__infra_check,
+	1,
 };

@@ -8,6 +8,7 @@
  * load balancer is an HAProxy mdeploy owns.
  */
 #include "local.h"
+#include "infra.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,4 +88,11 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	local_describe,
 	local_options,
 	NULL, /* lb_alarms: the group's alarms are read from HAProxy's counters (deploy/traffic.c) */
+	mdeploy_local__infra_plan,
+	mdeploy_local__infra_apply,
+	mdeploy_local__infra_destroy,
+	mdeploy_local__infra_status,
+	mdeploy_local__infra_outputs,
+	NULL, /* infra_check: the cache engine is checked when infra runs (infra.c) */
+	0,    /* the infrastructure section is optional: the groups say what to build */
 };
