@@ -138,6 +138,12 @@ int mdeploy_awsp__resolve(mdeploy_provider *p, const char *lb)
 			goto out;
 		}
 		arn = T_(mdeploy_awsp__xml_root(doc, "DescribeLoadBalancersResult/LoadBalancers"), "member/LoadBalancerArn");
+		{
+			/* found by name: its VPC and DNS name are here already (no second call below) */
+			xmlNodePtr m = mdeploy_awsp__xml_root(doc, "DescribeLoadBalancersResult/LoadBalancers/member");
+			c->vpc_id = dupx(xmlNodeGetContent(C_(m, "VpcId")));
+			c->dns = dupx(xmlNodeGetContent(C_(m, "DNSName")));
+		}
 		xmlFreeDoc(doc);
 		doc = NULL;
 		if (!arn) {
@@ -183,7 +189,7 @@ int mdeploy_awsp__resolve(mdeploy_provider *p, const char *lb)
 		rc = mdeploy__error_set(MDEPLOY_ENETWORK, CLS, "aws: DescribeListeners gave no listener/load balancer ARN");
 		goto out;
 	}
-	{
+	if (!c->vpc_id) {
 		const char *q[] = { "LoadBalancerArns.member.1", c->lb_arn, NULL };
 		xmlNodePtr m;
 		if ((rc = mdeploy_awsp__elbv2(p, "DescribeLoadBalancers", q, &doc)))
