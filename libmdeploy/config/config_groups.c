@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fleet_raw { unsigned int *size, *min, *max, *port; };
+struct fleet_raw { unsigned int *size, *min, *max, *port; char *launch_template, *subnets; };
 struct lb_raw { char *listen; unsigned int *slots; char *tls_certificate; };
 struct health_raw {
 	char *path; unsigned int *status; char *interval, *timeout, *host;
@@ -58,6 +58,8 @@ static const cyaml_schema_field_t fleet_fields[] = {
 	UINTP("min", struct fleet_raw, min),
 	UINTP("max", struct fleet_raw, max),
 	UINTP("port", struct fleet_raw, port),
+	STR("launch_template", struct fleet_raw, launch_template),
+	STR("subnets", struct fleet_raw, subnets),
 	CYAML_FIELD_END
 };
 static const cyaml_schema_field_t lb_fields[] = {
@@ -323,6 +325,14 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	g->port = e->fleet && e->fleet->port ? *e->fleet->port : 8080;
 	if (g->size == 0)
 		mdeploy_config__problem(p, F("fleet.size"), "must be at least 1");
+	g->launch_template = e->fleet ? e->fleet->launch_template : NULL;
+	g->subnets = e->fleet ? e->fleet->subnets : NULL;
+	if (g->launch_template && !*g->launch_template)
+		mdeploy_config__problem(p, F("fleet.launch_template"), "must not be empty");
+	if (g->subnets && (!*g->subnets || strspn(g->subnets, "abcdefghijklmnopqrstuvwxyz0123456789-,") !=
+	                   strlen(g->subnets)))
+		mdeploy_config__problem(p, F("fleet.subnets"), "must be subnet ids separated by commas (got '%s')",
+		                        g->subnets);
 	if (g->min > g->size || g->size > g->max)
 		mdeploy_config__problem(p, F("fleet"), "needs min <= size <= max (got %u, %u, %u)",
 		                        g->min, g->size, g->max);

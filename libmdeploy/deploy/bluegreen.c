@@ -60,6 +60,8 @@ static int s_create(mdeploy_deploy__run *r, const char *target, void *arg)
 	fo.max = sizes[2];
 	fo.port = r->g->port;
 	fo.start = 0;
+	fo.launch_template = r->g->launch_template;
+	fo.subnets = r->g->subnets;
 	snprintf(tags, sizeof(tags), "{\"application\":\"%s\",\"group\":\"%s\",\"deployment\":\"%s\"}",
 	         r->app, r->g->name, r->id);
 	fo.tags = tags;

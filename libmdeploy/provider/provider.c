@@ -174,13 +174,20 @@ const char *mdeploy_provider_name(const mdeploy_provider *p)
 
 int mdeploy_fleet_create(mdeploy_provider *p, const char *name, const mdeploy_fleet_options *opts)
 {
-	mdeploy_fleet_options def = MDEPLOY_FLEET_OPTIONS_INIT;
+	mdeploy_fleet_options def = MDEPLOY_FLEET_OPTIONS_INIT, cur = MDEPLOY_FLEET_OPTIONS_INIT;
 	int rc;
 	CHECK("fleet", name);
 	if (!opts)
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_FLEET_OPTIONS_VERSION, "mdeploy_fleet_options")))
 		return rc;
+	/* A version 1 caller's struct ends before launch_template: providers get the whole current one. */
+	if (opts->version < 2) {
+		memcpy(&cur, opts, offsetof(mdeploy_fleet_options, launch_template));
+		cur.version = MDEPLOY_FLEET_OPTIONS_VERSION;
+		cur.launch_template = cur.subnets = NULL;
+		opts = &cur;
+	}
 	if (opts->min > opts->desired || opts->desired > opts->max)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 			"fleet '%s': need min <= desired <= max (got %u, %u, %u)", name, opts->min,

@@ -134,6 +134,24 @@ int main(void)
 	v = group_field("app-prod-v001", "VPCZoneIdentifier");
 	is_str(subnets, v, "moto: across the two subnets");
 	free(v);
+	/* the group's own template and subnets win over the provider's (fleet options v2) */
+	{
+		const char *p3[] = { "LaunchTemplateName", "group-lt", "LaunchTemplateData.ImageId", "ami-12c6146b",
+		                     "LaunchTemplateData.InstanceType", "t3.nano", NULL };
+		free(EC2("CreateLaunchTemplate", p3, NULL));
+		fo.launch_template = "group-lt";
+		fo.subnets = sb;
+		if (!is_int(0, mdeploy_fleet_create(p, "app-qa-v001", &fo), "fleet_create with the group's template"))
+			diag("%s", mdeploy_error_last()->message);
+		v = group_field("app-qa-v001", "LaunchTemplate/LaunchTemplateName");
+		is_str("group-lt", v, "moto: the group's launch template, not the provider's");
+		free(v);
+		v = group_field("app-qa-v001", "VPCZoneIdentifier");
+		is_str(sb, v, "moto: the group's subnet only");
+		free(v);
+		fo.launch_template = fo.subnets = NULL;
+		is_int(0, mdeploy_fleet_terminate(p, "app-qa-v001"), "removed");
+	}
 	fo.desired = 1;
 	is_int(MDEPLOY_EEXISTS, mdeploy_fleet_create(p, "app-prod-v001", &fo), "creating it again: EEXISTS");
 	v = group_field("app-prod-v001", "DesiredCapacity");

@@ -107,8 +107,21 @@ int main(void)
 	ok(mdeploy_config_group_find(cfg, "qa") == NULL, "unknown group: NULL");
 	like(mdeploy_error_last()->message, "no deployment group 'qa' (groups: 'production', 'staging')",
 	     "error lists the groups");
+	g = mdeploy_config_group_find(cfg, "staging");
+	ok(g && g->launch_template == NULL && g->subnets == NULL, "no launch template or subnets by default");
 	mdeploy_config_free(cfg);
 
+	if (load(&cfg, "groups:\n  - name: p\n    fleet: { launch_template: lt-p, subnets: 'subnet-1a,subnet-2b' }\n") == 0) {
+		g = mdeploy_config_group_find(cfg, "p");
+		is_str("lt-p", g ? g->launch_template : NULL, "fleet.launch_template");
+		is_str("subnet-1a,subnet-2b", g ? g->subnets : NULL, "fleet.subnets");
+		mdeploy_config_free(cfg);
+	} else
+		ok(0, "fleet.launch_template/subnets load: %s", mdeploy_error_last()->message);
+	bad("groups:\n  - name: p\n    fleet: { subnets: 'subnet-1 subnet-2' }\n",
+	    "groups[0].fleet.subnets: must be subnet ids separated by commas", "subnets with a space");
+	bad("groups:\n  - name: p\n    fleet: { launch_template: '' }\n",
+	    "groups[0].fleet.launch_template: must not be empty", "empty launch template");
 	bad("groups:\n  - name: p\n    strategy: red-black\n", "groups[0].strategy: 'red-black' must be", "bad strategy");
 	bad("groups:\n  - name: p\n    fleet: { size: 9, max: 4 }\n", "groups[0].fleet: needs min <= size <= max", "size above max");
 	bad("groups:\n  - name: p\n    deployment_config: TwoAtATime\n", "unknown deployment configuration 'TwoAtATime'", "unknown config");

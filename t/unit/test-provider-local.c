@@ -175,6 +175,10 @@ int main(void)
 	/* --- fleets and instances --- */
 	fo.desired = 2; fo.min = 1; fo.max = 4; fo.port = port;
 	is_int(MDEPLOY_EINVALID, mdeploy_fleet_create(p, "bad name", &fo), "invalid fleet name refused");
+	fo.launch_template = "lt";
+	is_int(MDEPLOY_EINVALID, mdeploy_fleet_create(p, "demo-prod-v001", &fo),
+	       "a launch template is refused, not ignored (aws only)");
+	fo.launch_template = NULL;
 	fo.desired = 5;
 	is_int(MDEPLOY_EINVALID, mdeploy_fleet_create(p, "demo-prod-v001", &fo), "desired above max refused");
 	fo.desired = 2;

@@ -82,6 +82,10 @@ typedef struct mdeploy_group {
 	 * send (e.g. the site's name, when the application answers only for it);
 	 * NULL: none (HAProxy then sends no Host). */
 	const char *health_host;
+	/* fleet.launch_template, fleet.subnets (provider aws): the group's fleets are made from
+	 * this template across these subnets ("subnet-a,subnet-b"); NULL: the provider's. */
+	const char *launch_template;
+	const char *subnets;
 } mdeploy_group;
 
 #define MDEPLOY_GROUP_MAX_KEYS 8

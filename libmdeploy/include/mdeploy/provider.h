@@ -95,10 +95,15 @@ typedef struct mdeploy_fleet_options {
 	unsigned int port;        /* default 8080 */
 	const char *tags;         /* JSON object; NULL: {} */
 	int start;                /* non-zero: start each instance's server after boot */
+	/* Version 2. aws: the launch template and the subnets ("subnet-a,subnet-b") of this
+	 * fleet, over the provider's options of the same names; NULL: the provider's. The
+	 * local provider refuses them (MDEPLOY_EINVALID): it has neither. */
+	const char *launch_template;
+	const char *subnets;
 } mdeploy_fleet_options;
 
-#define MDEPLOY_FLEET_OPTIONS_VERSION 1
-#define MDEPLOY_FLEET_OPTIONS_INIT { MDEPLOY_FLEET_OPTIONS_VERSION, 1, 1, 1, 8080, NULL, 1 }
+#define MDEPLOY_FLEET_OPTIONS_VERSION 2
+#define MDEPLOY_FLEET_OPTIONS_INIT { MDEPLOY_FLEET_OPTIONS_VERSION, 1, 1, 1, 8080, NULL, 1, NULL, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_fleet_options_init(mdeploy_fleet_options *opts, unsigned int version);
 

@@ -74,13 +74,17 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 	mdeploy_awsp *a = MDEPLOY_AWSP(p);
 	xmlDoc *doc = NULL;
 	char *ver = NULL, smin[16], smax[16], sdes[16], sport[16];
+	/* The group's (fleet.launch_template, fleet.subnets), else the provider's. */
+	const char *lt = o->launch_template ? o->launch_template : a->launch_template;
+	const char *subnets = o->subnets ? o->subnets : a->subnets;
 	unsigned int exists = 0;
 	int rc;
 
-	if (!a->launch_template || !a->subnets)
+	if (!lt || !subnets)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS,
-		                          "aws: fleet %s: provider.launch_template and provider.subnets are required "
-		                          "to create an Auto Scaling group", name);
+		                          "aws: fleet %s: a launch template and subnets are required to create an Auto "
+		                          "Scaling group (the group's fleet.launch_template/fleet.subnets, or "
+		                          "provider.launch_template/provider.subnets)", name);
 	if (o->tags && strlen(o->tags) > 256)
 		return mdeploy__error_set(MDEPLOY_EINVALID, CLS,
 		                          "aws: fleet %s: its tags take %zu characters, an Auto Scaling tag 256", name,
@@ -95,13 +99,12 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 	if (exists)
 		return mdeploy__error_set(MDEPLOY_EEXISTS, CLS, "aws: Auto Scaling group %s exists", name);
 	{
-		const char *q[] = { "LaunchTemplateName.1", a->launch_template, NULL };
+		const char *q[] = { "LaunchTemplateName.1", lt, NULL };
 		if ((rc = mdeploy_awsp__ec2(p, "DescribeLaunchTemplates", q, &doc)))
 			return rc;
 	}
 	if (!(ver = mdeploy_aws__xml_text(doc, "launchTemplates/item/latestVersionNumber"))) {
-		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "aws: launch template '%s' has no version",
-		                        a->launch_template);
+		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "aws: launch template '%s' has no version", lt);
 		goto out;
 	}
 	xmlFreeDoc(doc);
@@ -113,10 +116,10 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 	{
 		const char *q[] = {
 			"AutoScalingGroupName", name,
-			"LaunchTemplate.LaunchTemplateName", a->launch_template,
+			"LaunchTemplate.LaunchTemplateName", lt,
 			"LaunchTemplate.Version", ver, /* pinned: never $Latest */
 			"MinSize", smin, "MaxSize", smax, "DesiredCapacity", sdes,
-			"VPCZoneIdentifier", a->subnets,
+			"VPCZoneIdentifier", subnets,
 			"Tags.member.1.Key", "mdeploy:port", "Tags.member.1.Value", sport,
 			"Tags.member.1.PropagateAtLaunch", "true",
 			"Tags.member.2.Key", "mdeploy:fleet", "Tags.member.2.Value", name,

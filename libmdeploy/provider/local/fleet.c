@@ -213,6 +213,11 @@ int mdeploy_local__fleet_create(mdeploy_provider *p, const char *name, const mde
 	sqlite3_stmt *st;
 	int rc;
 
+	/* Settings it would silently ignore are refused: this provider has neither. */
+	if (o->launch_template || o->subnets)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "fleet '%s': a launch template and subnets (fleet.launch_template, "
+		                          "fleet.subnets) are for the aws provider, not local", name);
 	if (!(st = mdeploy_store__prepare(p->store,
 		"INSERT INTO local_fleets (name, desired, min_size, max_size, port, tags, created_at)"
 		" VALUES (?, ?, ?, ?, ?, ?, ?)")))
