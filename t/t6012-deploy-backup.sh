@@ -219,6 +219,8 @@ run mdeploy --json deploy status "$rid"
 is "$(printf '%s' "$out" | jq -r '[.steps[] | .step] | join(",")')" \
 	"lb-hold,maintenance-on,restore,rollback-shift,drain,purge-caches,maintenance-off,lb-release,swap,retire" \
 	"the restore's sequence: the database back before traffic moves, caches purged, maintenance off once A serves"
+is "$(printf '%s' "$out" | jq -r '[.created_by, .bundle_sha256] | @tsv')" "user:$(id -un)	$(sha256sum A.tar.zst | cut -d' ' -f1)" \
+	"its record: who, and the digest of A, which its retained fleet runs"
 is "$(mdeploy --json fleet list | jq -r --arg f "$c_fleet" '[.fleets[] | select(.name == $f)] | length')" 0 \
 	"the fleet that ran the upgraded code is terminated (it must not come back on the restored database)"
 is "$(grep -v -e '^release [AC]$' -e '^maintenance page of [AC]$' "$TMP/rb.samples" | sort | uniq -c)" "" \
@@ -232,6 +234,7 @@ unlike "$err" "--restore-database" "the restored release is not one across an up
 # A restore whose process dies is finished by resume, never undone.
 run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "C again, with its upgrade"
+[ "$rc" = 0 ] || diag "$err"
 : >"$MDEPLOY_TEST_DATAROOT/log"
 run env MDEPLOY_TEST_CRASH_AT=3 "$MDEPLOY" --json deploy rollback --restore-database prod
 rid=$(mdeploy --json deploy history prod | jq -r '.deployments[0].id')

@@ -223,8 +223,15 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 			mdeploy_store_lock_release(r.store, r.lock);
 			mdeploy_deploy__run_dispose(&r);
 			{
-				mdeploy_deploy_options o = *opts;
-				o.version = MDEPLOY_DEPLOY_OPTIONS_VERSION;
+				/* Field by field: a caller's older (shorter) options end before the newer fields. */
+				mdeploy_deploy_options o = MDEPLOY_DEPLOY_OPTIONS_INIT;
+				o.group = opts->group;
+				o.bundle = opts->bundle;
+				o.trusted_keys = opts->trusted_keys;
+				o.lock_wait_ms = opts->lock_wait_ms;
+				o.keep_failed = opts->keep_failed;
+				o.restore_database = opts->version >= 3 ? opts->restore_database : 0;
+				o.by = opts->version >= 4 ? opts->by : NULL;
 				o.allow_downgrade = 1;
 				rc = mdeploy_deploy__create_with(ctx, cfg, &o, bundle, "rollback", id);
 			}
