@@ -31,17 +31,26 @@ run mdeploy deploy create prod A.tar.zst
 is "$rc" 0 "A deployed"
 fa=$(live)
 
-MDEPLOY_TEST_RETIRE_DELAY_MS=4000 "$MDEPLOY" deploy create prod B.tar.zst >b.out 2>b.err &
+# B's retirement is held while $TMP/hold exists (then takes 4 s more), so
+# that what follows happens during it however slow the machine is.
+: >hold
+MDEPLOY_TEST_RETIRE_HOLD="$TMP/hold" MDEPLOY_TEST_RETIRE_DELAY_MS=4000 \
+	"$MDEPLOY" deploy create prod B.tar.zst >b.out 2>b.err &
 bpid=$!
-st= i=0
-while [ $i -lt 300 ]; do
-	st=$(mdeploy --json deploy status 2>/dev/null | jq -r 'select(.bundle | endswith("B.tar.zst")) | .status')
-	[ "$st" = Succeeded ] && break
-	sleep 0.1; i=$((i + 1))
-done
+# Polled in the store itself: `deploy status` or `fleet list` would finish
+# a recorded retirement themselves if they came before B's command took
+# the fleet's retire lock (retire.c), and then B would have nothing to do.
+db="$MDEPLOY_STATE_DIR/state.db"
+st=
+# B's status once its command holds the lock retire/FLEET of A's fleet
+b_state() {
+	sqlite3 "$db" "SELECT d.status FROM deployments d, locks l
+		WHERE d.bundle LIKE '%B.tar.zst' AND l.name = 'retire/$fa'" 2>/dev/null
+}
+wait_until 'st=$(b_state); [ "$st" = Succeeded ] || ! kill -0 "$bpid" 2>/dev/null'
 kill -0 "$bpid" 2>/dev/null
 ok $? "B is Succeeded while its command is still retiring the old fleet"
-[ "$st" = Succeeded ] || diag "B's status after the wait: '$st'; its command said: $(cat b.err)"
+[ "$st" = Succeeded ] || diag "B's status (with the retire lock) after the wait: '$st'; its command said: $(cat b.err)"
 is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release B" "B serves"
 is "$(role "$fa")" retiring "fleet list shows $fa as retiring"
 is "$(mdeploy --json lb show rt-prod | jq -r --argjson ids "$(mdeploy --json fleet show "$fa" | jq -c '[.instances[].id]')" \
@@ -49,6 +58,9 @@ is "$(mdeploy --json lb show rt-prod | jq -r --argjson ids "$(mdeploy --json fle
 run mdeploy deploy create prod C.tar.zst
 is "$rc" 0 "C deploys meanwhile: the retirement holds no lock"
 [ "$rc" = 0 ] || diag "$err"
+kill -0 "$bpid" 2>/dev/null
+ok $? "B's command was still retiring the old fleet then"
+rm -f hold
 wait "$bpid"
 brc=$?
 is "$brc" 0 "B's command ends with 0"

@@ -83,7 +83,7 @@ static int retire_one(mdeploy_deploy__run *r, const char *fleet)
 	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
 	char lock[200], key[200], *v = NULL;
 	uint64_t t0 = mdeploy__now_ms();
-	const char *delay = getenv("MDEPLOY_TEST_RETIRE_DELAY_MS");
+	const char *delay = getenv("MDEPLOY_TEST_RETIRE_DELAY_MS"), *hold = getenv("MDEPLOY_TEST_RETIRE_HOLD");
 	int rc;
 
 	snprintf(lock, sizeof(lock), "retire/%s", fleet);
@@ -100,7 +100,12 @@ static int retire_one(mdeploy_deploy__run *r, const char *fleet)
 		return 0;
 	}
 	free(v);
-	/* Tests: MDEPLOY_TEST_RETIRE_DELAY_MS makes a retirement slow; negative kills this process here. */
+	/* Tests: MDEPLOY_TEST_RETIRE_HOLD=FILE holds the retirement while FILE exists (at most 10 minutes);
+	 * MDEPLOY_TEST_RETIRE_DELAY_MS then makes it slow; negative kills this process here. */
+	while (hold && *hold && mdeploy__path_exists(hold) && mdeploy__now_ms() - t0 < 600000) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
 	if (delay && atoi(delay) < 0) {
 		fflush(NULL);
 		kill(getpid(), SIGKILL);
