@@ -126,6 +126,14 @@ typedef struct mdeploy_bundle__ra_item {
 	struct mdeploy_bundle__ra_item *next;
 } mdeploy_bundle__ra_item;
 int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root);
+/* The same queue fed by `fn` on the thread instead of a tree walk: it
+ * calls _put for each entry in entry order, and returns 0, 1 when _put
+ * said the writer stopped, or an error (set on its thread). _put copies
+ * and hashes a file's content (or takes a symlink's target). */
+typedef int (*mdeploy_bundle__ra_fn)(mdeploy_bundle__ra *r, void *arg);
+int mdeploy_bundle__ra_start_fn(mdeploy_bundle__ra **out, mdeploy_bundle__ra_fn fn, void *arg);
+int mdeploy_bundle__ra_put(mdeploy_bundle__ra *r, const char *rel, mode_t kind, int exec, const void *data,
+                           size_t len);
 int mdeploy_bundle__ra_next(mdeploy_bundle__ra *r, mdeploy_bundle__ra_item **out);
 void mdeploy_bundle__ra_done(mdeploy_bundle__ra *r, mdeploy_bundle__ra_item *it);
 void mdeploy_bundle__ra_stop(mdeploy_bundle__ra *r);

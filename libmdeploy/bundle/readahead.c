@@ -53,12 +53,16 @@ struct mdeploy_bundle__ra {
 	int err, err_klass;       /* the thread's error, re-raised by _next */
 	char *err_msg;
 	EVP_MD_CTX *md;
+	mdeploy_bundle__ra_fn fn;  /* the producer, instead of a tree walk */
+	void *fn_arg;
 };
 
 static void item_free(mdeploy_bundle__ra_item *it)
 {
 	if (it->fd >= 0)
 		close(it->fd);
+	if (it->data && !it->in_ring)
+		free(it->data);
 	free(it->rel);
 	free(it->target);
 	free(it);
@@ -390,7 +394,7 @@ static int walk(mdeploy_bundle__ra *r, const char *rel, int dfd)
 static void *ra_thread(void *arg)
 {
 	mdeploy_bundle__ra *r = arg;
-	int rc = walk(r, NULL, r->dfd);
+	int rc = r->fn ? r->fn(r, r->fn_arg) : walk(r, NULL, r->dfd);
 	r->dfd = -1;
 	pthread_mutex_lock(&r->mu);
 	if (rc < 0) {
@@ -405,7 +409,7 @@ static void *ra_thread(void *arg)
 	return NULL;
 }
 
-int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root)
+static int start(mdeploy_bundle__ra **out, const char *root, mdeploy_bundle__ra_fn fn, void *arg)
 {
 	mdeploy_bundle__ra *r;
 	sigset_t all, old;
@@ -415,13 +419,16 @@ int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root)
 	if (!(r = calloc(1, sizeof(*r))))
 		return mdeploy__error_oom();
 	r->dfd = -1;
+	r->fn = fn;
+	r->fn_arg = arg;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	if (!(r->root = mdeploy__strdup(root)) || !(r->md = EVP_MD_CTX_new()) || !(r->ring = malloc(RA_RING))) {
+	if (!(r->root = mdeploy__strdup(root ? root : "")) || !(r->md = EVP_MD_CTX_new()) ||
+	    !(r->ring = malloc(RA_RING))) {
 		mdeploy_bundle__ra_stop(r);
 		return mdeploy__error_oom();
 	}
-	if ((r->dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if (!fn && (r->dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = mdeploy__error_os(MDEPLOY_ERROR_CLASS_BUNDLE, "cannot open directory '%s'", root);
 		mdeploy_bundle__ra_stop(r);
 		return rc;
@@ -439,6 +446,55 @@ int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root)
 	r->started = 1;
 	*out = r;
 	return 0;
+}
+
+int mdeploy_bundle__ra_start(mdeploy_bundle__ra **out, const char *root)
+{
+	return start(out, root, NULL, NULL);
+}
+
+int mdeploy_bundle__ra_start_fn(mdeploy_bundle__ra **out, mdeploy_bundle__ra_fn fn, void *arg)
+{
+	return start(out, NULL, fn, arg);
+}
+
+int mdeploy_bundle__ra_put(mdeploy_bundle__ra *r, const char *rel, mode_t kind, int exec, const void *data,
+                           size_t len)
+{
+	mdeploy_bundle__ra_item *it = calloc(1, sizeof(*it));
+	if (!it || !(it->rel = mdeploy__strdup(rel))) {
+		free(it);
+		return mdeploy__error_oom();
+	}
+	it->kind = kind;
+	it->fd = -1;
+	it->exec = exec;
+	if (S_ISLNK(kind)) {
+		if (!(it->target = mdeploy__sprintf("%.*s", (int)len, data ? (const char *)data : ""))) {
+			item_free(it);
+			return MDEPLOY_ENOMEM;
+		}
+	} else {
+		it->size = len;
+		if (len <= RA_WHOLE) {
+			if (ring_take(r, it) < 0) {
+				item_free(it);
+				return 1;
+			}
+		} else if (!(it->data = malloc(len))) {
+			item_free(it);
+			return mdeploy__error_oom();
+		}
+		if (len)
+			memcpy(it->data, data, len);
+		if (EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(r->md, it->data, len) != 1 ||
+		    EVP_DigestFinal_ex(r->md, it->md, NULL) != 1) {
+			item_free(it);
+			return mdeploy__error_oom();
+		}
+		it->hashed = 1;
+	}
+	return push(r, it) < 0 ? 1 : 0;
 }
 
 int mdeploy_bundle__ra_next(mdeploy_bundle__ra *r, mdeploy_bundle__ra_item **out)
