@@ -11,7 +11,8 @@
 deploy_test_init 84
 . "$top_srcdir/t/lib-moto.sh"
 moto_start
-lbport2=$(free_port) && port2=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+lbport2=$(free_port) && port2=$(free_port) && lbport3=$(free_port) && port3=$(free_port) ||
+	{ echo "Bail out! no free port"; exit 1; }
 
 cleanup() {
 	for d in "$TMP"/a "$TMP"/b; do
@@ -60,6 +61,12 @@ groups:
     health_check: { path: /health.php, interval: 100ms, healthy_threshold: 1 }
     alarms: { window: 200ms }
     drain_timeout: 1s
+  - name: three
+    fleet: { size: 1, min: 1, max: 2, port: $port3 }
+    load_balancer: { listen: '127.0.0.1:$lbport3', slots: 4 }
+    health_check: { path: /health.php, interval: 100ms, healthy_threshold: 1 }
+    alarms: { window: 200ms }
+    drain_timeout: 1s
 EOF
 # A release whose install takes a while (its BeforeInstall hook sleeps), so two deployments overlap.
 deploy_mkrel Slow "release Slow"
@@ -73,15 +80,20 @@ chmod +x Slow/hooks/slow.sh
 deploy_mkrel R "release R"
 sed -i "s/:$port\//:$port2\//" R/hooks/validate.sh
 "$MDEPLOY" -q bundle create R R.tar.zst >/dev/null || exit 1
+deploy_mkrel T "release T"
+sed -i "s/:$port\//:$port3\//" T/hooks/validate.sh
+"$MDEPLOY" -q bundle create T T.tar.zst >/dev/null || exit 1
 host=$(hostname)
 
 A() { MDEPLOY_STATE_DIR="$TMP/a" "$MDEPLOY" "$@"; }
 B() { MDEPLOY_STATE_DIR="$TMP/b" "$MDEPLOY" "$@"; }
 
 # ---- two machines race for one group: exactly one wins ----
-(A deploy create prod Slow.tar.zst >a.out 2>a.err; echo $? >a.rc) &
+# MDEPLOY_TEST_LOCK_RACE_MS widens the window between reading the lock and
+# writing it, so both read it free: only the conditional write keeps one out.
+(MDEPLOY_TEST_LOCK_RACE_MS=700 A deploy create prod Slow.tar.zst >a.out 2>a.err; echo $? >a.rc) &
 apid=$!
-(B deploy create prod Slow.tar.zst >b.out 2>b.err; echo $? >b.rc) &
+(MDEPLOY_TEST_LOCK_RACE_MS=700 B deploy create prod Slow.tar.zst >b.out 2>b.err; echo $? >b.rc) &
 bpid=$!
 # The loser is refused at once; while the winner's hook runs (3 s, longer
 # than the 2 s lease, so only renewals keep the lock), the loser keeps trying.
@@ -168,8 +180,23 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport2/")" "release R" "group two serves 
 run B deploy create two R.tar.zst
 is "$rc" 0 "group two's lock was released: it deploys again"
 [ "$rc" = 0 ] || diag "$err"
+# ---- two machines racing to take over one expired lease: exactly one resumes ----
+MDEPLOY_TEST_CRASH_AT=1 A deploy create three T.tar.zst >/dev/null 2>&1
+is "$?" 137 "deploy create of group three from state dir a killed at its first step"
+dead3=$(A --json deploy history three | jq -r '.deployments[0].id')
+sleep 3 # its 2 s lease runs out (no renewal after kill -9)
+(MDEPLOY_TEST_LOCK_RACE_MS=700 A deploy resume "$dead3" >ra.out 2>ra.err; echo $? >ra.rc) &
+rapid=$!
+(MDEPLOY_TEST_LOCK_RACE_MS=700 B deploy resume "$dead3" >rb.out 2>rb.err; echo $? >rb.rc) &
+wait "$rapid" "$!"
+is "$(cat ra.rc rb.rc | sort | tr '\n' ' ')" "0 1 " "both read the expired lease, exactly one takes it over and resumes"
+[ "$(cat ra.rc rb.rc | sort | tr '\n' ' ')" = "0 1 " ] || diag "a: $(cat ra.err)" "b: $(cat rb.err)"
+if [ "$(cat ra.rc)" = 0 ]; then lerr=rb.err; else lerr=ra.err; fi
+like "$(cat $lerr)" "is locked by '$dead3'" "the other is refused, naming the holder"
+is "$(curl -s -m 5 "http://127.0.0.1:$lbport3/")" "release T" "group three serves the resumed release"
+
 run A --json deploy history
-is "$(printf '%s' "$out" | jq -r '[.deployments[].group] | sort | unique | join(",")')" "prod,two" \
+is "$(printf '%s' "$out" | jq -r '[.deployments[].group] | sort | unique | join(",")')" "prod,three,two" \
 	"deploy history of every group (a scan of the records) from state dir a"
 
 # ---- doctor checks the table ----

@@ -316,6 +316,10 @@ static int lock_acquire(void *impl, const char *name, const mdeploy_lock_options
 	for (;;) {
 		if ((found = lock_read(s, name, &li)) < 0)
 			return found;
+		/* Tests widen the window between the read and the conditional write
+		 * (two machines racing then both see the same item). */
+		if (getenv("MDEPLOY_TEST_LOCK_RACE_MS") && !lock_is_mine(&li, owner, host))
+			sleep_ms((unsigned int)atoi(getenv("MDEPLOY_TEST_LOCK_RACE_MS")));
 		if (!found) {
 			rc = lock_put(s, name, owner, host, NULL);
 		} else if (lock_is_mine(&li, owner, host)) {
