@@ -164,6 +164,14 @@ int cmd_infra(int argc, char **argv)
 			ctx, store, cfg, &io, change_cb, &ch, &n);
 		(void)t0;
 		if (rc) {
+			/* --json: what was done and seen before the failure, with the error */
+			if (cli.json) {
+				const mdeploy_error *e = mdeploy_error_last();
+				cli_json_print(json_pack("{s:s, s:o, s:I, s:b, s:O, s:s, s:s}", "operation", sub, "changes",
+				                         ch.arr, "count", (json_int_t)n, "changed", n > 0 && !plan, "events",
+				                         events, "error", e->message, "code", mdeploy_strerror(e->code)));
+				ch.arr = NULL;
+			}
 			rc = cli_lib_error(plan ? "cannot plan the infrastructure" : destroy ?
 			                   "cannot destroy the infrastructure" : "cannot apply the infrastructure");
 			goto out;

@@ -10,7 +10,7 @@
 # moto cannot create infra/aws's data stack, see infra/aws/README.md).
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-moto.sh"
-plan 37
+plan 43
 moto_start
 export MDEPLOY_STATE_DIR="$TMP/state"
 mkdir -p "$MDEPLOY_STATE_DIR"
@@ -77,6 +77,17 @@ like "$err" "done before it: network (CREATE_COMPLETE), data (CREATE_COMPLETE); 
 like "$out" "add     data/Data" "... the stacks applied before it were reported"
 is "$(stack_status moodle-fail-network) $(stack_status moodle-fail-data)" "CREATE_COMPLETE CREATE_COMPLETE" \
 	"... and stay as applied"
+# --json on failure: the document still comes, with what was done and seen and the error.
+run --json --config "$TMP/fail.yml" infra apply
+is "$rc" 1 "apply --json, still failing, fails"
+is "$(printf '%s' "$out" | jq -r '.operation, .changed' | tr '\n' ' ')" "apply true " \
+	"... --json document printed all the same"
+like "$(printf '%s' "$out" | jq -r '.error')" "VpcID vpc-00000000deadbeef does not exist" "... with the error"
+is "$(printf '%s' "$out" | jq -r '[.changes[] | "\(.action):\(.resource)"] | join(" ")')" \
+	"delete:moodle-fail-app" "... and the change made before it (the failed stack removed)"
+is "$(printf '%s' "$out" | jq -r '[.events[] | select(.stack == "moodle-fail-app") | .status] | any(. == "DELETE_COMPLETE")')" \
+	"true" "... and the events seen before it (the failed stack's deletion)"
+like "$err" "VpcID vpc-00000000deadbeef does not exist" "... the error on stderr as well"
 run --config "$TMP/fail.yml" infra status
 is "$rc" 1 "status after the failure: not all up"
 cp "$TMP/app-good.yaml" "$TMP/tmpl/app.yaml"
