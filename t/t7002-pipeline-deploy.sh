@@ -21,8 +21,12 @@ cat >>pipelines/ship.yml <<EOF
 EOF
 # The hook checks the instance and writes down the group's parameter and
 # secret (mdeploy-hooks(7)): a deploy action gives hooks what deploy create does.
+# While $TMP/hold exists it waits (at most 2 minutes): a deployment held
+# in progress for the kill -9 below, however fast or slow the machine is.
 cat >validate.sh <<EOF
 #!/bin/sh
+n=0
+while [ -e "$TMP/hold" ] && [ \$n -lt 1200 ]; do sleep 0.1; n=\$((n + 1)); done
 curl -sf "http://\$MDEPLOY_INSTANCE_ADDR:\$MDEPLOY_HTTP_PORT/" >/dev/null || exit 9
 printf '%s|%s\\n' "\$SITE_NAME" "\$SITE_PASS" >"$TMP/hookenv"
 EOF
@@ -50,22 +54,18 @@ is "$(curl -s -m 5 "http://127.0.0.1:$lbport/")" "release two" "second release s
 # kill -9 of the runner and of the worker in the middle of the deployment:
 # resume continues that deployment through its journal, it does not start
 # a second one.
+: >hold
 "$MDEPLOY" pipeline run --poll-ms 50 ship --var text="release three" >/dev/null 2>&1 &
 runner=$!
-i=0
-# Up to 60 s (it stops as soon as the deployment runs): under ASan on a
-# loaded machine 15 s was not always enough to see it start.
-while [ $i -lt 1200 ]; do
-	id=$(mdeploy pipeline history --json ship | jq -r '.[0].id')
-	worker=$(mdeploy pipeline status --json "$id" | jq -r '.actions[2] | select(.status == "InProgress") | .worker_pid')
-	dep=$(mdeploy deploy history --json prod 2>/dev/null | jq -r '.deployments | map(select(.status == "InProgress"))[0].id // empty' 2>/dev/null)
-	[ -n "$worker" ] && [ "$worker" != 0 ] && [ -n "$dep" ] && break
-	sleep 0.05
-	i=$((i + 1))
-done
+id= worker= dep=
+wait_until 'id=$(mdeploy pipeline history --json ship | jq -r ".[0].id")
+	worker=$(mdeploy pipeline status --json "$id" | jq -r ".actions[2] | select(.status == \"InProgress\") | .worker_pid")
+	dep=$(mdeploy deploy history --json prod 2>/dev/null | jq -r ".deployments | map(select(.status == \"InProgress\"))[0].id // empty" 2>/dev/null)
+	[ -n "$worker" ] && [ "$worker" != 0 ] && [ -n "$dep" ]'
 ok "$([ -n "$dep" ]; echo $?)" "a deployment is in progress"
 kill -9 "$runner" "$worker" 2>/dev/null
 wait "$runner" 2>/dev/null
+rm -f hold
 before=$(mdeploy deploy history --json prod | jq '.deployments | length')
 run mdeploy pipeline resume "$id"
 is "$rc" 0 "resume after kill -9 of runner and worker: exit 0"
