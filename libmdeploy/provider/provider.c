@@ -277,11 +277,15 @@ int mdeploy_lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_op
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_LB_OPTIONS_VERSION, "mdeploy_lb_options")))
 		return rc;
-	/* A version 1 caller's struct ends before health_host: providers get the whole current one. */
-	if (opts->version < 2) {
-		memcpy(&cur, opts, offsetof(mdeploy_lb_options, health_host));
+	/* An older caller's struct ends before health_host (v1) or drain_timeout_ms (v2): providers
+	 * get the whole current one. */
+	if (opts->version < 3) {
+		memcpy(&cur, opts, opts->version < 2 ? offsetof(mdeploy_lb_options, health_host)
+		                                     : offsetof(mdeploy_lb_options, drain_timeout_ms));
 		cur.version = MDEPLOY_LB_OPTIONS_VERSION;
-		cur.health_host = NULL;
+		if (opts->version < 2)
+			cur.health_host = NULL;
+		cur.drain_timeout_ms = 0;
 		opts = &cur;
 	}
 	return !p->ops->lb_ensure ? unsupported(p, "lb_ensure") : p->ops->lb_ensure(p, name, opts);

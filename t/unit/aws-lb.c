@@ -42,6 +42,32 @@ static char *q(const char *svc, const char *env, const char *ver, const char *ac
 #define ELB(a, p, path) q("elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2", "2015-12-01", a, p, path)
 #define CW(a, p, path) q("monitoring", "CLOUDWATCH", "2010-08-01", a, p, path)
 
+/* The deregistration delay of the target group named `name` (DescribeTargetGroupAttributes), "" if none. */
+static void drain_of(char *out, size_t n, const char *name)
+{
+	const char *p1[] = { "Names.member.1", name, NULL };
+	char *arn = ELB("DescribeTargetGroups", p1, "TargetGroups/member/TargetGroupArn");
+	xmlDoc *doc = NULL;
+	xmlNodePtr m;
+	out[0] = '\0';
+	if (arn) {
+		const char *p2[] = { "TargetGroupArn", arn, NULL };
+		if (mdeploy_aws__query_call(cl, "elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2", "2015-12-01",
+		                            "DescribeTargetGroupAttributes", p2, &doc) == 0) {
+			MDEPLOY_AWSP__FOREACH(m, mdeploy_awsp__xml_root(doc, "DescribeTargetGroupAttributesResult/Attributes")) {
+				char *k = mdeploy_awsp__xml_child_text(m, "Key"), *v = mdeploy_awsp__xml_child_text(m, "Value");
+				if (k && v && !strcmp(k, "deregistration_delay.timeout_seconds"))
+					snprintf(out, n, "%s", v);
+				xmlFree(k);
+				xmlFree(v);
+			}
+			xmlFreeDoc(doc);
+		} else
+			diag("DescribeTargetGroupAttributes: %s", mdeploy_error_last()->message);
+	}
+	free(arn);
+}
+
 /* "arn=weight ..." of a forward action in `doc` under `path`, target groups by name. */
 static void weights_of(char *out, size_t n, const char *action, const char *const *params, const char *path)
 {
@@ -233,6 +259,7 @@ int main(void)
 	lo.health_path = "/health.php";
 	lo.health_interval_ms = 3000;  /* below ALB's 5 s minimum */
 	lo.healthy_threshold = 3;
+	lo.drain_timeout_ms = 44500;   /* mdeploy.yml's drain_timeout; ELB takes whole seconds */
 	if (!is_int(0, mdeploy_lb_ensure(p, "app-prod", &lo), "lb_ensure app-prod"))
 		diag("%s", mdeploy_error_last()->message);
 	ok(mdeploy_lb_running(p, "app-prod"), "lb_running");
@@ -264,6 +291,8 @@ int main(void)
 		is_str("8080", v, "moto: the fleet's port");
 		free(v);
 	}
+	drain_of(buf, sizeof(buf), "app-prod-v001");
+	is_str("45", buf, "moto DescribeTargetGroupAttributes: deregistration delay from drain_timeout (44.5 s -> 45)");
 	{
 		mdeploy_fleet_weight w[2] = { { "app-prod-v001", 100, MDEPLOY_TARGET_READY },
 		                              { "infra-first", 0, -1 } };
@@ -293,6 +322,8 @@ int main(void)
 		is_str("3", v, "moto: and its threshold");
 		free(v);
 	}
+	drain_of(buf, sizeof(buf), "app-prod-v002");
+	is_str("45", buf, "moto: and its deregistration delay");
 
 	/* register green, shift 10% to it: one ModifyListener, read back from listener and rule */
 	for (i = 0; i < green.n; i++)
@@ -459,6 +490,25 @@ int main(void)
 		r.p = NULL; /* the test's, not the run's */
 		r.store = NULL;
 		mdeploy_deploy__run_dispose(&r);
+	}
+
+	/* A target group found (a crash after CreateTargetGroup, replayed) with ELB's default 300 s:
+	 * its deregistration delay is set to drain_timeout. */
+	{
+		const char *p1[] = { "Name", "app-prod-v003", "Protocol", "HTTP", "Port", "8080", "VpcId", vpc, NULL };
+		struct ids third;
+		free(ELB("CreateTargetGroup", p1, NULL));
+		drain_of(buf, sizeof(buf), "app-prod-v003");
+		is_str("300", buf, "moto: a target group made before, ELB's default delay");
+		fo.desired = 1;
+		is_int(0, mdeploy_fleet_create(p, "app-prod-v003", &fo), "fleet app-prod-v003");
+		memset(&third, 0, sizeof(third));
+		mdeploy_instance_foreach(p, "app-prod-v003", inst_cb, &third);
+		if (is_int(1, (int)third.n, "its instance") &&
+		    !is_int(0, mdeploy_lb_register(p, "app-prod", third.id[0], 0, MDEPLOY_TARGET_READY), "register it"))
+			diag("%s", mdeploy_error_last()->message);
+		drain_of(buf, sizeof(buf), "app-prod-v003");
+		is_str("45", buf, "moto: the found target group's delay set from drain_timeout");
 	}
 
 	mdeploy_provider_free(pa);

@@ -181,10 +181,13 @@ typedef struct mdeploy_lb_options {
 	const char *tls_cert;      /* PEM with certificate and key; NULL: plain HTTP */
 	/* version 2: the Host header of the health checks; NULL: none */
 	const char *health_host;
+	/* version 3: how long a target that leaves keeps its connections (the group's drain_timeout;
+	 * an ALB target group's deregistration delay); 0: the provider's default */
+	unsigned int drain_timeout_ms;
 } mdeploy_lb_options;
 
-#define MDEPLOY_LB_OPTIONS_VERSION 2
-#define MDEPLOY_LB_OPTIONS_INIT { MDEPLOY_LB_OPTIONS_VERSION, "127.0.0.1:8000", 64, "/", 200, 1000, 2, 2, 2000, NULL, NULL }
+#define MDEPLOY_LB_OPTIONS_VERSION 3
+#define MDEPLOY_LB_OPTIONS_INIT { MDEPLOY_LB_OPTIONS_VERSION, "127.0.0.1:8000", 64, "/", 200, 1000, 2, 2, 2000, NULL, NULL, 0 }
 
 MDEPLOY_EXTERN(int) mdeploy_lb_options_init(mdeploy_lb_options *opts, unsigned int version);
 

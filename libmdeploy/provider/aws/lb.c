@@ -9,8 +9,10 @@
  * the health check lb_ensure was given (within ALB's limits: interval 5-300
  * s, timeout 2-120 s, thresholds 2-10), and joins the listener at weight 0.
  * It leaves the listener and is deleted with its last target, once its
- * weight is 0. Health is DescribeTargetHealth's: only "healthy" (real
- * checks passed since the target registered) is UP; "initial",
+ * weight is 0. Its deregistration delay is the group's drain_timeout
+ * (ELB's default would be 300 s), set again when a group found differs.
+ * Health is DescribeTargetHealth's: only "healthy" (real checks passed
+ * since the target registered) is UP; "initial",
  * "unhealthy", "unused" and a missing state are DOWN, with ELB's reason as
  * the check status.
  *
@@ -146,7 +148,30 @@ static int port_cb(const mdeploy_fleet_info *f, void *payload)
 	return 0;
 }
 
-/* The health check of the heaviest target group in `v` (DescribeTargetGroups). */
+/* The target group's deregistration delay in seconds (DescribeTargetGroupAttributes); 0 when not shown. */
+static int tg_delay(mdeploy_provider *p, const char *arn, unsigned int *secs)
+{
+	const char *q[] = { "TargetGroupArn", arn, NULL };
+	xmlDoc *doc = NULL;
+	xmlNodePtr m;
+	int rc;
+	*secs = 0;
+	if ((rc = mdeploy_awsp__elbv2(p, "DescribeTargetGroupAttributes", q, &doc)))
+		return rc;
+	MDEPLOY_AWSP__FOREACH(m, mdeploy_awsp__xml_root(doc, "DescribeTargetGroupAttributesResult/Attributes")) {
+		char *k = mdeploy_awsp__xml_child_text(m, "Key");
+		char *val = mdeploy_awsp__xml_child_text(m, "Value");
+		if (k && val && !strcmp(k, "deregistration_delay.timeout_seconds"))
+			*secs = (unsigned int)strtoul(val, NULL, 10);
+		xmlFree(k);
+		xmlFree(val);
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+/* The health check and deregistration delay of the heaviest target group in `v`
+ * (DescribeTargetGroups, DescribeTargetGroupAttributes). */
 static int health_of_tg(mdeploy_provider *p, const elbv2_view *v, mdeploy_lb_options *o, char **path)
 {
 	mdeploy_lb_options def = MDEPLOY_LB_OPTIONS_INIT;
@@ -188,7 +213,47 @@ static int health_of_tg(mdeploy_provider *p, const elbv2_view *v, mdeploy_lb_opt
 	}
 	o->health_path = *path ? *path : "/";
 	xmlFreeDoc(doc);
+	{
+		unsigned int secs;
+		if ((rc = tg_delay(p, arn, &secs))) {
+			free(*path);
+			*path = NULL;
+			return rc;
+		}
+		o->drain_timeout_ms = secs * 1000;
+	}
 	return 0;
+}
+
+/* The target group's deregistration delay from drain_timeout (0: left as it is): one
+ * ModifyTargetGroupAttributes for a group just made, and for one found (a replayed step, or a
+ * drain_timeout changed since) only when DescribeTargetGroupAttributes shows another value. */
+static int tg_drain(mdeploy_provider *p, const char *arn, unsigned int ms, int made)
+{
+	unsigned int want = clamp((ms + 999) / 1000, 0, 3600), now; /* ELB takes 0-3600 whole seconds */
+	char secs[16];
+	xmlDoc *doc = NULL;
+	int rc;
+	if (!ms)
+		return 0;
+	if (!made) {
+		if ((rc = tg_delay(p, arn, &now)))
+			return rc;
+		if (now == want)
+			return 0;
+	}
+	snprintf(secs, sizeof(secs), "%u", want);
+	{
+		const char *q[] = {
+			"TargetGroupArn", arn,
+			"Attributes.member.1.Key", "deregistration_delay.timeout_seconds",
+			"Attributes.member.1.Value", secs,
+			NULL,
+		};
+		rc = mdeploy_awsp__elbv2(p, "ModifyTargetGroupAttributes", q, &doc);
+	}
+	xmlFreeDoc(doc);
+	return rc;
 }
 
 /* Make the target group of `fleet` and put it in the listener at weight 0 (a crash in between
@@ -206,7 +271,7 @@ static int tg_create(mdeploy_provider *p, const char *lb, const char *fleet, elb
 	xmlDoc *doc = NULL;
 	char *arn = NULL;
 	elbv2_tg *ntg;
-	int rc;
+	int rc, made = 0;
 
 	mdeploy_awsp__tg_name(name, fleet);
 	{
@@ -223,15 +288,20 @@ static int tg_create(mdeploy_provider *p, const char *lb, const char *fleet, elb
 		if (rc)
 			return rc;
 	}
+	/* Not ensured by this handle (a resumed deployment): the health check and drain of the fleet
+	 * with the most weight, as lb_ensure gave them then. */
+	if (o == &def && v->n) {
+		if ((rc = health_of_tg(p, v, &copy, &copy_path))) {
+			xmlFree(arn);
+			return rc;
+		}
+		o = &copy;
+	}
 	if (!arn) {
-		if ((rc = mdeploy_awsp__fleet_foreach(p, NULL, fleet, port_cb, &fport)))
+		if ((rc = mdeploy_awsp__fleet_foreach(p, NULL, fleet, port_cb, &fport))) {
+			free(copy_path);
 			return rc;
-		/* Not ensured by this handle (a resumed deployment): the health check of the fleet
-		 * with the most weight, as lb_ensure gave it then. */
-		if (o == &def && v->n && (rc = health_of_tg(p, v, &copy, &copy_path)) == 0)
-			o = &copy;
-		if (rc)
-			return rc;
+		}
 		iv = clamp((o->health_interval_ms + 999) / 1000, 5, 300);
 		to = clamp((o->health_timeout_ms + 999) / 1000, 2, 120);
 		if (to >= iv)
@@ -254,14 +324,24 @@ static int tg_create(mdeploy_provider *p, const char *lb, const char *fleet, elb
 				NULL,
 			};
 			rc = mdeploy_awsp__elbv2(p, "CreateTargetGroup", q, &doc);
-			free(copy_path);
-			if (rc)
+			if (rc) {
+				free(copy_path);
 				return rc;
+			}
 		}
 		arn = mdeploy_aws__xml_text(doc, "TargetGroups/member/TargetGroupArn");
 		xmlFreeDoc(doc);
-		if (!arn)
+		if (!arn) {
+			free(copy_path);
 			return mdeploy__error_set(MDEPLOY_ENETWORK, CLS, "aws: CreateTargetGroup %s gave no ARN", name);
+		}
+		made = 1;
+	}
+	rc = tg_drain(p, arn, o->drain_timeout_ms, made);
+	free(copy_path);
+	if (rc) {
+		xmlFree(arn);
+		return rc;
 	}
 	if (!(ntg = realloc(v->tg, (v->n + 1) * sizeof(*ntg)))) {
 		xmlFree(arn);

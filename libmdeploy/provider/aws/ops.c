@@ -188,8 +188,9 @@ static const char *aws_describe(const char *call)
 		{ "lb_ensure", "elasticloadbalancing:DescribeListeners, DescribeLoadBalancers (the ALB and its "
 		               "forwarding listener exist; nothing is created)" },
 		{ "lb_register", "autoscaling:DescribeAutoScalingInstances (the instance's fleet), "
-		                 "elasticloadbalancing:CreateTargetGroup + ModifyListener at weight 0 (the fleet's "
-		                 "first target), elasticloadbalancing:RegisterTargets" },
+		                 "elasticloadbalancing:CreateTargetGroup + ModifyTargetGroupAttributes (deregistration "
+		                 "delay from drain_timeout) + ModifyListener at weight 0 (the fleet's first target), "
+		                 "elasticloadbalancing:RegisterTargets" },
 		{ "lb_deregister", "elasticloadbalancing:DeregisterTargets (the target group leaves the listener "
 		                   "and is deleted with its last target when its weight is 0)" },
 		{ "lb_set_states", "elasticloadbalancing:RegisterTargets (ready) / DeregisterTargets (drain, maint), "
