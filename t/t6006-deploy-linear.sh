@@ -62,7 +62,8 @@ ok "$([ "$gaps" -ge 2950 ] && echo 0 || echo 1)" "an interval (3s) between steps
 # C's health check fails once $TMP/sick exists: the unhealthy_hosts alarm fires.
 # C's steps last 20 s (the alarm is watched all along, so it ends the first
 # one at once): the 25% step is seen however slow the machine is.
-sed -i 's/percent: 25, interval: 1s/percent: 25, interval: 20s/' mdeploy.yml
+sed -i 's/percent: 25, interval: 3s/percent: 25, interval: 20s/' mdeploy.yml
+ok "$(grep -q 'interval: 20s' mdeploy.yml; echo $?)" "(C's steps set to 20 s)"
 "$MDEPLOY" deploy create prod C.tar.zst >c.out 2>c.err &
 dep=$!
 # Installing C's fleet takes seconds, more on a loaded machine: wait for
