@@ -23,22 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static mdeploy_aws__client *cl;
-
-static char *q(const char *svc, const char *env, const char *ver, const char *action, const char *const *params,
-               const char *path)
-{
-	xmlDoc *doc = NULL;
-	char *v = NULL;
-	if (mdeploy_aws__query_call(cl, svc, env, ver, action, params, &doc)) {
-		diag("%s: %s", action, mdeploy_error_last()->message);
-		return NULL;
-	}
-	v = path ? mdeploy_aws__xml_text(doc, path) : strdup("");
-	xmlFreeDoc(doc);
-	return v;
-}
-#define EC2(a, p, path) q("ec2", "EC2", "2016-11-15", a, p, path)
+#include "aws-query.h"
 #define ELB(a, p, path) q("elasticloadbalancing", "ELASTIC_LOAD_BALANCING_V2", "2015-12-01", a, p, path)
 #define CW(a, p, path) q("monitoring", "CLOUDWATCH", "2010-08-01", a, p, path)
 
