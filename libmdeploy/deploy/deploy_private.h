@@ -119,6 +119,8 @@ int mdeploy_deploy__run_open(mdeploy_deploy__run *r, mdeploy_ctx *ctx, const mde
 int mdeploy_deploy__lock_take(mdeploy_deploy__run *r, const char *owner, unsigned int wait_ms);
 int mdeploy_deploy__beat(mdeploy_deploy__run *r);
 int mdeploy_deploy__wait_for(mdeploy_deploy__run *r, unsigned int ms);
+/* How often a wait reads the load balancer's targets: the provider's mdeploy_lb_poll_ms() (health.c). */
+unsigned int mdeploy_deploy__lb_poll_ms(const mdeploy_deploy__run *r);
 int mdeploy_deploy__load_done(const mdeploy_journal_entry *e, void *payload);
 int mdeploy_deploy__is_done(mdeploy_deploy__run *r, const char *name, const char *target);
 int mdeploy_deploy__step(mdeploy_deploy__run *r, const char *name, const char *target, step_fn fn, void *arg);

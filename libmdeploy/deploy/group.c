@@ -81,7 +81,7 @@ static int wait_drained(mdeploy_deploy__run *r, const char *fleet)
 				sessions += t.t[i].sessions;
 		if (!sessions || mdeploy__now_ms() - t0 > r->g->drain_timeout_ms)
 			return 0;
-		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+		if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
 			return rc;
 	}
 }

@@ -4,7 +4,9 @@
  *
  * A target that joins the load balancer starts unhealthy (the provider sees
  * to it), so UP here means `healthy_threshold` real checks passed after it
- * joined, never the load balancer's initial optimism.
+ * joined, never the load balancer's initial optimism. The targets are read
+ * every mdeploy_lb_poll_ms() (50 ms locally; on aws, where a read is 1 + N
+ * throttled ELBv2 calls, the larger of 1 s and the health-check interval).
  */
 #include "deploy_private.h"
 
@@ -55,6 +57,7 @@ static int wait_up(mdeploy_deploy__run *r, const char *fleet, int checked)
 	inst_list l;
 	target_list t;
 	size_t i, up, want;
+	unsigned int wait;
 	/* While the gate holds the targets (gate.c), a held one shows "no check": the gate validated it. */
 	int rc, held = !checked && mdeploy_deploy__held(r);
 
@@ -81,9 +84,18 @@ static int wait_up(mdeploy_deploy__run *r, const char *fleet, int checked)
 				"fleet %s: %zu of %zu instances passed the health check (%s) in %u ms: %s", fleet, up, want,
 				r->g->health_path, limit, why);
 		}
-		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+		/* The last read at the limit, not a poll interval after it. */
+		wait = mdeploy_deploy__lb_poll_ms(r);
+		if (t0 + limit + 1 - mdeploy__now_ms() < wait)
+			wait = (unsigned int)(t0 + limit + 1 - mdeploy__now_ms());
+		if ((rc = mdeploy_deploy__wait_for(r, wait)))
 			return rc;
 	}
+}
+
+unsigned int mdeploy_deploy__lb_poll_ms(const mdeploy_deploy__run *r)
+{
+	return mdeploy_lb_poll_ms(r->p, r->g->health_interval_ms);
 }
 
 int mdeploy_deploy__wait_healthy(mdeploy_deploy__run *r, const char *fleet)

@@ -35,7 +35,7 @@ static int s_block(mdeploy_deploy__run *r, const char *target, void *arg)
 				sessions += t.t[i].sessions;
 		if (sessions == 0 || mdeploy__now_ms() - t0 > r->g->drain_timeout_ms)
 			break;
-		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+		if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
 			return rc;
 	}
 	ch.state = MDEPLOY_TARGET_MAINT;
@@ -71,7 +71,7 @@ static int s_allow(mdeploy_deploy__run *r, const char *target, void *arg)
 		if (mdeploy__now_ms() - t0 > limit)
 			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "instance %s did not pass the health check (%s) in %u ms",
 			                          target, r->g->health_path, limit);
-		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+		if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
 			return rc;
 	}
 	return mdeploy_deploy__agent_event(r, target, ia->root, ia->addr, "AfterAllowTraffic");

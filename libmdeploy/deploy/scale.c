@@ -140,7 +140,7 @@ static int remove_instances(mdeploy_deploy__run *r, char (*ids)[32], size_t n, i
 						sessions += t.t[j].sessions;
 			if (!sessions || mdeploy__now_ms() - t0 > r->g->drain_timeout_ms)
 				break;
-			if ((rc = mdeploy_deploy__wait_for(r, 50)))
+			if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
 				return rc;
 		}
 	}

@@ -214,7 +214,7 @@ static int drain_fleet(mdeploy_deploy__run *r, const char *fleet)
 			             r->id, fleet, (unsigned long long)sessions, r->g->drain_timeout_ms);
 			return 0;
 		}
-		if ((rc = mdeploy_deploy__wait_for(r, 50)))
+		if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
 			return rc;
 	}
 }

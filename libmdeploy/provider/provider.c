@@ -401,6 +401,13 @@ int mdeploy_lb_alarms(mdeploy_provider *p, const char *lb, mdeploy_lb_alarm_cb c
 	return !p->ops->lb_alarms ? 0 : p->ops->lb_alarms(p, lb, cb, payload);
 }
 
+unsigned int mdeploy_lb_poll_ms(const mdeploy_provider *p, unsigned int health_interval_ms)
+{
+	if (!p || !p->ops->lb_poll_ms)
+		return 50;
+	return p->ops->lb_poll_ms(health_interval_ms);
+}
+
 const char *mdeploy_provider_describe(mdeploy_provider *p, const char *call)
 {
 	if (!p || !call || !p->ops->describe)

@@ -130,6 +130,9 @@ typedef struct mdeploy_provider_ops {
 	void (*infra_check)(const mdeploy_config *cfg, mdeploy_provider__problem_cb problem, void *payload);
 	/* Non-zero: the infrastructure needs mdeploy.yml's infrastructure section (its settings). */
 	int infra_needs_section;
+	/* May be NULL (50 ms): how often a wait reads lb_targets, for health checks every
+	 * `health_interval_ms` (mdeploy_lb_poll_ms()). */
+	unsigned int (*lb_poll_ms)(unsigned int health_interval_ms);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

@@ -248,6 +248,8 @@ int main(void)
 	if (!is_int(0, mdeploy_lb_ensure(p, "app-prod", &lo), "lb_ensure app-prod"))
 		diag("%s", mdeploy_error_last()->message);
 	ok(mdeploy_lb_running(p, "app-prod"), "lb_running");
+	is_int(1000, (int)mdeploy_lb_poll_ms(p, 200), "waits read target health at most once a second (throttling)");
+	is_int(5000, (int)mdeploy_lb_poll_ms(p, 5000), "... and every health-check interval when longer");
 	ok(!mdeploy_lb_running(p, "app-none"), "lb_running: no ALB of that name");
 	is_int(0, mdeploy_lb_bind(p, "app-prod", bind, sizeof(bind)), "lb_bind");
 	like(bind, ".elb.amazonaws.com:80", "bind is the ALB's DNS name and the listener's port");

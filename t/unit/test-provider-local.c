@@ -216,6 +216,8 @@ int main(void)
 		free(sock);
 	}
 	is_int(0, mdeploy_lb_ensure(p, "demo-prod", &lo), "ensure again is a no-op");
+	is_int(50, (int)mdeploy_lb_poll_ms(p, 1000), "waits read HAProxy's targets every 50 ms");
+	is_int(50, (int)mdeploy_lb_poll_ms(p, 30000), "... whatever the health-check interval");
 	is_int(0, targets(p, "demo-prod").n, "no targets yet");
 	for (i = 0; i < 2; i++)
 		is_int(0, mdeploy_lb_register(p, "demo-prod", ids.id[i], 100, MDEPLOY_TARGET_READY),

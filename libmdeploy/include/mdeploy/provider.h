@@ -357,6 +357,13 @@ MDEPLOY_EXTERN(int) mdeploy_lb_alarms(mdeploy_provider *p, const char *lb, mdepl
  */
 MDEPLOY_EXTERN(const char *) mdeploy_provider_describe(mdeploy_provider *p, const char *call);
 
+/*
+ * How often, in ms, a wait on the load balancer (the health gate, draining)
+ * reads its targets when the health checks run every `health_interval_ms`:
+ * 50 for local (a Runtime API read on a socket), the larger of 1000 and
+ * `health_interval_ms` for aws (1 + N throttled ELBv2 calls per read).
+ */
+MDEPLOY_EXTERN(unsigned int) mdeploy_lb_poll_ms(const mdeploy_provider *p, unsigned int health_interval_ms);
 /* Copy the address the load balancer listens on ("127.0.0.1:8000") into `out`.
  * MDEPLOY_ENOTFOUND when it was never set up. */
 MDEPLOY_EXTERN(int) mdeploy_lb_bind(mdeploy_provider *p, const char *lb, char *out, size_t n);

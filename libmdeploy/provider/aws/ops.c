@@ -213,6 +213,14 @@ static const char *aws_describe(const char *call)
 static const char *const aws_options[] = { "region", "endpoint", "profile", "launch_template", "subnets",
 	                                   "listener", "alarms", NULL };
 
+/* Reading target health is 1 + N ELBv2 calls (DescribeListeners, DescribeTargetHealth per
+ * target group), throttled per account and region: once a second at most, and no more often
+ * than the health checks can change it. */
+static unsigned int aws_lb_poll_ms(unsigned int health_interval_ms)
+{
+	return health_interval_ms > 1000 ? health_interval_ms : 1000;
+}
+
 const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	"aws",
 	aws_init,
@@ -245,4 +253,5 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	mdeploy_awsp__infra_outputs,
 	mdeploy_awsp__infra_check,
 	1,
+	aws_lb_poll_ms,
 };
