@@ -89,12 +89,31 @@ int mdeploy_awsp__manifest(mdeploy_awsp__layer *L, size_t max, size_t *nl)
 		free(path);
 		return rc;
 	}
+	/* The same checks as every YAML file mdeploy reads: nesting limit
+	 * first, then no key twice in a mapping and no NUL (a second
+	 * holds_data: would otherwise be ignored silently). */
+	if ((rc = mdeploy__yaml_check_depth(text, len, path, CLS))) {
+		mdeploy__error_prefix("infra");
+		free(text);
+		free(path);
+		return rc;
+	}
 	yaml_parser_initialize(&ps);
 	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&ps, &d)) {
+		rc = mdeploy__error_set(MDEPLOY_EINVALID, CLS, "infra: %s:%zu:%zu: not YAML: %s", path,
+		                        ps.problem_mark.line + 1, ps.problem_mark.column + 1,
+		                        ps.problem ? ps.problem : "syntax error");
 		yaml_parser_delete(&ps);
 		free(text);
-		rc = mdeploy__error_set(MDEPLOY_EINVALID, CLS, "infra: %s is not YAML", path);
+		free(path);
+		return rc;
+	}
+	if ((rc = mdeploy__yaml_doc_unique_keys(&d, path, CLS))) {
+		mdeploy__error_prefix("infra");
+		yaml_document_delete(&d);
+		yaml_parser_delete(&ps);
+		free(text);
 		free(path);
 		return rc;
 	}
