@@ -124,4 +124,33 @@ out = (json.dumps(d, indent=1, ensure_ascii=False) + "\n").encode()
 sys.exit(0 if out == raw and len(d["files"]) == 12 else 1)' n.json
 is "$rc" 0 "the manifest is the JSON jansson writes for it (12 entries)" || diag "$(head -c 600 n.json)"
 
+# The hand-over in batches (readahead.c): a directory of 6,000 empty files
+# (more than the queue holds: the thread waits for the writer to take them)
+# and twelve files of 3 MiB around small ones (they fill the 16 MiB ring:
+# the thread waits for space). A lost wake-up hangs: timeout.
+mkdir -p batch/many batch/big
+printf 'version: 0.0\nos: linux\n' >batch/appspec.yml
+(cd batch/many && seq 1 6000 | xargs touch)
+i=0
+while [ $i -lt 12 ]; do
+	head -c 3145728 /dev/urandom >batch/big/b$i.bin
+	echo "small $i" >batch/big/s$i.php
+	i=$((i + 1))
+done
+run timeout 120 "$MDEPLOY" bundle create batch out/batch.tar.zst
+is "$rc" 0 "6,000 entries in one directory and a full ring: bundle create" || diag "$err"
+run timeout 120 "$MDEPLOY" bundle extract out/batch.tar.zst xb
+is "$rc" 0 "it extracts (verified against its manifest)" || diag "$err"
+ok_cmd "the extracted tree is the tree" diff -r batch xb
+is "$(zstd -dc out/batch.tar.zst | tar -tf - | grep -c '^many/')" 6001 "every entry is in the bundle"
+# The same over the release walk's producer (ra_put: bundle create --git).
+sh "$top_srcdir/t/fixtures/mkmoodle.sh" fx >/dev/null 2>&1 || echo "Bail out! fixture generator failed"
+git clone -q -b v4.5.0 fx/moodle brepo && cp -r batch/. brepo/ && git -C brepo add -A &&
+	git -C brepo -c user.name=t -c user.email=t@t commit -qm batch ||
+	echo "Bail out! cannot make the repository"
+run timeout 120 "$MDEPLOY" bundle create --git brepo --rev HEAD out/gbatch.tar.zst
+is "$rc" 0 "the same from git: bundle create --git" || diag "$err"
+run "$MDEPLOY" bundle verify out/gbatch.tar.zst
+is "$rc" 0 "it verifies" || diag "$err"
+
 done_testing
