@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct dopts {
 	int wait, keep_failed, rollback, allow_downgrade, restore_database;
@@ -99,12 +100,14 @@ static int journal_cb(const mdeploy_journal_entry *e, void *payload)
 	printf("  %3lld %-17s %-28s %-8s %6lld ms%s%s\n", (long long)e->seq, e->step, e->target ? e->target : "",
 	       e->state, e->finished_at ? (long long)(e->finished_at - e->started_at) : 0LL,
 	       e->error ? "  " : "", e->error ? e->error : "");
-	if (data && !strcmp(e->step, "backup"))
-		printf("      %s of %s: %s (%lld bytes, sha256 %s)\n",
+	if (data && !strcmp(e->step, "backup")) {
+		const char *path = json_string_value(json_object_get(data, "path"));
+		printf("      %s of %s: %s (%lld bytes, sha256 %s)%s\n",
 		       json_string_value(json_object_get(data, "method")), json_string_value(json_object_get(data, "database")),
-		       json_string_value(json_object_get(data, "path")),
-		       (long long)json_integer_value(json_object_get(data, "bytes")),
-		       json_string_value(json_object_get(data, "sha256")));
+		       path, (long long)json_integer_value(json_object_get(data, "bytes")),
+		       json_string_value(json_object_get(data, "sha256")),
+		       path && access(path, F_OK) ? "; the file is gone" : "");
+	}
 	json_decref(data);
 	return 0;
 }

@@ -261,6 +261,7 @@ int mdeploy_deploy__create_with(mdeploy_ctx *ctx, const mdeploy_config *cfg, con
 	mdeploy__log(ctx, MDEPLOY_LOG_INFO, "deploy", "%s: %s to group %s: %s -> %s", r.id, r.bundle, r.g->name,
 	             r.blue[0] ? r.blue : "(no live fleet)", r.green);
 	rc = !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
+	mdeploy_deploy__backups_prune_after(&r, rc);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
 	t = mdeploy__now_ms();
@@ -353,6 +354,7 @@ int mdeploy_deploy_resume(mdeploy_ctx *ctx, const mdeploy_config *cfg, const cha
 			goto unlock;
 	}
 	rc = r.blue[0] && !strcmp(r.green, r.blue) ? mdeploy_deploy__in_place(&r) : mdeploy_deploy__blue_green(&r);
+	mdeploy_deploy__backups_prune_after(&r, rc);
 unlock:
 	mdeploy_deploy__unlock_keep_error(&r, rc);
 	mdeploy_deploy__retire_after(&r, rc);

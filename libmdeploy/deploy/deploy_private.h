@@ -231,6 +231,9 @@ int mdeploy_deploy__s_backup(mdeploy_deploy__run *r, const char *target, void *a
 int mdeploy_deploy__s_restore(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__backup_of(mdeploy_store *store, const char *deployment, mdeploy_deploy__backup *b);
 int mdeploy_deploy__backup_verify(const mdeploy_deploy__backup *b);
+/* backup_prune.c: the group's backups no rollback can restore any more, removed (`removed` counts them). */
+int mdeploy_deploy__backups_prune(mdeploy_deploy__run *r, size_t *removed);
+void mdeploy_deploy__backups_prune_after(mdeploy_deploy__run *r, int rc);
 
 /* cron.c: the upgrade gate waits for a cron run in progress, group stop for the
  * group's cron runner to end (it ends once the group is marked stopped). */

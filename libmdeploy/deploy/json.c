@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 json_t *mdeploy_deployment_to_json(mdeploy_store *store, const mdeploy_deployment_record *r)
 {
@@ -40,8 +41,13 @@ static int journal_cb(const mdeploy_journal_entry *e, void *payload)
 		"step", e->step, "target", e->target, "state", e->state, "error", e->error,
 		"started_at_ms", (json_int_t)e->started_at, "finished_at_ms", (json_int_t)e->finished_at);
 	json_t *data = e->data ? json_loads(e->data, 0, NULL) : NULL;
-	if (o && data && !strcmp(e->step, "backup"))
+	if (o && data && !strcmp(e->step, "backup")) {
+		/* Removed once no rollback can restore it (backup_prune.c). */
+		const char *path = json_string_value(json_object_get(data, "path"));
+		if (path)
+			json_object_set_new(data, "present", json_boolean(access(path, F_OK) == 0));
 		json_object_set(o, "backup", data);
+	}
 	json_decref(data);
 	json_array_append_new(payload, o);
 	return 0;

@@ -279,6 +279,7 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 	rc = mdeploy_deploy__create_with(ctx, cfg, opts, prev, "rollback", id);
 	goto out;
 unlock:
+	mdeploy_deploy__backups_prune_after(&r, rc);
 	mdeploy_deploy__unlock_keep_error(&r, rc);
 	mdeploy_deploy__retire_after(&r, rc);
 out:
