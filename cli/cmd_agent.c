@@ -1,4 +1,5 @@
-/* cmd_agent.c - mdeploy agent: the on-host agent (install, run-event, rollback, status). */
+/* cmd_agent.c - mdeploy agent: the on-host agent (install, run-event, rollback, status, and
+ * pull: the agent on EC2 installing from S3 and reporting, as user data runs it). */
 #include "config.h"
 #include "cli.h"
 
@@ -12,7 +13,8 @@
 
 enum {
 	O_ROOT = CLI_OPT_CMD, O_ID, O_APP, O_GROUP, O_GROUP_ID, O_INSTANCE_ID, O_INSTANCE_ADDR,
-	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE, O_TRUSTED, O_IGNORE_STOP
+	O_SHARED, O_KEEP, O_ENV, O_ENV_FILE, O_TRAFFIC, O_NO_ONCE, O_BUNDLE, O_TRUSTED, O_IGNORE_STOP,
+	O_SHA256, O_REPORT, O_REGION, O_ENDPOINT
 };
 
 struct args {
@@ -26,6 +28,7 @@ struct args {
 	size_t nenv;
 	const char *keys[17];
 	size_t nkeys;
+	mdeploy_agent_pull_options pull;
 };
 
 static int push_env(struct args *a, const char *kv)
@@ -88,6 +91,10 @@ static int opt(int c, const char *arg, void *data)
 	case O_NO_ONCE: a->no_once = 1; break;
 	case O_IGNORE_STOP: a->d.ignore_application_stop_failures = 1; break;
 	case O_ENV: return push_env(a, arg);
+	case O_SHA256: a->pull.bundle_sha256 = arg; break;
+	case O_REPORT: a->pull.report_url = arg; break;
+	case O_REGION: a->pull.region = arg; break;
+	case O_ENDPOINT: a->pull.endpoint = arg; break;
 	case O_TRUSTED:
 		if (a->nkeys == 16)
 			return cli_usage_error("agent", "at most 16 --trusted-key options");
@@ -227,10 +234,15 @@ int cmd_agent(int argc, char **argv)
 		{ "bundle", required_argument, NULL, O_BUNDLE },
 		{ "trusted-key", required_argument, NULL, O_TRUSTED },
 		{ "ignore-stop-failures", no_argument, NULL, O_IGNORE_STOP },
+		{ "sha256", required_argument, NULL, O_SHA256 },
+		{ "report", required_argument, NULL, O_REPORT },
+		{ "region", required_argument, NULL, O_REGION },
+		{ "endpoint", required_argument, NULL, O_ENDPOINT },
 		{ NULL, 0, NULL, 0 }
 	};
 	mdeploy_agent_options o = MDEPLOY_AGENT_OPTIONS_INIT;
 	mdeploy_agent_deployment dinit = MDEPLOY_AGENT_DEPLOYMENT_INIT;
+	mdeploy_agent_pull_options pinit = MDEPLOY_AGENT_PULL_OPTIONS_INIT;
 	struct args a;
 	mdeploy_ctx *ctx = NULL;
 	mdeploy_agent *ag = NULL;
@@ -240,6 +252,7 @@ int cmd_agent(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.d = dinit;
+	a.pull = pinit;
 	if ((rc = cli_parse(argc, argv, "agent", "", longopts, opt, &a)) >= 0)
 		goto out;
 	if (optind >= argc) {
@@ -248,7 +261,8 @@ int cmd_agent(int argc, char **argv)
 	}
 	sub = argv[optind];
 	nargs = argc - optind - 1;
-	if (strcmp(sub, "install") && strcmp(sub, "run-event") && strcmp(sub, "rollback") && strcmp(sub, "status")) {
+	if (strcmp(sub, "install") && strcmp(sub, "run-event") && strcmp(sub, "rollback") && strcmp(sub, "status") &&
+	    strcmp(sub, "pull")) {
 		rc = cli_usage_error("agent", "unknown subcommand '%s'", sub);
 		goto out;
 	}
@@ -256,7 +270,7 @@ int cmd_agent(int argc, char **argv)
 		rc = cli_usage_error("agent", "--root DIR is required");
 		goto out;
 	}
-	if (nargs != ((!strcmp(sub, "install") || !strcmp(sub, "run-event")) ? 1 : 0)) {
+	if (nargs != ((!strcmp(sub, "install") || !strcmp(sub, "run-event") || !strcmp(sub, "pull")) ? 1 : 0)) {
 		rc = cli_usage_error("agent", nargs ? "too many arguments" : "missing argument");
 		goto out;
 	}
@@ -282,6 +296,15 @@ int cmd_agent(int argc, char **argv)
 			a.d.deployment_id = new_deployment_id(idbuf);
 		cli_info("deploying %s as %s into %s", argv[optind + 1], a.d.deployment_id, mdeploy_agent_root(ag));
 		rc = mdeploy_agent_install(ag, argv[optind + 1], &a.d);
+	} else if (!strcmp(sub, "pull")) {
+		if (!a.d.deployment_id || !a.d.instance_id || !a.pull.bundle_sha256) {
+			rc = cli_usage_error("agent", "pull needs --deployment-id, --instance-id and --sha256");
+			goto out;
+		}
+		a.pull.bundle_url = argv[optind + 1];
+		cli_info("pulling %s as %s on %s into %s", a.pull.bundle_url, a.d.deployment_id, a.d.instance_id,
+		         mdeploy_agent_root(ag));
+		rc = mdeploy_agent_pull(ag, &a.pull, &a.d);
 	} else if (!strcmp(sub, "run-event")) {
 		if (!a.d.deployment_id) {
 			rc = cli_usage_error("agent", "run-event needs --deployment-id ID");

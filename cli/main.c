@@ -96,7 +96,9 @@ const struct cli_command cli_commands[] = {
 	  "mdeploy agent install --root DIR [OPTIONS] BUNDLE|DIR\n"
 	  "mdeploy agent run-event --root DIR --deployment-id ID [--bundle BUNDLE] [OPTIONS] EVENT\n"
 	  "mdeploy agent rollback --root DIR [OPTIONS]\n"
-	  "mdeploy agent status --root DIR [--json]",
+	  "mdeploy agent status --root DIR [--json]\n"
+	  "mdeploy agent pull --root DIR --deployment-id ID --instance-id ID --sha256 HEX [--report S3URL]\n"
+	  "                   [--region REGION] [--endpoint URL] [OPTIONS] s3://BUCKET/KEY",
 	  "   --root DIR            the agent's directory (releases/, current, logs/, state)\n"
 	  "   --deployment-id ID    deployment id (install: a new d-XXXXXXXXX by default)\n"
 	  "   --application NAME    APPLICATION_NAME given to hooks\n"
@@ -112,7 +114,12 @@ const struct cli_command cli_commands[] = {
 	  "   --no-once-hooks       skip `scope: once` scripts (another instance runs them)\n"
 	  "   --bundle BUNDLE       run-event DownloadBundle: what to install\n"
 	  "   --trusted-key FILE    bundles must be signed by this Ed25519 key (repeatable)\n"
-	  "   --ignore-stop-failures  a failing ApplicationStop script does not stop the deployment\n" },
+	  "   --ignore-stop-failures  a failing ApplicationStop script does not stop the deployment\n"
+	  "   --sha256 HEX          pull: the SHA-256 the bundle must have\n"
+	  "   --report S3URL        pull: write the report to S3URL<instance-id>.json after each event\n"
+	  "   --region, --endpoint  pull: where S3 is (default: the AWS CLI's settings)\n"
+	  "pull is the agent on EC2 (user data runs it): fetch, check and install the bundle\n"
+	  "through ValidateService, reporting each lifecycle event for the orchestrator.\n" },
 	{ "source", cmd_source, "Fetch, lock, validate and export Moodle core and plugins",
 	  "mdeploy source lock [--json]\n"
 	  "mdeploy source fetch [--locked] [--json]\n"

@@ -66,6 +66,16 @@ static int s_create(mdeploy_deploy__run *r, const char *target, void *arg)
 	snprintf(tags, sizeof(tags), "{\"application\":\"%s\",\"group\":\"%s\",\"deployment\":\"%s\"}",
 	         r->app, r->g->name, r->id);
 	fo.tags = tags;
+	if (mdeploy_provider_pulls(r->p)) {
+		/* Its instances install the release themselves at boot (pull.c). */
+		mdeploy_agent_boot boot;
+		if ((rc = mdeploy_deploy__pull_boot(r, &boot)))
+			return rc;
+		fo.agent = &boot;
+		rc = mdeploy_fleet_create(r->p, target, &fo);
+		mdeploy_deploy__pull_boot_free(&boot);
+		return rc;
+	}
 	return mdeploy_fleet_create(r->p, target, &fo);
 }
 
@@ -141,6 +151,18 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if (rolling || !strcmp(stop, "rollback"))
 			return mdeploy_deploy__rollback(r, rolling ? "resumed an interrupted rollback" : "stopped on request");
 	}
+	if (mdeploy_provider_pulls(r->p)) {
+		/* The gate of a first release without blue and without `scope: once` hooks (refused
+		 * here) has nothing to do but validate after installing: the agents do that. */
+		if ((rc = mdeploy_deploy__pull_check(r, gate && r->blue[0], 0))) {
+			/* Before anything changed: nothing to roll back. */
+			char msg[2048];
+			snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+			mdeploy_store_deployment_set_status(r->store, r->id, "Failed", msg);
+			return mdeploy__error_set(rc, CLS, "%s", msg);
+		}
+		gate = 0;
+	}
 	mdeploy_store_deployment_set_status(r->store, r->id, "InProgress", NULL);
 
 	if ((rc = mdeploy_deploy__step(r, "load-balancer", r->lb, mdeploy_deploy__s_lb, NULL)))
@@ -183,7 +205,15 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		 * ValidateService, whose checks need the upgraded database.
 		 */
 		r->install_no_validate = gate;
-		for (k = 0; k < l.n; k += width) {
+		if (mdeploy_provider_pulls(r->p)) {
+			/* The instances install themselves, all at once as they boot: their reports. */
+			if ((rc = mdeploy_deploy__pull_wait(r, &l, ires, imsg)))
+				goto failed;
+			for (i = 0; i < l.n; i++)
+				mdeploy_deploy__tally(r, &l, i, ires, imsg, &succeeded, &last_failed_only, err, sizeof(err));
+			installed = l.n;
+		}
+		for (k = installed; k < l.n; k += width) {
 			size_t end = k + width < l.n ? k + width : l.n;
 			if ((rc = batch_allowed(r, &l, installed - succeeded, end - k, min_healthy, err)))
 				goto failed;

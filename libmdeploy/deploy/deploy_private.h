@@ -7,6 +7,7 @@
  *   bluegreen.c  the blue/green flow;            inplace.c  the in-place flow
  *   traffic.c    fleet weights for a split, alarms watched while traffic moves, drain
  *   health.c     the health gate;                install.c  the agent on instances, in parallel
+ *   pull.c       instances that install themselves (the agent on EC2): boot data, reports
  *   gate.c       the Moodle upgrade gate's steps; plan.c   what kind of release it is
  *   plan_ops.c   the provider operations a deployment would make (deploy plan's dry run)
  *   backup.c, restore.c  the database backup before an upgrade and its restore
@@ -157,6 +158,16 @@ int mdeploy_deploy__install_batch(mdeploy_deploy__run *r, const inst_list *l, si
                                   size_t once_index, int *res, char (*msg)[1024]);
 int mdeploy_deploy__agent_event(mdeploy_deploy__run *r, const char *id, const char *root, const char *addr,
                                 const char *event);
+
+/* pull.c: providers whose instances install themselves (mdeploy_provider_pulls()). */
+/* What such a deployment cannot do yet, refused before anything changes. */
+int mdeploy_deploy__pull_check(mdeploy_deploy__run *r, int gate, int in_place);
+/* What green's instances run at boot; free with mdeploy_deploy__pull_boot_free(). */
+int mdeploy_deploy__pull_boot(mdeploy_deploy__run *r, mdeploy_agent_boot *b);
+void mdeploy_deploy__pull_boot_free(mdeploy_agent_boot *b);
+/* Wait for the reports of green's instances (l is refreshed until the fleet has them all):
+ * res[i]/msg[i] as mdeploy_deploy__install_batch() gives them, each journaled as "install". */
+int mdeploy_deploy__pull_wait(mdeploy_deploy__run *r, inst_list *l, int *res, char (*msg)[1024]);
 
 /* bluegreen.c */
 int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg);

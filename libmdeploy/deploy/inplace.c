@@ -142,6 +142,12 @@ int mdeploy_deploy__in_place(mdeploy_deploy__run *r)
 	int rc = 0, last_failed_only = 0;
 	char err[2048] = "", *flag = NULL;
 
+	if (mdeploy_provider_pulls(r->p) && (rc = mdeploy_deploy__pull_check(r, 0, 1))) {
+		char msg[2048];
+		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", msg);
+		return mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_DEPLOY, "%s", msg);
+	}
 	{
 		int rolling = 0;
 		mdeploy_store_journal_foreach(r->store, r->id, mdeploy_deploy__is_rollback_journal, &rolling);

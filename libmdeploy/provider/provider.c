@@ -181,13 +181,20 @@ int mdeploy_fleet_create(mdeploy_provider *p, const char *name, const mdeploy_fl
 		opts = &def;
 	if ((rc = mdeploy__options_check(opts->version, MDEPLOY_FLEET_OPTIONS_VERSION, "mdeploy_fleet_options")))
 		return rc;
-	/* A version 1 caller's struct ends before launch_template: providers get the whole current one. */
-	if (opts->version < 2) {
-		memcpy(&cur, opts, offsetof(mdeploy_fleet_options, launch_template));
+	/* An older caller's struct ends before launch_template (1) or agent (2): providers get
+	 * the whole current one. */
+	if (opts->version < 3) {
+		memcpy(&cur, opts, opts->version < 2 ? offsetof(mdeploy_fleet_options, launch_template)
+		                                     : offsetof(mdeploy_fleet_options, agent));
 		cur.version = MDEPLOY_FLEET_OPTIONS_VERSION;
-		cur.launch_template = cur.subnets = NULL;
+		if (opts->version < 2)
+			cur.launch_template = cur.subnets = NULL;
+		cur.agent = NULL;
 		opts = &cur;
 	}
+	if (opts->agent && (!opts->agent->deployment_id || !opts->agent->bundle || !opts->agent->bundle_sha256))
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+			"fleet '%s': the agent's deployment id, bundle and digest are required", name);
 	if (opts->min > opts->desired || opts->desired > opts->max)
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 			"fleet '%s': need min <= desired <= max (got %u, %u, %u)", name, opts->min,
@@ -406,6 +413,26 @@ unsigned int mdeploy_lb_poll_ms(const mdeploy_provider *p, unsigned int health_i
 	if (!p || !p->ops->lb_poll_ms)
 		return 50;
 	return p->ops->lb_poll_ms(health_interval_ms);
+}
+
+int mdeploy_provider_pulls(const mdeploy_provider *p)
+{
+	return p && p->ops->agent_report != NULL;
+}
+
+unsigned int mdeploy_provider_agent_timeout_ms(const mdeploy_provider *p)
+{
+	return p && p->ops->agent_timeout_ms ? p->ops->agent_timeout_ms((mdeploy_provider *)p) : 0;
+}
+
+int mdeploy_agent_report_get(mdeploy_provider *p, const char *deployment, const char *instance, char **json)
+{
+	if (!p || !deployment || !instance || !json)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "mdeploy_agent_report_get: NULL argument");
+	*json = NULL;
+	return !p->ops->agent_report ? unsupported(p, "agent_report")
+	                             : p->ops->agent_report(p, deployment, instance, json);
 }
 
 const char *mdeploy_provider_describe(mdeploy_provider *p, const char *call)

@@ -133,6 +133,12 @@ typedef struct mdeploy_provider_ops {
 	/* May be NULL (50 ms): how often a wait reads lb_targets, for health checks every
 	 * `health_interval_ms` (mdeploy_lb_poll_ms()). */
 	unsigned int (*lb_poll_ms)(unsigned int health_interval_ms);
+	/* NULL: the orchestrator installs through the agent (push). Otherwise the instances
+	 * install themselves from fleet_create's agent (pull): the report of one instance's
+	 * agent for a deployment (malloc'd JSON, MDEPLOY_ENOTFOUND when none yet), and how
+	 * long an agent may take (ms). */
+	int (*agent_report)(mdeploy_provider *p, const char *deployment, const char *instance, char **json);
+	unsigned int (*agent_timeout_ms)(mdeploy_provider *p);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

@@ -171,6 +171,41 @@ MDEPLOY_EXTERN(size_t) mdeploy_agent_history_count(const mdeploy_agent *agent);
 MDEPLOY_EXTERN(const mdeploy_agent_history_entry *)
 	mdeploy_agent_history_at(const mdeploy_agent *agent, size_t i);
 
+/* ---- the pull model: an instance that installs a release itself (the agent on EC2) ---- */
+
+typedef struct mdeploy_agent_pull_options {
+	unsigned int version;
+	const char *bundle_url;     /* required: s3://BUCKET/KEY */
+	const char *bundle_sha256;  /* required: the SHA-256 the bundle must have (64 hex digits) */
+	/* s3://BUCKET/PREFIX/: the report goes to PREFIX<instance id>.json after
+	 * every event (mdeploy-agent(1) PULL REPORTS); NULL: no report. */
+	const char *report_url;
+	const char *region;         /* NULL: the AWS CLI's settings */
+	const char *endpoint;       /* NULL: AWS's (AWS_ENDPOINT_URL honoured) */
+} mdeploy_agent_pull_options;
+
+#define MDEPLOY_AGENT_PULL_OPTIONS_VERSION 1
+#define MDEPLOY_AGENT_PULL_OPTIONS_INIT { MDEPLOY_AGENT_PULL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL }
+
+MDEPLOY_EXTERN(int) mdeploy_agent_pull_options_init(mdeploy_agent_pull_options *opts, unsigned int version);
+
+/*
+ * Deployment `d` (deployment_id and instance_id required) on this instance,
+ * pulled: the bundle fetched from bundle_url with the instance's AWS
+ * credentials into ROOT/downloads/, its SHA-256 checked, then ApplicationStop,
+ * DownloadBundle (the signature checked against the agent's trusted_keys),
+ * BeforeInstall, Install, AfterInstall, ApplicationStart and ValidateService
+ * as mdeploy_agent_run_event() runs them. `scope: once` hooks do not run
+ * (every instance of a fleet runs the same command). After each event the
+ * report is written: status InProgress, Succeeded or Failed, each event's
+ * result and time, and on failure the error and the deployment log's last
+ * lines. A deployment this root already installed successfully is reported
+ * Succeeded again without running anything (user data may run twice). An
+ * error writing the report is the call's error.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_pull(mdeploy_agent *agent, const mdeploy_agent_pull_options *opts,
+                                       const mdeploy_agent_deployment *d);
+
 /* Release ids on disk, oldest first. */
 MDEPLOY_EXTERN(size_t) mdeploy_agent_release_count(const mdeploy_agent *agent);
 MDEPLOY_EXTERN(const char *) mdeploy_agent_release_at(const mdeploy_agent *agent, size_t i);

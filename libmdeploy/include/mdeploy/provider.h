@@ -100,12 +100,61 @@ typedef struct mdeploy_fleet_options {
 	 * local provider refuses them (MDEPLOY_EINVALID): it has neither. */
 	const char *launch_template;
 	const char *subnets;
+	/* Version 3. Providers whose instances install releases themselves
+	 * (mdeploy_provider_pulls()): what every instance of the fleet runs at boot;
+	 * NULL: nothing. The local provider refuses it (MDEPLOY_EINVALID). */
+	const struct mdeploy_agent_boot *agent;
 } mdeploy_fleet_options;
 
-#define MDEPLOY_FLEET_OPTIONS_VERSION 2
-#define MDEPLOY_FLEET_OPTIONS_INIT { MDEPLOY_FLEET_OPTIONS_VERSION, 1, 1, 1, 8080, NULL, 1, NULL, NULL }
+#define MDEPLOY_FLEET_OPTIONS_VERSION 3
+#define MDEPLOY_FLEET_OPTIONS_INIT { MDEPLOY_FLEET_OPTIONS_VERSION, 1, 1, 1, 8080, NULL, 1, NULL, NULL, NULL }
 
 MDEPLOY_EXTERN(int) mdeploy_fleet_options_init(mdeploy_fleet_options *opts, unsigned int version);
+
+/* ---- the agent on instances that install themselves (pull model) ---- */
+
+/*
+ * What the instances of a new fleet run at boot when they install a release
+ * themselves (mdeploy_provider_pulls(); aws: user data running `mdeploy agent
+ * pull`, see mdeploy-agent(1)): the agent fetches the bundle where the
+ * provider staged it, checks its digest and signature, runs the lifecycle
+ * events through ValidateService as the local agent does, and reports each
+ * result (mdeploy_agent_report_get()). Everything here can be read by whoever
+ * reads the instance's user data: never a secret.
+ */
+typedef struct mdeploy_agent_boot {
+	unsigned int version;
+	const char *deployment_id;
+	const char *application_name;
+	const char *deployment_group_name;
+	const char *deployment_group_id;
+	const char *bundle;              /* the local file: the provider stages it */
+	const char *bundle_sha256;       /* its SHA-256, 64 hex digits */
+	const char *const *trusted_keys; /* the PEM text of the trusted public keys, NULL-terminated;
+	                                    NULL: any bundle */
+	const char *const *env;          /* "K=V" for the hooks, NULL-terminated; never secrets */
+} mdeploy_agent_boot;
+
+#define MDEPLOY_AGENT_BOOT_VERSION 1
+#define MDEPLOY_AGENT_BOOT_INIT { MDEPLOY_AGENT_BOOT_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/*
+ * Non-zero when the provider's instances install releases themselves at boot
+ * (aws), zero when the orchestrator installs them through the agent (local).
+ * A deployment on a pulling provider gives fleet_create its agent
+ * (mdeploy_fleet_options.agent) and waits for the agents' reports.
+ */
+MDEPLOY_EXTERN(int) mdeploy_provider_pulls(const mdeploy_provider *p);
+/* How long an instance's agent may take to report its last event (ms): the provider's
+ * agent_timeout option (aws: seconds, default 900). */
+MDEPLOY_EXTERN(unsigned int) mdeploy_provider_agent_timeout_ms(const mdeploy_provider *p);
+/*
+ * The report the agent of `instance` wrote for `deployment` (JSON, see
+ * mdeploy-agent(1) PULL REPORTS), malloc'd into *json. MDEPLOY_ENOTFOUND when
+ * it wrote none yet; MDEPLOY_EUNSUPPORTED on a provider that does not pull.
+ */
+MDEPLOY_EXTERN(int) mdeploy_agent_report_get(mdeploy_provider *p, const char *deployment, const char *instance,
+                                             char **json);
 
 /*
  * Create a fleet of `desired` instances (min <= desired <= max, else

@@ -9,6 +9,7 @@
  * deployment) whole in mdeploy:tags. Instances are listed from the group and EC2.
  */
 #include "ops.h"
+#include "agent.h"
 
 #include <libxml/tree.h>
 
@@ -106,6 +107,17 @@ int mdeploy_awsp__fleet_create(mdeploy_provider *p, const char *name, const mdep
 	if (!(ver = mdeploy_aws__xml_text(doc, "launchTemplates/item/latestVersionNumber"))) {
 		rc = mdeploy__error_set(MDEPLOY_ENOTFOUND, CLS, "aws: launch template '%s' has no version", lt);
 		goto out;
+	}
+	if (o->agent) {
+		/* The instances install the release themselves: a version of the template
+		 * (from its default one) whose user data runs the agent (agent.c). */
+		char *def = mdeploy_aws__xml_text(doc, "launchTemplates/item/defaultVersionNumber"), *mine = NULL;
+		rc = mdeploy_awsp__agent_stage(p, o->agent, lt, def ? def : ver, &mine);
+		xmlFree(def);
+		if (rc)
+			goto out;
+		xmlFree(ver);
+		ver = mine;
 	}
 	xmlFreeDoc(doc);
 	doc = NULL;

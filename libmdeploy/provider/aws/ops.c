@@ -13,6 +13,7 @@
  */
 #include "ops.h"
 #include "infra.h"
+#include "agent.h"
 
 #include <libxml/tree.h>
 
@@ -179,7 +180,10 @@ static const char *aws_describe(const char *call)
 	static const char *const how[][2] = {
 		{ "fleet_create", "ec2:DescribeLaunchTemplates (the template's version, pinned), "
 		                  "autoscaling:CreateAutoScalingGroup across the group's subnets with the live "
-		                  "fleet's sizes" },
+		                  "fleet's sizes; for a deployment first s3:HeadObject/PutObject (the bundle in "
+		                  "provider.agent_bucket) and ec2:CreateLaunchTemplateVersion (user data running "
+		                  "`mdeploy agent pull`), the group pinned to that version" },
+		{ "agent_report", "s3:GetObject of each instance's report, every poll" },
 		{ "fleet_scale", "autoscaling:UpdateAutoScalingGroup (sizes) or autoscaling:SetDesiredCapacity" },
 		{ "fleet_terminate", "autoscaling:DeleteAutoScalingGroup (ForceDelete: its instances terminated)" },
 		{ "fleet_foreach", "autoscaling:DescribeAutoScalingGroups" },
@@ -211,7 +215,8 @@ static const char *aws_describe(const char *call)
 }
 
 static const char *const aws_options[] = { "region", "endpoint", "profile", "launch_template", "subnets",
-	                                   "listener", "alarms", NULL };
+	                                   "listener", "alarms", "agent_bucket", "agent_prefix",
+	                                   "agent_root", "agent_timeout", NULL };
 
 /* Reading target health is 1 + N ELBv2 calls (DescribeListeners, DescribeTargetHealth per
  * target group), throttled per account and region: once a second at most, and no more often
@@ -254,4 +259,6 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	mdeploy_awsp__infra_check,
 	1,
 	aws_lb_poll_ms,
+	mdeploy_awsp__agent_report,
+	mdeploy_awsp__agent_timeout_ms,
 };

@@ -218,6 +218,10 @@ int mdeploy_local__fleet_create(mdeploy_provider *p, const char *name, const mde
 		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
 		                          "fleet '%s': a launch template and subnets (fleet.launch_template, "
 		                          "fleet.subnets) are for the aws provider, not local", name);
+	if (o->agent)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "fleet '%s': the local provider's instances are installed by the "
+		                          "orchestrator, they run no agent of their own at boot", name);
 	if (!(st = mdeploy_store__prepare(p->store,
 		"INSERT INTO local_fleets (name, desired, min_size, max_size, port, tags, created_at)"
 		" VALUES (?, ?, ?, ?, ?, ?, ?)")))

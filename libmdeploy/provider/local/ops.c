@@ -96,4 +96,6 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	NULL, /* infra_check: the cache engine is checked when infra runs (infra.c) */
 	0,    /* the infrastructure section is optional: the groups say what to build */
 	NULL, /* lb_poll_ms: 50 ms, a Runtime API read on a local socket */
+	NULL, /* agent_report: the orchestrator installs every instance through the agent (push) */
+	NULL, /* agent_timeout_ms */
 };
