@@ -3,13 +3,21 @@
 moto_server that injects the failures AWS clients must survive:
 
   POST /__inject  {"count": N, "status": 503, "code": "SlowDown", "json": false, "match": "partNumber="}
-      the next N requests (whose path holds `match`, when given) get that
-      error instead of reaching moto
+      the next N requests (whose path holds `match`, when given; whose body
+      holds `body`, when given) get that error instead of reaching moto;
+      with "forward": true they reach moto first and its answer is lost
+      (the error comes back instead: a request done, its answer a 5xx);
+      with "hold": S the answer (the error) comes S seconds later, and
+      "held" in /__stats counts the requests being held (a client can be
+      killed while it waits: a crash between two calls);
+      a list of such rules: each request takes the first that matches
   POST /__skew    {"seconds": S}
       the proxy's clock is S seconds ahead: a request whose X-Amz-Date is more
       than 15 minutes off it is refused with 403 RequestTimeTooSkewed and the
       proxy's Date, as S3 does
-  GET  /__stats   how many requests came, were refused, were forwarded
+  GET  /__stats   how many requests came, were refused, were forwarded, and
+                  "query": the bodies of the query-protocol requests
+                  (Action=...), in order
 
 Everything else is forwarded unchanged (Host header included, so moto checks
 the signature the client made).
@@ -22,7 +30,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = int(sys.argv[2])
-state = {"inject": None, "skew": 0, "requests": 0, "injected": 0, "skew_refused": 0, "forwarded": 0}
+state = {"inject": None, "skew": 0, "requests": 0, "injected": 0, "skew_refused": 0, "forwarded": 0, "held": 0, "query": []}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,10 +64,24 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__stats":
             return self.reply(200, json.dumps(state), "application/json")
         state["requests"] += 1
-        inj = state["inject"]
-        if inj and inj["count"] > 0 and inj.get("match", "") in self.path:
+        if body.startswith(b"Action="):
+            state["query"].append(body.decode(errors="replace"))
+        rules = state["inject"] if isinstance(state["inject"], list) else [state["inject"]]
+        inj = next((r for r in rules if r and r["count"] > 0 and r.get("match", "") in self.path and
+                    r.get("body", "").encode() in body), None)
+        if inj:
             inj["count"] -= 1
             state["injected"] += 1
+            if inj.get("hold"):
+                state["held"] += 1
+                time.sleep(inj["hold"])
+            if inj.get("forward"):
+                conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=120)
+                conn.request(self.command, self.path, body=body,
+                             headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
+                conn.getresponse().read()
+                conn.close()
+                state["forwarded"] += 1
             if inj.get("json"):
                 return self.reply(inj["status"], json.dumps({"__type": inj["code"], "message": "injected"}),
                                   "application/x-amz-json-1.1", {"x-amzn-RequestId": "proxy-%d" % state["requests"]})

@@ -181,6 +181,15 @@ int mdeploy_aws__json_call(mdeploy_aws__client *c, const char *service, const ch
 struct _xmlDoc;
 int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const char *env_id, const char *version,
                             const char *action, const char *const *params, struct _xmlDoc **response);
+/*
+ * The same, sent once (no retry): for a call that is not idempotent, whose
+ * caller looks after a failure whether it took effect before sending it again
+ * (an answer lost after the service did the work). *status: the answer's
+ * HTTP status, 0 when none came (connection failed or timed out).
+ */
+int mdeploy_aws__query_call_once(mdeploy_aws__client *c, const char *service, const char *env_id,
+                                 const char *version, const char *action, const char *const *params,
+                                 long *status, struct _xmlDoc **response);
 /* Text of the first element at `path` ("GetCallerIdentityResult/Arn"), matched
  * by local name anywhere in the document; NULL when absent (caller frees). */
 char *mdeploy_aws__xml_text(struct _xmlDoc *doc, const char *path);

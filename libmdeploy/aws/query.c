@@ -87,8 +87,9 @@ static int form_encode(mdeploy__buf *b, const char *s)
 	return rc;
 }
 
-int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const char *env_id, const char *version,
-                            const char *action, const char *const *params, xmlDoc **response)
+static int query_call(mdeploy_aws__client *c, const char *service, const char *env_id, const char *version,
+                      const char *action, const char *const *params, int attempts, long *status,
+                      xmlDoc **response)
 {
 	mdeploy_aws__request req = MDEPLOY_AWS__REQUEST_INIT;
 	mdeploy_aws__response resp;
@@ -127,7 +128,10 @@ int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const c
 	req.body_len = body.size;
 	/* service NULL: an unsigned STS call (AssumeRoleWithWebIdentity) */
 	req.unsigned_request = service == NULL;
+	req.max_attempts = attempts;
 	rc = mdeploy_aws__send(c, &req, &resp);
+	if (status)
+		*status = resp.status;
 	if (!rc)
 		rc = mdeploy_aws__xml_parse(response, resp.body.ptr ? resp.body.ptr : "", resp.body.size, action);
 	if (resp.body.ptr)
@@ -140,4 +144,18 @@ out:
 	free(endpoint);
 	free(url);
 	return rc;
+}
+
+int mdeploy_aws__query_call(mdeploy_aws__client *c, const char *service, const char *env_id, const char *version,
+                            const char *action, const char *const *params, xmlDoc **response)
+{
+	return query_call(c, service, env_id, version, action, params, 0, NULL, response);
+}
+
+int mdeploy_aws__query_call_once(mdeploy_aws__client *c, const char *service, const char *env_id,
+                                 const char *version, const char *action, const char *const *params,
+                                 long *status, xmlDoc **response)
+{
+	*status = 0;
+	return query_call(c, service, env_id, version, action, params, 1, status, response);
 }

@@ -60,6 +60,37 @@ char *mdeploy_awsp__stack_name(const mdeploy_config *cfg, const char *layer);
 /* A CloudFormation Query call. */
 int mdeploy_awsp__cfn(struct mdeploy_aws__client *c, const char *action, const char *const *params,
                       struct _xmlDoc **doc);
+/*
+ * A CloudFormation call that must not be made twice (CreateChangeSet,
+ * ExecuteChangeSet): sent once at a time; after a failure that may have come
+ * when CloudFormation had done the work (a 5xx, a lost connection: the answer
+ * lost), took(c, arg) is asked whether it did: > 0 and the call counts as
+ * made, else it is sent again (4 times at most, with a backoff). Other
+ * failures are returned as they are. The idempotency token the call carries
+ * does the same on AWS; moto does not honour tokens, this check does not
+ * depend on them.
+ */
+int mdeploy_awsp__cfn_checked(struct mdeploy_aws__client *c, const char *action, const char *const *params,
+                              int (*took)(struct mdeploy_aws__client *c, void *arg), void *arg,
+                              struct _xmlDoc **doc);
+/* This run's id, mdeploy-WHAT-TIME-RANDOM: the root of its change sets' names. */
+void mdeploy_awsp__run_id(char *buf, size_t size, const char *what);
+/*
+ * An idempotency token (ClientToken, ClientRequestToken) for operation `op`
+ * on `key` (a change set's name or id, a stack's id): the same for the same
+ * key on every retry, mdeploy-OP-32 hex digits (CloudFormation takes at most
+ * 128 of [a-zA-Z0-9-]).
+ */
+void mdeploy_awsp__token(char *buf, size_t size, const char *op, const char *key);
+/* CreateChangeSet (argv its parameters, ClientToken included) through cfn_checked. */
+int mdeploy_awsp__changeset_create(struct mdeploy_aws__client *c, const char *const *argv, const char *stack,
+                                   const char *csname);
+/*
+ * Delete the change sets of `stack` that an interrupted apply or destroy left
+ * (named mdeploy-apply-* / mdeploy-destroy-*, never executed); *n counts
+ * them. A retried run then adds its own, not one more.
+ */
+int mdeploy_awsp__changesets_stale(struct mdeploy_aws__client *c, const char *stack, size_t *n);
 /* DescribeStacks of one stack into *s (s->exists 0 when there is none). */
 int mdeploy_awsp__stack_read(struct mdeploy_aws__client *c, const char *name, mdeploy_awsp__stack *s);
 void mdeploy_awsp__stack_clear(mdeploy_awsp__stack *s);

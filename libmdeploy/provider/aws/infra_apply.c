@@ -12,6 +12,11 @@
  * first failed resource's reason and the rollback's outcome; the layers
  * before it are left as applied and the error names them.
  *
+ * Nothing is made twice: CreateChangeSet and ExecuteChangeSet carry tokens
+ * and go through mdeploy_awsp__cfn_checked (a lost answer is looked up, not
+ * sent again blindly); a change set an interrupted run left is deleted
+ * before this run adds its own.
+ *
  * destroy: the reverse order. The layers up to the last one marked
  * `holds_data` in stacks.yaml (the data stack and what it stands on) are
  * kept unless delete_data; with it, a stack whose DatabaseDeletionProtection
@@ -46,6 +51,7 @@ struct run {
 	void *epayload;
 	unsigned int timeout;           /* seconds per stack operation */
 	char done[512];                 /* the layers applied or deleted so far, for the error */
+	char id[48];                    /* mdeploy-WHAT-TIME-RANDOM: its change sets are id-LAYER */
 };
 
 static int ends_with(const char *s, const char *suffix)
@@ -286,12 +292,15 @@ static int report(struct run *r, const char *resource, const char *action, int d
 /* DeleteStack and wait for it; 0 once it is gone. */
 static int delete_stack(struct run *r, const char *stack, mdeploy_awsp__stack *st, const char *rest)
 {
-	const char *p[] = { "StackName", st->id, NULL };
+	char token[128];
+	const char *p[] = { "StackName", st->id, "ClientRequestToken", token, NULL };
 	mdeploy_awsp__event *all = NULL;
 	size_t nall = 0;
 	char *mark = NULL, id[256];
 	xmlDoc *doc = NULL;
 	int rc;
+	/* one stack (its id) is deleted once: the same token on every retry, and after a crash */
+	mdeploy_awsp__token(token, sizeof(token), "delete", st->id);
 	snprintf(id, sizeof(id), "%s", st->id);
 	if ((rc = events_mark(r, id, &mark)))
 		return rc;
@@ -305,22 +314,58 @@ static int delete_stack(struct run *r, const char *stack, mdeploy_awsp__stack *s
 	return rc;
 }
 
-/* Execute a ready change set and wait for the stack. */
-static int execute(struct run *r, const char *stack, const char *csname, size_t total, mdeploy_awsp__stack *st,
-                   const char *rest)
+/* Whether the change set {stack, name} was executed (ExecuteChangeSet took effect). */
+struct cs_ref {
+	const char *stack, *name;
+};
+
+static int executed(mdeploy_aws__client *c, void *arg)
 {
-	const char *p[] = { "StackName", stack, "ChangeSetName", csname, NULL };
+	const struct cs_ref *ref = arg;
+	const char *p[] = { "StackName", ref->stack, "ChangeSetName", ref->name, NULL };
+	xmlDoc *doc = NULL;
+	char *x = NULL;
+	int yes = 0;
+	if (!mdeploy_awsp__cfn(c, "DescribeChangeSet", p, &doc) &&
+	    (x = mdeploy_aws__xml_text(doc, "DescribeChangeSetResponse/DescribeChangeSetResult/ExecutionStatus")))
+		yes = !strncmp(x, "EXECUTE_", 8);
+	free(x);
+	xmlFreeDoc(doc);
+	return yes;
+}
+
+/*
+ * Execute a ready change set (`ready` its DescribeChangeSet answer) and wait
+ * for the stack.
+ */
+static int execute(struct run *r, const char *stack, const char *csname, xmlDoc *ready, size_t total,
+                   mdeploy_awsp__stack *st, const char *rest)
+{
+	char *csid = mdeploy_aws__xml_text(ready, "DescribeChangeSetResponse/DescribeChangeSetResult/ChangeSetId");
+	char token[128];
+	/* by its id (ARN): the name may be another's on moto, which looks names up across stacks */
+	const char *p[] = { "StackName", stack, "ChangeSetName", csid ? csid : csname,
+	                    "ClientRequestToken", token, NULL };
+	struct cs_ref ref;
 	mdeploy_awsp__event *all = NULL;
 	size_t nall = 0;
 	char *mark = NULL, id[256];
 	xmlDoc *doc = NULL;
 	int rc;
-	if ((rc = mdeploy_awsp__stack_read(r->c, stack, st)))
+	ref.stack = stack;
+	ref.name = p[3];
+	/* one change set is executed once: the token comes from its id, the same on every retry */
+	mdeploy_awsp__token(token, sizeof(token), "execute", p[3]);
+	if ((rc = mdeploy_awsp__stack_read(r->c, stack, st))) {
+		free(csid);
 		return rc;
+	}
 	snprintf(id, sizeof(id), "%s", *st->id ? st->id : stack);
-	if ((rc = events_mark(r, id, &mark)))
+	if ((rc = events_mark(r, id, &mark))) {
+		free(csid);
 		return rc;
-	rc = mdeploy_awsp__cfn(r->c, "ExecuteChangeSet", p, &doc);
+	}
+	rc = mdeploy_awsp__cfn_checked(r->c, "ExecuteChangeSet", p, executed, &ref, &doc);
 	xmlFreeDoc(doc);
 	if (rc) {
 		mdeploy__error_prefix("infra %s: %s: executing change set %s (%s%s%s)", r->what, stack, csname,
@@ -331,6 +376,7 @@ static int execute(struct run *r, const char *stack, const char *csname, size_t 
 	}
 	mdeploy_awsp__events_free(all, nall);
 	free(mark);
+	free(csid);
 	return rc;
 }
 
@@ -367,6 +413,7 @@ static int run_open(struct run *r, mdeploy_ctx *ctx, const mdeploy_config *cfg, 
 	r->payload = payload;
 	r->n = n;
 	r->timeout = 3600;
+	mdeploy_awsp__run_id(r->id, sizeof(r->id), what);
 	if (n)
 		*n = 0;
 	if (opts && opts->version >= 2) {
@@ -393,7 +440,8 @@ int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdep
 		return rc;
 	for (i = 0; i < nl && !rc; i++) {
 		const char *vals[MDEPLOY_AWSP_MAXP], *waits = NULL;
-		char bufs[MDEPLOY_AWSP_MAXP][512], csname[48], rest[256], *stack;
+		char bufs[MDEPLOY_AWSP_MAXP][512], csname[80], rest[256], *stack;
+		size_t stale = 0;
 		xmlDoc *doc = NULL;
 		if (!(stack = mdeploy_awsp__stack_name(cfg, L[i].name))) {
 			rc = mdeploy__error_oom();
@@ -423,14 +471,17 @@ int mdeploy_awsp__infra_apply(mdeploy_ctx *ctx, mdeploy_store *store, const mdep
 			                        stack, waits);
 			goto next;
 		}
-		snprintf(csname, sizeof(csname), "mdeploy-apply-%ld", (long)time(NULL));
+		/* an interrupted run's change set is deleted, not left beside this one */
+		if (S[i].exists && (rc = mdeploy_awsp__changesets_stale(r.c, stack, &stale)))
+			goto next;
+		snprintf(csname, sizeof(csname), "%.47s-%.15s", r.id, L[i].name);
 		if ((rc = mdeploy_awsp__changeset(r.c, cfg, &L[i], stack, S[i].exists, vals, csname, "apply", &doc)))
 			goto next;
 		if (!doc) {
 			done_add(&r, L[i].name, "no changes");
 			goto next;
 		}
-		rc = execute(&r, stack, csname, change_count(doc), &S[i], rest);
+		rc = execute(&r, stack, csname, doc, change_count(doc), &S[i], rest);
 		if (!rc)
 			rc = mdeploy_awsp__changeset_report(doc, &L[i], cb, payload, n, "apply");
 		if (!rc)
@@ -449,18 +500,22 @@ next:
 static int protection_off(struct run *r, const char *stack, mdeploy_awsp__stack *st, const char *rest)
 {
 	const char *argv[2 * (MDEPLOY_AWSP_MAXP * 2 + 8) + 1];
-	char keys[MDEPLOY_AWSP_MAXP * 2][64], csname[48];
-	size_t a = 0, i, k = 0;
+	char keys[MDEPLOY_AWSP_MAXP * 2][64], csname[80], token[128];
+	size_t a = 0, i, k = 0, stale = 0;
 	int on = 0, rc;
-	xmlDoc *doc = NULL, *ready = NULL;
+	xmlDoc *ready = NULL;
 	for (i = 0; i < st->np; i++)
 		if (!strcmp(st->p[i].k, "DatabaseDeletionProtection") && st->p[i].v && !strcmp(st->p[i].v, "true"))
 			on = 1;
 	if (!on)
 		return 0;
-	snprintf(csname, sizeof(csname), "mdeploy-unprotect-%ld", (long)time(NULL));
+	if ((rc = mdeploy_awsp__changesets_stale(r->c, stack, &stale)))
+		return rc;
+	snprintf(csname, sizeof(csname), "%.47s-unprotect", r->id);
+	mdeploy_awsp__token(token, sizeof(token), "create", csname);
 	argv[a++] = "StackName", argv[a++] = stack;
 	argv[a++] = "ChangeSetName", argv[a++] = csname;
+	argv[a++] = "ClientToken", argv[a++] = token;
 	argv[a++] = "ChangeSetType", argv[a++] = "UPDATE";
 	argv[a++] = "UsePreviousTemplate", argv[a++] = "true";
 	argv[a++] = "Capabilities.member.1", argv[a++] = "CAPABILITY_IAM";
@@ -472,12 +527,10 @@ static int protection_off(struct run *r, const char *stack, mdeploy_awsp__stack 
 		argv[a++] = keys[k++], argv[a++] = it ? "false" : "true";
 	}
 	argv[a] = NULL;
-	if ((rc = mdeploy_awsp__cfn(r->c, "CreateChangeSet", argv, &doc))) {
-		xmlFreeDoc(doc);
+	if ((rc = mdeploy_awsp__changeset_create(r->c, argv, stack, csname))) {
 		mdeploy__error_prefix("infra destroy: %s: turning deletion protection off", stack);
 		return rc;
 	}
-	xmlFreeDoc(doc);
 	{
 		const char *p[] = { "StackName", stack, "ChangeSetName", csname, NULL };
 		char *status = NULL;
@@ -500,7 +553,7 @@ static int protection_off(struct run *r, const char *stack, mdeploy_awsp__stack 
 		free(status);
 	}
 	if (!rc)
-		rc = execute(r, stack, csname, change_count(ready), st, rest);
+		rc = execute(r, stack, csname, ready, change_count(ready), st, rest);
 	xmlFreeDoc(ready);
 	if (!rc)
 		rc = report(r, stack, "update", 0, "database deletion protection turned off, for the delete");

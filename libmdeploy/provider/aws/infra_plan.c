@@ -24,11 +24,13 @@ static int plan_layer(mdeploy_aws__client *c, const mdeploy_config *cfg, const m
                       const char *stack, const mdeploy_awsp__stack *s, const char *const *vals,
                       mdeploy_infra_change_cb cb, void *payload, size_t *n)
 {
-	char csname[48];
+	char csname[80], run[48];
 	xmlDoc *doc = NULL;
 	int rc, rc2 = 0;
 
-	snprintf(csname, sizeof(csname), "mdeploy-plan-%ld", (long)time(NULL));
+	/* a name of its own per stack (moto looks change sets up by name across stacks) */
+	mdeploy_awsp__run_id(run, sizeof(run), "plan");
+	snprintf(csname, sizeof(csname), "%.47s-%.15s", run, l->name);
 	if ((rc = mdeploy_awsp__changeset(c, cfg, l, stack, s->exists, vals, csname, "plan", &doc)))
 		return rc;
 	if (!doc)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -50,6 +52,131 @@ char *mdeploy_awsp__stack_name(const mdeploy_config *cfg, const char *layer)
 int mdeploy_awsp__cfn(mdeploy_aws__client *c, const char *action, const char *const *params, xmlDoc **doc)
 {
 	return mdeploy_aws__query_call(c, "cloudformation", "CLOUDFORMATION", "2010-05-15", action, params, doc);
+}
+
+static unsigned long long fnv64(const char *s, unsigned long long h)
+{
+	const unsigned char *p;
+	for (p = (const unsigned char *)s; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+void mdeploy_awsp__run_id(char *buf, size_t size, const char *what)
+{
+	unsigned int rnd;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = (unsigned int)getpid() ^ (unsigned int)clock();
+	snprintf(buf, size, "mdeploy-%s-%ld-%08x", what, (long)time(NULL), rnd);
+}
+
+void mdeploy_awsp__token(char *buf, size_t size, const char *op, const char *key)
+{
+	/* two FNV-1a 64 of the key (other offset bases): 32 hex digits */
+	snprintf(buf, size, "mdeploy-%s-%016llx%016llx", op, fnv64(key, 1469598103934665603ULL),
+	         fnv64(key, 0x9e3779b97f4a7c15ULL));
+}
+
+int mdeploy_awsp__cfn_checked(mdeploy_aws__client *c, const char *action, const char *const *params,
+                              int (*took)(mdeploy_aws__client *c, void *arg), void *arg, xmlDoc **doc)
+{
+	int rc = 0, n;
+	*doc = NULL;
+	for (n = 0; n < 4; n++) {
+		char *msg;
+		int code, klass, yes;
+		long status = 0;
+		if (n)
+			usleep((useconds_t)(200000u << n));
+		xmlFreeDoc(*doc);
+		*doc = NULL;
+		rc = mdeploy_aws__query_call_once(c, "cloudformation", "CLOUDFORMATION", "2010-05-15", action, params,
+		                                  &status, doc);
+		/* what the standard retry mode retries: no answer, 5xx, throttling (429, or 400 Throttling) */
+		if (!rc || !(!status || status >= 500 || status == 429 ||
+		             (status == 400 && strstr(mdeploy_error_last()->message, "Throttling"))))
+			return rc;
+		/* a 5xx or a lost connection: CloudFormation may have done it all the same */
+		code = mdeploy_error_last()->code;
+		klass = mdeploy_error_last()->klass;
+		if (!(msg = strdup(mdeploy_error_last()->message)))
+			return mdeploy__error_oom();
+		yes = took(c, arg);
+		if (yes > 0) {
+			free(msg);
+			mdeploy_error_clear();
+			return 0;
+		}
+		mdeploy__error_set(code, klass, "%s", msg);      /* the call's error, not the check's */
+		free(msg);
+	}
+	mdeploy__error_prefix("after %d attempts", n);
+	return rc;
+}
+
+static xmlXPathObject *members(xmlDoc *doc, const char *list);
+
+/* Whether the change set {stack, name} exists (CreateChangeSet took effect). */
+struct cs_ref {
+	const char *stack, *name;
+};
+
+static int changeset_exists(mdeploy_aws__client *c, void *arg)
+{
+	const struct cs_ref *r = arg;
+	const char *p[] = { "StackName", r->stack, "ChangeSetName", r->name, NULL };
+	xmlDoc *d = NULL;
+	int rc = mdeploy_awsp__cfn(c, "DescribeChangeSet", p, &d);
+	xmlFreeDoc(d);
+	return !rc;
+}
+
+int mdeploy_awsp__changeset_create(mdeploy_aws__client *c, const char *const *argv, const char *stack,
+                                   const char *csname)
+{
+	struct cs_ref ref;
+	xmlDoc *doc = NULL;
+	int rc;
+	ref.stack = stack;
+	ref.name = csname;
+	rc = mdeploy_awsp__cfn_checked(c, "CreateChangeSet", argv, changeset_exists, &ref, &doc);
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+int mdeploy_awsp__changesets_stale(mdeploy_aws__client *c, const char *stack, size_t *n)
+{
+	const char *p[] = { "StackName", stack, NULL };
+	xmlDoc *doc = NULL;
+	xmlXPathObject *m;
+	int rc, k;
+	*n = 0;
+	if ((rc = mdeploy_awsp__cfn(c, "ListChangeSets", p, &doc))) {
+		mdeploy__error_prefix("infra: %s: listing its change sets", stack);
+		return rc;
+	}
+	m = members(doc, "Summaries");
+	for (k = 0; !rc && m && m->nodesetval && k < m->nodesetval->nodeNr; k++) {
+		xmlNode *e = m->nodesetval->nodeTab[k];
+		char *sn = mdeploy_awsp__child(e, "StackName"), *name = mdeploy_awsp__child(e, "ChangeSetName");
+		char *id = mdeploy_awsp__child(e, "ChangeSetId"), *ex = mdeploy_awsp__child(e, "ExecutionStatus");
+		/* ListChangeSets answers for the stack named; moto answers with every stack's */
+		if (sn && !strcmp(sn, stack) && name && id &&
+		    (!strncmp(name, "mdeploy-apply-", 14) || !strncmp(name, "mdeploy-destroy-", 16)) &&
+		    (!ex || strncmp(ex, "EXECUTE_", 8))) {
+			if (!(rc = mdeploy_awsp__changeset_delete(c, stack, id)))
+				(*n)++;
+			else
+				mdeploy__error_prefix("infra: %s: deleting change set %s, left by an interrupted run", stack, name);
+		}
+		free(sn);
+		free(name);
+		free(id);
+		free(ex);
+	}
+	xmlXPathFreeObject(m);
+	xmlFreeDoc(doc);
+	return rc;
 }
 
 static const char *scalar(yaml_document_t *d, yaml_node_t *n)
@@ -406,9 +533,10 @@ int mdeploy_awsp__changeset(mdeploy_aws__client *c, const mdeploy_config *cfg, c
                             const char *stack, int exists, const char *const *vals, const char *csname,
                             const char *what, xmlDoc **out)
 {
-	const char *argv[2 * (MAXP * 2 + 60) + 1];
-	char keys[MAXP * 2 + 60][64];
-	char *path = NULL, *body = NULL, *status = NULL, *reason = NULL;
+	/* 6 fixed pairs, 2 per parameter and 2 per tag (at most 50) */
+	const char *argv[2 * (6 + MAXP * 2 + 100) + 1];
+	char keys[MAXP * 2 + 100][64];
+	char *path = NULL, *body = NULL, *status = NULL, *reason = NULL, token[128];
 	size_t a = 0, i, k = 0, len, ntags = mdeploy_config_infrastructure_tag_count(cfg);
 	xmlDoc *doc = NULL;
 	int rc, tries;
@@ -425,6 +553,8 @@ int mdeploy_awsp__changeset(mdeploy_aws__client *c, const mdeploy_config *cfg, c
 	ARG("StackName", stack);
 	ARG("ChangeSetName", csname);
 	ARG("ChangeSetType", exists ? "UPDATE" : "CREATE");
+	mdeploy_awsp__token(token, sizeof(token), "create", csname);
+	ARG("ClientToken", token);
 	ARG("TemplateBody", body);
 	ARG("Capabilities.member.1", "CAPABILITY_IAM");
 	for (i = 0; i < l->np; i++) {
@@ -449,9 +579,7 @@ int mdeploy_awsp__changeset(mdeploy_aws__client *c, const mdeploy_config *cfg, c
 	}
 #undef ARG
 	argv[a] = NULL;
-	rc = mdeploy_awsp__cfn(c, "CreateChangeSet", argv, &doc);
-	xmlFreeDoc(doc);
-	doc = NULL;
+	rc = mdeploy_awsp__changeset_create(c, argv, stack, csname);
 	if (rc) {
 		/* an UPDATE with the same template and parameters may be refused at once */
 		if (exists && no_changes(mdeploy_error_last()->message)) {
