@@ -65,9 +65,20 @@ static int want_bool(struct parse *p, const yaml_node_t *n, const char *field, i
 	return 0;
 }
 
+/* Room for element n of an array of n elements: its capacity doubles at
+ * each power of two (8, 16, 32...). Growing by one element per item made a
+ * list of 100,000 reallocate 100,000 times (quadratic copying where the
+ * allocator cannot extend in place, as under ASan: 1 GB and a minute). */
+static void *grow_for(void *v, size_t n, size_t size)
+{
+	if (n && (n < 8 || (n & (n - 1))))
+		return v;
+	return realloc(v, (n ? 2 * n : 8) * size);
+}
+
 static int push_str(mdeploy_build__strs *l, const yaml_node_t *n, const char *s)
 {
-	mdeploy_build__str *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	mdeploy_build__str *v = grow_for(l->v, l->n, sizeof(*v));
 	if (!v)
 		return mdeploy__error_oom();
 	l->v = v;
@@ -124,17 +135,15 @@ static int want_vars(struct parse *p, yaml_node_t *n, const char *field, mdeploy
 		yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
 		const char *name = scalar(k);
 		mdeploy_build__var *nv;
-		size_t i;
 		if (!name || !*name || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name) ||
 		    (name[0] >= '0' && name[0] <= '9'))
 			return at(p, k, field, "'%s' is not a variable name", name ? name : "");
 		snprintf(f, sizeof(f), "%s.%s", field, name);
 		if (!scalar(v))
 			return at(p, v, f, "must be a string");
-		for (i = 0; i < out->n; i++)
-			if (!strcmp(out->v[i].name, name))
-				return at(p, k, f, "defined twice");
-		if (!(nv = realloc(out->v, (out->n + 1) * sizeof(*nv))))
+		/* A name given twice was refused already (mdeploy__yaml_doc_unique_keys):
+		 * no search per name here, a buildspec may hold 100,000 of them. */
+		if (!(nv = grow_for(out->v, out->n, sizeof(*nv))))
 			return mdeploy__error_oom();
 		out->v = nv;
 		nv[out->n].name = mdeploy__strdup(name);
@@ -146,6 +155,52 @@ static int want_vars(struct parse *p, yaml_node_t *n, const char *field, mdeploy
 			return MDEPLOY_ENOMEM;
 	}
 	return 0;
+}
+
+/* By name, then by place in the list (the elements of one array). */
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	const mdeploy_build__str *x = *(const mdeploy_build__str *const *)a, *y = *(const mdeploy_build__str *const *)b;
+	int c = strcmp(x->s, y->s);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* exported-variables: names only, none listed twice (found by sorting, not
+ * by a search per name: the list may hold 100,000 names within 1 MiB). The
+ * first name in file order that is wrong or repeats an earlier one is
+ * reported. */
+static int check_exported(struct parse *p, const mdeploy_build__strs *l)
+{
+	const mdeploy_build__str **ix;
+	size_t i, bad = l->n;
+	const char *why = NULL;
+	int rc = 0;
+	for (i = 0; i < l->n && !why; i++)
+		if (!var_name_ok(l->v[i].s)) {
+			bad = i;
+			why = "is not a variable name (letters, digits and '_', not starting with a digit)";
+		}
+	if (l->n > 1) {
+		if (!(ix = malloc(l->n * sizeof(*ix))))
+			return mdeploy__error_oom();
+		for (i = 0; i < l->n; i++)
+			ix[i] = &l->v[i];
+		qsort(ix, l->n, sizeof(*ix), str_ptr_cmp);
+		for (i = 1; i < l->n; i++)
+			if (!strcmp(ix[i]->s, ix[i - 1]->s) && (size_t)(ix[i] - l->v) < bad) {
+				bad = (size_t)(ix[i] - l->v);
+				why = "is listed twice";
+			}
+		free(ix);
+	}
+	if (why) {
+		yaml_node_t where;
+		memset(&where, 0, sizeof(where));
+		where.start_mark.line = (size_t)l->v[bad].line - 1;
+		where.start_mark.column = (size_t)l->v[bad].col - 1;
+		rc = at(p, &where, "env.exported-variables", "'%s' %s", l->v[bad].s, why);
+	}
+	return rc;
 }
 
 static int parse_env(struct parse *p, yaml_node_t *n)
@@ -169,21 +224,9 @@ static int parse_env(struct parse *p, yaml_node_t *n)
 		} else if (!strcmp(key, "secrets-manager")) {
 			rc = want_vars(p, v, "env.secrets-manager", &p->spec->secrets);
 		} else if (!strcmp(key, "exported-variables")) {
-			size_t i, j;
 			rc = want_list(p, v, "env.exported-variables", &p->spec->exported);
-			for (i = 0; !rc && i < p->spec->exported.n; i++) {
-				const mdeploy_build__str *e = &p->spec->exported.v[i];
-				yaml_node_t where;
-				memset(&where, 0, sizeof(where));
-				where.start_mark.line = (size_t)e->line - 1;
-				where.start_mark.column = (size_t)e->col - 1;
-				if (!var_name_ok(e->s))
-					rc = at(p, &where, "env.exported-variables", "'%s' is not a variable name "
-					        "(letters, digits and '_', not starting with a digit)", e->s);
-				for (j = 0; !rc && j < i; j++)
-					if (!strcmp(p->spec->exported.v[j].s, e->s))
-						rc = at(p, &where, "env.exported-variables", "'%s' is listed twice", e->s);
-			}
+			if (!rc)
+				rc = check_exported(p, &p->spec->exported);
 		} else if (!strcmp(key, "git-credential-helper")) {
 			int dummy;
 			rc = want_bool(p, v, "env.git-credential-helper", &dummy);

@@ -152,7 +152,7 @@ static int read_state(struct run *r, const char *env_file, const char *cwd_file)
 {
 	char *data = NULL, *p, *end;
 	size_t len;
-	struct env ne = { NULL, 0 };
+	struct env ne = MDEPLOY_BUILD__ENV_INIT;
 	int rc = 0;
 
 	if (!mdeploy__path_exists(env_file) || mdeploy__file_read(&data, &len, env_file) != 0) {

@@ -25,9 +25,12 @@ struct mdeploy_build_result {
 };
 
 struct env {
-	char **v;
-	size_t n;
+	char **v;       /* "NAME=value", NULL-terminated (execve's envp) */
+	size_t n, cap;
+	size_t *slots;  /* open addressing by name: index into v + 1, 0 = empty */
+	size_t nslots;  /* a power of two, at least twice n */
 };
+#define MDEPLOY_BUILD__ENV_INIT { NULL, 0, 0, NULL, 0 }
 
 struct line_buf {
 	mdeploy__buf b;
