@@ -18,7 +18,10 @@
 # healthy, so the health gate passes whatever the instances answer),
 # instances booting over time, cloud-init running the user data as root,
 # the instance profile's credentials (the simulated instances use the test's
-# key) and ALB traffic (nothing is routed through moto's ALB).
+# key), ALB traffic (nothing is routed through moto's ALB), and that
+# CloudFront makes one invalidation per CallerReference (moto makes one per
+# call). After the cutover the group's cdn.invalidate paths are invalidated
+# on its CloudFront distribution (moto's).
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-moto.sh"
 command -v php >/dev/null && command -v curl >/dev/null || { echo "Bail out! php and curl are needed"; exit 1; }
@@ -71,6 +74,17 @@ elb CreateListener LoadBalancerArn="$lbarn" Protocol=HTTP Port=80 DefaultActions
 ok "$([ -n "$sb" ] && [ -n "$lbarn" ] && [ -n "$tg0" ] && echo 0)" \
 	"setup on moto: bucket, VPC, subnets, launch template, ALB ap-prod with a forwarding listener"
 
+# The CDN in front of the group: a CloudFront distribution (REST-XML).
+cf() { moto_curl cloudfront -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"; }
+dist=$(cf -X POST -H 'Content-Type: application/xml' "$MOTO_URL/2020-05-31/distribution" --data-binary \
+'<?xml version="1.0" encoding="UTF-8"?>
+<DistributionConfig xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><CallerReference>t8054</CallerReference>
+<Origins><Quantity>1</Quantity><Items><Origin><Id>alb</Id><DomainName>ap-prod.example.com</DomainName>
+<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort><OriginProtocolPolicy>http-only</OriginProtocolPolicy></CustomOriginConfig>
+</Origin></Items></Origins><DefaultCacheBehavior><TargetOriginId>alb</TargetOriginId>
+<ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy><MinTTL>0</MinTTL></DefaultCacheBehavior>
+<Comment>t8054</Comment><Enabled>true</Enabled></DistributionConfig>' | xml_first Id)
+ok "$([ -n "$dist" ] && echo 0)" "moto: a CloudFront distribution ($dist)"
 "$MDEPLOY" -q key generate signer.pem signer.pub >/dev/null 2>&1
 cat >mdeploy.yml <<EOF
 application:
@@ -80,6 +94,7 @@ groups:
     fleet: { size: 2, min: 1, max: 4, port: $port }
     health_check: { path: /health.php }
     trusted_keys: [ $TMP/signer.pub ]
+    cdn: { distribution: $dist, invalidate: [ "/theme/*", "/lib/javascript.php/*" ] }
 provider:
   name: aws
   launch_template: lt
@@ -212,6 +227,14 @@ is "$(printf "%s" "$out" | jq -r '[.steps[] | select(.step == "install" and .sta
 is "$(elb DescribeListeners LoadBalancerArn="$lbarn" | tr -d '\n' | grep -o '<Weight>[0-9]*</Weight>' | sed 's:<[^>]*>::g' | sort -n | tr '\n' ' ')" \
 	"0 100 " "moto: the listener forwards 100 to green's target group (infra's at 0)"
 
+inv=$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation" | xml_all Id)
+is "$(echo "$inv" | grep -c .)" 1 "moto: after the cutover, one CloudFront invalidation of the group's distribution"
+is "$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation/$inv" | xml_all Path | tr '\n' ' ')" \
+	"/theme/* /lib/javascript.php/* " "... of the paths cdn.invalidate names"
+run mdeploy --json deploy status
+is "$(printf "%s" "$out" | jq -r '[.steps[] | select(.step == "cdn-invalidate") | "\(.target):\(.state)"] | join(" ")')" \
+	"$dist:done" "the journal has the step, after the shift"
+
 # A release whose ValidateService fails on the instances: the deployment fails with the
 # instance, the event and the log's last lines, and is rolled back.
 run mdeploy --json deploy create prod B.tar.zst
@@ -266,6 +289,12 @@ run mdeploy agent --root solo/r --deployment-id d-SOLO2 --instance-id i-solo --t
 is "$rc" 1 "agent pull: a bundle not signed by a trusted key is not installed"
 [ -e solo/r/current ]
 is "$?" 1 "... nothing is live"
+
+# A CDN path that is not one is mdeploy.yml's error, naming the place.
+sed 's|"/theme/\*"|"theme/*"|' mdeploy.yml >bad.yml
+run mdeploy --config bad.yml fleet list
+is "$rc" 1 "cdn.invalidate: a path without its leading / is refused"
+like "$err" "groups[0].cdn.invalidate[0]: 'theme/*' must be a path starting with '/'" "... naming the field"
 
 # What a pulled deployment cannot do yet is refused before anything changes.
 sed -i 's|    - location: hooks/before.sh|&\n      scope: once|' C/appspec.yml

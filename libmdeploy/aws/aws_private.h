@@ -135,9 +135,10 @@ typedef struct mdeploy_aws__request {
 	int out_fd;                   /* >= 0: the response body goes there (from its current offset) */
 	long timeout_ms;              /* 0: no overall limit */
 	int max_attempts;             /* 0: the client's */
+	const char *signing_region;   /* NULL: the client's (global services: CloudFront signs us-east-1) */
 } mdeploy_aws__request;
 
-#define MDEPLOY_AWS__REQUEST_INIT { NULL, NULL, NULL, NULL, 0, NULL, -1, 0, 0, NULL, 0, 0, -1, 0, 0 }
+#define MDEPLOY_AWS__REQUEST_INIT { NULL, NULL, NULL, NULL, 0, NULL, -1, 0, 0, NULL, 0, 0, -1, 0, 0, NULL }
 
 typedef struct mdeploy_aws__response {
 	long status;

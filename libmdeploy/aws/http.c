@@ -215,7 +215,7 @@ static int attempt(mdeploy_aws__client *c, const mdeploy_aws__request *r, mdeplo
 		sr.headers = r->headers;
 		sr.nheaders = r->nheaders;
 		sr.time = mdeploy_aws__now(c);
-		sr.region = c->region;
+		sr.region = r->signing_region ? r->signing_region : c->region;
 		sr.service = r->service;
 		sr.flags = r->sign_flags;
 		pub.access_key_id = cr.access_key_id;

@@ -24,6 +24,8 @@ struct mhh_raw { char *type; unsigned int *value; };
 struct traffic_raw { char *type; unsigned int *percent; char *interval; };
 struct alarms_raw { unsigned int *http_5xx_percent, *unhealthy_hosts; char *window; };
 struct rollback_raw { bool *on_failure, *on_alarm; };
+struct cdn_raw { char *distribution; char **invalidate; unsigned int invalidate_count; };
+#define CDN_MAX_PATHS 30
 
 /* The public part first, so a pointer to the entry is a pointer to an mdeploy_group. */
 struct group_entry {
@@ -43,6 +45,8 @@ struct group_entry {
 	struct rollback_raw *rollback;
 	char **trusted_keys;
 	unsigned int trusted_keys_count;
+	struct cdn_raw *cdn;
+	const char *cdn_paths[CDN_MAX_PATHS + 1];
 };
 
 struct mdeploy_config__groups {
@@ -105,6 +109,16 @@ static const cyaml_schema_value_t key_path_schema = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
 };
 
+static const cyaml_schema_value_t cdn_path_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+static const cyaml_schema_field_t cdn_fields[] = {
+	STR("distribution", struct cdn_raw, distribution),
+	CYAML_FIELD_SEQUENCE("invalidate", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct cdn_raw, invalidate,
+	                     &cdn_path_schema, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+
 #define SUB(key, type, fields) CYAML_FIELD_MAPPING_PTR(#key, OPT, struct group_entry, key, fields)
 
 static const cyaml_schema_field_t group_fields[] = {
@@ -123,6 +137,7 @@ static const cyaml_schema_field_t group_fields[] = {
 	STR("blue_retention", struct group_entry, blue_retention),
 	CYAML_FIELD_SEQUENCE("trusted_keys", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct group_entry,
 	                     trusted_keys, &key_path_schema, 0, CYAML_UNLIMITED),
+	SUB(cdn, struct cdn_raw, cdn_fields),
 	CYAML_FIELD_END
 };
 
@@ -333,6 +348,37 @@ static void check_group(mdeploy_config *cfg, mdeploy_config__problems *p, struct
 	                   strlen(g->subnets)))
 		mdeploy_config__problem(p, F("fleet.subnets"), "must be subnet ids separated by commas (got '%s')",
 		                        g->subnets);
+	/* cdn: what a cutover invalidates */
+	g->cdn_distribution = NULL;
+	g->cdn_invalidate = NULL;
+	if (e->cdn) {
+		unsigned int i;
+		const char *d = e->cdn->distribution, *c;
+		if (!d || !*d || strspn(d, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(d) || strlen(d) > 64)
+			mdeploy_config__problem(p, F("cdn.distribution"), "must be a distribution id (capital letters and "
+			                        "digits, e.g. E2QWRUHAPOMQZL), got '%s'", d ? d : "");
+		if (!e->cdn->invalidate_count)
+			mdeploy_config__problem(p, F("cdn.invalidate"), "must list the paths a cutover invalidates "
+			                        "(e.g. /theme/*)");
+		else if (e->cdn->invalidate_count > CDN_MAX_PATHS)
+			mdeploy_config__problem(p, F("cdn.invalidate"), "takes at most %d paths (a wildcard covers many)",
+			                        CDN_MAX_PATHS);
+		for (i = 0; i < e->cdn->invalidate_count && i < CDN_MAX_PATHS; i++) {
+			const char *path = e->cdn->invalidate[i];
+			for (c = path; *c && (unsigned char)*c > ' ' && *c != 0x7f; c++)
+				;
+			if (path[0] != '/' || *c || strlen(path) > 4000) {
+				char fi[64];
+				snprintf(fi, sizeof(fi), "cdn.invalidate[%u]", i);
+				mdeploy_config__problem(p, F(fi), "'%s' must be a path starting with '/', without spaces or "
+				                        "control characters", path);
+			}
+			e->cdn_paths[i] = path;
+		}
+		e->cdn_paths[i] = NULL;
+		g->cdn_distribution = d;
+		g->cdn_invalidate = e->cdn_paths;
+	}
 	if (g->min > g->size || g->size > g->max)
 		mdeploy_config__problem(p, F("fleet"), "needs min <= size <= max (got %u, %u, %u)",
 		                        g->min, g->size, g->max);

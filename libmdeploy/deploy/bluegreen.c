@@ -151,6 +151,14 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if (rolling || !strcmp(stop, "rollback"))
 			return mdeploy_deploy__rollback(r, rolling ? "resumed an interrupted rollback" : "stopped on request");
 	}
+	if (r->g->cdn_distribution && !mdeploy_provider_cdn(r->p)) {
+		/* Before anything changed: a cutover the CDN would not hear of is refused. */
+		rc = mdeploy__error_set(MDEPLOY_EUNSUPPORTED, CLS, "group %s names a CDN (cdn.distribution %s) and "
+		                        "provider %s has none", r->g->name, r->g->cdn_distribution,
+		                        mdeploy_provider_name(r->p));
+		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", mdeploy_error_last()->message);
+		return rc;
+	}
 	if (mdeploy_provider_pulls(r->p)) {
 		/* The gate of a first release without blue and without `scope: once` hooks (refused
 		 * here) has nothing to do but validate after installing: the agents do that. */
@@ -295,6 +303,10 @@ int mdeploy_deploy__blue_green(mdeploy_deploy__run *r)
 		if ((rc = mdeploy_deploy__step(r, "shift", t, mdeploy_deploy__s_shift, NULL)))
 			goto failed;
 	}
+	/* Users now get green's pages: the CDN's copies of the paths the group names go. */
+	if (r->g->cdn_distribution &&
+	    (rc = mdeploy_deploy__step(r, "cdn-invalidate", r->g->cdn_distribution, mdeploy_deploy__s_cdn, NULL)))
+		goto failed;
 	/* Blue takes no request on the upgraded database: drained before maintenance goes off.
 	 * Caches are purged while still in maintenance: no request reads them then (gate.c). */
 	if (gate && r->blue[0] && ((rc = mdeploy_deploy__step(r, "drain-blue", r->blue, mdeploy_deploy__s_drain, NULL)) ||

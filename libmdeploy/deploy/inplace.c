@@ -142,8 +142,13 @@ int mdeploy_deploy__in_place(mdeploy_deploy__run *r)
 	int rc = 0, last_failed_only = 0;
 	char err[2048] = "", *flag = NULL;
 
-	if (mdeploy_provider_pulls(r->p) && (rc = mdeploy_deploy__pull_check(r, 0, 1))) {
+	if (r->g->cdn_distribution)
+		(void)mdeploy__error_set(MDEPLOY_EUNSUPPORTED, MDEPLOY_ERROR_CLASS_DEPLOY, "group %s names a CDN "
+		                         "(cdn.distribution): its invalidation after a cutover is done by blue/green "
+		                         "deployments only", r->g->name);
+	if (r->g->cdn_distribution || (mdeploy_provider_pulls(r->p) && (rc = mdeploy_deploy__pull_check(r, 0, 1)))) {
 		char msg[2048];
+		rc = rc ? rc : MDEPLOY_EUNSUPPORTED;
 		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
 		mdeploy_store_deployment_set_status(r->store, r->id, "Failed", msg);
 		return mdeploy__error_set(rc, MDEPLOY_ERROR_CLASS_DEPLOY, "%s", msg);

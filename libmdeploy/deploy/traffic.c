@@ -163,6 +163,24 @@ int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const 
 	return rc;
 }
 
+/* After the cutover: the CDN's cached copies of the paths the group names are the old code's. */
+int mdeploy_deploy__s_cdn(mdeploy_deploy__run *r, const char *target, void *arg)
+{
+	char id[128];
+	json_t *o;
+	int rc;
+	(void)arg;
+	if ((rc = mdeploy_cdn_invalidate(r->p, target, r->g->cdn_invalidate, r->id, id, sizeof(id))))
+		return rc;
+	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: CDN %s invalidating the group's paths (invalidation %s)",
+	             r->id, target, id);
+	o = json_pack("{s:s}", "invalidation", id);
+	free(r->step_data);
+	r->step_data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return 0;
+}
+
 int mdeploy_deploy__s_shift(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	unsigned int pct = (unsigned int)atoi(target);

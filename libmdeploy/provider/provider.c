@@ -435,6 +435,23 @@ int mdeploy_agent_report_get(mdeploy_provider *p, const char *deployment, const 
 	                             : p->ops->agent_report(p, deployment, instance, json);
 }
 
+int mdeploy_provider_cdn(const mdeploy_provider *p)
+{
+	return p && p->ops->cdn_invalidate != NULL;
+}
+
+int mdeploy_cdn_invalidate(mdeploy_provider *p, const char *distribution, const char *const *paths,
+                           const char *reference, char *id, size_t n)
+{
+	if (!p || !distribution || !paths || !paths[0] || !reference || !id || !n)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_PROVIDER,
+		                          "mdeploy_cdn_invalidate: a distribution, paths, a reference and room for the id "
+		                          "are required");
+	*id = '\0';
+	return !p->ops->cdn_invalidate ? unsupported(p, "cdn_invalidate")
+	                               : p->ops->cdn_invalidate(p, distribution, paths, reference, id, n);
+}
+
 const char *mdeploy_provider_describe(mdeploy_provider *p, const char *call)
 {
 	if (!p || !call || !p->ops->describe)

@@ -139,6 +139,10 @@ typedef struct mdeploy_provider_ops {
 	 * long an agent may take (ms). */
 	int (*agent_report)(mdeploy_provider *p, const char *deployment, const char *instance, char **json);
 	unsigned int (*agent_timeout_ms)(mdeploy_provider *p);
+	/* NULL: no CDN. Invalidate `paths` of `distribution` (idempotent per `reference`);
+	 * `id` gets the invalidation's id. */
+	int (*cdn_invalidate)(mdeploy_provider *p, const char *distribution, const char *const *paths,
+	                      const char *reference, char *id, size_t n);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

@@ -86,6 +86,12 @@ typedef struct mdeploy_group {
 	 * this template across these subnets ("subnet-a,subnet-b"); NULL: the provider's. */
 	const char *launch_template;
 	const char *subnets;
+	/* cdn.distribution, cdn.invalidate: after a cutover, the CDN in front of the group
+	 * (provider aws: a CloudFront distribution id) is asked to invalidate these paths
+	 * (NULL-terminated, each starting with '/'; Moodle's theme/JS revisions change on
+	 * upgrades); NULL: no CDN. */
+	const char *cdn_distribution;
+	const char *const *cdn_invalidate;
 } mdeploy_group;
 
 #define MDEPLOY_GROUP_MAX_KEYS 8

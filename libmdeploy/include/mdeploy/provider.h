@@ -153,6 +153,17 @@ MDEPLOY_EXTERN(unsigned int) mdeploy_provider_agent_timeout_ms(const mdeploy_pro
  * mdeploy-agent(1) PULL REPORTS), malloc'd into *json. MDEPLOY_ENOTFOUND when
  * it wrote none yet; MDEPLOY_EUNSUPPORTED on a provider that does not pull.
  */
+/*
+ * The CDN in front of a group (mdeploy_group.cdn_distribution): non-zero when
+ * the provider has one (aws: CloudFront). mdeploy_cdn_invalidate() asks it to
+ * invalidate `paths` of `distribution` once per `reference` (a step replayed
+ * with the same reference makes no second invalidation); `id` gets the
+ * invalidation's id. It does not wait for the invalidation to complete.
+ * MDEPLOY_EUNSUPPORTED on a provider without a CDN.
+ */
+MDEPLOY_EXTERN(int) mdeploy_provider_cdn(const mdeploy_provider *p);
+MDEPLOY_EXTERN(int) mdeploy_cdn_invalidate(mdeploy_provider *p, const char *distribution, const char *const *paths,
+                                           const char *reference, char *id, size_t n);
 MDEPLOY_EXTERN(int) mdeploy_agent_report_get(mdeploy_provider *p, const char *deployment, const char *instance,
                                              char **json);
 

@@ -183,6 +183,8 @@ static const char *aws_describe(const char *call)
 		                  "fleet's sizes; for a deployment first s3:HeadObject/PutObject (the bundle in "
 		                  "provider.agent_bucket) and ec2:CreateLaunchTemplateVersion (user data running "
 		                  "`mdeploy agent pull`), the group pinned to that version" },
+		{ "cdn_invalidate", "cloudfront:CreateInvalidation of the group's cdn.invalidate paths (the "
+		                    "deployment id as CallerReference; not waited for)" },
 		{ "agent_report", "s3:GetObject of each instance's report, every poll" },
 		{ "fleet_scale", "autoscaling:UpdateAutoScalingGroup (sizes) or autoscaling:SetDesiredCapacity" },
 		{ "fleet_terminate", "autoscaling:DeleteAutoScalingGroup (ForceDelete: its instances terminated)" },
@@ -261,4 +263,5 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	aws_lb_poll_ms,
 	mdeploy_awsp__agent_report,
 	mdeploy_awsp__agent_timeout_ms,
+	mdeploy_awsp__cdn_invalidate,
 };

@@ -78,6 +78,10 @@ int mdeploy_awsp__fleet_foreach(mdeploy_provider *p, const char *prefix, const c
 int mdeploy_awsp__instance_foreach(mdeploy_provider *p, const char *fleet, const char *id, mdeploy_instance_cb cb,
                                    void *payload);
 
+/* cdn.c: CloudFront CreateInvalidation of `paths`, `reference` its CallerReference; id gets its id. */
+int mdeploy_awsp__cdn_invalidate(mdeploy_provider *p, const char *distribution, const char *const *paths,
+                                 const char *reference, char *id, size_t n);
+
 /* lb.c: the load balancer (an ALB listener forwarding to one target group per fleet) */
 int mdeploy_awsp__lb_ensure(mdeploy_provider *p, const char *name, const mdeploy_lb_options *o);
 int mdeploy_awsp__lb_running(mdeploy_provider *p, const char *name);

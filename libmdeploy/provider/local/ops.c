@@ -98,4 +98,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	NULL, /* lb_poll_ms: 50 ms, a Runtime API read on a local socket */
 	NULL, /* agent_report: the orchestrator installs every instance through the agent (push) */
 	NULL, /* agent_timeout_ms */
+	NULL, /* cdn_invalidate: no CDN in front of HAProxy */
 };
