@@ -214,4 +214,13 @@ run mdeploy --json deploy history prod
 ok "$([ "$(printf '%s' "$out" | jq '.deployments | length')" -ge 6 ] && echo 0 || echo 1)" "history lists the group's deployments"
 run mdeploy deploy frob
 is "$rc" 2 "unknown subcommand: usage error"
+
+# A group naming a CDN on a provider without one: refused before anything changes
+# (its invalidation after the cutover would be skipped, and the status would lie).
+sed 's|^    drain_timeout: 2s|&\n    cdn: { distribution: E2QWRUHAPOMQZL, invalidate: [ "/theme/*" ] }|' mdeploy.yml >cdn.yml
+before=$(mdeploy --json fleet list | jq -c '[.fleets[].name]')
+run mdeploy --config cdn.yml deploy create prod C.tar.zst
+is "$rc" 1 "cdn on the local provider: refused"
+like "$err" "group prod names a CDN (cdn.distribution E2QWRUHAPOMQZL) and provider local has none" "... saying why"
+is "$(mdeploy --json fleet list | jq -c '[.fleets[].name]')" "$before" "... before any fleet is made"
 done_testing
