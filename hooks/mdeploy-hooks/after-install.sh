@@ -24,6 +24,13 @@ redis_host=$(mdh_param MOODLE_REDIS_HOST "")
 redis_port=$(mdh_param MOODLE_REDIS_PORT 6379)
 redis_prefix=$(mdh_param MOODLE_REDIS_PREFIX "${prefix}sess_")
 redis_pass=$(mdh_param MOODLE_REDIS_PASSWORD "")
+redis_tls=$(mdh_param MOODLE_REDIS_TLS false)
+redis_muc=$(mdh_param MOODLE_REDIS_MUC auto)
+case $redis_prefix in
+*sess_) muc_default=${redis_prefix%sess_}muc_ ;;
+*) muc_default=${redis_prefix}muc_ ;;
+esac
+muc_prefix=$(mdh_param MOODLE_REDIS_MUC_PREFIX "$muc_default")
 webgroup=$(mdh_param MOODLE_WEB_GROUP "")
 
 case $dbtype in
@@ -58,6 +65,21 @@ esac
 case $redis_port in
 ''|*[!0-9]*) mdh_die "MOODLE_REDIS_PORT must be a number" ;;
 esac
+case $redis_tls in
+1|true|yes|on) redis_tls=true ;;
+0|false|no|off|'') redis_tls=false ;;
+*) mdh_die "MOODLE_REDIS_TLS must be true or false" ;;
+esac
+case $redis_muc in
+auto) if [ -n "$redis_host" ]; then redis_muc=true; else redis_muc=false; fi ;;
+1|true|yes|on) redis_muc=true ;;
+0|false|no|off|'') redis_muc=false ;;
+*) mdh_die "MOODLE_REDIS_MUC must be auto, true or false" ;;
+esac
+[ "$redis_muc" = false ] || [ -n "$redis_host" ] || mdh_die "MOODLE_REDIS_MUC is true but MOODLE_REDIS_HOST is not set"
+# The application cache's store code, beside this script (in the release).
+mucphp="$(cd "$(dirname "$0")" && pwd)/muc-redis.php"
+[ "$redis_muc" = false ] || [ -f "$mucphp" ] || mdh_die "$mucphp is missing (the application cache in Redis needs it)"
 
 # PHP single-quoted string: escape \ and '.
 q() { printf '%s' "$1" | sed -e "s/\\\\/\\\\\\\\/g" -e "s/'/\\\\'/g"; }
@@ -104,6 +126,24 @@ umask 027
 		[ -n "$redis_pass" ] && echo "\$CFG->session_redis_auth = '$(q "$redis_pass")';"
 		echo "\$CFG->session_redis_acquire_lock_timeout = 120;"
 		echo "\$CFG->session_redis_lock_expire = 7200;"
+		[ "$redis_tls" = true ] && echo "\$CFG->session_redis_encrypt = array('verify_peer' => true, 'verify_peer_name' => true);"
+	fi
+	if [ "$redis_muc" = true ]; then
+		# The application cache (MUC) in Redis: the store is declared here and
+		# added by muc-redis.php when Moodle reads MUC's configuration, so the
+		# password stays in this file, never in dataroot/muc/config.php.
+		echo "\$CFG->mdeploy_muc_redis = array("
+		echo "    'server' => '$(q "$redis_host"):$redis_port',"
+		echo "    'prefix' => '$(q "$muc_prefix")',"
+		echo "    'password' => '$(q "$redis_pass")',"
+		echo "    'encryption' => $redis_tls,"
+		echo ");"
+		echo "\$CFG->alternative_cache_factory_class = 'mdeploy_muc_factory';"
+		echo "spl_autoload_register(function (\$class) {"
+		echo "    if (strpos(\$class, 'mdeploy_muc_') === 0) {"
+		echo "        require_once('$(q "$mucphp")');"
+		echo "    }"
+		echo "});"
 	fi
 	echo "require_once(__DIR__ . '/lib/setup.php');"
 } >"$tmp"
@@ -113,7 +153,7 @@ if [ -n "$webgroup" ]; then
 fi
 mv -f "$tmp" "$MDH_CONFIG"
 trap - EXIT
-mdh_log "config.php written (mode 0640) for $dbtype database on the configured host, wwwroot $wwwroot (sslproxy $sslproxy, reverseproxy $reverseproxy)"
+mdh_log "config.php written (mode 0640) for $dbtype database on the configured host, wwwroot $wwwroot (sslproxy $sslproxy, reverseproxy $reverseproxy, application cache in Redis: $redis_muc)"
 
 if [ -z "$MDH_PHP" ]; then
 	mdh_log "no PHP CLI here: alternative component cache not built"
