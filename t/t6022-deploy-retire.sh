@@ -37,9 +37,9 @@ fa=$(live)
 MDEPLOY_TEST_RETIRE_HOLD="$TMP/hold" MDEPLOY_TEST_RETIRE_DELAY_MS=4000 \
 	"$MDEPLOY" deploy create prod B.tar.zst >b.out 2>b.err &
 bpid=$!
-# Polled in the store itself: `deploy status` or `fleet list` would finish
-# a recorded retirement themselves if they came before B's command took
-# the fleet's retire lock (retire.c), and then B would have nothing to do.
+# Polled in the store itself, so this test does not depend on what `deploy
+# status` or `fleet list` do with a recorded retirement (t0502: they leave
+# it to the command holding the fleet's retire lock, taken when recorded).
 db="$MDEPLOY_STATE_DIR/state.db"
 st=
 # B's status once its command holds the lock retire/FLEET of A's fleet

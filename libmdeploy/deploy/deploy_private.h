@@ -72,6 +72,10 @@ typedef struct mdeploy_deploy__run {
 	char bundle_sha256[65];     /* the bundle's digest and signer for the record; "" unknown */
 	char bundle_key_id[17];     /* "" unsigned */
 	int back;                   /* a rollback back to the retained fleet (blue); green is what it leaves */
+	/* Fleets whose retirement this command recorded and whose lock retire/FLEET it
+	 * holds from then on (retire.c), released when terminated or at dispose. */
+	char retire_held[8][128];
+	size_t nretire_held;
 } mdeploy_deploy__run;
 
 /* Compare Moodle versions ("2024100705.01"): -1, 0, 1, or 2 when not comparable. */
@@ -264,6 +268,7 @@ int mdeploy_deploy__heal_live(mdeploy_deploy__run *r);
 /* retire.c */
 int mdeploy_deploy__retire_record(mdeploy_deploy__run *r, const char *fleet);
 int mdeploy_deploy__retire_pending(mdeploy_deploy__run *r, size_t *retired);
+void mdeploy_deploy__retire_release(mdeploy_deploy__run *r);
 void mdeploy_deploy__retire_after(mdeploy_deploy__run *r, int rc);
 
 /* group.c */

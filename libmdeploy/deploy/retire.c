@@ -16,6 +16,14 @@
  * history of the group. Each fleet is terminated under a lock of its own
  * (retire/FLEET), so two commands never terminate the same fleet at once
  * and neither holds the group.
+ *
+ * The command that records a retirement takes retire/FLEET right then,
+ * before it writes the record, and keeps it until it has terminated the
+ * fleet: otherwise a `deploy status` or `fleet list` run between the
+ * group lock's release and the termination would terminate the fleet
+ * itself, and the deployment would report a retirement (and its time) it
+ * did not do. A command that dies with the lock leaves it to a dead pid,
+ * which the next command takes over.
  */
 #include "deploy_private.h"
 #include "store/store_private.h"
@@ -34,6 +42,57 @@ static void retiring_key(mdeploy_deploy__run *r, const char *fleet, char *out, s
 	snprintf(out, n, "retiring/%s", fleet);
 }
 
+static int held_index(const mdeploy_deploy__run *r, const char *fleet)
+{
+	size_t i;
+	for (i = 0; i < r->nretire_held; i++)
+		if (!strcmp(r->retire_held[i], fleet))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Take retire/FLEET for this command (see the top of the file). Not taking
+ * it is no error: another command holds it, and the retirement recorded
+ * after this is finished by whoever terminates the fleet (retire_one
+ * checks the record under the lock).
+ */
+static void hold_retire_lock(mdeploy_deploy__run *r, const char *fleet)
+{
+	mdeploy_lock_options lo = MDEPLOY_LOCK_OPTIONS_INIT;
+	char lock[200];
+	if (held_index(r, fleet) >= 0 || r->nretire_held >= MDEPLOY__ARRAY_SIZE(r->retire_held))
+		return;
+	snprintf(lock, sizeof(lock), "retire/%s", fleet);
+	lo.owner = "retire";
+	if (mdeploy_store_lock_acquire(r->store, lock, &lo, NULL)) {
+		mdeploy_error_clear();
+		return;
+	}
+	snprintf(r->retire_held[r->nretire_held++], sizeof(r->retire_held[0]), "%s", fleet);
+}
+
+static void drop_held(mdeploy_deploy__run *r, const char *fleet)
+{
+	int i = held_index(r, fleet);
+	if (i < 0)
+		return;
+	if ((size_t)i + 1 < r->nretire_held)
+		memmove(r->retire_held[i], r->retire_held[i + 1], (r->nretire_held - (size_t)i - 1) * sizeof(r->retire_held[0]));
+	r->nretire_held--;
+}
+
+/* The retire locks this command still holds (it failed before terminating). */
+void mdeploy_deploy__retire_release(mdeploy_deploy__run *r)
+{
+	char lock[200];
+	while (r->nretire_held) {
+		snprintf(lock, sizeof(lock), "retire/%s", r->retire_held[--r->nretire_held]);
+		if (r->store && mdeploy_store_lock_release(r->store, lock))
+			mdeploy_error_clear();
+	}
+}
+
 /* Out of the load balancer (fast, under the group lock); terminated later by retire_pending. */
 int mdeploy_deploy__retire_record(mdeploy_deploy__run *r, const char *fleet)
 {
@@ -45,6 +104,7 @@ int mdeploy_deploy__retire_record(mdeploy_deploy__run *r, const char *fleet)
 
 	retiring_key(r, fleet, key, sizeof(key));
 	snprintf(ms, sizeof(ms), "%lld", (long long)mdeploy_store__unix_ms());
+	hold_retire_lock(r, fleet);
 	if ((rc = mdeploy_deploy__value_set(r, key, ms)))
 		return rc;
 	if (mdeploy_deploy__instances(r, fleet, &l) == MDEPLOY_ENOTFOUND) {
@@ -97,6 +157,7 @@ static int retire_one(mdeploy_deploy__run *r, const char *fleet)
 	if (mdeploy_deploy__value_get(r, key, &v)) {
 		mdeploy_error_clear();
 		mdeploy_store_lock_release(r->store, lock);
+		drop_held(r, fleet);
 		return 0;
 	}
 	free(v);
@@ -124,6 +185,7 @@ static int retire_one(mdeploy_deploy__run *r, const char *fleet)
 		int code = mdeploy_error_last()->code, klass = mdeploy_error_last()->klass;
 		snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
 		mdeploy_store_lock_release(r->store, lock);
+		drop_held(r, fleet);
 		if (rc)
 			mdeploy__error_set(code ? code : rc, klass, "%s", msg);
 	}
@@ -171,6 +233,23 @@ void mdeploy_deploy__retire_after(mdeploy_deploy__run *r, int rc)
 	if (!r->store || !r->p || !r->g)
 		return;
 	snprintf(msg, sizeof(msg), "%s", mdeploy_error_last()->message);
+	{
+		/* Tests: MDEPLOY_TEST_RETIRE_AFTER_HOLD=FILE holds the command here, after the group
+		 * lock's release and before the termination, while FILE exists (at most 10 minutes),
+		 * having written FILE.reached. */
+		const char *hold = getenv("MDEPLOY_TEST_RETIRE_AFTER_HOLD");
+		uint64_t t0 = mdeploy__now_ms();
+		if (hold && *hold) {
+			char *reached = mdeploy__sprintf("%s.reached", hold);
+			if (reached && mdeploy__file_write_atomic(reached, "", 0, 0600))
+				mdeploy_error_clear();
+			free(reached);
+		}
+		while (hold && *hold && mdeploy__path_exists(hold) && mdeploy__now_ms() - t0 < 600000) {
+			struct timespec ts = { 0, 50 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
 	if (mdeploy_deploy__retire_pending(r, NULL))
 		mdeploy__log(r->ctx, MDEPLOY_LOG_WARN, "deploy", "group %s: retiring an old fleet failed (the next "
 		             "'mdeploy deploy cleanup %s' tries again): %s", r->g->name, r->g->name,

@@ -65,6 +65,7 @@ static void sleep_ms(unsigned int ms)
 void mdeploy_deploy__run_dispose(mdeploy_deploy__run *r)
 {
 	size_t i;
+	mdeploy_deploy__retire_release(r);
 	for (i = 0; i < r->ndone; i++)
 		free(r->done[i].key);
 	free(r->done);
