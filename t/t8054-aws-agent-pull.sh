@@ -142,24 +142,25 @@ chdir(dirname($f));
 include $f;
 PHP
 
-# play_fleets: in the background until $TMP/sim.stop exists, each new Auto Scaling
-# group's instances run the user data of the template version it is pinned to.
+# play_fleets: in the background until $TMP/sim.stop exists, each new instance of an
+# Auto Scaling group runs the user data of the template version the group is pinned to.
 # An instance listed in $TMP/sim.skip never runs it (it never booted).
 play_fleets() {
 	n=0
 	while [ ! -e sim.stop ]; do
 		for g in $(asg DescribeAutoScalingGroups | xml_all AutoScalingGroupName); do
-			[ -e "played.$g" ] && continue
 			ver=$(asg DescribeAutoScalingGroups AutoScalingGroupNames.member.1="$g" |
 				tr -d '\n' | grep -o '<LaunchTemplate>.*</LaunchTemplate>' | xml_first Version)
 			ids=$(asg DescribeAutoScalingGroups AutoScalingGroupNames.member.1="$g" | xml_all InstanceId)
 			[ -n "$ver" ] && [ -n "$ids" ] || continue
+			new=
+			for id in $ids; do grep -q "^$id " instances 2>/dev/null || new="$new $id"; done
+			[ -n "$new" ] || continue
 			# (moto answers with every version: the one pinned is picked out)
 			ec2 DescribeLaunchTemplateVersions LaunchTemplateName=lt Versions.1="$ver" | tr -d '\n' |
 				sed 's:<item>:\n<item>:g' | grep "<versionNumber>$ver</versionNumber>" |
 				xml_first userData | base64 -d >"ud.$g.sh"
-			: >"played.$g"
-			for id in $ids; do
+			for id in $new; do
 				n=$((n + 1))
 				addr="$base.$((n + 1))"
 				echo "$id $addr $g" >>instances
@@ -234,6 +235,21 @@ is "$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation/$inv" | xml_all P
 run mdeploy --json deploy status
 is "$(printf "%s" "$out" | jq -r '[.steps[] | select(.step == "cdn-invalidate") | "\(.target):\(.state)"] | join(" ")')" \
 	"$dist:done" "the journal has the step, after the shift"
+
+# fleet scale on aws: the group makes the instance, its user data installs the live
+# deployment's release, the orchestrator waits for its report, registers and checks it.
+run mdeploy fleet scale ap-prod-v001 3
+is "$rc" 0 "fleet scale of the live fleet to 3" || diag "$err"
+ids3=$(asg DescribeAutoScalingGroups AutoScalingGroupNames.member.1=ap-prod-v001 | xml_all InstanceId)
+i3=$(for i in $ids3; do echo "$ids" | grep -qx "$i" || echo "$i"; done)
+is "$(echo "$ids3" | grep -c .)" 3 "moto: the group has 3 instances"
+is "$(s3get "mdeploy/agent/reports/$id/$i3.json" | jq -r .status)" Succeeded \
+	"the new instance's agent installed the live deployment ($id) and reported it"
+addr=$(sed -n "s/^$i3 \([^ ]*\) .*/\1/p" instances)
+is "$(curl -s "http://$addr:$port/")" "release A" "... and serves it"
+tg1=$(elb DescribeTargetGroups | tr -d '\n' | sed 's:<member>:\n:g' | grep '<TargetGroupName>ap-prod-v001<' | xml_first TargetGroupArn)
+is "$(elb DescribeTargetHealth TargetGroupArn="$tg1" | xml_all Id | sort | tr '\n' ' ')" \
+	"$(echo "$ids3" | sort | tr '\n' ' ')" "moto: it is registered in the fleet's target group"
 
 # A release whose ValidateService fails on the instances: the deployment fails with the
 # instance, the event and the log's last lines, and is rolled back.

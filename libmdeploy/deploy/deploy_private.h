@@ -172,6 +172,10 @@ void mdeploy_deploy__pull_boot_free(mdeploy_agent_boot *b);
 /* Wait for the reports of green's instances (l is refreshed until the fleet has them all):
  * res[i]/msg[i] as mdeploy_deploy__install_batch() gives them, each journaled as "install". */
 int mdeploy_deploy__pull_wait(mdeploy_deploy__run *r, inst_list *l, int *res, char (*msg)[1024]);
+/* After `fleet` grew to `desired` (the group makes the instances, their user data installs
+ * `deployment`): *after lists them, each new one (not in `before`) has reported Succeeded. */
+int mdeploy_deploy__pull_wait_new(mdeploy_deploy__run *r, const char *fleet, const char *deployment,
+                                  const inst_list *before, unsigned int desired, inst_list *after);
 
 /* bluegreen.c */
 int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg);

@@ -132,12 +132,13 @@ static const char *tail_of(const char *s, size_t max)
 
 /* One report into *res: 1 Succeeded, -1 Failed (msg says why), 0 not yet (last gets the event
  * in progress). Returns the provider's error reading it. */
-static int read_report(mdeploy_deploy__run *r, const char *id, char *msg, size_t n, char *last, size_t nl, int *out)
+static int read_report_of(mdeploy_deploy__run *r, const char *deployment, const char *id, char *msg, size_t n,
+                          char *last, size_t nl, int *out)
 {
 	char *text = NULL;
 	json_t *doc;
 	const char *st, *ev, *m, *tail;
-	int rc = mdeploy_agent_report_get(r->p, r->id, id, &text), res = 0;
+	int rc = mdeploy_agent_report_get(r->p, deployment, id, &text), res = 0;
 
 	*out = 0;
 	if (rc == MDEPLOY_ENOTFOUND) {
@@ -166,6 +167,55 @@ static int read_report(mdeploy_deploy__run *r, const char *id, char *msg, size_t
 	}
 	json_decref(doc);
 	*out = res;
+	return 0;
+}
+
+static int read_report(mdeploy_deploy__run *r, const char *id, char *msg, size_t n, char *last, size_t nl, int *out)
+{
+	return read_report_of(r, r->id, id, msg, n, last, nl, out);
+}
+
+int mdeploy_deploy__pull_wait_new(mdeploy_deploy__run *r, const char *fleet, const char *deployment,
+                                  const inst_list *before, unsigned int desired, inst_list *after)
+{
+	unsigned int timeout = mdeploy_provider_agent_timeout_ms(r->p);
+	uint64_t t0 = mdeploy__now_ms();
+	char msg[1024], last[32];
+	size_t i;
+	int rc, got;
+
+	for (;;) {
+		if ((rc = mdeploy_deploy__instances(r, fleet, after)))
+			return rc;
+		if (after->n >= desired)
+			break;
+		if (mdeploy__now_ms() - t0 > timeout)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "fleet %s: %zu of %u instances exist after %u s",
+			                          fleet, after->n, desired, timeout / 1000);
+		if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
+			return rc;
+	}
+	for (i = 0; i < after->n; i++) {
+		if (mdeploy_deploy__in_list(before, after->id[i]))
+			continue;
+		last[0] = '\0';
+		for (;;) {
+			if ((rc = read_report_of(r, deployment, after->id[i], msg, sizeof(msg), last, sizeof(last), &got)))
+				return rc;
+			if (got < 0)
+				return mdeploy__error_set(MDEPLOY_EHOOK, CLS, "%s", msg);
+			if (got > 0)
+				break;
+			if (mdeploy__now_ms() - t0 > timeout)
+				return mdeploy__error_set(MDEPLOY_ETIMEOUT, CLS, "instance %s: %s in %u s (provider agent_timeout)",
+				                          after->id[i], last[0] ? "its agent reported nothing more" :
+				                          "no report from its agent", timeout / 1000);
+			if ((rc = mdeploy_deploy__wait_for(r, mdeploy_deploy__lb_poll_ms(r))))
+				return rc;
+		}
+		mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "instance %s of %s installed %s itself", after->id[i],
+		             fleet, deployment);
+	}
 	return 0;
 }
 

@@ -168,6 +168,18 @@ static int add_instances(mdeploy_deploy__run *r, const struct live_info *li, uns
 
 	if ((rc = mdeploy_deploy__instances(r, li->fleet, &before)))
 		return rc;
+	if (mdeploy_provider_pulls(r->p)) {
+		/* The new instances run the fleet's user data: the live deployment's agent installs
+		 * and validates its release, and reports (pull.c). */
+		if ((rc = mdeploy_fleet_scale(r->p, li->fleet, desired, min, max)) ||
+		    (rc = mdeploy_deploy__pull_wait_new(r, li->fleet, li->dep, &before, desired, &after)))
+			return rc;
+		for (i = 0; i < after.n; i++)
+			if (!mdeploy_deploy__in_list(&before, after.id[i]) &&
+			    (rc = mdeploy_lb_register(r->p, r->lb, after.id[i], 0, MDEPLOY_TARGET_READY)))
+				return rc;
+		return mdeploy_deploy__wait_healthy(r, li->fleet);
+	}
 	memcpy(saved, r->id, sizeof(saved));
 	bc.r = r;
 	bc.bundle = li->bundle;
