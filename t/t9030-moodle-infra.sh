@@ -6,7 +6,9 @@
 # wrote (plus the admin's password and email); the login page is served over HTTPS
 # through the load balancer with infra's certificate (verified with its
 # CA); sessions live in Redis (keys with the group's prefix appear), so the
-# admin's login holds across both instances; infra destroy stops it all.
+# admin's login holds across both instances; the application cache (MUC) is
+# in that Redis too, its password in config.php only (not in the dataroot's
+# muc/config.php); infra destroy stops it all.
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-moodle.sh"
@@ -26,7 +28,7 @@ infra_cleanup() {
 }
 trap infra_cleanup EXIT
 
-plan 16
+plan 21
 moodle_export v4.5.0 "$TMP/rel" || exit 1
 cp "$top_srcdir/hooks/appspec.yml" "$TMP/rel/" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$TMP/rel/" || exit 1
 run mdeploy -q bundle create "$TMP/rel" "$TMP/moodle.tar.zst"
@@ -105,6 +107,25 @@ done
 is "$n" 4 "four profile pages in a row (both instances) are the admin's: the session is shared through Redis"
 unlike "$(cat "$MDEPLOY_STATE_DIR"/local/instances/*/logs/*.log 2>/dev/null)" "$REDISCLI_AUTH" \
 	"the Redis password is in no deployment log"
+
+# The application cache (MUC) is in infra's Redis too, the password only in config.php.
+is "$(printf '%s\n' "$cfg" | grep -c "alternative_cache_factory_class = 'mdeploy_muc_factory'")" 2 \
+	"config.php puts the application cache in Redis, on both instances"
+muckeys=$(redis-cli -h 127.0.0.1 -p "$rport" --scan --pattern 'moodle_prod_muc_*' 2>/dev/null | wc -l)
+ok "$([ "$muckeys" -gt 0 ]; echo $?)" "... the pages served filled it: $muckeys keys under moodle_prod_muc_"
+cat >"$TMP/muc.php" <<'EOF2'
+<?php
+define('CLI_SCRIPT', true);
+require($argv[1]);
+$get = new ReflectionMethod(\core_cache\cache::class, 'get_store');
+$get->setAccessible(true);
+echo get_class($get->invoke(\cache::make('core', 'string'))), "\n";
+EOF2
+inst=$(ls -d "$MDEPLOY_STATE_DIR"/local/instances/*/current | head -n 1)
+is "$(php "$TMP/muc.php" "$inst/config.php" 2>&1)" "cachestore_redis" "... Moodle says core/string is in cachestore_redis"
+dataroot=$(mdeploy params get /moodle/prod/MOODLE_DATAROOT)
+ok "$([ -s "$dataroot/muc/config.php" ]; echo $?)" "... MUC's own file is in the dataroot"
+unlike "$(cat "$dataroot/muc/config.php" 2>&1)" "$REDISCLI_AUTH" "... without the Redis password"
 
 run mdeploy --json infra destroy
 is "$rc" 0 "infra destroy succeeds"
