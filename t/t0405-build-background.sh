@@ -22,8 +22,11 @@ is "$rc" 0 "build succeeds (the background process lived into the next command)"
 [ "$rc" = 0 ] || diag "$err"
 pid=$(cat bgpid 2>/dev/null)
 ok_cmd "the background process was started" test -n "$pid"
+# A killed process may take a moment to die on a loaded machine, and stay a
+# zombie until PID 1 reaps it (that is not running): polled, up to 60 s,
+# which the 97 s sleep outlives if the build did not end it.
+gone() { ! kill -0 "$pid" 2>/dev/null || grep -q "^State:.*Z" "/proc/$pid/status" 2>/dev/null; }
 alive=no
-sleep 0.2 # a killed process may stay a zombie until PID 1 reaps it: that is not running
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! grep -q "^State:.*Z" "/proc/$pid/status" 2>/dev/null; then alive=yes; kill "$pid" 2>/dev/null; fi
+if [ -n "$pid" ] && ! wait_until gone; then alive=yes; kill "$pid" 2>/dev/null; fi
 is "$alive" no "the background process ended with the build"
 done_testing
