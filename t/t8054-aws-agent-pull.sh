@@ -322,4 +322,17 @@ like "$err" "appspec.yml:5: hook hooks/before.sh of BeforeInstall has scope: onc
 like "$err" "running a command on a live instance (SSM Run Command) is not written yet" "... and saying why"
 is "$(asg DescribeAutoScalingGroups | xml_all AutoScalingGroupName | wc -l)" "$ngroups" "... before any group is made"
 
+# deploy rollback after a cutover: blue's pages are back, so the CDN is told again.
+mkrel D "release D"
+ninv=$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation" | xml_all Id | grep -c .)
+run mdeploy deploy create prod D.tar.zst
+is "$rc" 0 "D deployed" || diag "$err"
+run mdeploy deploy rollback prod
+is "$rc" 0 "deploy rollback" || diag "$err"
+is "$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation" | xml_all Id | grep -c .)" "$((ninv + 2))" \
+	"moto: one invalidation for D's cutover, one for the rollback"
+run mdeploy --json deploy status
+is "$(printf "%s" "$out" | jq -r '[.steps[] | select(.step == "cdn-invalidate") | .state] | join(" ")')" done \
+	"the rollback's journal has its cdn-invalidate step"
+
 done_testing

@@ -190,7 +190,8 @@ int mdeploy_deploy__s_health(mdeploy_deploy__run *r, const char *target, void *a
 int mdeploy_deploy__watch(mdeploy_deploy__run *r, unsigned int ms);
 int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const char *to, unsigned int pct);
 int mdeploy_deploy__s_shift(mdeploy_deploy__run *r, const char *target, void *arg);
-/* The group's cdn.invalidate paths of distribution `target` (once per deployment). */
+/* The group's cdn.invalidate paths of distribution `target` (once per reference: arg, else the
+ * deployment id). */
 int mdeploy_deploy__s_cdn(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_watch(mdeploy_deploy__run *r, const char *target, void *arg);
 int mdeploy_deploy__s_drain(mdeploy_deploy__run *r, const char *target, void *arg);

@@ -23,7 +23,7 @@ static int s_rollback_traffic(mdeploy_deploy__run *r, const char *target, void *
 int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 {
 	int rc, upgraded = mdeploy_deploy__upgrade_begun(r);
-	char msg[2048];
+	char msg[2048], ref[32];
 	/*
 	 * Once the database upgrade has started, the old code cannot serve it:
 	 * traffic goes back to blue but maintenance stays on (users get the
@@ -51,6 +51,10 @@ int mdeploy_deploy__rollback(mdeploy_deploy__run *r, const char *why)
 		if ((rc = mdeploy_deploy__inplace_revert(r)))
 			return rc;
 	} else if ((rc = mdeploy_deploy__step(r, "rollback-traffic", r->blue[0] ? r->blue : "-", s_rollback_traffic, NULL)) ||
+	           /* The CDN was told of green's cutover: blue's pages are back. */
+	           (r->g->cdn_distribution && mdeploy_deploy__is_done(r, "cdn-invalidate", r->g->cdn_distribution) &&
+	            (rc = mdeploy_deploy__step(r, "rollback-cdn-invalidate", r->g->cdn_distribution, mdeploy_deploy__s_cdn,
+	                                       (snprintf(ref, sizeof(ref), "%s-rollback", r->id), ref)))) ||
 	           (!upgraded && mdeploy_deploy__is_done(r, "maintenance-on", r->blue) && !mdeploy_deploy__is_done(r, "maintenance-off", r->green) &&
 	            !mdeploy_deploy__is_done(r, "maintenance-off", r->blue) &&
 	            (rc = mdeploy_deploy__step(r, "rollback-maintenance-off", r->blue, mdeploy_deploy__s_moodle_cli, (void *)"maintenance-off"))) ||
@@ -254,7 +258,14 @@ int mdeploy_deploy_rollback(mdeploy_ctx *ctx, const mdeploy_config *cfg, const m
 			memcpy(id, r.id, 12);
 		/* Moodle's caches hold what the code left behind cached (its language strings): purged
 		 * through the fleet going back once the other is drained and out of rotation (gate.c). */
-		if ((rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
+		if ((r.g->cdn_distribution && !mdeploy_provider_cdn(r.p) &&
+		     (rc = mdeploy__error_set(MDEPLOY_EUNSUPPORTED, CLS, "group %s names a CDN (cdn.distribution %s) and "
+		                              "provider %s has none", r.g->name, r.g->cdn_distribution,
+		                              mdeploy_provider_name(r.p)))) ||
+		    (rc = mdeploy_deploy__step(&r, "rollback-shift", fleet, mdeploy_deploy__s_swap_back, NULL)) ||
+		    /* Users get the retained fleet's pages again: the CDN's copies go. */
+		    (r.g->cdn_distribution &&
+		     (rc = mdeploy_deploy__step(&r, "cdn-invalidate", r.g->cdn_distribution, mdeploy_deploy__s_cdn, NULL))) ||
 		    (rc = mdeploy_deploy__step(&r, "drain", live, mdeploy_deploy__s_drain, NULL)) ||
 		    ((mdeploy_deploy__is_done(&r, "purge-caches", fleet) || mdeploy_deploy__has_moodle_cli(&r, fleet)) &&
 		     (rc = mdeploy_deploy__step(&r, "purge-caches", fleet, mdeploy_deploy__s_purge_code_only, live))) ||

@@ -163,14 +163,15 @@ int mdeploy_deploy__apply_split(mdeploy_deploy__run *r, const char *from, const 
 	return rc;
 }
 
-/* After the cutover: the CDN's cached copies of the paths the group names are the old code's. */
+/* After the cutover: the CDN's cached copies of the paths the group names are the old code's.
+ * arg: the CallerReference (NULL: the deployment id). */
 int mdeploy_deploy__s_cdn(mdeploy_deploy__run *r, const char *target, void *arg)
 {
 	char id[128];
 	json_t *o;
 	int rc;
-	(void)arg;
-	if ((rc = mdeploy_cdn_invalidate(r->p, target, r->g->cdn_invalidate, r->id, id, sizeof(id))))
+	if ((rc = mdeploy_cdn_invalidate(r->p, target, r->g->cdn_invalidate, arg ? (const char *)arg : r->id, id,
+	                                 sizeof(id))))
 		return rc;
 	mdeploy__log(r->ctx, MDEPLOY_LOG_INFO, "deploy", "%s: CDN %s invalidating the group's paths (invalidation %s)",
 	             r->id, target, id);
