@@ -60,4 +60,39 @@ is "$rc" 1 "base-directory through a link leaving the tree: build fails"
 like "$err" "base-directory 'dist' leaves the source tree" "the error names base-directory"
 ok_cmd "no bundle written" test ! -e out3/app.tar.zst
 
+# A link leaving the tree in a secondary artifact: the whole build fails,
+# and the primary bundle made before it is neither left in the output
+# directory nor put in the artifact store (it was, as app@1).
+rm src/dist
+mkdir -p src/extra
+ln -s "$TMP/host-file" src/extra/x.php
+cat >src/buildspec.yml <<YAML
+version: 0.2
+phases:
+  build:
+    commands:
+      - "true"
+artifacts:
+  files: [appspec.yml, lib/a.php]
+  name: app
+  secondary-artifacts:
+    two:
+      files: ['extra/*']
+      name: two
+YAML
+run mdeploy build --src src -o out4 --store app
+is "$rc" 1 "a link leaving the tree in a secondary artifact: build fails"
+like "$err" "symbolic link 'extra/x.php' leaves the source tree" "the error names the link"
+ok_cmd "no primary bundle left in the output directory" test ! -e out4/app.tar.zst
+ok_cmd "nor the secondary" test ! -e out4/two.tar.zst
+run mdeploy artifacts list
+is "$out" "" "nothing put in the artifact store"
+rm src/extra/x.php
+echo '<?php // x' >src/extra/x.php
+run mdeploy build --src src -o out4 --store app
+is "$rc" 0 "without the link: build succeeds"
+[ "$rc" = 0 ] || diag "$err"
+ok_cmd "both bundles written" test -s out4/app.tar.zst -a -s out4/two.tar.zst
+like "$(mdeploy artifacts list)" "app@1" "the primary bundle stored"
+
 done_testing

@@ -563,6 +563,7 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 	uint64_t start = mdeploy__now_ms();
 	int rc, i, failed, finalizing = 0, timed_out = 0;
 	size_t k;
+	int arc = 0;
 
 	*out = NULL;
 	if (!opts)
@@ -707,22 +708,38 @@ int mdeploy_build_run(mdeploy_build_result **out, mdeploy_ctx *ctx, const mdeplo
 			rc = mdeploy__error_oom();
 			goto out;
 		}
-		for (k = 0; k < r.spec->nartifacts; k++) {
-			int arc = mdeploy_build__make_artifact(&r, &r.spec->artifacts[k], &r.res->artifacts[r.res->nartifacts], &store);
+		/* Every set checked before any bundle is written, every bundle made
+		 * before one is stored: a build that fails on its artifacts leaves no
+		 * bundle of it in the output directory and none in the store. */
+		for (k = 0, arc = 0; !arc && k < r.spec->nartifacts; k++)
+			arc = mdeploy_build__check_artifact(&r, &r.spec->artifacts[k]);
+		for (k = 0; !arc && k < r.spec->nartifacts; k++) {
+			arc = mdeploy_build__make_artifact(&r, &r.spec->artifacts[k], &r.res->artifacts[r.res->nartifacts]);
 			if (r.res->artifacts[r.res->nartifacts].path)
 				r.res->nartifacts++;
-			if (arc == MDEPLOY_ENOMEM) {
-				rc = arc;
-				goto out;
-			}
-			if (arc) {
-				char *m = mdeploy_build__mask_apply(&r.mask, mdeploy_error_last()->message);
-				mdeploy_build__log_line(&r, "ARTIFACTS", "Artifacts failed: %s", m ? m : "");
-				set_reason(&r, "artifacts: %s", m ? m : "");
-				free(m);
-				mdeploy_error_clear();
-				r.res->status = MDEPLOY_BUILD_FAILED;
-				break;
+		}
+		for (k = 0; !arc && o.store_name && k < r.res->nartifacts; k++)
+			if (!strcmp(r.res->artifacts[k].identifier, "primary"))
+				arc = mdeploy_build__store_artifact(&r, &r.res->artifacts[k], &store);
+		if (arc == MDEPLOY_ENOMEM) {
+			rc = arc;
+			goto out;
+		}
+		if (arc) {
+			char *m = mdeploy_build__mask_apply(&r.mask, mdeploy_error_last()->message);
+			mdeploy_build__log_line(&r, "ARTIFACTS", "Artifacts failed: %s", m ? m : "");
+			set_reason(&r, "artifacts: %s", m ? m : "");
+			free(m);
+			mdeploy_error_clear();
+			r.res->status = MDEPLOY_BUILD_FAILED;
+			while (r.res->nartifacts) {
+				mdeploy_build_artifact *a = &r.res->artifacts[--r.res->nartifacts];
+				if (unlink(a->path) == 0)
+					mdeploy_build__log_line(&r, "ARTIFACTS", "removed %s (the build failed)", a->path);
+				free((char *)a->identifier);
+				free((char *)a->path);
+				free((char *)a->sha256);
+				memset(a, 0, sizeof(*a));
 			}
 		}
 	}

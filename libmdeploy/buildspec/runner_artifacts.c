@@ -52,8 +52,16 @@ out:
 	return rc;
 }
 
-int mdeploy_build__make_artifact(struct run *r, const mdeploy_build__artifact *art, mdeploy_build_artifact *out,
-                                 mdeploy_artifacts **store)
+int mdeploy_build__check_artifact(struct run *r, const mdeploy_build__artifact *art)
+{
+	mdeploy_build__files files;
+	int rc = mdeploy_build__collect(&files, r->spec, art, r->src_dir, r->opts->allow_empty_artifacts);
+	if (!rc)
+		mdeploy_build__files_dispose(&files);
+	return rc;
+}
+
+int mdeploy_build__make_artifact(struct run *r, const mdeploy_build__artifact *art, mdeploy_build_artifact *out)
 {
 	const mdeploy_build_options *o = r->opts;
 	mdeploy_bundle_create_options bo = MDEPLOY_BUNDLE_CREATE_OPTIONS_INIT;
@@ -119,19 +127,6 @@ int mdeploy_build__make_artifact(struct run *r, const mdeploy_build__artifact *a
 	}
 	mdeploy_build__log_line(r, "ARTIFACTS", "%s: %llu files in %s (sha256 %s)", art->id, (unsigned long long)files.n,
 	         out->path, sha);
-	if (o->store_name && !strcmp(art->id, "primary")) {
-		mdeploy_artifact *a = NULL;
-		if (!*store) {
-			mdeploy_artifacts_options ao = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
-			if ((rc = mdeploy_artifacts_open(store, r->ctx, &ao)) != 0)
-				goto out;
-		}
-		if ((rc = mdeploy_artifacts_put(&a, *store, o->store_name, out->path)) != 0)
-			goto out;
-		out->store_revision = a->revision;
-		mdeploy_build__log_line(r, "ARTIFACTS", "stored as %s@%llu", a->name, (unsigned long long)a->revision);
-		mdeploy_artifact_free(a);
-	}
 out:
 	mdeploy_bundle_writer_free(w);
 	mdeploy_build__files_dispose(&files);
@@ -139,3 +134,19 @@ out:
 	return rc;
 }
 
+int mdeploy_build__store_artifact(struct run *r, mdeploy_build_artifact *a, mdeploy_artifacts **store)
+{
+	mdeploy_artifact *st = NULL;
+	int rc;
+	if (!*store) {
+		mdeploy_artifacts_options ao = MDEPLOY_ARTIFACTS_OPTIONS_INIT;
+		if ((rc = mdeploy_artifacts_open(store, r->ctx, &ao)) != 0)
+			return rc;
+	}
+	if ((rc = mdeploy_artifacts_put(&st, *store, r->opts->store_name, a->path)) != 0)
+		return rc;
+	a->store_revision = st->revision;
+	mdeploy_build__log_line(r, "ARTIFACTS", "stored as %s@%llu", st->name, (unsigned long long)st->revision);
+	mdeploy_artifact_free(st);
+	return 0;
+}

@@ -67,9 +67,12 @@ int mdeploy_build__env_put_kv(struct env *e, const char *kv);
 /* runner.c: a line of the build log (and the log callback). */
 void mdeploy_build__log_line(struct run *r, const char *phase, const char *fmt, ...) MDEPLOY_FORMAT_PRINTF(3, 4);
 
-/* runner_artifacts.c: bundle one artifact set of the buildspec into *out,
- * stored in the artifact store when the options ask (*store opened once). */
-int mdeploy_build__make_artifact(struct run *r, const mdeploy_build__artifact *art, mdeploy_build_artifact *out,
-                                 mdeploy_artifacts **store);
+/* runner_artifacts.c: check that an artifact set can be collected (links,
+ * patterns) without writing anything; bundle one artifact set of the
+ * buildspec into *out; put a made bundle in the artifact store (*store
+ * opened once). A build stores nothing until every bundle is made. */
+int mdeploy_build__check_artifact(struct run *r, const mdeploy_build__artifact *art);
+int mdeploy_build__make_artifact(struct run *r, const mdeploy_build__artifact *art, mdeploy_build_artifact *out);
+int mdeploy_build__store_artifact(struct run *r, mdeploy_build_artifact *a, mdeploy_artifacts **store);
 
 #endif
