@@ -34,6 +34,10 @@ struct extract {
 	size_t depth, adirs;
 	int fd;            /* file being written */
 	const char *cur;   /* its path */
+	/* The process's umask, when known (-1: not): a file created with a
+	 * mode the umask leaves whole needs no fchmod. */
+	int umask;
+	int mode_set;      /* the file being written has its mode */
 	struct fixup *fix;
 	size_t nfix, afix;
 	const char *dest;
@@ -228,9 +232,12 @@ static int x_begin(const mdeploy_bundle__item *it, const char *link, void *paylo
 			return errno == EEXIST ? exists_error(x, it->path) : entry_error(x, it->path, "cannot create symlink");
 		return 0;
 	default:
-		x->fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* Its own mode from the start (the temporary tree is 0700:
+		 * nobody else sees it). */
+		x->fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, it->mode & 0777);
 		if (x->fd < 0)
 			return errno == EEXIST ? exists_error(x, it->path) : entry_error(x, it->path, "cannot create file");
+		x->mode_set = x->umask >= 0 && !(it->mode & 0777 & (unsigned int)x->umask);
 		x->cur = it->path;
 		return 0;
 	}
@@ -264,7 +271,7 @@ static int x_end(const mdeploy_bundle__item *it, int64_t mtime, void *payload)
 		ts[0].tv_sec = ts[1].tv_sec = (time_t)mtime;
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;
 		x->fd = -1;
-		if (fchmod(fd, it->mode & 0777) < 0 || futimens(fd, ts) < 0) {
+		if ((!x->mode_set && fchmod(fd, it->mode & 0777) < 0) || futimens(fd, ts) < 0) {
 			close(fd);
 			return entry_error(x, it->path, "cannot set mode and time");
 		}
@@ -292,6 +299,25 @@ static int write_meta(struct extract *x, const char *name, const char *data, siz
 	if (close(fd) < 0 && !rc)
 		rc = entry_error(x, name, "cannot write");
 	return rc;
+}
+
+/* The umask, from /proc (umask(2) cannot read it without setting it, which
+ * would race with other threads of the caller); -1 when unknown. */
+static int read_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int m = -1;
+	unsigned int v;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &v) == 1) {
+			m = (int)(v & 0777);
+			break;
+		}
+	fclose(f);
+	return m;
 }
 
 static void human(char *out, size_t n, uint64_t v)
@@ -433,6 +459,7 @@ int mdeploy_bundle_extract(const char *bundle_path, const char *dest_dir,
 		}
 	}
 	x.dest = dest_dir;
+	x.umask = read_umask();
 	hooks.payload = &x;
 	s.hash = 1;
 	s.hooks = &hooks;
