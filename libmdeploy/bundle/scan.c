@@ -140,6 +140,28 @@ static int declared_file(mdeploy_bundle__scan *s, const char *bundle_path, const
 	return 0;
 }
 
+/* `n` bytes of the file `path`'s contents: counted against the limit, hashed
+ * (md not NULL) and handed to the data hook. */
+static int feed(mdeploy_bundle__scan *s, const char *bundle_path, const char *path, EVP_MD_CTX *md,
+                const void *buf, size_t n, uint64_t *size, uint64_t *total)
+{
+	const mdeploy_bundle__scan_hooks *h = s->hooks;
+	int rc;
+	if ((rc = mdeploy__interrupt_check(bundle_path)) != 0)
+		return rc;
+	*size += (uint64_t)n;
+	*total += (uint64_t)n;
+	if (*total > s->max_total_size)
+		return mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
+		                          "%s: '%s': contents exceed %llu bytes: refused as an archive bomb",
+		                          bundle_path, path, (unsigned long long)s->max_total_size);
+	if (md)
+		EVP_DigestUpdate(md, buf, n);
+	if (h && h->data && (rc = h->data(buf, n, h->payload)) != 0)
+		return rc;
+	return 0;
+}
+
 int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 {
 	const mdeploy_bundle__scan_hooks *h = s->hooks;
@@ -318,12 +340,12 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 		if (h && h->begin && (rc = h->begin(it, NULL, h->payload)) != 0)
 			goto out;
 		if (ft == AE_IFREG) {
-			la_ssize_t n;
 			unsigned char digest[32];
 			uint64_t size = 0;
-			if (s->hash)
+			int hash = s->hash;
+			if (hash)
 				EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-			if (!s->hash && !(h && h->data)) {
+			if (!hash && !(h && h->data)) {
 				if (archive_read_data_skip(a) != ARCHIVE_OK) {
 					rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "%s: '%s': %s",
 					                        bundle_path, path, archive_error_string(a));
@@ -332,23 +354,39 @@ int mdeploy_bundle__scan_run(mdeploy_bundle__scan *s, const char *bundle_path)
 				it = &s->items.v[s->items.n - 1];
 				it->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
 			} else {
-				while ((n = archive_read_data(a, chunk, CHUNK)) > 0) {
-					if ((rc = mdeploy__interrupt_check(bundle_path)) != 0)
-						goto out;
-					size += (uint64_t)n;
-					total += (uint64_t)n;
-					if (total > s->max_total_size) {
+				/* Blocks as libarchive holds them, not copied out; a
+				 * hole (a sparse entry's) as zeros, as
+				 * archive_read_data() gives it. */
+				const void *blk;
+				size_t bn;
+				la_int64_t boff;
+				int zeroed = 0;
+				/* At the end, boff is the entry's size: a hole may
+				 * end it too. */
+				while ((r = archive_read_data_block(a, &blk, &bn, &boff)) == ARCHIVE_OK ||
+				       (r == ARCHIVE_EOF && boff > 0 && (uint64_t)boff > size)) {
+					if (r == ARCHIVE_EOF)
+						bn = 0;
+					if (boff < 0 || (uint64_t)boff < size) {
 						rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE,
-						                        "%s: '%s': contents exceed %llu bytes: refused as an archive bomb",
-						                        bundle_path, path, (unsigned long long)s->max_total_size);
+						                        "%s: '%s': out-of-order sparse blocks", bundle_path, path);
 						goto out;
 					}
-					if (s->hash)
-						EVP_DigestUpdate(md, chunk, (size_t)n);
-					if (h && h->data && (rc = h->data(chunk, (size_t)n, h->payload)) != 0)
+					while ((uint64_t)boff > size) {
+						size_t z = (uint64_t)boff - size > CHUNK ? CHUNK : (size_t)((uint64_t)boff - size);
+						if (!zeroed) {
+							memset(chunk, 0, CHUNK);
+							zeroed = 1;
+						}
+						if ((rc = feed(s, bundle_path, path, hash ? md : NULL, chunk, z, &size, &total)) != 0)
+							goto out;
+					}
+					if (r == ARCHIVE_EOF)
+						break;
+					if (bn && (rc = feed(s, bundle_path, path, hash ? md : NULL, blk, bn, &size, &total)) != 0)
 						goto out;
 				}
-				if (n < 0) {
+				if (r != ARCHIVE_EOF) {
 					rc = mdeploy__error_set(MDEPLOY_EINVALID, MDEPLOY_ERROR_CLASS_BUNDLE, "%s: '%s': %s",
 					                        bundle_path, path, archive_error_string(a));
 					goto out;
