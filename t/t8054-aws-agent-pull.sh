@@ -317,6 +317,10 @@ is "$(asg DescribeAutoScalingGroups | xml_all AutoScalingGroupName | wc -l)" "$n
 
 # deploy rollback after a cutover: blue's pages are back, so the CDN is told again.
 mkrel D "release D"
+run mdeploy --json deploy plan prod D.tar.zst
+is "$(printf "%s" "$out" | jq -r '[.operations[] | select(.call == "agent_report" or .call == "cdn_invalidate") | "\(.step):\(.how)"] | join(" | ")')" \
+	"install:s3:GetObject of each instance's report, every poll | cdn-invalidate:cloudfront:CreateInvalidation of the group's cdn.invalidate paths (the deployment id as CallerReference; not waited for)" \
+	"deploy plan on aws: the agents' reports and the CDN invalidation, with their AWS calls"
 ninv=$(cf "$MOTO_URL/2020-05-31/distribution/$dist/invalidation" | xml_all Id | grep -c .)
 run mdeploy deploy create prod D.tar.zst
 is "$rc" 0 "D deployed" || diag "$err"

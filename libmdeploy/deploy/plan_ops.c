@@ -83,6 +83,10 @@ static void blue_green(struct ops *o, const char *blue, const unsigned int blue_
 	add(o, "load-balancer", "lb_ensure", r->lb, "listen %s, %u slots", r->g->listen, r->g->slots);
 	add(o, "create-fleet", "fleet_create", green, "desired %u, min %u, max %u%s", sizes[0], sizes[1], sizes[2],
 	    blue[0] ? " (the live fleet's sizes)" : "");
+	if (mdeploy_provider_pulls(r->p))
+		add(o, "install", "agent_report", green, "each of its %u instances installs the bundle itself at boot (user "
+		    "data: mdeploy agent pull); its report read until Succeeded or Failed, at most %u s", sizes[0],
+		    mdeploy_provider_agent_timeout_ms(r->p) / 1000);
 	if (gate && blue[0])
 		add(o, "lb-hold", "lb_hold", r->lb, "on: targets held in rotation through the maintenance window");
 	add(o, "register", "lb_register", green, "each of its %u instances, ready; its fleet weighs 0", sizes[0]);
@@ -104,6 +108,9 @@ static void blue_green(struct ops *o, const char *blue, const unsigned int blue_
 		else
 			add(o, step, "lb_set_fleet_weights", r->lb, "%s 100", green);
 	}
+	if (r->g->cdn_distribution)
+		add(o, "cdn-invalidate", "cdn_invalidate", r->g->cdn_distribution, "%s%s", r->g->cdn_invalidate[0],
+		    r->g->cdn_invalidate[1] ? " and the group's other cdn.invalidate paths" : "");
 	if (gate && blue[0]) {
 		add(o, "drain-blue", "lb_set_fleet_weights", r->lb, "%s 0, targets drain", blue);
 		add(o, "lb-release", "lb_hold", r->lb, "off: health checks decide again");
