@@ -28,7 +28,7 @@ int mdeploy_deploy__s_lb(mdeploy_deploy__run *r, const char *target, void *arg)
 	lo.unhealthy_threshold = r->g->unhealthy_threshold;
 	lo.health_host = r->g->health_host;
 	lo.drain_timeout_ms = r->g->drain_timeout_ms;
-	cert = mdeploy_deploy__lb_cert(r->ctx, r->g);
+	cert = mdeploy_deploy__lb_cert(r->p, r->g);
 	lo.tls_cert = cert;
 	rc = mdeploy_lb_ensure(r->p, r->lb, &lo);
 	free(cert);

@@ -239,10 +239,11 @@ int mdeploy_deploy__env_load(mdeploy_deploy__run *r);
 /* Bring MDEPLOY_DEPLOYMENT_KIND (the list's first entry) up to date with r->kind. */
 int mdeploy_deploy__env_kind(mdeploy_deploy__run *r);
 void mdeploy_deploy__env_free(mdeploy_deploy__run *r);
-int mdeploy_deploy__lb_url(mdeploy_ctx *ctx, const mdeploy_group *g, char *out, size_t n);
+int mdeploy_deploy__lb_url(mdeploy_provider *p, const mdeploy_group *g, char *out, size_t n);
 /* The group's load balancer certificate: its tls_certificate, else the one
- * `mdeploy infra apply` made (mdeploy_infra_lb_certificate()), else NULL. malloc'd. */
-char *mdeploy_deploy__lb_cert(mdeploy_ctx *ctx, const mdeploy_group *g);
+ * `mdeploy infra apply` made with the group's provider (mdeploy_provider_infra_lb_certificate()),
+ * else NULL. malloc'd. */
+char *mdeploy_deploy__lb_cert(mdeploy_provider *p, const mdeploy_group *g);
 /* backup.c: a deployment's database backup, as its journal recorded it. */
 typedef struct mdeploy_deploy__backup {
 	char method[32], path[1200], sha256[65], database[128];

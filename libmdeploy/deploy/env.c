@@ -162,18 +162,18 @@ static int secret_cb(const mdeploy_secret_info *info, void *payload)
 	return keep(b, rc);
 }
 
-char *mdeploy_deploy__lb_cert(mdeploy_ctx *ctx, const mdeploy_group *g)
+char *mdeploy_deploy__lb_cert(mdeploy_provider *p, const mdeploy_group *g)
 {
 	if (g->tls_certificate)
 		return mdeploy__strdup(g->tls_certificate);
-	return mdeploy_infra_lb_certificate(ctx);
+	return mdeploy_provider_infra_lb_certificate(p);
 }
 
-int mdeploy_deploy__lb_url(mdeploy_ctx *ctx, const mdeploy_group *g, char *out, size_t n)
+int mdeploy_deploy__lb_url(mdeploy_provider *p, const mdeploy_group *g, char *out, size_t n)
 {
 	const char *listen = g->listen ? g->listen : "127.0.0.1:8000";
 	const char *colon = strrchr(listen, ':');
-	char *cert = mdeploy_deploy__lb_cert(ctx, g);
+	char *cert = mdeploy_deploy__lb_cert(p, g);
 	int tls = cert != NULL;
 	free(cert);
 	size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
@@ -216,7 +216,7 @@ int mdeploy_deploy__env_load(mdeploy_deploy__run *r)
 	b.prefix = prefix;
 	/* First: mdeploy_deploy__env_kind() replaces it when the plan's kind is known. */
 	if ((rc = push(&b, "MDEPLOY_DEPLOYMENT_KIND", mdeploy_plan_kind_name(r->kind))) ||
-	    (rc = mdeploy_deploy__lb_url(r->ctx, r->g, url, sizeof(url))) || (rc = push(&b, "MDEPLOY_HTTP_PORT", port)) ||
+	    (rc = mdeploy_deploy__lb_url(r->p, r->g, url, sizeof(url))) || (rc = push(&b, "MDEPLOY_HTTP_PORT", port)) ||
 	    (rc = push(&b, "MDEPLOY_LB_URL", url)))
 		goto out;
 	if ((rc = mdeploy_params_open(&params, r->ctx, NULL)) ||

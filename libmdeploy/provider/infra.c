@@ -98,15 +98,11 @@ int mdeploy_infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_
 
 char *mdeploy_infra_lb_certificate(mdeploy_ctx *ctx)
 {
-	char *path;
-	struct stat st;
-	if (!ctx || !mdeploy_ctx_state_dir(ctx))
-		return NULL;
-	if (!(path = mdeploy__sprintf("%s/infra/tls/lb.pem", mdeploy_ctx_state_dir(ctx))))
-		return NULL;
-	if (stat(path, &st) || !S_ISREG(st.st_mode)) {
-		free(path);
-		return NULL;
-	}
-	return path;
+	const mdeploy_provider_ops *ops = mdeploy_provider__find(mdeploy_provider__default_name());
+	return ctx && ops && ops->infra_lb_certificate ? ops->infra_lb_certificate(ctx) : NULL;
+}
+
+char *mdeploy_provider_infra_lb_certificate(mdeploy_provider *p)
+{
+	return p && p->ops && p->ops->infra_lb_certificate ? p->ops->infra_lb_certificate(p->ctx) : NULL;
 }

@@ -143,6 +143,10 @@ typedef struct mdeploy_provider_ops {
 	 * `id` gets the invalidation's id. */
 	int (*cdn_invalidate)(mdeploy_provider *p, const char *distribution, const char *const *paths,
 	                      const char *reference, char *id, size_t n);
+	/* NULL: the infrastructure makes no certificate file for load balancers (an ALB's
+	 * comes from ACM by its listener). Otherwise the one infra apply made (certificate
+	 * and key in one PEM file), malloc'd, NULL when there is none (yet). */
+	char *(*infra_lb_certificate)(mdeploy_ctx *ctx);
 } mdeploy_provider_ops;
 
 struct mdeploy_provider {

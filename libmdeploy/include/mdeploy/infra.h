@@ -33,6 +33,7 @@
 #include "context.h"
 #include "store.h"
 #include "config.h"
+#include "provider.h"
 
 MDEPLOY_BEGIN_DECL
 
@@ -142,10 +143,13 @@ MDEPLOY_EXTERN(int) mdeploy_infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store
                                           void *payload);
 
 /*
- * The certificate (with its key, one PEM file, 0600) the local load
- * balancers use when their group names none, once apply made it; NULL
- * otherwise. malloc'd.
+ * The certificate (with its key, one PEM file, 0600) that provider p's
+ * infrastructure made for the load balancers of groups that name none, once
+ * apply made it; NULL otherwise, and for a provider whose load balancers
+ * take their certificate elsewhere (aws: ACM, by the listener). malloc'd.
  */
+MDEPLOY_EXTERN(char *) mdeploy_provider_infra_lb_certificate(mdeploy_provider *p);
+/* The same for the default provider (local). Kept for older callers. */
 MDEPLOY_EXTERN(char *) mdeploy_infra_lb_certificate(mdeploy_ctx *ctx);
 
 MDEPLOY_END_DECL

@@ -264,4 +264,5 @@ const mdeploy_provider_ops mdeploy_provider__aws_ops = {
 	mdeploy_awsp__agent_report,
 	mdeploy_awsp__agent_timeout_ms,
 	mdeploy_awsp__cdn_invalidate,
+	NULL, /* infra_lb_certificate: an ALB's certificate comes from ACM (the listener), no file */
 };

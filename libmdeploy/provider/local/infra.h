@@ -107,6 +107,8 @@ int mdeploy_local__infra_status(mdeploy_ctx *ctx, mdeploy_store *store, const md
                                 const mdeploy_infra_options *opts, mdeploy_infra_resource_cb cb, void *payload);
 int mdeploy_local__infra_outputs(mdeploy_ctx *ctx, mdeploy_store *store, const mdeploy_config *cfg,
                                  const mdeploy_infra_options *opts, mdeploy_infra_output_cb cb, void *payload);
+/* infra_tls.c: STATE/infra/tls/lb.pem once apply made it, else NULL (ops.infra_lb_certificate). */
+char *mdeploy_local__infra_lb_certificate(mdeploy_ctx *ctx);
 
 /* infra_groups.c */
 /* The database (and role) of a group: APP_GROUP in [a-z0-9_], at most 63 bytes. */

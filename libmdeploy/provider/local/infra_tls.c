@@ -9,7 +9,7 @@
  * localhost, 127.0.0.1 and the host of every group's load_balancer.listen;
  * apply issues a new one (same CA) when a name is missing or it expires
  * within 30 days. Load balancers of groups that name no tls_certificate
- * use lb.pem (mdeploy_infra_lb_certificate()).
+ * use lb.pem (ops.infra_lb_certificate: mdeploy_provider_infra_lb_certificate()).
  */
 #include "infra.h"
 
@@ -372,4 +372,19 @@ int mdeploy_local__tls_up(infra_run *r, const char **problem)
 	const char *why = check(r, NULL);
 	*problem = why;
 	return why ? MDEPLOY_EVERIFY : 0;
+}
+
+char *mdeploy_local__infra_lb_certificate(mdeploy_ctx *ctx)
+{
+	char *path;
+	struct stat st;
+	if (!ctx || !mdeploy_ctx_state_dir(ctx))
+		return NULL;
+	if (!(path = mdeploy__sprintf("%s/infra/tls/lb.pem", mdeploy_ctx_state_dir(ctx))))
+		return NULL;
+	if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+		free(path);
+		return NULL;
+	}
+	return path;
 }

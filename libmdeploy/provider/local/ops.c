@@ -99,4 +99,5 @@ const mdeploy_provider_ops mdeploy_provider__local_ops = {
 	NULL, /* agent_report: the orchestrator installs every instance through the agent (push) */
 	NULL, /* agent_timeout_ms */
 	NULL, /* cdn_invalidate: no CDN in front of HAProxy */
+	mdeploy_local__infra_lb_certificate,
 };
