@@ -1,5 +1,5 @@
 #!/bin/sh
-# Real Moodle 4.5.0: the application cache (MUC) in Redis, as after-install.sh
+# Real Moodle 4.5.0 (5.1.0: t8105): the application cache (MUC) in Redis, as after-install.sh
 # renders it when MOODLE_REDIS_HOST is set (mdeploy-hooks(7)): Moodle itself
 # says its application caches use cachestore_redis, their keys appear in a
 # real password-protected Redis under the group's MUC prefix after a page is
@@ -9,8 +9,9 @@
 . "${top_srcdir:-.}/t/lib.sh"
 . "$top_srcdir/t/lib-deploy.sh"
 . "$top_srcdir/t/lib-moodle.sh"
+tag=${MDEPLOY_TEST_MUC_TAG:-v4.5.0}
 moodle_test_init 8104
-moodle_has_ref v4.5.0 || skip_all "the Moodle repository has no tag v4.5.0"
+moodle_has_ref "$tag" || skip_all "the Moodle repository has no tag $tag"
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
 	{ echo "Bail out! redis-server missing: apt-get install redis-server"; exit 1; }
 php -r 'exit(extension_loaded("redis") ? 0 : 1);' ||
@@ -40,9 +41,11 @@ wait_until '[ "$(rcli PING)" = PONG ]'
 ok $? "a Redis server with a password"
 
 ok_cmd "PostgreSQL starts on its own port" moodle_pg_start
-ok_cmd "an installed Moodle 4.5.0 site" moodle_site_restore v4.5.0 moodle "$TMP/moodledata"
+ok_cmd "an installed Moodle $tag site" moodle_site_restore "$tag" moodle "$TMP/moodledata"
 rel="$TMP/rel"
-moodle_export v4.5.0 "$rel" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$rel/" || exit 1
+moodle_export "$tag" "$rel" && cp -R "$top_srcdir/hooks/mdeploy-hooks" "$rel/" || exit 1
+web="$rel"
+[ -d "$rel/public" ] && web="$rel/public"     # 5.1: the web root is public/, config.php beside it
 wport=$(free_port) || exit 1
 
 # after-install.sh with the group's parameters, as the agent runs it.
@@ -99,7 +102,7 @@ is "$(($(stat -c %a "$muc") % 10))" 0 "... not readable by others"
 
 # A page served by Moodle (php -S): its application caches fill Redis too.
 rcli FLUSHALL >/dev/null
-(cd "$rel" && exec setsid php -S "127.0.0.1:$wport" -t "$rel" >"$TMP/web.log" 2>&1) &
+(cd "$rel" && exec setsid php -S "127.0.0.1:$wport" -t "$web" >"$TMP/web.log" 2>&1) &
 web_pid=$!
 wait_until '[ "$(curl -s -o /dev/null -w "%{http_code}" -m 30 "http://127.0.0.1:$wport/login/index.php")" = 200 ]'
 ok $? "the login page is served (200)"
