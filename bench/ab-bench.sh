@@ -7,7 +7,9 @@
 # usage: bench/ab-bench.sh [-n ROUNDS] [-a OLD_MDEPLOY] STEP TREE [REPO REF]
 #   STEP     bundle   bundle create TREE b.tar.zst   vs  tar -c TREE | zstd -3 -T0
 #            git      bundle create --git REPO --rev REF  vs  git archive REF | zstd -3 -T0
-#            extract  bundle extract b.tar.zst       vs  zstd -dc | tar -x, then sync
+#            extract  bundle extract b.tar.zst       vs  zstd -dc | tar -x, then sync -f OUT
+#            (syncfs of the output's filesystem, as mdeploy's extract does; a bare
+#            sync flushes every filesystem's dirty data, other users' too)
 #   TREE     a directory (for git: the export of REF, used for nothing else)
 #   OLD_MDEPLOY  a second build to compare (e.g. a copy of main's cli/.libs/mdeploy
 #            with LD_LIBRARY_PATH set by a wrapper); without it only the new one runs.
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -ge 2 ] || { sed -n '6,14p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '6,/^set -eu/p' "$0" | sed '$d' >&2; exit 2; }
 step=$1 tree=$(cd "$2" && pwd -P)
 repo=${3:-} ref=${4:-}
 [ "$step" != git ] || [ -n "$ref" ] || { echo "ab-bench: git needs REPO REF" >&2; exit 2; }
@@ -59,7 +61,7 @@ run() { # WHO: one timed run, "WHO wall cpu" on stdout
 	bundle:*) _c="'$_m' -q bundle create --no-appspec-check '$tree' '$work/out.tar.zst' >/dev/null" ;;
 	git:std) _c="git --git-dir='$repo' archive '$ref' | zstd -q -3 -T0 >'$work/out.tar.zst'" ;;
 	git:*) _c="'$_m' -q bundle create --no-appspec-check --git '$repo' --rev '$ref' '$work/out.tar.zst' >/dev/null" ;;
-	extract:std) _c="mkdir '$work/out' && zstd -q -dc '$work/in-tar.tar.zst' | tar -x -C '$work/out' && sync" ;;
+	extract:std) _c="mkdir '$work/out' && zstd -q -dc '$work/in-tar.tar.zst' | tar -x -C '$work/out' && sync -f '$work/out'" ;;
 	extract:*) _c="'$_m' -q bundle extract '$work/in.tar.zst' '$work/out' >/dev/null" ;;
 	esac
 	/usr/bin/time -f "$_who %e %U %S" -o "$work/t" sh -c "$_c"

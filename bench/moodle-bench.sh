@@ -16,7 +16,7 @@
 #   export          source export DIR             git archive REF | tar -x
 #   bundle tar.zst  bundle create DIR b.tar.zst   tar -c DIR | zstd -3 -T0
 #   bundle --git    bundle create --git           git archive REF | zstd -3 -T0
-#   extract         bundle extract b.tar.zst      zstd -dc | tar -x, then sync
+#   extract         bundle extract b.tar.zst      zstd -dc | tar -x, then sync -f (syncfs, as mdeploy)
 # Prints a line per pair (seconds, peak RSS) and the median ratio per step,
 # with the load average. Work happens in $BENCH_DIR or a temporary directory.
 set -eu
@@ -100,7 +100,7 @@ while [ "$i" -le "$rounds" ]; do
 	sh_timed "bundle-git:git" "git --git-dir='$r/clone.git' archive '$ref' | zstd -q -3 -T0 >'$r/a.tar.zst'"
 	timed "extract:mdeploy" "$MDEPLOY" -q bundle extract "$r/b.tar.zst" "$r/x"
 	mkdir "$r/y"
-	sh_timed "extract:tar" "zstd -q -dc '$r/t.tar.zst' | tar -x -C '$r/y' && sync"
+	sh_timed "extract:tar" "zstd -q -dc '$r/t.tar.zst' | tar -x -C '$r/y' && sync -f '$r/y'"
 	files=$(find "$r/export" -type f | wc -l)
 	mb=$(du -sm "$r/export" | cut -f1)
 	rm -rf "$r"
