@@ -192,10 +192,32 @@ int join_slot(mdeploy_provider *p, const lb_paths *lp, const char *slot, const c
 int hold_slot(const lb_paths *lp, const char *slot)
 {
 	char cmd[256];
+	struct slot_stat ss;
+	uint64_t t0 = mdeploy__now_ms(), sent;
+	int rc;
 	if (!mdeploy__path_exists(lp->hold))
 		return 0;
 	snprintf(cmd, sizeof(cmd), "disable health " BACKEND "/%s; set server " BACKEND "/%s health up", slot, slot);
-	return cli_change(lp, cmd);
+	if ((rc = cli_change(lp, cmd)))
+		return rc;
+	sent = mdeploy__now_ms();
+	/* A "health down" of the join still being processed can land after ours: wait until it shows, resend. */
+	for (;;) {
+		if ((rc = slot_stat(lp, slot, &ss)))
+			return rc;
+		if (strncmp(ss.status, "DOWN", 4))
+			return 0;
+		if (mdeploy__now_ms() - t0 > 5000)
+			return mdeploy__error_set(MDEPLOY_ETIMEOUT, MDEPLOY_ERROR_CLASS_PROVIDER,
+				"load balancer slot %s did not take its held state (status %s)", slot, ss.status);
+		if (mdeploy__now_ms() - sent > 200) {
+			snprintf(cmd, sizeof(cmd), "set server " BACKEND "/%s health up", slot);
+			if ((rc = cli_change(lp, cmd)))
+				return rc;
+			sent = mdeploy__now_ms();
+		}
+		sleep_ms(5);
+	}
 }
 
 static int instance_addr_cb(const mdeploy_instance_info *inst, void *payload)
