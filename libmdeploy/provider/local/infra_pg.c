@@ -184,8 +184,17 @@ static int pg_create(infra_run *r, pg_paths *pp)
 	/* A cluster left by an interrupted apply never held data: start over,
 	 * after what that apply left running (initdb, a postmaster). */
 	(void)stopped;
-	if ((rc = mdeploy_local__infra_kill_under(pp->dir)) || (rc = mdeploy__rm_rf(pp->data)))
-		return rc;
+	/* initdb's bootstrap postgres names the directory only in PGDATA, so it can
+	 * outlive the kill and still write: retry the removal until it is gone (10 s). */
+	for (int tries = 0;; tries++) {
+		if ((rc = mdeploy_local__infra_kill_under(pp->dir)))
+			return rc;
+		if (!(rc = mdeploy__rm_rf(pp->data)))
+			break;
+		if (tries == 20)
+			return rc;
+		usleep(500 * 1000);
+	}
 	/* The state directory (0700 when mdeploy made it) must let postgres through. */
 	if (r->runas && (rc = mdeploy_local__infra_traversable(r)))
 		return rc;
